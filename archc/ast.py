@@ -1,0 +1,179 @@
+"""The abstract syntax tree: frozen dataclasses, each with the `Span` it came from.
+
+The parser is the only producer; the builder the only consumer. Nothing here is evaluated:
+expressions stay expressions until the builder binds parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archc.errors import Span
+
+# ---- expressions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * /
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+    span: Span
+
+
+Expr = Num | Ref | BinOp | Neg
+
+# ---- op arguments --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """`7x7/2`, `3x224x224`: sizes and an optional stride."""
+
+    dims: tuple[int, ...]
+    stride: int | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class KeyArg:
+    key: str
+    value: Expr
+    span: Span
+
+
+Arg = Window | KeyArg | Num | Ref | Neg
+
+# ---- annotations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A count as printed, with its unit: `2.7Ki`, `34M`, `966986`, `1%`."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Annotation:
+    kind: str  # "expect" (enforced) or "paper" (shown beside the computed value)
+    shape: Window | None
+    counts: tuple[tuple[str, Quantity], ...]  # key ("params", "weights", "macs", "tol"), value
+    span: Span
+
+
+# ---- statements ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockUse:
+    name: str
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Group:
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Concat:
+    branches: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Default:
+    op: str
+    args: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Head:
+    name: str
+    source_label: str
+    source_span: Span
+    weight: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+Core = Op | BlockUse | Group | Concat | Default | Head
+
+
+@dataclass(frozen=True)
+class Stmt:
+    label: str | None
+    core: Core | None  # None: annotations of the whole net
+    repeat: int
+    annotations: tuple[Annotation, ...]
+    span: Span
+
+
+# ---- definitions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Use:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class NetDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class File:
+    uses: tuple[Use, ...]
+    blocks: tuple[BlockDef, ...]
+    nets: tuple[NetDef, ...]
+    span: Span

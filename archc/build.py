@@ -1,0 +1,327 @@
+"""Build: `Program` -> `ir.Graph`. Expands blocks, repetitions, concats and heads into layers.
+
+Contract:
+- Names are lexical: a net body sees the net's parameters, a block body only its own.
+- `default OP ...` applies to the rest of its body and to every block used from there (the
+  net decides, say, that every conv is followed by ReLU; a block may override).
+- Every top-level statement of the net (and each head) becomes one `Row`; every annotation one
+  `Claim`. Labels name the output of their statement; heads branch from a label.
+- Errors inside a block use carry a note pointing at each use on the way out.
+- Nothing here knows shapes or costs; ops check their own arguments (archc.ops).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+
+from archc import ast, ops
+from archc.errors import ArchError, Note, Span, UsageError
+from archc.ir import MAX_LAYERS, Claim, Graph, HeadInfo, Row
+from archc.loader import Program
+
+MAX_NUMBER = 10**18  # larger values in a program are a typo, and would slow every count
+
+
+@dataclass(frozen=True)
+class Scope:
+    env: dict[str, int | float]
+    defaults: dict[str, dict[str, ops.Value]]  # op family -> options
+    notes: tuple[Note, ...]  # block uses we are inside, innermost first
+    blocks_in_use: tuple[str, ...]
+    row: int | None = None
+    head: str | None = None
+
+
+def build_graph(program: Program, overrides: dict[str, int | float] | None = None) -> Graph:
+    return _Builder(program).build(overrides or {})
+
+
+class _Builder:
+    def __init__(self, program: Program):
+        self.net = program.net
+        self.blocks = program.blocks
+        self.labels: dict[str, tuple[int, Span]] = {}
+        self.graph = Graph(self.net.name, {})
+
+    # ---- the net ---------------------------------------------------------------------------
+
+    def build(self, overrides: dict[str, int | float]) -> Graph:
+        env = self._bind_net_params(overrides)
+        self.graph.params = env
+        scope = Scope(env, {}, (), ())
+        x, heads, net_claims = None, [], []
+        for stmt in self.net.body:
+            core = stmt.core
+            if isinstance(core, ast.Head):
+                heads.append(stmt)
+            elif core is None:
+                net_claims += stmt.annotations
+            elif isinstance(core, ast.Op) and core.name == "input":
+                x = self._input(core, x, scope)
+            elif x is None:
+                raise ArchError("a net starts with 'input CxHxW'", stmt.span)
+            elif isinstance(core, ast.Default):
+                scope = self._default(core, scope)
+            else:
+                row = self._new_row(stmt, scope)
+                x = self._stmt(stmt, x, replace(scope, row=row), top=True)
+                self.graph.rows[row].output = x
+        if x is None:
+            raise ArchError("the net has no 'input CxHxW' statement", self.net.span)
+        self.graph.output = x
+        for stmt in heads:
+            self._head(stmt, scope)
+        main = tuple(self.graph.main_nodes())
+        self.graph.claims += [Claim(a, main, x, None, ()) for a in net_claims]
+        return self.graph
+
+    def _bind_net_params(self, overrides: dict[str, int | float]) -> dict[str, int | float]:
+        names = [p.name for p in self.net.params]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            takes = ", ".join(names) or "no parameters"
+            raise UsageError(f"net '{self.net.name}' has no parameter '{unknown[0]}' "
+                             f"(it takes: {takes})")
+        env: dict[str, int | float] = {}
+        for param in self.net.params:
+            if param.name in overrides:
+                env[param.name] = overrides[param.name]
+            elif param.default is None:
+                raise ArchError(f"net parameter '{param.name}' has no default; give it with "
+                                f"--set {param.name}=VALUE", param.span)
+            else:
+                env[param.name] = self._eval(param.default, Scope(env, {}, (), ()))
+        return env
+
+    def _input(self, op: ast.Op, x: int | None, scope: Scope) -> int:
+        if x is not None:
+            raise ArchError("a net has one 'input', before its first layer", op.span)
+        node = ops.make_input(self._op_args(op, ops.SIGNATURES["input"], scope), op.span)
+        self.graph.input = self.graph.add(node, (), op.span, (), None, None)
+        return self.graph.input
+
+    def _new_row(self, stmt: ast.Stmt, scope: Scope, head: str | None = None) -> int:
+        core = stmt.core
+        title = {ast.Op: lambda c: c.name, ast.BlockUse: lambda c: c.name,
+                 ast.Group: lambda c: "group", ast.Concat: lambda c: "concat",
+                 ast.Head: lambda c: "head"}[type(core)](core)
+        args = ()
+        if isinstance(core, ast.BlockUse) and core.name in self.blocks:
+            names = [p.name for p in self.blocks[core.name].params]
+            args = tuple(zip(names, (self._eval(a, scope) for a in core.args)))
+        count = 1 + sum(r.title == title for r in self.graph.rows)
+        name = stmt.label or (core.name if head else f"{title}{count}")
+        self.graph.rows.append(Row(len(self.graph.rows), name, title, stmt.span, args,
+                                   stmt.repeat, head))
+        return len(self.graph.rows) - 1
+
+    def _head(self, stmt: ast.Stmt, scope: Scope) -> None:
+        head: ast.Head = stmt.core
+        if any(h.name == head.name for h in self.graph.heads):
+            raise ArchError(f"head '{head.name}' is defined twice", head.span)
+        if head.source_label not in self.labels:
+            raise ArchError(f"head '{head.name}' branches from unknown statement "
+                            f"'{head.source_label}'{_suggest(head.source_label, self.labels)}",
+                            head.source_span)
+        source = self.labels[head.source_label][0]
+        weight = self._eval(head.weight, scope)
+        row = self._new_row(stmt, scope, head=head.name)
+        inner = replace(scope, row=row, head=head.name)
+        output = self._body(head.body, source, inner, head.span)
+        self.graph.rows[row].output = output
+        self.graph.heads.append(HeadInfo(head.name, float(weight), source, output))
+        nodes = tuple(self.graph.rows[row].nodes)
+        self.graph.claims += [Claim(a, nodes, output, row, ()) for a in stmt.annotations]
+
+    # ---- statements ------------------------------------------------------------------------
+
+    def _body(self, body: tuple[ast.Stmt, ...], x: int, scope: Scope, span: Span) -> int:
+        if not any(s.core is not None and not isinstance(s.core, ast.Default) for s in body):
+            raise ArchError("empty body: a group or block needs at least one layer", span,
+                            scope.notes)
+        for stmt in body:
+            if isinstance(stmt.core, ast.Default):
+                scope = self._default(stmt.core, scope)
+            elif stmt.core is None:
+                raise ArchError("an annotation on its own line belongs at the top of a net",
+                                stmt.span, scope.notes)
+            else:
+                x = self._stmt(stmt, x, scope)
+        return x
+
+    def _stmt(self, stmt: ast.Stmt, x: int, scope: Scope, top: bool = False) -> int:
+        if stmt.repeat < 1 or stmt.repeat > MAX_LAYERS:
+            raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}", stmt.span,
+                            scope.notes)
+        first = len(self.graph)
+        for _ in range(stmt.repeat):
+            x = self._core(stmt.core, x, scope)
+        if stmt.label is not None:
+            self._label(stmt, x, scope)
+        nodes = tuple(range(first, len(self.graph)))
+        row = scope.row if top else None
+        self.graph.claims += [Claim(a, nodes, x, row, scope.notes) for a in stmt.annotations]
+        return x
+
+    def _core(self, core: ast.Core, x: int, scope: Scope) -> int:
+        if isinstance(core, ast.Op):
+            return self._op(core, x, scope)
+        if isinstance(core, ast.BlockUse):
+            return self._block_use(core, x, scope)
+        if isinstance(core, ast.Group):
+            return self._body(core.body, x, scope, core.span)
+        if isinstance(core, ast.Concat):
+            return self._concat(core, x, scope)
+        what = "a head" if isinstance(core, ast.Head) else "'default'"
+        raise ArchError(f"{what} cannot stand here", core.span, scope.notes)
+
+    def _label(self, stmt: ast.Stmt, x: int, scope: Scope) -> None:
+        if stmt.label in self.labels:
+            first = Note(self.labels[stmt.label][1], "first named here")
+            raise ArchError(f"duplicate statement name '{stmt.label}'", stmt.span,
+                            (first,) + scope.notes)
+        self.labels[stmt.label] = (x, stmt.span)
+
+    def _concat(self, concat: ast.Concat, x: int, scope: Scope) -> int:
+        outputs = []
+        for branch in concat.branches:
+            if branch.core is None or isinstance(branch.core, ast.Default):
+                raise ArchError("each line of a concat is a branch of layers", branch.span,
+                                scope.notes)
+            outputs.append(self._stmt(branch, x, scope))
+        if not outputs:
+            raise ArchError("concat needs at least one branch", concat.span, scope.notes)
+        return self.graph.add(ops.Concat(), tuple(outputs), concat.span, scope.notes,
+                              scope.row, scope.head)
+
+    def _block_use(self, use: ast.BlockUse, x: int, scope: Scope) -> int:
+        block = self.blocks.get(use.name)
+        if block is None:
+            hint = _suggest(use.name, [*self.blocks, *ops.SIGNATURES])
+            raise ArchError(f"unknown block '{use.name}'{hint}", use.span, scope.notes)
+        if use.name in scope.blocks_in_use:
+            raise ArchError(f"block '{use.name}' uses itself", use.span, scope.notes)
+        env = self._bind_block_args(block, use, scope)
+        note = Note(use.span, f"in block '{use.name}' used here")
+        inner = replace(scope, env=env, notes=(note,) + scope.notes,
+                        blocks_in_use=scope.blocks_in_use + (use.name,))
+        return self._body(block.body, x, inner, use.span)
+
+    def _bind_block_args(self, block: ast.BlockDef, use: ast.BlockUse, scope: Scope) -> dict:
+        required = sum(p.default is None for p in block.params)
+        if not required <= len(use.args) <= len(block.params):
+            wanted = (str(required) if required == len(block.params)
+                      else f"{required} to {len(block.params)}")
+            raise ArchError(f"block '{block.name}' takes {wanted} argument"
+                            f"{'' if wanted == '1' else 's'}, got {len(use.args)}", use.span,
+                            scope.notes)
+        env = {p.name: self._eval(a, scope) for p, a in zip(block.params, use.args)}
+        for param in block.params[len(use.args):]:
+            env[param.name] = self._eval(param.default, replace(scope, env=env))
+        return env
+
+    # ---- ops and their arguments -----------------------------------------------------------
+
+    def _op(self, op: ast.Op, x: int, scope: Scope) -> int:
+        signature = ops.SIGNATURES.get(op.name)
+        if signature is None or op.name == "input":
+            if op.name == "input":
+                raise ArchError("'input' belongs at the top of a net", op.span, scope.notes)
+            hint = _suggest(op.name, [*ops.SIGNATURES, *self.blocks])
+            raise ArchError(f"unknown op '{op.name}'{hint}", op.span, scope.notes)
+        args = dict(scope.defaults.get(ops.family(op.name), {}))
+        args.update(self._op_args(op, signature, scope))
+        try:
+            node = ops.MAKERS[op.name](args, op.span)
+        except ArchError as error:
+            raise ArchError(error.message, error.span, scope.notes) from None
+        return self.graph.add(node, (x,), op.span, scope.notes, scope.row, scope.head)
+
+    def _op_args(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
+        args: dict[str, ops.Value] = {}
+        slots = [s for s in signature.positional if s not in ("window", "shape")]
+        for arg in op.args:
+            if isinstance(arg, ast.Window):
+                key = next((s for s in signature.positional if s in ("window", "shape")), None)
+                value = ops.Value(arg, arg.span)
+            elif isinstance(arg, ast.KeyArg):
+                key, value = arg.key, ops.Value(self._eval_word(arg.value, scope), arg.span)
+                if key not in signature.keys:
+                    raise ArchError(f"'{_name(op)}' takes no option '{key}'"
+                                    f"{_options(signature)}",
+                                    arg.span, scope.notes)
+            elif isinstance(arg, ast.Ref) and arg.name in signature.flags:
+                key, value = "act", ops.Value(arg.name, arg.span)
+            else:
+                key = slots.pop(0) if slots else None
+                value = ops.Value(self._eval_word(arg, scope), arg.span)
+            if key is None:
+                raise ArchError(f"too many arguments for '{_name(op)}'", arg.span, scope.notes)
+            args[key] = value
+        return args
+
+    def _default(self, default: ast.Default, scope: Scope) -> Scope:
+        families = {ops.family(name): name for name in ops.SIGNATURES if name != "input"}
+        if default.op not in families:
+            hint = _suggest(default.op, families)
+            raise ArchError(f"unknown op '{default.op}' in default{hint}", default.span,
+                            scope.notes)
+        signature = ops.SIGNATURES[families[default.op]]
+        if any(isinstance(a, (ast.Window, ast.Num, ast.Neg)) or
+               (isinstance(a, ast.Ref) and a.name not in signature.flags) for a in default.args):
+            raise ArchError("'default' sets options (pad=same) and flags (relu) only",
+                            default.span, scope.notes)
+        merged = dict(scope.defaults.get(default.op, {}))
+        merged.update(self._op_args(default, signature, scope))
+        return replace(scope, defaults={**scope.defaults, default.op: merged})
+
+    # ---- expressions -----------------------------------------------------------------------
+
+    def _eval_word(self, expr: ast.Expr, scope: Scope) -> int | float | str:
+        """A bare unbound name stays a word (`same`, `ceil`); the op decides if it is one."""
+        if isinstance(expr, ast.Ref) and expr.name not in scope.env:
+            return expr.name
+        return self._eval(expr, scope)
+
+    def _eval(self, expr: ast.Expr, scope: Scope) -> int | float:
+        if isinstance(expr, ast.Num):
+            value = expr.value
+        elif isinstance(expr, ast.Ref):
+            if expr.name not in scope.env:
+                raise ArchError(f"undefined name '{expr.name}'"
+                                f"{_suggest(expr.name, scope.env)}", expr.span, scope.notes)
+            value = scope.env[expr.name]
+        elif isinstance(expr, ast.Neg):
+            value = -self._eval(expr.operand, scope)
+        else:
+            value = self._binop(expr, scope)
+        if abs(value) > MAX_NUMBER:
+            raise ArchError(f"number too large (over {MAX_NUMBER:.0e})", expr.span, scope.notes)
+        return value
+
+    def _binop(self, expr: ast.BinOp, scope: Scope) -> int | float:
+        left, right = self._eval(expr.left, scope), self._eval(expr.right, scope)
+        if expr.op == "+":
+            return left + right
+        if expr.op == "-":
+            return left - right
+        if expr.op == "*":
+            return left * right
+        if right == 0:
+            raise ArchError("division by zero", expr.span, scope.notes)
+        exact = isinstance(left, int) and isinstance(right, int) and left % right == 0
+        return left // right if exact else left / right
+
+
+def _name(op: ast.Op | ast.Default) -> str:
+    return op.op if isinstance(op, ast.Default) else op.name
+
+
+def _options(signature: ops.Signature) -> str:
+    return f" (it takes: {', '.join(signature.keys)})" if signature.keys else ""
+
+
+def _suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

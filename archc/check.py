@@ -1,0 +1,86 @@
+"""Check: compare every `expect` and `paper` claim with the computed shapes and costs.
+
+Contract: `compare` gives, for one claim, each printed value beside the computed one and
+whether they agree; `check_claims` turns disagreements into diagnostics. An `expect` is
+enforced (an error): a shape must be equal; a count must be equal, or within `tol=` (`1%`
+relative, or an absolute count). A `paper` value is shown, never enforced (a warning): it
+agrees when the computed value is within one unit of its last printed digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archc.cost import Cost, total
+from archc.errors import ArchError, Diagnostic, Span
+from archc.ir import Claim, Graph
+from archc.shapes import Shape
+from archc.units import Count, in_unit, parse_count
+
+COUNT_KEYS = ("params", "weights", "macs")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    key: str  # "shape" or one of COUNT_KEYS
+    printed: str
+    computed: str  # in the printed unit
+    agrees: bool
+    span: Span
+
+
+def compare(claim: Claim, shapes: dict[int, Shape], costs: dict[int, Cost]) -> list[Comparison]:
+    annotation = claim.annotation
+    counts = dict(annotation.counts)
+    for key, quantity in annotation.counts:
+        if key not in COUNT_KEYS + ("tol",) or (key == "tol" and annotation.kind == "paper"):
+            allowed = COUNT_KEYS + (("tol",) if annotation.kind == "expect" else ())
+            raise ArchError(f"'{annotation.kind}' knows no '{key}' (it takes: "
+                            f"{', '.join(allowed)})", quantity.span, claim.notes)
+    tol = parse_count(counts["tol"].text) if "tol" in counts else None
+    result = []
+    if annotation.shape is not None:
+        actual = shapes[claim.output]
+        printed = "x".join(map(str, annotation.shape.dims))
+        result.append(Comparison("shape", printed, str(actual), printed == str(actual),
+                                 annotation.shape.span))
+    cost = total(costs, claim.nodes)
+    for key, quantity in annotation.counts:
+        if key == "tol":
+            continue
+        count = parse_count(quantity.text)
+        if count.percent:
+            raise ArchError("a percentage is a tolerance: write tol=1%", quantity.span,
+                            claim.notes)
+        actual = getattr(cost, key)
+        agrees = _agrees(actual, count, tol, annotation.kind)
+        result.append(Comparison(key, quantity.text, in_unit(actual, count), agrees,
+                                 quantity.span))
+    return result
+
+
+def _agrees(actual: int, count: Count, tol: Count | None, kind: str) -> bool:
+    if kind == "paper":
+        return abs(actual - count.value) <= count.ulp
+    if tol is None:
+        return actual == count.value
+    allowed = count.value * tol.value / 100 if tol.percent else tol.value
+    return abs(actual - count.value) <= allowed
+
+
+def check_claims(graph: Graph, shapes: dict[int, Shape],
+                 costs: dict[int, Cost]) -> list[Diagnostic]:
+    diagnostics = []
+    for claim in graph.claims:
+        for c in compare(claim, shapes, costs):
+            if c.agrees:
+                continue
+            kind = claim.annotation.kind
+            if kind == "expect":
+                what = "output" if c.key == "shape" else c.key
+                message = f"expected {what} {c.printed}, computed {c.computed}"
+            else:
+                message = f"the paper prints {c.key} {c.printed}; computed {c.computed}"
+            severity = "error" if kind == "expect" else "warning"
+            diagnostics.append(Diagnostic(severity, message, c.span, claim.notes))
+    return diagnostics

@@ -1,0 +1,82 @@
+"""Count: `ir.Graph` + shapes -> the cost of every layer (weights, biases, MACs).
+
+Conventions (printed in every table footer): params = weights + biases, as PyTorch's
+`sum(p.numel())` counts them; MACs are the multiply-accumulates of conv and fc layers for one
+image (FLOPs = 2 x MACs); pooling, LRN and softmax cost no MACs here. A network needing more
+than `MAX_PARAMS` parameters is refused at the layer that crosses the limit, before anything
+is allocated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from archc import ops
+from archc.errors import ArchError
+from archc.ir import Graph
+from archc.shapes import Shape
+
+MAX_PARAMS = 10**12
+
+
+@dataclass(frozen=True)
+class Cost:
+    weights: int = 0
+    biases: int = 0
+    macs: int = 0
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.weights + other.weights, self.biases + other.biases,
+                    self.macs + other.macs)
+
+
+def count_costs(graph: Graph, shapes: dict[int, Shape]) -> dict[int, Cost]:
+    costs: dict[int, Cost] = {}
+    params = 0
+    for node_id in graph.order():
+        node = graph.node(node_id)
+        inputs = [shapes[i] for i in node.inputs]
+        cost = COST_RULES[type(node.op)](node.op, inputs, shapes[node_id])
+        params += cost.params
+        if params > MAX_PARAMS:
+            raise ArchError(f"the network needs more than {MAX_PARAMS:.0e} parameters "
+                            f"({params:,} up to here)", node.span, node.notes)
+        costs[node_id] = cost
+    return costs
+
+
+def total(costs: dict[int, Cost], nodes: Iterable[int]) -> Cost:
+    return sum((costs[n] for n in nodes), Cost())
+
+
+def conv_cost(op: ops.Conv, inputs: list[Shape], out: Shape) -> Cost:
+    weights = op.channels * (inputs[0].c // op.groups) * op.kernel[0] * op.kernel[1]
+    return Cost(weights, op.channels, weights * out.h * out.w)
+
+
+def fc_cost(op: ops.FC, inputs: list[Shape], out: Shape) -> Cost:
+    weights = inputs[0].numel() * op.features  # fc flattens its input, as Caffe's does
+    return Cost(weights, op.features, weights)
+
+
+def free(op, inputs, out) -> Cost:
+    return Cost()
+
+
+COST_RULES = {
+    ops.Input: free,
+    ops.Conv: conv_cost,
+    ops.Pool: free,
+    ops.GlobalAvgPool: free,
+    ops.LRN: free,
+    ops.Dropout: free,
+    ops.FC: fc_cost,
+    ops.Flatten: free,
+    ops.Softmax: free,
+    ops.Concat: free,
+}

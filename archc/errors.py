@@ -1,0 +1,94 @@
+"""Source spans, the one error type, and the one renderer.
+
+Every stage reports a user's mistake by raising `ArchError` with the `Span` of the text at
+fault; notes (more spans) say where a block was used from. `render` prints it as a compiler
+does:
+
+    nets/bad.arch:12:5: error: concat inputs differ in height: 28 vs 14
+       12 |     concat {
+          |     ^^^^^^
+
+Warnings (a `paper` value that differs) are `Diagnostic`s with severity "warning", rendered the
+same way. Nothing here knows about the language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A file's path (as the user named it) and its text. Compared by identity."""
+
+    path: str
+    text: str = field(repr=False)
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A range of source text, 1-based lines and columns, end column exclusive."""
+
+    source: Source
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @staticmethod
+    def point(source: Source, line: int, col: int) -> Span:
+        return Span(source, line, col, line, col + 1)
+
+
+@dataclass(frozen=True)
+class Note:
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str  # "error" or "warning"
+    message: str
+    span: Span | None
+    notes: tuple[Note, ...] = ()
+
+    def render(self) -> str:
+        parts = [_render_one(self.span, self.severity, self.message)]
+        parts += [_render_one(n.span, "note", n.message) for n in self.notes]
+        return "\n".join(parts)
+
+
+@dataclass
+class ArchError(Exception):
+    """A mistake in the user's program. The CLI prints it and exits 1; never a traceback."""
+
+    message: str
+    span: Span | None = None
+    notes: tuple[Note, ...] = field(default=())
+
+    def __str__(self) -> str:
+        return self.diagnostic().render()
+
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic("error", self.message, self.span, self.notes)
+
+
+
+class UsageError(Exception):
+    """A mistake on the command line (unknown --set name, unreadable file): exit status 2."""
+
+
+def _render_one(span: Span | None, severity: str, message: str) -> str:
+    if span is None:
+        return f"archc: {severity}: {message}"
+    head = f"{span.source.path}:{span.line}:{span.col}: {severity}: {message}"
+    text = span.source.line(span.line).replace("\t", " ")
+    gutter = f"{span.line:>5} | "
+    width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
+    carets = " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" * max(1, width)
+    return f"{head}\n{gutter}{text}\n{carets}"

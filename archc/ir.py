@@ -1,0 +1,108 @@
+"""The IR: a networkx DiGraph of layers, plus the rows and claims the report and checker need.
+
+The only module that imports networkx. Each node id is an int in creation (= source) order and
+carries one `Node`: its op, its operands in order (edges only mirror them, their iteration
+order means nothing), the span of its statement and the block uses it sits in. `order()` is a
+topological order with ties broken by source order, so golden output is stable.
+
+A `Row` is a top-level statement of the net (or of a head): what `archc stats` prints as one
+line. A `Claim` is an `expect` or `paper` annotation with the nodes it speaks about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from archc import ast
+from archc.errors import ArchError, Note, Span
+from archc.ops import OpT
+
+MAX_LAYERS = 1_000_000  # refuse before building a graph that would not fit in memory
+
+
+@dataclass(frozen=True)
+class Node:
+    op: OpT
+    inputs: tuple[int, ...]
+    span: Span
+    notes: tuple[Note, ...]  # "in block 'x' used here", innermost first
+    row: int | None  # index into Graph.rows
+    head: str | None  # the auxiliary head this layer belongs to, if any
+
+
+@dataclass
+class Row:
+    index: int
+    name: str  # the label, or the op/block name and a counter
+    title: str  # op name, block name, or "group"
+    span: Span
+    block_args: tuple[tuple[str, int | float], ...]
+    repeat: int
+    head: str | None
+    nodes: list[int] = field(default_factory=list)
+    output: int = -1
+
+
+@dataclass(frozen=True)
+class Claim:
+    annotation: ast.Annotation
+    nodes: tuple[int, ...]  # the layers the statement made (empty: the whole net)
+    output: int
+    row: int | None  # the row this annotates directly, if it is a top-level statement
+    notes: tuple[Note, ...]
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    name: str
+    weight: float
+    source: int  # the node the head branches from
+    output: int
+
+
+class Graph:
+    """A network: layers in a DiGraph, with rows, claims and heads on the side."""
+
+    def __init__(self, name: str, params: dict[str, int | float]):
+        self.name = name
+        self.params = params
+        self.rows: list[Row] = []
+        self.claims: list[Claim] = []
+        self.heads: list[HeadInfo] = []
+        self.input = -1
+        self.output = -1
+        self._graph = nx.DiGraph()
+
+    def add(self, op: OpT, inputs: tuple[int, ...], span: Span, notes: tuple[Note, ...],
+            row: int | None, head: str | None) -> int:
+        if len(self._graph) >= MAX_LAYERS:
+            raise ArchError(f"the network has more than {MAX_LAYERS:,} layers", span, notes)
+        node_id = len(self._graph)
+        self._graph.add_node(node_id, node=Node(op, inputs, span, notes, row, head))
+        self._graph.add_edges_from((i, node_id) for i in inputs)
+        if row is not None:
+            self.rows[row].nodes.append(node_id)
+        return node_id
+
+    def node(self, node_id: int) -> Node:
+        return self._graph.nodes[node_id]["node"]
+
+    def __len__(self) -> int:
+        return len(self._graph)
+
+    def order(self) -> list[int]:
+        """Topological order, ties broken by source order."""
+        return list(nx.lexicographical_topological_sort(self._graph))
+
+    def ancestors(self, node_id: int) -> set[int]:
+        return nx.ancestors(self._graph, node_id)
+
+    def main_nodes(self) -> list[int]:
+        """The inference network: every layer that is not part of an auxiliary head."""
+        return [n for n in self.order() if self.node(n).head is None]
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A copy for drawing and export (`node` attributes hold the `Node`)."""
+        return self._graph.copy()

@@ -1,0 +1,247 @@
+"""The ops of the language: one frozen dataclass each, and how a statement's arguments become one.
+
+`SIGNATURES` says, per op name, which positional arguments, `key=value` options and bare flags
+the op accepts; `MAKERS` turns the evaluated arguments into the op's dataclass, checking each
+value. Both are plain tables: adding an op is a dataclass, a signature and a maker (and a row in
+the shape and cost tables, which a test enforces).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archc.ast import Window
+from archc.errors import ArchError, Span
+
+
+@dataclass(frozen=True)
+class Input:
+    shape: tuple[int, int, int]  # C, H, W
+
+
+@dataclass(frozen=True)
+class Conv:
+    kernel: tuple[int, int]
+    stride: int
+    pad: tuple[int, int]
+    channels: int
+    groups: int
+    act: str  # "relu" or "linear"
+
+
+@dataclass(frozen=True)
+class Pool:
+    kind: str  # "max" or "avg"
+    window: tuple[int, int]
+    stride: int
+    pad: tuple[int, int]
+    ceil: bool  # Caffe's rounding (a window starting in the padding is dropped)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    pass
+
+
+@dataclass(frozen=True)
+class LRN:
+    size: int
+    alpha: float
+    beta: float
+    k: float
+
+
+@dataclass(frozen=True)
+class Dropout:
+    p: float
+
+
+@dataclass(frozen=True)
+class FC:
+    features: int
+    act: str
+
+
+@dataclass(frozen=True)
+class Flatten:
+    pass
+
+
+@dataclass(frozen=True)
+class Softmax:
+    pass
+
+
+@dataclass(frozen=True)
+class Concat:
+    pass  # along channels, inputs in operand order
+
+
+OpT = Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | FC | Flatten | Softmax | Concat
+OP_TYPES = (Input, Conv, Pool, GlobalAvgPool, LRN, Dropout, FC, Flatten, Softmax, Concat)
+
+
+@dataclass(frozen=True)
+class Value:
+    """An evaluated argument: a number, a bare word (`same`, `ceil`) or a window."""
+
+    value: int | float | str | Window
+    span: Span
+
+
+@dataclass(frozen=True)
+class Signature:
+    positional: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # bare words; stored under the key "act"
+    family: str = ""  # the name `default` uses, if it differs from the op's
+
+
+ACTIVATIONS = ("relu", "linear")
+SIGNATURES: dict[str, Signature] = {
+    "input": Signature(("shape",)),
+    "conv": Signature(("window", "channels"), ("pad", "groups"), ACTIVATIONS),
+    "maxpool": Signature(("window",), ("pad", "round"), family="pool"),
+    "avgpool": Signature(("window",), ("pad", "round"), family="pool"),
+    "gap": Signature(()),
+    "lrn": Signature(("size",), ("alpha", "beta", "k")),
+    "dropout": Signature(("p",)),
+    "fc": Signature(("features",), (), ACTIVATIONS),
+    "flatten": Signature(()),
+    "softmax": Signature(()),
+}
+
+# Values an option takes when neither the statement nor a `default` gives one.
+BUILTIN_DEFAULTS = {"pad": "valid", "groups": 1, "act": "linear", "round": "floor",
+                    "alpha": 1e-4, "beta": 0.75, "k": 1.0}
+
+
+def family(op_name: str) -> str:
+    return SIGNATURES[op_name].family or op_name
+
+
+# ---- makers: evaluated arguments -> op -----------------------------------------------------
+
+Args = dict[str, Value]
+
+
+def _int(args: Args, key: str, op_span: Span, minimum: int = 1) -> int:
+    value = args.get(key)
+    if value is None and key in BUILTIN_DEFAULTS:
+        value = Value(BUILTIN_DEFAULTS[key], op_span)
+    if value is None:
+        raise ArchError(f"missing {key}", op_span)
+    if isinstance(value.value, str):
+        raise ArchError(f"undefined name '{value.value}'", value.span)
+    if not isinstance(value.value, int) or isinstance(value.value, bool):
+        raise ArchError(f"{key} must be an integer, got {value.value}", value.span)
+    if value.value < minimum:
+        raise ArchError(f"{key} must be at least {minimum}, got {value.value}", value.span)
+    return value.value
+
+
+def _real(args: Args, key: str, op_span: Span) -> float:
+    value = args.get(key, Value(BUILTIN_DEFAULTS.get(key, 0), op_span))
+    if isinstance(value.value, str):
+        raise ArchError(f"undefined name '{value.value}'", value.span)
+    if isinstance(value.value, Window):
+        raise ArchError(f"{key} must be a number", value.span)
+    return float(value.value)
+
+
+def _word(args: Args, key: str, choices: tuple[str, ...], op_span: Span) -> str:
+    value = args.get(key, Value(BUILTIN_DEFAULTS[key], op_span))
+    if value.value not in choices:
+        raise ArchError(f"{key} must be one of {', '.join(choices)}, got {value.value}",
+                        value.span)
+    return value.value
+
+
+def _window(args: Args, op_span: Span, rank: int = 2) -> Window:
+    value = args.get("window") or args.get("shape")
+    if value is None or not isinstance(value.value, Window):
+        what = "a shape such as 3x224x224" if rank == 3 else "a window such as 3x3"
+        raise ArchError(f"missing {what}", value.span if value else op_span)
+    window = value.value
+    if len(window.dims) != rank:
+        raise ArchError(f"expected {rank} sizes, got {'x'.join(map(str, window.dims))}",
+                        window.span)
+    if min(window.dims) < 1 or (window.stride is not None and window.stride < 1):
+        raise ArchError("sizes and stride must be at least 1", window.span)
+    return window
+
+
+def _pad(args: Args, kernel: tuple[int, int], op_span: Span) -> tuple[int, int]:
+    value = args.get("pad", Value(BUILTIN_DEFAULTS["pad"], op_span))
+    if value.value == "valid":
+        return (0, 0)
+    if value.value == "same":
+        if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+            raise ArchError("pad=same needs an odd window", value.span)
+        return (kernel[0] // 2, kernel[1] // 2)
+    return (_int(args, "pad", op_span, minimum=0),) * 2
+
+
+def make_input(args: Args, span: Span) -> Input:
+    return Input(_window(args, span, rank=3).dims)
+
+
+def make_conv(args: Args, span: Span) -> Conv:
+    window = _window(args, span)
+    return Conv(window.dims, window.stride or 1, _pad(args, window.dims, span),
+                _int(args, "channels", span), _int(args, "groups", span),
+                _word(args, "act", ACTIVATIONS, span))
+
+
+def make_pool(kind: str):
+    def make(args: Args, span: Span) -> Pool:
+        window = _window(args, span)
+        rounding = _word(args, "round", ("ceil", "floor"), span)
+        stride = window.stride or window.dims[0]  # PyTorch's convention: stride = window
+        return Pool(kind, window.dims, stride, _pad(args, window.dims, span), rounding == "ceil")
+    return make
+
+
+def make_lrn(args: Args, span: Span) -> LRN:
+    return LRN(_int(args, "size", span), _real(args, "alpha", span), _real(args, "beta", span),
+               _real(args, "k", span))
+
+
+def make_dropout(args: Args, span: Span) -> Dropout:
+    if "p" not in args:
+        raise ArchError("missing p (the fraction dropped, e.g. dropout 0.4)", span)
+    p = _real(args, "p", span)
+    if not 0 <= p < 1:
+        raise ArchError(f"dropout fraction must be in [0, 1), got {p}", args["p"].span)
+    return Dropout(p)
+
+
+def make_fc(args: Args, span: Span) -> FC:
+    return FC(_int(args, "features", span), _word(args, "act", ACTIVATIONS, span))
+
+
+MAKERS = {
+    "input": make_input,
+    "conv": make_conv,
+    "maxpool": make_pool("max"),
+    "avgpool": make_pool("avg"),
+    "gap": lambda args, span: GlobalAvgPool(),
+    "lrn": make_lrn,
+    "dropout": make_dropout,
+    "fc": make_fc,
+    "flatten": lambda args, span: Flatten(),
+    "softmax": lambda args, span: Softmax(),
+}
+
+
+def describe(op: OpT) -> str:
+    """A short text for messages: `conv 1x1 64`, `maxpool 3x3/2`."""
+    if isinstance(op, Conv):
+        return f"conv {op.kernel[0]}x{op.kernel[1]}/{op.stride} {op.channels}"
+    if isinstance(op, Pool):
+        return f"{op.kind}pool {op.window[0]}x{op.window[1]}/{op.stride}"
+    if isinstance(op, FC):
+        return f"fc {op.features}"
+    if isinstance(op, Input):
+        return "input"
+    return type(op).__name__.lower()

@@ -1,0 +1,220 @@
+"""Parse: .arch text -> `ast.File`. The only module that imports Lark.
+
+Lark parses with LALR and `propagate_positions=True`; a Transformer turns the tree into frozen
+dataclasses with spans, and the tree never leaves this module. The transformer raises nothing
+(Lark would wrap it in VisitError): every user mistake is a syntax error mapped here to an
+`ArchError` at the right line and column, end of input included.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from archc import ast
+from archc.errors import ArchError, Source, Span
+
+# What the user is told a terminal is, in "expected ..." messages.
+TERMINAL_NAMES = {
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "DIMS": "a size such as 3x3",
+    "LABEL": "a label", "LABEL_REF": "a label", "REPEAT": "a repetition such as x4",
+    "QUANTITY": "a count such as 112Ki", "STRING": 'a quoted path', "_SEP": "a new line",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
+    "EQUAL": "'='", "SLASH": "'/'", "COLON": "':'", "$END": "end of file",
+    "EXPECT": "'expect'", "PAPER": "'paper'", "MINUS": "'-'", "PLUS": "'+'", "STAR": "'*'",
+}
+
+# Common mistakes, recognised by Lark's match_examples, with the message they deserve.
+SYNTAX_EXAMPLES = {
+    "missing '}': a '{' is never closed": [
+        "net a { conv 1x1 1", "net a {", "block b() { concat { conv 1x1 1 }",
+        "net a { { conv 1x1 1 }",
+    ],
+    "missing ')' in a block use": ["net a { b(1, 2 }", "net a { b(1\n}"],
+    "a statement must start with an op, a block use, '{', 'concat', 'default' or 'head'": [
+        "net a { 3x3 }", "net a { 64 }", "net a { = }",
+    ],
+}
+
+
+def grammar_path() -> Path:
+    """grammars/arch.lark: inside the installed package (a wheel), or beside it (a checkout)."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / "grammars" / "arch.lark", here.parent / "grammars" / "arch.lark")
+    return next((c for c in candidates if c.is_file()), candidates[-1])
+
+
+@cache
+def _lark() -> Lark:
+    grammar = grammar_path().read_text()
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def parse(text: str, path: str) -> ast.File:
+    """Parse one file. Raises ArchError for any syntax error."""
+    source = Source(path, text)
+    try:
+        tree = _lark().parse(text + "\n")
+    except UnexpectedInput as error:
+        raise _syntax_error(error, source, text) from None
+    return _ToAst(source).transform(tree)
+
+
+def _syntax_error(error: UnexpectedInput, source: Source, text: str) -> ArchError:
+    span = _error_span(error, source, text)
+    known = error.match_examples(_lark().parse, SYNTAX_EXAMPLES, use_accepts=True)
+    if known:
+        return ArchError(known, span)
+    if isinstance(error, UnexpectedCharacters):
+        return ArchError(f"unexpected character {text[error.pos_in_stream]!r}", span)
+    found = _describe_token(error.token) if isinstance(error, UnexpectedToken) else "end of file"
+    expected = sorted({TERMINAL_NAMES.get(t, repr(t.lower())) for t in error.expected})
+    return ArchError(f"unexpected {found}; expected {_one_of(expected)}", span)
+
+
+def _error_span(error: UnexpectedInput, source: Source, text: str) -> Span:
+    token = getattr(error, "token", None)
+    at_end = isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END")
+    if at_end or error.line in (None, -1):
+        lines = text.splitlines() or [""]
+        return Span.point(source, len(lines), len(lines[-1]) + 1)
+    width = len(str(token).rstrip("\n")) if isinstance(token, Token) else 1
+    return Span(source, error.line, error.column, error.line, error.column + max(1, width))
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type == "_SEP":
+        return "end of line" if "\n" in token else "';'"
+    return repr(str(token))
+
+
+def _one_of(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Tree -> ast dataclasses. Raises nothing: every shape was already checked by the grammar."""
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+
+    def _span(self, meta) -> Span:
+        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok(self, token: Token) -> Span:
+        return Span(self.source, token.line, token.column, token.end_line, token.end_column)
+
+    def start(self, meta, items):
+        pick = lambda kind: tuple(i for i in items if isinstance(i, kind))  # noqa: E731
+        span = Span(self.source, 1, 1, 1, 1) if meta.empty else self._span(meta)
+        return ast.File(pick(ast.Use), pick(ast.BlockDef), pick(ast.NetDef), span)
+
+    def use(self, meta, items):
+        return ast.Use(items[0][1:-1], self._span(meta))
+
+    def block(self, meta, items):
+        name, *params, body = items
+        return ast.BlockDef(str(name), _present(params), body, self._span(meta))
+
+    def net(self, meta, items):
+        name, *params, body = items
+        return ast.NetDef(str(name), _present(params), body, self._span(meta))
+
+    def param(self, meta, items):
+        return ast.Param(str(items[0]), items[1], self._span(meta))
+
+    def body(self, meta, items):
+        return tuple(items)
+
+    def stmt(self, meta, items):
+        label, core, repeat, *annotations = items
+        name = str(label).rstrip(": \t") if label is not None else None
+        count = int(repeat[1:]) if repeat is not None else 1
+        return ast.Stmt(name, core, count, tuple(annotations), self._span(meta))
+
+    def net_annotation(self, meta, items):
+        return ast.Stmt(None, None, 1, tuple(items), self._span(meta))
+
+    def op(self, meta, items):
+        return ast.Op(str(items[0]), tuple(items[1:]), self._span(meta))
+
+    def block_use(self, meta, items):
+        return ast.BlockUse(str(items[0]), _present(items[1:]), self._span(meta))
+
+    def group(self, meta, items):
+        return ast.Group(items[0], self._span(meta))
+
+    def concat(self, meta, items):
+        return ast.Concat(items[0], self._span(meta))
+
+    def default(self, meta, items):
+        return ast.Default(str(items[0]), tuple(items[1:]), self._span(meta))
+
+    def head(self, meta, items):
+        name, source, weight, body = items
+        return ast.Head(str(name), str(source), self._tok(source), weight, body, self._span(meta))
+
+    def window(self, meta, items):
+        dims, stride = items
+        sizes = tuple(int(d) for d in str(dims).split("x"))
+        return ast.Window(sizes, int(stride) if stride is not None else None, self._span(meta))
+
+    def keyarg(self, meta, items):
+        return ast.KeyArg(str(items[0]), items[1], self._span(meta))
+
+    def annotation(self, meta, items):
+        kind, *entries = items
+        shapes = [e for e in entries if isinstance(e, ast.Window)]
+        counts = tuple(e for e in entries if isinstance(e, tuple))
+        shape = shapes[-1] if shapes else None
+        return ast.Annotation(str(kind), shape, counts, self._span(meta))
+
+    def ann_shape(self, meta, items):
+        return self.window(meta, [items[0], None])
+
+    def ann_count(self, meta, items):
+        key, value = items
+        return (str(key), ast.Quantity(str(value), self._tok(value)))
+
+    def int(self, meta, items):
+        return ast.Num(int(items[0]), self._span(meta))
+
+    def float(self, meta, items):
+        return ast.Num(float(items[0]), self._span(meta))
+
+    def neg_int(self, meta, items):
+        return ast.Num(-int(items[0]), self._span(meta))
+
+    def ref(self, meta, items):
+        return ast.Ref(str(items[0]), self._span(meta))
+
+    def neg(self, meta, items):
+        return ast.Neg(items[0], self._span(meta))
+
+    def _binop(self, symbol, meta, items):
+        return ast.BinOp(symbol, items[0], items[1], self._span(meta))
+
+    def add(self, meta, items):
+        return self._binop("+", meta, items)
+
+    def sub(self, meta, items):
+        return self._binop("-", meta, items)
+
+    def mul(self, meta, items):
+        return self._binop("*", meta, items)
+
+    def div(self, meta, items):
+        return self._binop("/", meta, items)
+
+
+def _present(items) -> tuple:
+    """Drop the None placeholders Lark leaves for an empty optional list."""
+    return tuple(i for i in items if i is not None)
