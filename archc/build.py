@@ -34,7 +34,10 @@ class Scope:
 
 
 def build_graph(program: Program, overrides: dict[str, int | float] | None = None) -> Graph:
-    return _Builder(program).build(overrides or {})
+    try:
+        return _Builder(program).build(overrides or {})
+    except RecursionError:
+        raise ArchError("groups and block uses nested too deeply", program.net.span) from None
 
 
 class _Builder:

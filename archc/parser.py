@@ -61,7 +61,10 @@ def parse(text: str, path: str) -> ast.File:
         tree = _lark().parse(text + "\n")
     except UnexpectedInput as error:
         raise _syntax_error(error, source, text) from None
-    return _ToAst(source).transform(tree)
+    try:
+        return _ToAst(source).transform(tree)
+    except RecursionError:
+        raise ArchError("braces nested too deeply", Span.point(source, 1, 1)) from None
 
 
 def _syntax_error(error: UnexpectedInput, source: Source, text: str) -> ArchError:

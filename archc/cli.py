@@ -1,0 +1,117 @@
+"""The `archc` command line: one subcommand per job, each with --help.
+
+Exit status: 0 success; 1 the program has errors (printed as file:line:col: error: ...);
+2 a usage error (bad flag, unreadable file, unknown --set name). A traceback is a bug in archc.
+The front-end commands (stats, check) import neither torch nor triton.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archc.errors import ArchError, UsageError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except ArchError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except UsageError as error:
+        print(f"archc: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archc", description="A compiler for convolutional network architectures.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    stats = commands.add_parser(
+        "stats", help="print the layer table, parameter and MAC counts of nets",
+        description="Print each net's table in the layout of GoogLeNet's Table 1 (one file), "
+                    "or one comparison line per net (several files, as VGG's Table 2).")
+    stats.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
+    stats.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    _add_set(stats)
+    stats.set_defaults(run=run_stats)
+
+    check = commands.add_parser(
+        "check", help="check nets for errors (exit 1 if any)",
+        description="Parse, build and check every file: shapes, counts and `expect` claims. "
+                    "Differences from `paper` values are warnings.")
+    check.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
+    _add_set(check)
+    check.set_defaults(run=run_check)
+    return parser
+
+
+def _add_set(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                         type=_override, help="override a net parameter (e.g. classes=10)")
+
+
+def _override(text: str) -> tuple[str, int | float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value) if "." in value or "e" in value.lower() else int(value)
+    except ValueError:
+        number = None
+    if not sep or not name.isidentifier() or number is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
+    return name, number
+
+
+def _analyse_all(args) -> list:
+    from archc.pipeline import analyse
+
+    return [analyse(path, dict(args.set)) for path in args.files]
+
+
+def run_stats(args) -> int:
+    from archc.report import render_comparison, render_table, stats
+
+    analyses = _analyse_all(args)
+    errors = [d for a in analyses for d in a.errors]
+    if errors:
+        print("\n".join(d.render() for d in errors), file=sys.stderr)
+        return 1
+    datas = [stats(a) for a in analyses]
+    if args.json:
+        print(json.dumps(datas[0] if len(datas) == 1 else datas, indent=2))
+    elif len(datas) == 1:
+        print(render_table(datas[0]))
+    else:
+        print(render_comparison(datas))
+    return 0
+
+
+def run_check(args) -> int:
+    from archc.pipeline import analyse
+
+    status = 0
+    for path in args.files:
+        try:
+            analysis = analyse(path, dict(args.set))
+        except ArchError as error:
+            print(error, file=sys.stderr)
+            status = 1
+            continue
+        for diagnostic in analysis.diagnostics:
+            print(diagnostic.render(), file=sys.stderr)
+        status = max(status, 1 if analysis.errors else 0)
+    if status == 0:
+        print(f"{len(args.files)} file{'s' * (len(args.files) != 1)} checked, no errors")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
