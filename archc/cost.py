@@ -9,8 +9,8 @@ is allocated.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from archc import ops
 from archc.errors import ArchError

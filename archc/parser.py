@@ -15,7 +15,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from archc import ast
-from archc.errors import ArchError, Source, Span
+from archc.errors import ArchError, Note, Source, Span
 
 # What the user is told a terminal is, in "expected ..." messages.
 TERMINAL_NAMES = {
@@ -27,17 +27,21 @@ TERMINAL_NAMES = {
     "EXPECT": "'expect'", "PAPER": "'paper'", "MINUS": "'-'", "PLUS": "'+'", "STAR": "'*'",
 }
 
-# Common mistakes, recognised by Lark's match_examples, with the message they deserve.
-SYNTAX_EXAMPLES = {
-    "missing '}': a '{' is never closed": [
-        "net a { conv 1x1 1", "net a {", "block b() { concat { conv 1x1 1 }",
-        "net a { { conv 1x1 1 }",
-    ],
-    "missing ')' in a block use": ["net a { b(1, 2 }", "net a { b(1\n}"],
-    "a statement must start with an op, a block use, '{', 'concat', 'default' or 'head'": [
-        "net a { 3x3 }", "net a { 64 }", "net a { = }",
-    ],
-}
+# Common mistakes, told by what the parser expected and what it found. (Lark's match_examples
+# compares parser states, which Lark 1.3 no longer makes comparable, so this is by hand.)
+STATEMENT_START = ("a statement starts with an op, a block use, a label, '{', 'concat', "
+                   "'default' or 'head'")
+
+
+def _known_mistake(error: UnexpectedInput) -> str | None:
+    if not isinstance(error, UnexpectedToken):
+        return None
+    expected, found = error.accepts or error.expected, error.token.type
+    if "RPAR" in expected and found in ("_SEP", "RBRACE", "LBRACE", "$END"):
+        return "missing ')'"
+    if "LABEL" in expected and found not in ("RBRACE", "$END"):
+        return f"unexpected {_describe_token(error.token)}: {STATEMENT_START}"
+    return None
 
 
 def grammar_path() -> Path:
@@ -69,7 +73,11 @@ def parse(text: str, path: str) -> ast.File:
 
 def _syntax_error(error: UnexpectedInput, source: Source, text: str) -> ArchError:
     span = _error_span(error, source, text)
-    known = error.match_examples(_lark().parse, SYNTAX_EXAMPLES, use_accepts=True)
+    unclosed = _unclosed_brace(text)
+    if unclosed is not None and _at_end(error):
+        note = Note(Span.point(source, *unclosed), "this '{' is never closed")
+        return ArchError("missing '}' at end of file", span, (note,))
+    known = _known_mistake(error)
     if known:
         return ArchError(known, span)
     if isinstance(error, UnexpectedCharacters):
@@ -79,10 +87,32 @@ def _syntax_error(error: UnexpectedInput, source: Source, text: str) -> ArchErro
     return ArchError(f"unexpected {found}; expected {_one_of(expected)}", span)
 
 
+def _at_end(error: UnexpectedInput) -> bool:
+    token = getattr(error, "token", None)
+    return isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END")
+
+
+def _unclosed_brace(text: str) -> tuple[int, int] | None:
+    """(line, col) of the last '{' left open, skipping comments and strings."""
+    stack, line, col, mode = [], 1, 0, None
+    for char in text:
+        col += 1
+        if char == "\n":
+            line, col, mode = line + 1, 0, None if mode == "#" else mode
+        elif mode == '"':
+            mode = None if char == '"' else mode
+        elif mode is None and char in '#"':
+            mode = char
+        elif mode is None and char == "{":
+            stack.append((line, col))
+        elif mode is None and char == "}" and stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
 def _error_span(error: UnexpectedInput, source: Source, text: str) -> Span:
     token = getattr(error, "token", None)
-    at_end = isinstance(error, UnexpectedEOF) or (token is not None and token.type == "$END")
-    if at_end or error.line in (None, -1):
+    if _at_end(error) or error.line in (None, -1):
         lines = text.splitlines() or [""]
         return Span.point(source, len(lines), len(lines[-1]) + 1)
     width = len(str(token).rstrip("\n")) if isinstance(token, Token) else 1
@@ -116,7 +146,9 @@ class _ToAst(Transformer):
         return Span(self.source, token.line, token.column, token.end_line, token.end_column)
 
     def start(self, meta, items):
-        pick = lambda kind: tuple(i for i in items if isinstance(i, kind))  # noqa: E731
+        def pick(kind):
+            return tuple(i for i in items if isinstance(i, kind))
+
         span = Span(self.source, 1, 1, 1, 1) if meta.empty else self._span(meta)
         return ast.File(pick(ast.Use), pick(ast.BlockDef), pick(ast.NetDef), span)
 

@@ -1,6 +1,6 @@
 """The compiler front end as one straight line of named stages.
 
-    source --load--> Program --build--> Graph --infer--> shapes --count--> costs --check--> diagnostics
+  path -load-> Program -build-> Graph -infer-> shapes -count-> costs -check-> diagnostics
 
 Each stage is a function taking and returning a named value, so a reader (or a test) can stop
 at any of them. Nothing on this path imports torch or triton.
