@@ -1,0 +1,59 @@
+"""Shared fixtures: the repository root, running the CLI in-process, and golden files.
+
+Golden files are compared byte for byte; regenerate them with `pytest --update-golden` and
+review the change with `git diff`. A missing golden file fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from archc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite golden files from the current output")
+
+
+@pytest.fixture
+def golden(request):
+    """golden(path, text): compare `text` with the file at `path` (or rewrite it)."""
+    update = request.config.getoption("--update-golden")
+
+    def compare(path: Path, text: str) -> None:
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        assert path.exists(), f"missing golden file {path}; run pytest --update-golden"
+        assert text == path.read_text(), f"output differs from {path}"
+
+    return compare
+
+
+@pytest.fixture
+def archc(capsys, monkeypatch):
+    """archc(*args) -> (exit status, stdout, stderr), run in-process from the repository root."""
+    monkeypatch.chdir(ROOT)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            status = main(list(args))
+        except SystemExit as exit:  # argparse's usage errors and --help
+            status = exit.code
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def nets() -> list[str]:
+    return sorted(p.name for p in (ROOT / "nets").glob("*.arch"))
+
+
+os.environ.setdefault("TRITON_INTERPRET", "1")
