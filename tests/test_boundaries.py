@@ -1,0 +1,41 @@
+"""Module boundaries the design fixes: the front end never imports torch or triton."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+PROBE = """
+import sys
+from archc.cli import main
+status = main({args!r})
+heavy = sorted(m for m in ("torch", "triton", "numpy") if m in sys.modules)
+print("HEAVY", heavy, file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def run_probe(args):
+    return subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=ROOT,
+                          capture_output=True, text=True)
+
+
+def test_stats_imports_neither_torch_nor_triton():
+    result = run_probe(["stats", "nets/googlenet.arch", "--json"])
+    assert result.returncode == 0
+    assert "HEAVY []" in result.stderr
+
+
+def test_check_imports_neither_torch_nor_triton():
+    result = run_probe(["check", "nets/vgg_e.arch", "nets/nin_cifar10.arch"])
+    assert result.returncode == 0
+    assert "HEAVY []" in result.stderr
+
+
+def test_lark_and_networkx_stay_in_their_modules():
+    sources = {p.name: p.read_text() for p in (ROOT / "archc").glob("*.py")}
+    assert [n for n, s in sources.items() if "import lark" in s or "from lark" in s] == \
+        ["parser.py"]
+    assert [n for n, s in sources.items() if "networkx" in s.split('"""', 2)[-1]] == ["ir.py"]

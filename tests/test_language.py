@@ -1,0 +1,129 @@
+"""Semantics of the language, one rule at a time, through the pipeline's named stages."""
+
+from __future__ import annotations
+
+import pytest
+
+from archc import ops
+from archc.cost import COST_RULES
+from archc.errors import ArchError
+from archc.pipeline import analyse
+from archc.report import TYPE_NAMES
+from archc.shapes import FIELD_RULES, SHAPE_RULES
+
+
+def shapes_of(body: str, tmp_path, header: str = "", params: str = "") -> list[tuple]:
+    """Output shape (C, H, W) of every top-level row of a net with `body`."""
+    path = tmp_path / "net.arch"
+    path.write_text(f"{header}\nnet n{params} {{\n{body}\n}}\n")
+    analysis = analyse(path)
+    return [tuple(analysis.shapes[r.output]) for r in analysis.graph.rows]
+
+
+def analysed(body: str, tmp_path, header: str = ""):
+    path = tmp_path / "net.arch"
+    path.write_text(f"{header}\nnet n {{\n{body}\n}}\n")
+    return analyse(path)
+
+
+@pytest.mark.parametrize("size, window, stride, pad, rounding, want", [
+    (112, 3, 2, 0, "ceil", 56),   # GoogLeNet: 112 -> 56 -> 28 -> 14 -> 7
+    (14, 3, 2, 0, "ceil", 7),
+    (14, 3, 2, 0, "floor", 6),
+    (32, 3, 2, 0, "ceil", 16),    # NIN-CIFAR: 32 -> 16 -> 8
+    (6, 2, 2, 1, "ceil", 4),      # ceil would give 5; the last window starts in the padding
+    (5, 3, 3, 1, "ceil", 2),      # (5+2-3)/3 = 1.33 -> 3 windows; the third starts at 6 >= 5+1
+    (7, 7, 1, 0, "floor", 1),
+])
+def test_pool_rounding(tmp_path, size, window, stride, pad, rounding, want):
+    body = f"input 1x{size}x{size}\nmaxpool {window}x{window}/{stride} pad={pad} round={rounding}"
+    assert shapes_of(body, tmp_path)[0] == (1, want, want)
+
+
+def test_convolutions_round_down_and_same_padding_keeps_size(tmp_path):
+    body = "input 3x224x224\nconv 7x7/2 64 pad=same\nconv 3x3 8 pad=same\nconv 2x2/2 8"
+    assert shapes_of(body, tmp_path) == [(64, 112, 112), (8, 112, 112), (8, 56, 56)]
+
+
+def test_defaults_apply_to_the_rest_of_the_body_and_into_blocks(tmp_path):
+    header = "block b(c) { conv 3x3 c }\nblock own(c) { default conv pad=valid; conv 3x3 c }"
+    body = "input 1x8x8\nconv 3x3 4\ndefault conv pad=same relu\nconv 3x3 4\nb(4)\nown(4)"
+    assert shapes_of(body, tmp_path, header) == [(4, 6, 6), (4, 6, 6), (4, 6, 6), (4, 4, 4)]
+    analysis = analysed(body, tmp_path, header)
+    acts = [analysis.graph.node(n).op.act for n in analysis.graph.order()[1:]]
+    assert acts == ["linear", "relu", "relu", "relu"]
+
+
+def test_default_pool_covers_both_pools(tmp_path):
+    body = "input 1x14x14\ndefault pool round=ceil\nmaxpool 3x3/2\navgpool 3x3/2"
+    assert shapes_of(body, tmp_path) == [(1, 7, 7), (1, 3, 3)]
+
+
+def test_repetition_block_defaults_and_expressions(tmp_path):
+    header = "block tower(c, n = c * 2) { conv 1x1 n; conv 1x1 (c + 1) }"
+    body = "input 3x8x8\ntower(4) x3\ntower(2, 2 * (3 + 1))"
+    analysis = analysed(body, tmp_path, header)
+    convs = [analysis.graph.node(n).op.channels for n in analysis.graph.order()[1:]]
+    assert convs == [8, 5, 8, 5, 8, 5, 8, 3]
+    assert analysis.graph.rows[0].repeat == 3
+
+
+def test_concat_joins_channels_in_branch_order(tmp_path):
+    body = "input 8x10x10\nconcat {\n conv 1x1 3\n { conv 1x1 2; conv 3x3 5 pad=1 }\n" \
+           " maxpool 3x3/1 pad=1\n}"
+    analysis = analysed(body, tmp_path)
+    concat = analysis.graph.node(analysis.graph.output)
+    assert isinstance(concat.op, ops.Concat)
+    assert [analysis.shapes[i].c for i in concat.inputs] == [3, 5, 8]
+    assert tuple(analysis.shapes[analysis.graph.output]) == (16, 10, 10)
+
+
+def test_grouped_conv_counts(tmp_path):
+    analysis = analysed("input 24x8x8\nconv 3x3 48 groups=24 pad=1", tmp_path)
+    cost = analysis.costs[analysis.graph.output]
+    assert (cost.weights, cost.biases, cost.macs) == (48 * 1 * 9, 48, 48 * 9 * 64)
+
+
+def test_fc_flattens_its_input(tmp_path):
+    analysis = analysed("input 512x7x7\nfc 4096", tmp_path)
+    cost = analysis.costs[analysis.graph.output]
+    assert (cost.weights, cost.biases, cost.macs) == (25088 * 4096, 4096, 25088 * 4096)
+
+
+def test_head_hangs_from_a_label_and_is_not_in_the_inference_total(tmp_path):
+    body = "input 3x8x8\nmid: conv 3x3 4 pad=1\nfc 10\nhead side from mid weight 0.5 { fc 10 }"
+    analysis = analysed(body, tmp_path)
+    (head,) = analysis.graph.heads
+    assert (head.name, head.weight) == ("side", 0.5)
+    assert analysis.graph.node(head.output).inputs == (analysis.graph.rows[0].output,)
+    assert head.output not in analysis.graph.main_nodes()
+
+
+def test_expect_with_tolerance(tmp_path):
+    ok = analysed("input 3x8x8\nconv 3x3 8 pad=1\nexpect params=220 tol=5%", tmp_path)
+    assert ok.errors == []
+    bad = analysed("input 3x8x8\nconv 3x3 8 pad=1\nexpect params=220 tol=1", tmp_path)
+    assert [e.message for e in bad.errors] == ["expected params 220, computed 224"]
+
+
+def test_paper_values_are_warnings_with_one_unit_of_slack(tmp_path):
+    close = analysed("input 3x8x8\nconv 3x3 8 pad=1  paper weights=0.2Ki", tmp_path)
+    assert close.diagnostics == []  # 216 = 0.21Ki: within 0.1Ki
+    far = analysed("input 3x8x8\nconv 3x3 8 pad=1  paper weights=0.1Ki", tmp_path)
+    assert [(d.severity, d.message) for d in far.diagnostics] == \
+        [("warning", "the paper prints weights 0.1Ki; computed 0.21Ki")]
+
+
+def test_errors_name_the_block_use(tmp_path):
+    header = "block b(c) { conv 5x5 c }"
+    with pytest.raises(ArchError) as caught:
+        analysed("input 3x8x8\nb(4)\nb(4)", tmp_path, header)
+    assert caught.value.span.line == 1  # the conv inside the block
+    assert [n.span.line for n in caught.value.notes] == [5]  # the second use
+
+
+def test_every_op_has_a_row_in_every_table():
+    for table in (SHAPE_RULES, FIELD_RULES, COST_RULES):
+        assert set(table) == set(ops.OP_TYPES)
+    assert set(ops.SIGNATURES) == set(ops.MAKERS)
+    assert set(ops.SIGNATURES) - {"input"} <= set(TYPE_NAMES)
