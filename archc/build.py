@@ -45,6 +45,7 @@ class _Builder:
         self.net = program.net
         self.blocks = program.blocks
         self.labels: dict[str, tuple[int, Span]] = {}
+        self.row_counts: dict[str, int] = {}  # per title, to name unlabelled rows conv1, conv2
         self.graph = Graph(self.net.name, {})
 
     # ---- the net ---------------------------------------------------------------------------
@@ -113,8 +114,8 @@ class _Builder:
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
             args = tuple(zip(names, (self._eval(a, scope) for a in core.args)))
-        count = 1 + sum(r.title == title for r in self.graph.rows)
-        name = stmt.label or (core.name if head else f"{title}{count}")
+        self.row_counts[title] = self.row_counts.get(title, 0) + 1
+        name = stmt.label or (core.name if head else f"{title}{self.row_counts[title]}")
         self.graph.rows.append(Row(len(self.graph.rows), name, title, stmt.span, args,
                                    stmt.repeat, head))
         return len(self.graph.rows) - 1

@@ -6,12 +6,12 @@ the user would see a traceback.
 
 from __future__ import annotations
 
+from conftest import ROOT, nets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archc.errors import ArchError, UsageError
 from archc.pipeline import analyse
-from conftest import ROOT, nets
 
 TOKENS = ["net", "block", "use", "input", "conv", "maxpool", "avgpool", "gap", "lrn", "fc",
           "dropout", "softmax", "flatten", "concat", "default", "pool", "head", "from", "weight",

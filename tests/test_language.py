@@ -127,3 +127,11 @@ def test_every_op_has_a_row_in_every_table():
         assert set(table) == set(ops.OP_TYPES)
     assert set(ops.SIGNATURES) == set(ops.MAKERS)
     assert set(ops.SIGNATURES) - {"input"} <= set(TYPE_NAMES)
+
+
+def test_source_order_is_a_topological_order():
+    import networkx as nx
+    from conftest import ROOT
+
+    graph = analyse(ROOT / "nets/googlenet.arch").graph
+    assert list(graph.order()) == list(nx.lexicographical_topological_sort(graph.to_networkx()))

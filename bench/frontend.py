@@ -1,0 +1,90 @@
+"""Front-end cost against network size: parse + build + infer + count + check.
+
+Generates nets of about 100, 1,000 and 10,000 layers (convs, pools, and inception-style
+concats through a block), runs each stage of the pipeline, and prints the best of several
+repetitions per stage, the time per layer and the growth from one size to the next.
+Target (issue 2): linear growth, 10,000 layers under one second.
+
+    .venv/bin/python bench/frontend.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+from archc.build import build_graph
+from archc.check import check_claims
+from archc.cost import count_costs
+from archc.loader import Program
+from archc.parser import parse
+from archc.shapes import infer_shapes, receptive_fields
+
+BLOCK = """block mix(c) {
+    concat {
+        conv 1x1 c
+        { conv 1x1 c; conv 3x3 c }
+        { maxpool 3x3/1 pad=1; conv 1x1 c }
+    }
+}
+"""
+# One unit of the generated body: 3 convs and 1 block use (7 layers).
+UNIT = "conv 3x3 32\nconv 1x1 32 expect 32x32x32\nu{i}: mix(8)\nconv 3x3 32\n"
+LAYERS_PER_UNIT = 10
+
+
+def generate(layers: int) -> str:
+    units = max(1, layers // LAYERS_PER_UNIT)
+    body = "".join(UNIT.format(i=i) for i in range(units))
+    return f"{BLOCK}net big {{\n    input 3x32x32\n    default conv relu pad=same\n{body}}}\n"
+
+
+def stages(text: str) -> dict[str, float]:
+    times, t = {}, time.perf_counter()
+
+    def lap(name):
+        nonlocal t
+        now = time.perf_counter()
+        times[name], t = now - t, now
+
+    file = parse(text, "generated.arch")
+    lap("parse")
+    graph = build_graph(Program(file.nets[0], {b.name: b for b in file.blocks}))
+    lap("build")
+    shapes = infer_shapes(graph)
+    receptive_fields(graph, shapes)
+    lap("infer")
+    costs = count_costs(graph, shapes)
+    lap("count")
+    assert not check_claims(graph, shapes, costs)
+    lap("check")
+    times["layers"] = len(graph)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    parse("net warm { input 1x1x1 }", "warm.arch")  # build the Lark parser once, outside timing
+    print(f"python {platform.python_version()} on {platform.machine()}, best of {args.repeat}")
+    header = ["layers", "parse", "build", "infer", "count", "check", "total", "us/layer", "growth"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    previous = None
+    for size in (100, 1_000, 10_000):
+        text = generate(size)
+        runs = [stages(text) for _ in range(args.repeat)]
+        best = {k: min(r[k] for r in runs) for k in runs[0]}
+        layers = int(best.pop("layers"))
+        total = sum(best.values())
+        growth = f"x{total / previous:.1f}" if previous else ""
+        cells = [f"{layers:,}", *(f"{best[k] * 1e3:.1f} ms" for k in best),
+                 f"{total * 1e3:.1f} ms", f"{total / layers * 1e6:.1f}", growth]
+        print("| " + " | ".join(cells) + " |")
+        previous = total
+
+
+if __name__ == "__main__":
+    main()
