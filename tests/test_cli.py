@@ -75,3 +75,17 @@ def test_installed_script_runs_from_another_directory(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total"]["params"] > 0
+
+
+def test_the_wheel_carries_the_grammar(tmp_path):
+    """`pip install .` (not only editable) must find grammars/arch.lark from anywhere."""
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                             "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("archc-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "archc/grammars/arch.lark" in names and "archc/parser.py" in names
