@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(VENV)/bin/archc stats nets/googlenet.arch
 	$(VENV)/bin/archc stats nets/vgg_*.arch
+	mkdir -p build
+	$(VENV)/bin/archc compile nets/googlenet.arch -o build/googlenet.py
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -1,0 +1,14 @@
+"""archc: a compiler for convolutional network architectures.
+
+`archc.compile(path_or_source)` returns a torch.nn.Module; the front end (archc.pipeline)
+needs neither torch nor triton, so importing archc stays light until `compile` is called.
+"""
+
+from __future__ import annotations
+
+
+def compile(path_or_source, backend: str = "torch", heads: bool = True, overrides=None):
+    """Parse, check and lower a network to a torch.nn.Module (see archc.lower.compile_net)."""
+    from archc.lower import compile_net
+
+    return compile_net(path_or_source, backend, heads, overrides)

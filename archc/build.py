@@ -5,7 +5,8 @@ Contract:
 - `default OP ...` applies to the rest of its body and to every block used from there (the
   net decides, say, that every conv is followed by ReLU; a block may override).
 - Every top-level statement of the net (and each head) becomes one `Row`; every annotation one
-  `Claim`. Labels name the output of their statement; heads branch from a label.
+  `Claim`. Labels in the net name the output of their statement, and heads branch from them;
+  a label inside a block names nothing outside it (a block used twice would repeat it).
 - Errors inside a block use carry a note pointing at each use on the way out.
 - Nothing here knows shapes or costs; ops check their own arguments (archc.ops).
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from archc import ast, ops
 from archc.errors import ArchError, Note, Span, UsageError
-from archc.ir import MAX_LAYERS, Claim, Graph, HeadInfo, Row
+from archc.ir import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.loader import Program
 
 MAX_NUMBER = 10**18  # larger values in a program are a typo, and would slow every count
@@ -29,6 +30,7 @@ class Scope:
     defaults: dict[str, dict[str, ops.Value]]  # op family -> options
     notes: tuple[Note, ...]  # block uses we are inside, innermost first
     blocks_in_use: tuple[str, ...]
+    blocks: tuple[int, ...] = ()  # ids of the block uses we are inside (Graph.block_uses)
     row: int | None = None
     head: str | None = None
 
@@ -161,7 +163,7 @@ class _Builder:
         first = len(self.graph)
         for _ in range(stmt.repeat):
             x = self._core(stmt.core, x, scope)
-        if stmt.label is not None:
+        if stmt.label is not None and not scope.blocks:  # labels in blocks are local notes
             self._label(stmt, x, scope)
         nodes = tuple(range(first, len(self.graph)))
         row = scope.row if top else None
@@ -197,7 +199,7 @@ class _Builder:
         if not outputs:
             raise ArchError("concat needs at least one branch", concat.span, scope.notes)
         return self.graph.add(ops.Concat(), tuple(outputs), concat.span, scope.notes,
-                              scope.row, scope.head)
+                              scope.row, scope.head, scope.blocks)
 
     def _block_use(self, use: ast.BlockUse, x: int, scope: Scope) -> int:
         block = self.blocks.get(use.name)
@@ -208,8 +210,10 @@ class _Builder:
             raise ArchError(f"block '{use.name}' uses itself", use.span, scope.notes)
         env = self._bind_block_args(block, use, scope)
         note = Note(use.span, f"in block '{use.name}' used here")
+        instance = self.graph.add_block_use(BlockUseInfo(use.name, tuple(env.items())))
         inner = replace(scope, env=env, notes=(note,) + scope.notes,
-                        blocks_in_use=scope.blocks_in_use + (use.name,))
+                        blocks_in_use=scope.blocks_in_use + (use.name,),
+                        blocks=scope.blocks + (instance,))
         return self._body(block.body, x, inner, use.span)
 
     def _bind_block_args(self, block: ast.BlockDef, use: ast.BlockUse, scope: Scope) -> dict:
@@ -240,7 +244,8 @@ class _Builder:
             node = ops.MAKERS[op.name](args, op.span)
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
-        return self.graph.add(node, (x,), op.span, scope.notes, scope.row, scope.head)
+        return self.graph.add(node, (x,), op.span, scope.notes, scope.row, scope.head,
+                              scope.blocks)
 
     def _op_args(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
         args: dict[str, ops.Value] = {}

@@ -51,7 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
     _add_set(check)
     check.set_defaults(run=run_check)
+
+    compile_ = commands.add_parser(
+        "compile", help="emit a standalone PyTorch module for a net",
+        description="Write the net as a readable PyTorch source file that imports only torch: "
+                    "a class per block use, one line per layer with its output shape.")
+    compile_.add_argument("file", metavar="FILE", help="an .arch file")
+    compile_.add_argument("-o", "--output", metavar="OUT.py",
+                          help="where to write the module (default: standard output)")
+    _add_heads(compile_)
+    _add_set(compile_)
+    compile_.set_defaults(run=run_compile)
     return parser
+
+
+def _add_heads(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--no-heads", dest="heads", action="store_false",
+                         help="the deployment network: leave out the auxiliary heads")
 
 
 def _add_set(command: argparse.ArgumentParser) -> None:
@@ -91,6 +107,33 @@ def run_stats(args) -> int:
         print(render_table(datas[0]))
     else:
         print(render_comparison(datas))
+    return 0
+
+
+def _checked(path: str, overrides: dict):
+    """The analysis of a file that must be free of errors (warnings are printed)."""
+    from archc.pipeline import analyse
+
+    analysis = analyse(path, overrides)
+    for diagnostic in analysis.diagnostics:
+        if diagnostic.severity == "error":
+            raise ArchError(diagnostic.message, diagnostic.span, diagnostic.notes)
+    return analysis
+
+
+def run_compile(args) -> int:
+    from archc.emit import emit
+
+    emitted = emit(_checked(args.file, dict(args.set)), heads=args.heads)
+    if args.output is None:
+        sys.stdout.write(emitted.source)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(emitted.source)
+    except OSError as error:
+        raise UsageError(f"cannot write {args.output}: {error.strerror}") from None
+    print(f"wrote {args.output}: class {emitted.class_name}", file=sys.stderr)
     return 0
 
 

@@ -30,6 +30,7 @@ class Node:
     notes: tuple[Note, ...]  # "in block 'x' used here", innermost first
     row: int | None  # index into Graph.rows
     head: str | None  # the auxiliary head this layer belongs to, if any
+    blocks: tuple[int, ...] = ()  # the block uses it sits in (Graph.block_uses), outermost first
 
 
 @dataclass
@@ -55,6 +56,12 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class BlockUseInfo:
+    name: str
+    args: tuple[tuple[str, int | float], ...]
+
+
+@dataclass(frozen=True)
 class HeadInfo:
     name: str
     weight: float
@@ -71,21 +78,26 @@ class Graph:
         self.rows: list[Row] = []
         self.claims: list[Claim] = []
         self.heads: list[HeadInfo] = []
+        self.block_uses: list[BlockUseInfo] = []
         self.input = -1
         self.output = -1
         self._graph = nx.DiGraph()
 
     def add(self, op: OpT, inputs: tuple[int, ...], span: Span, notes: tuple[Note, ...],
-            row: int | None, head: str | None) -> int:
+            row: int | None, head: str | None, blocks: tuple[int, ...] = ()) -> int:
         if len(self._graph) >= MAX_LAYERS:
             raise ArchError(f"the network has more than {MAX_LAYERS:,} layers", span, notes)
         node_id = len(self._graph)
         assert all(i < node_id for i in inputs), "operands are created before their users"
-        self._graph.add_node(node_id, node=Node(op, inputs, span, notes, row, head))
+        self._graph.add_node(node_id, node=Node(op, inputs, span, notes, row, head, blocks))
         self._graph.add_edges_from((i, node_id) for i in inputs)
         if row is not None:
             self.rows[row].nodes.append(node_id)
         return node_id
+
+    def add_block_use(self, use: BlockUseInfo) -> int:
+        self.block_uses.append(use)
+        return len(self.block_uses) - 1
 
     def node(self, node_id: int) -> Node:
         return self._graph.nodes[node_id]["node"]

@@ -1,0 +1,57 @@
+"""Lower: `Analysis` -> a torch.nn.Module, by executing the source `archc.emit` writes.
+
+The only module of the front end's package that imports torch. One code path serves both
+`archc.compile()` (in memory) and `archc compile -o net.py` (on disk), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from archc.emit import Emitted, emit
+from archc.errors import UsageError
+from archc.pipeline import Analysis, analyse
+
+BACKENDS = ("torch",)
+
+
+@dataclass(frozen=True)
+class Lowered:
+    module: torch.nn.Module
+    emitted: Emitted
+    analysis: Analysis
+
+
+def lower(analysis: Analysis, heads: bool = True) -> Lowered:
+    emitted = emit(analysis, heads)
+    namespace: dict = {"__name__": f"archc_generated_{analysis.graph.name}"}
+    exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), namespace)
+    module = namespace[emitted.class_name]()
+    return Lowered(module, emitted, analysis)
+
+
+def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool = True,
+                overrides: dict[str, int | float] | None = None) -> torch.nn.Module:
+    """A checked .arch network as a torch.nn.Module (see archc.emit for what forward returns).
+
+    `path_or_source` is a path, or the text of a net (anything containing "{"), whose `use`
+    imports are then looked up from the current directory. `heads=False` builds the
+    deployment network without auxiliary heads. Raises ArchError for a broken program.
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
+    text = str(path_or_source)
+    if isinstance(path_or_source, str) and "{" in text:
+        analysis = analyse("<source>.arch", overrides, text=text)
+    else:
+        analysis = analyse(path_or_source, overrides)
+    errors = analysis.errors
+    if errors:
+        from archc.errors import ArchError
+
+        first = errors[0]
+        raise ArchError(first.message, first.span, first.notes)
+    return lower(analysis, heads).module

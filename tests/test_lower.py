@@ -1,0 +1,255 @@
+"""Lowering to PyTorch: counts, run-time shapes, hand-written references, the emitted file."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+import torch
+from conftest import ROOT, nets
+from torch import nn
+from torch.nn import functional as F
+
+import archc
+from archc.errors import ArchError
+from archc.lower import lower
+from archc.pipeline import analyse
+from archc.report import stats
+
+torch.set_num_threads(2)
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def image(analysis, batch=1, seed=0):
+    torch.manual_seed(seed)
+    return torch.randn(batch, *analysis.shapes[analysis.graph.input])
+
+
+def copy_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy parameters in declaration order (the references declare layers in net order)."""
+    pairs = list(zip(source.parameters(), target.parameters(), strict=True))
+    with torch.no_grad():
+        for a, b in pairs:
+            assert a.shape == b.shape
+            b.copy_(a)
+
+
+@pytest.mark.parametrize("name", nets())
+def test_parameter_counts_match_the_cost_pass(name):
+    analysis = analyse(ROOT / "nets" / name)
+    data = stats(analysis)
+    assert n_params(lower(analysis).module) == data["training_total"]["params"]
+    if analysis.graph.heads:
+        assert n_params(lower(analysis, heads=False).module) == data["total"]["params"]
+    else:
+        assert data["training_total"] == data["total"]
+
+
+@pytest.mark.parametrize("name", nets())
+def test_runtime_shapes_equal_inferred_shapes(name):
+    analysis = analyse(ROOT / "nets" / name)
+    lowered = lower(analysis)
+    seen = {}
+    modules = dict(lowered.module.named_modules())
+    for qualified, node in lowered.emitted.layer_nodes.items():
+        modules[qualified].register_forward_hook(
+            lambda m, i, out, node=node: seen.__setitem__(node, tuple(out.shape[1:])))
+    lowered.module.train()  # heads run too
+    with torch.no_grad():
+        lowered.module(image(analysis))
+    assert set(seen) == set(lowered.emitted.layer_nodes.values())
+    for node, shape in seen.items():
+        c, h, w = analysis.shapes[node]
+        assert shape in ((c, h, w), (c,)), (node, shape)
+
+
+def test_training_mode_returns_heads_and_eval_mode_does_not():
+    torch.manual_seed(0)
+    net = archc.compile(ROOT / "nets/googlenet.arch")
+    x = torch.randn(2, 3, 224, 224)
+    net.train()
+    out, aux = net(x)
+    assert out.shape == (2, 1000) and set(aux) == {"aux1", "aux2"}
+    assert aux["aux1"].shape == (2, 1000) and net.loss_weights == {"aux1": 0.3, "aux2": 0.3}
+    assert not torch.allclose(out.sum(1), torch.ones(2))  # logits in training
+    net.eval()
+    with torch.no_grad():
+        probs = net(x)
+    assert probs.shape == (2, 1000)
+    assert torch.allclose(probs.sum(1), torch.ones(2))  # the final softmax runs in eval
+    deployed = archc.compile(ROOT / "nets/googlenet.arch", heads=False).train()
+    assert isinstance(deployed(x), torch.Tensor)
+
+
+def test_initialisation_is_deterministic_under_manual_seed():
+    torch.manual_seed(7)
+    a = archc.compile(ROOT / "nets/nin_cifar10.arch")
+    torch.manual_seed(7)
+    b = archc.compile(ROOT / "nets/nin_cifar10.arch")
+    torch.manual_seed(8)
+    c = archc.compile(ROOT / "nets/nin_cifar10.arch")
+    for (name, p), q, r in zip(a.state_dict().items(), b.state_dict().values(),
+                               c.state_dict().values()):
+        assert torch.equal(p, q), name
+        if name.endswith("weight"):
+            assert not torch.equal(p, r), name
+        else:
+            assert not p.any(), name  # biases start at zero
+    bound = (6 / (192 + 3 * 5 * 5)) ** 0.5  # Xavier-uniform, conv 5x5 3 -> 192
+    assert a.mlpconv1_1.weight.abs().max() <= bound
+
+
+def test_compile_accepts_source_text_and_rejects_errors():
+    net = archc.compile("net tiny {\n input 3x8x8\n conv 3x3 4 relu\n gap\n}\n")
+    assert net(torch.randn(1, 3, 8, 8)).shape == (1, 4)
+    with pytest.raises(ArchError, match="larger than its input"):
+        archc.compile("net bad {\n input 3x2x2\n conv 3x3 4\n}\n")
+
+
+# ---- hand-written references, independent of archc ----------------------------------------
+
+
+class NinCifar10(nn.Module):
+    """The authors' Caffe NIN for CIFAR-10, written by hand."""
+
+    def __init__(self):
+        super().__init__()
+
+        def mlpconv(cin, k, pad, c1, c2, c3):
+            return [nn.Conv2d(cin, c1, k, padding=pad), nn.ReLU(), nn.Conv2d(c1, c2, 1),
+                    nn.ReLU(), nn.Conv2d(c2, c3, 1), nn.ReLU()]
+
+        self.features = nn.Sequential(
+            *mlpconv(3, 5, 2, 192, 160, 96), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+            *mlpconv(96, 5, 2, 192, 192, 192), nn.AvgPool2d(3, 2, ceil_mode=True),
+            nn.Dropout(0.5), *mlpconv(192, 3, 1, 192, 192, 10), nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x):
+        return F.softmax(torch.flatten(self.features(x), 1), dim=1)
+
+
+class VggA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers, cin = [], 3
+        for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU()]
+                cin = v
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 1000))
+
+    def forward(self, x):
+        return F.softmax(self.classifier(torch.flatten(self.features(x), 1)), dim=1)
+
+
+class Inception(nn.Module):
+    """GoogLeNet's inception module as torchvision writes it (with a 5x5 branch)."""
+
+    def __init__(self, cin, n1, n3r, n3, n5r, n5, proj):
+        super().__init__()
+        self.b1 = nn.Conv2d(cin, n1, 1)
+        self.b2 = nn.Sequential(nn.Conv2d(cin, n3r, 1), nn.ReLU(), nn.Conv2d(n3r, n3, 3, padding=1))
+        self.b3 = nn.Sequential(nn.Conv2d(cin, n5r, 1), nn.ReLU(), nn.Conv2d(n5r, n5, 5, padding=2))
+        self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), nn.Conv2d(cin, proj, 1))
+
+    def forward(self, x):
+        return torch.cat([F.relu(b(x)) for b in (self.b1, self.b2, self.b3, self.b4)], 1)
+
+
+@pytest.mark.parametrize("source, reference, shape", [
+    ("nets/nin_cifar10.arch", NinCifar10, (4, 3, 32, 32)),
+    ("nets/vgg_a.arch", VggA, (1, 3, 224, 224)),
+    ("net one_inception {\n input 192x28x28\n default conv relu pad=same\n"
+     " 3a: inception(64, 96, 128, 16, 32, 32)\n}\n",
+     lambda: Inception(192, 64, 96, 128, 16, 32, 32), (2, 192, 28, 28)),
+])
+def test_equals_hand_written_reference(source, reference, shape, monkeypatch):
+    monkeypatch.chdir(ROOT / "nets")  # so that the inception text finds lib/inception.arch
+    text = source if "{" in source else (ROOT / source).read_text()
+    if "{" in source:
+        text = 'use "lib/inception.arch"\n' + text
+    compiled = archc.compile(text).eval()
+    ref = reference().eval()
+    copy_weights(compiled, ref)
+    torch.manual_seed(1)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        # float32 defaults (rtol 1.3e-6): the same layers, but e.g. softmax over N x C x 1 x 1
+        # and over N x C may round the last bit differently.
+        torch.testing.assert_close(compiled(x), ref(x))
+
+
+# ---- the emitted file ----------------------------------------------------------------------
+
+
+def load_emitted(source: str, path) -> object:
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", nets())
+def test_emitted_file_round_trip(name, tmp_path, archc):
+    status, source, err = archc("compile", f"nets/{name}")
+    assert status == 0, err
+    imports = [line for line in source.splitlines() if line.startswith(("import", "from"))]
+    assert imports == ["import torch", "from torch import nn",
+                       "from torch.nn import functional as F"]
+    lowered = lower(analysis := analyse(ROOT / "nets" / name))
+    in_memory = lowered.module.eval()
+    emitted = load_emitted(source, tmp_path / f"net_{name[:-5]}.py")
+    from_file = getattr(emitted, lowered.emitted.class_name)().eval()
+    from_file.load_state_dict(in_memory.state_dict())
+    x = image(analysis)
+    with torch.no_grad():
+        assert torch.equal(in_memory(x), from_file(x))
+
+
+HOSTILE = """
+block lambda(import, self) {
+    conv 1x1 import
+    F: conv 1x1 self
+}
+net class(x = 4, torch = 2) {
+    input 3x8x8
+    __init__: conv 3x3 x pad=1
+    forward: lambda(torch, x)
+    training: { conv 1x1 x; conv 1x1 x }
+    self: conv 1x1 x
+    0day: lambda(2, 3) x2
+    super: fc 10
+    head nn from forward weight 0.5 { fc 3 }
+    head __class__ from self weight 0.5 { fc 3 }
+}
+"""
+
+
+def test_hostile_names_cannot_inject_code(tmp_path):
+    analysis = analyse(tmp_path / "hostile.arch", text=HOSTILE)
+    lowered = lower(analysis)
+    source = lowered.emitted.source
+    import re
+
+    overwritten = re.findall(r"self\.(__\w+__|training|forward|F|torch|x) = ", source)
+    assert overwritten == []
+    assert "self.layer___class__ = " in source and "self.forward_ = " in source
+    module = load_emitted(source, tmp_path / "hostile_net.py")
+    net = getattr(module, lowered.emitted.class_name)()
+    net.load_state_dict(lowered.module.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    net.train()
+    out, aux = net(x)
+    assert out.shape == (2, 10) and set(aux) == {"nn", "__class__"}
+    assert n_params(net) == stats(analysis)["training_total"]["params"]
+    assert "torch" in sys.modules and net.training is True
