@@ -11,7 +11,13 @@ $(STAMP): pyproject.toml Makefile
 	# torch 2.13.0 is the CPU build these machines keep on disk; a bare `torch` would pull a
 	# multi-GB CUDA build. Installed first so the project's `torch>=2.4` is already satisfied.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[runtime,dev]"
+	$(PY) -m pip install --quiet -e ".[runtime,graph,export,dev]"
+	# Graphviz's `dot` renders `archc graph -o x.svg`; best effort (needs root and apt), the
+	# tests that render skip without it and .dot output never needs it.
+	command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get install -y -q graphviz >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q graphviz >/dev/null 2>&1; }; }; } || \
+	    echo "note: Graphviz not installed; archc graph will write .dot files only"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -19,6 +25,7 @@ run: $(STAMP)
 	$(VENV)/bin/archc stats nets/vgg_*.arch
 	mkdir -p build
 	$(VENV)/bin/archc compile nets/googlenet.arch -o build/googlenet.py
+	$(VENV)/bin/archc graph nets/googlenet.arch -o build/googlenet.svg
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -62,7 +62,33 @@ def _parser() -> argparse.ArgumentParser:
     _add_heads(compile_)
     _add_set(compile_)
     compile_.set_defaults(run=run_compile)
+    _add_graph_and_export(commands)
     return parser
+
+
+def _add_graph_and_export(commands) -> None:
+    graph = commands.add_parser(
+        "graph", help="draw a net as a graph (DOT, SVG, PNG, PDF)",
+        description="Draw the net with each edge labelled by its tensor shape. Block uses are "
+                    "one node unless --expand. .dot needs nothing; .svg/.png/.pdf need "
+                    "Graphviz's `dot` program.")
+    graph.add_argument("file", metavar="FILE", help="an .arch file")
+    graph.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="out.dot, out.svg, out.png or out.pdf")
+    graph.add_argument("--expand", action="store_true", help="draw every layer of every block")
+    _add_set(graph)
+    graph.set_defaults(run=run_graph)
+
+    export = commands.add_parser(
+        "export", help="export a net to ONNX and verify it",
+        description="Export the deployment network (eval mode, no auxiliary heads) to ONNX with "
+                    "a dynamic batch size, run the ONNX checker, and compare onnxruntime's "
+                    "output with PyTorch's on a random batch.")
+    export.add_argument("file", metavar="FILE", help="an .arch file")
+    export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    _add_set(export)
+    export.set_defaults(run=run_export)
 
 
 def _add_heads(command: argparse.ArgumentParser) -> None:
@@ -128,12 +154,44 @@ def run_compile(args) -> int:
     if args.output is None:
         sys.stdout.write(emitted.source)
         return 0
+    _writable(args.output)
     try:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(emitted.source)
     except OSError as error:
         raise UsageError(f"cannot write {args.output}: {error.strerror}") from None
     print(f"wrote {args.output}: class {emitted.class_name}", file=sys.stderr)
+    return 0
+
+
+def _writable(path: str) -> str:
+    """Refuse an output path in a missing folder before any work is done."""
+    from pathlib import Path
+
+    if not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"cannot write {path}: no such folder")
+    return path
+
+
+def run_graph(args) -> int:
+    from archc.draw import write
+
+    analysis = _checked(args.file, dict(args.set))
+    path = write(analysis, _writable(args.output), expand=args.expand)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def run_export(args) -> int:
+    import logging
+
+    from archc.export import export_net
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter
+    analysis = _checked(args.file, dict(args.set))
+    report = export_net(analysis, _writable(args.onnx), opset=args.opset)
+    print(f"wrote {report.path} (opset {report.opset}): ONNX checker passed; onnxruntime vs "
+          f"PyTorch max |difference| {report.max_abs_diff:.2e}")
     return 0
 
 

@@ -244,4 +244,8 @@ def describe(op: OpT) -> str:
         return f"fc {op.features}"
     if isinstance(op, Input):
         return "input"
-    return type(op).__name__.lower()
+    if isinstance(op, Dropout):
+        return f"dropout {op.p:g}"
+    if isinstance(op, LRN):
+        return f"lrn {op.size}"
+    return {GlobalAvgPool: "gap"}.get(type(op), type(op).__name__.lower())
