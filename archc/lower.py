@@ -55,3 +55,19 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
         first = errors[0]
         raise ArchError(first.message, first.span, first.notes)
     return lower(analysis, heads).module
+
+
+def training_loss(module: torch.nn.Module, outputs, targets: torch.Tensor) -> torch.Tensor:
+    """The loss for what a compiled module returns in training mode.
+
+    Training mode returns logits (a final softmax runs in eval mode only), so this is
+    cross-entropy on the main output plus, for a net with heads, each head's cross-entropy
+    weighted by the module's `loss_weights` (GoogLeNet: 0.3 each, as in the paper).
+    """
+    cross_entropy = torch.nn.functional.cross_entropy
+    if isinstance(outputs, tuple):
+        main, aux = outputs
+        weights = module.loss_weights
+        return cross_entropy(main, targets) + sum(
+            weights[name] * cross_entropy(logits, targets) for name, logits in aux.items())
+    return cross_entropy(outputs, targets)

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 import archc
 from archc.errors import ArchError
-from archc.lower import lower
+from archc.lower import lower, training_loss
 from archc.pipeline import analyse
 from archc.report import stats
 
@@ -84,6 +84,20 @@ def test_training_mode_returns_heads_and_eval_mode_does_not():
     assert torch.allclose(probs.sum(1), torch.ones(2))  # the final softmax runs in eval
     deployed = archc.compile(ROOT / "nets/googlenet.arch", heads=False).train()
     assert isinstance(deployed(x), torch.Tensor)
+
+
+def test_training_loss_weighs_the_heads():
+    torch.manual_seed(0)
+    net = archc.compile(ROOT / "nets/googlenet.arch").train()
+    x, y = torch.randn(2, 3, 224, 224), torch.tensor([3, 999])
+    torch.manual_seed(1)
+    out, aux = net(x)
+    ce = F.cross_entropy
+    want = ce(out, y) + 0.3 * ce(aux["aux1"], y) + 0.3 * ce(aux["aux2"], y)
+    torch.testing.assert_close(training_loss(net, (out, aux), y), want)
+    assert training_loss(net, out, y) == ce(out, y)
+    training_loss(net, (out, aux), y).backward()
+    assert net.aux1.fc2.weight.grad is not None and net.conv1.weight.grad.abs().sum() > 0
 
 
 def test_initialisation_is_deterministic_under_manual_seed():
