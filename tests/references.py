@@ -82,8 +82,8 @@ class GoogLeNet(nn.Module):
             Inception(512, 128, 128, 256, 24, 64, 64), Inception(512, 112, 144, 288, 32, 64, 64),
             Inception(528, 256, 160, 320, 32, 128, 128), nn.MaxPool2d(3, 2, ceil_mode=True))
         self.stage5 = nn.Sequential(
-            Inception(832, 256, 160, 320, 32, 128, 128), Inception(832, 384, 192, 384, 48, 128, 128),
-            nn.AvgPool2d(7, 1), nn.Dropout(0.4))
+            Inception(832, 256, 160, 320, 32, 128, 128),
+            Inception(832, 384, 192, 384, 48, 128, 128), nn.AvgPool2d(7, 1), nn.Dropout(0.4))
         self.fc = nn.Linear(1024, classes)
 
     def forward(self, x):
