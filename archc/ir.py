@@ -82,14 +82,17 @@ class Graph:
         self.input = -1
         self.output = -1
         self._graph = nx.DiGraph()
+        self._nodes: list[Node] = []  # the same Nodes by id: the passes' hot path reads these
 
     def add(self, op: OpT, inputs: tuple[int, ...], span: Span, notes: tuple[Note, ...],
             row: int | None, head: str | None, blocks: tuple[int, ...] = ()) -> int:
-        if len(self._graph) >= MAX_LAYERS:
+        node_id = len(self._nodes)
+        if node_id >= MAX_LAYERS:
             raise ArchError(f"the network has more than {MAX_LAYERS:,} layers", span, notes)
-        node_id = len(self._graph)
         assert all(i < node_id for i in inputs), "operands are created before their users"
-        self._graph.add_node(node_id, node=Node(op, inputs, span, notes, row, head, blocks))
+        node = Node(op, inputs, span, notes, row, head, blocks)
+        self._nodes.append(node)
+        self._graph.add_node(node_id, node=node)
         self._graph.add_edges_from((i, node_id) for i in inputs)
         if row is not None:
             self.rows[row].nodes.append(node_id)
@@ -100,10 +103,10 @@ class Graph:
         return len(self.block_uses) - 1
 
     def node(self, node_id: int) -> Node:
-        return self._graph.nodes[node_id]["node"]
+        return self._nodes[node_id]
 
     def __len__(self) -> int:
-        return len(self._graph)
+        return len(self._nodes)
 
     def order(self) -> range:
         """Topological order, ties broken by source order.
@@ -111,7 +114,7 @@ class Graph:
         Ids are given in creation order and every operand is created before its user, so
         ascending ids are that order (a test checks it against networkx's own sort).
         """
-        return range(len(self._graph))
+        return range(len(self._nodes))
 
     def ancestors(self, node_id: int) -> set[int]:
         return nx.ancestors(self._graph, node_id)

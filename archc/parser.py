@@ -19,7 +19,8 @@ from archc.errors import ArchError, Note, Source, Span
 
 # What the user is told a terminal is, in "expected ..." messages.
 TERMINAL_NAMES = {
-    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "DIMS": "a size such as 3x3",
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "NEG_INT": "an integer",
+    "WINDOW": "a size such as 3x3 or 7x7/2",
     "LABEL": "a label", "LABEL_REF": "a label", "REPEAT": "a repetition such as x4",
     "QUANTITY": "a count such as 112Ki", "STRING": 'a quoted path', "_SEP": "a new line",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
@@ -186,7 +187,8 @@ class _ToAst:
         return ast.Stmt(None, None, 1, tuple(items), self._span(meta))
 
     def op(self, meta, items):
-        return ast.Op(str(items[0]), tuple(items[1:]), self._span(meta))
+        args = tuple(self._arg(i) for i in items[1:] if i is not None)
+        return ast.Op(str(items[0]), args, self._span(meta))
 
     def block_use(self, meta, items):
         return ast.BlockUse(str(items[0]), _present(items[1:]), self._span(meta))
@@ -198,19 +200,30 @@ class _ToAst:
         return ast.Concat(items[0], self._span(meta))
 
     def default(self, meta, items):
-        return ast.Default(str(items[0]), tuple(items[1:]), self._span(meta))
+        args = tuple(self._arg(i) for i in items[1:])
+        return ast.Default(str(items[0]), args, self._span(meta))
 
     def head(self, meta, items):
         name, source, weight, body = items
         return ast.Head(str(name), str(source), self._tok(source), weight, body, self._span(meta))
 
-    def window(self, meta, items):
-        dims, stride = items
-        sizes = tuple(int(d) for d in str(dims).split("x"))
-        return ast.Window(sizes, int(stride) if stride is not None else None, self._span(meta))
+    def _arg(self, item):
+        """An argument the grammar left as a token: a window, a number or a name."""
+        if not isinstance(item, Token):
+            return item
+        span = self._tok(item)
+        if item.type == "WINDOW":
+            sizes, _, stride = item.partition("/")
+            dims = tuple(int(d) for d in sizes.split("x"))
+            return ast.Window(dims, int(stride) if stride else None, span)
+        if item.type in ("INT", "NEG_INT"):
+            return ast.Num(int(item), span)
+        if item.type == "FLOAT":
+            return ast.Num(float(item), span)
+        return ast.Ref(str(item), span)
 
     def keyarg(self, meta, items):
-        return ast.KeyArg(str(items[0]), items[1], self._span(meta))
+        return ast.KeyArg(str(items[0]), self._arg(items[1]), self._span(meta))
 
     def annotation(self, meta, items):
         kind, *entries = items
@@ -220,7 +233,7 @@ class _ToAst:
         return ast.Annotation(str(kind), shape, counts, self._span(meta))
 
     def ann_shape(self, meta, items):
-        return self.window(meta, [items[0], None])
+        return self._arg(items[0])
 
     def ann_count(self, meta, items):
         key, value = items
@@ -231,9 +244,6 @@ class _ToAst:
 
     def float(self, meta, items):
         return ast.Num(float(items[0]), self._span(meta))
-
-    def neg_int(self, meta, items):
-        return ast.Num(-int(items[0]), self._span(meta))
 
     def ref(self, meta, items):
         return ast.Ref(str(items[0]), self._span(meta))

@@ -1,11 +1,12 @@
 """Front-end cost against network size: parse + build + infer + count + check.
 
-Generates nets of about 100, 1,000 and 10,000 layers (convs, pools, and inception-style
-concats through a block), runs each stage of the pipeline, and prints the best of several
-repetitions per stage, the time per layer and the growth from one size to the next.
+Generates nets of about 100, 1,000 and 10,000 layers, runs each stage of the pipeline, and
+prints the best of several repetitions per stage, the time per layer and the growth from one
+size to the next. Two kinds of source: `mixed` (4 lines per 10 layers: convs one per line and an
+inception-style block use) and `blocks` (one inception-style block use of 6 layers a line).
 Target (issue 2): linear growth, 10,000 layers under one second.
 
-    .venv/bin/python bench/frontend.py [--repeat 5]
+    .venv/bin/python bench/frontend.py [--repeat 5] [--kind mixed|blocks]
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ BLOCK = """block mix(c) {
     }
 }
 """
-# One unit of the generated body: 3 convs and 1 block use (7 layers).
-UNIT = "conv 3x3 32\nconv 1x1 32 expect 32x32x32\nu{i}: mix(8)\nconv 3x3 32\n"
-LAYERS_PER_UNIT = 10
+# One unit of generated body, and the layers it makes.
+UNITS = {
+    "mixed": ("conv 3x3 32\nconv 1x1 32 expect 32x32x32\nu{i}: mix(8)\nconv 3x3 32\n", 10),
+    "blocks": ("u{i}: mix(8) expect 24x32x32\n", 6),
+}
 
 
-def generate(layers: int) -> str:
-    units = max(1, layers // LAYERS_PER_UNIT)
-    body = "".join(UNIT.format(i=i) for i in range(units))
+def generate(layers: int, kind: str = "mixed") -> str:
+    unit, layers_per_unit = UNITS[kind]
+    units = max(1, layers // layers_per_unit)
+    body = "".join(unit.format(i=i) for i in range(units))
     return f"{BLOCK}net big {{\n    input 3x32x32\n    default conv relu pad=same\n{body}}}\n"
 
 
@@ -66,15 +70,17 @@ def stages(text: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--kind", choices=sorted(UNITS), default="mixed")
     args = parser.parse_args()
     parse("net warm { input 1x1x1 }", "warm.arch")  # build the Lark parser once, outside timing
-    print(f"python {platform.python_version()} on {platform.machine()}, best of {args.repeat}")
+    print(f"python {platform.python_version()} on {platform.machine()}, {args.kind} source, "
+          f"best of {args.repeat}")
     header = ["layers", "parse", "build", "infer", "count", "check", "total", "us/layer", "growth"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     previous = None
     for size in (100, 1_000, 10_000):
-        text = generate(size)
+        text = generate(size, args.kind)
         runs = [stages(text) for _ in range(args.repeat)]
         best = {k: min(r[k] for r in runs) for k in runs[0]}
         layers = int(best.pop("layers"))
