@@ -40,6 +40,9 @@ def compare(claim: Claim, shapes: dict[int, Shape], costs: dict[int, Cost]) -> l
     tol = parse_count(counts["tol"].text) if "tol" in counts else None
     result = []
     if annotation.shape is not None:
+        if len(annotation.shape.dims) != 3 or annotation.shape.stride is not None:
+            raise ArchError("a shape is written CxHxW, e.g. 256x28x28", annotation.shape.span,
+                            claim.notes)
         actual = shapes[claim.output]
         printed = "x".join(map(str, annotation.shape.dims))
         result.append(Comparison("shape", printed, str(actual), printed == str(actual),

@@ -183,7 +183,10 @@ def _pad(args: Args, kernel: tuple[int, int], op_span: Span) -> tuple[int, int]:
 
 
 def make_input(args: Args, span: Span) -> Input:
-    return Input(_window(args, span, rank=3).dims)
+    shape = _window(args, span, rank=3)
+    if shape.stride is not None:
+        raise ArchError("an input shape has no stride", shape.span)
+    return Input(shape.dims)
 
 
 def make_conv(args: Args, span: Span) -> Conv:
