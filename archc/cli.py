@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Parse, build and check every file: shapes, counts and `expect` claims. "
                     "Differences from `paper` values are warnings.")
     check.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
+    check.add_argument("--json", action="store_true",
+                       help="print the errors and warnings as JSON on standard output")
     _add_set(check)
     check.set_defaults(run=run_check)
 
@@ -198,17 +200,18 @@ def run_export(args) -> int:
 def run_check(args) -> int:
     from archc.pipeline import analyse
 
-    status = 0
+    diagnostics = []
     for path in args.files:
         try:
-            analysis = analyse(path, dict(args.set))
+            diagnostics += analyse(path, dict(args.set)).diagnostics
         except ArchError as error:
-            print(error, file=sys.stderr)
-            status = 1
-            continue
-        for diagnostic in analysis.diagnostics:
-            print(diagnostic.render(), file=sys.stderr)
-        status = max(status, 1 if analysis.errors else 0)
+            diagnostics.append(error.diagnostic())
+    status = 1 if any(d.severity == "error" for d in diagnostics) else 0
+    if args.json:
+        print(json.dumps([d.to_json() for d in diagnostics], indent=2))
+        return status
+    for diagnostic in diagnostics:
+        print(diagnostic.render(), file=sys.stderr)
     if status == 0:
         print(f"{len(args.files)} file{'s' * (len(args.files) != 1)} checked, no errors")
     return status

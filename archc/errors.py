@@ -57,6 +57,12 @@ class Diagnostic:
     span: Span | None
     notes: tuple[Note, ...] = ()
 
+    def to_json(self) -> dict:
+        """file, line, column, severity, message, notes: for editors and scripts."""
+        where = _where(self.span)
+        notes = [{**_where(n.span), "message": n.message} for n in self.notes]
+        return {**where, "severity": self.severity, "message": self.message, "notes": notes}
+
     def render(self) -> str:
         parts = [_render_one(self.span, self.severity, self.message)]
         parts += [_render_one(n.span, "note", n.message) for n in self.notes]
@@ -81,6 +87,12 @@ class ArchError(Exception):
 
 class UsageError(Exception):
     """A mistake on the command line (unknown --set name, unreadable file): exit status 2."""
+
+
+def _where(span: Span | None) -> dict:
+    if span is None:
+        return {"file": None, "line": None, "column": None}
+    return {"file": span.source.path, "line": span.line, "column": span.col}
 
 
 def _render_one(span: Span | None, severity: str, message: str) -> str:

@@ -59,8 +59,7 @@ def stats(analysis: Analysis) -> dict:
 def _row(analysis: Analysis, row: Row) -> dict:
     graph = analysis.graph
     shape, field = analysis.shapes[row.output], analysis.fields[row.output]
-    weighted = [n for n in row.nodes if analysis.costs[n].weights]
-    lead = graph.node(weighted[-1] if weighted else row.nodes[-1]).op
+    lead = _lead(analysis, row)
     entry = {
         "name": row.name,
         "type": _type(row, lead),
@@ -84,6 +83,16 @@ def _row(analysis: Analysis, row: Row) -> dict:
     if paper:
         entry["paper"] = [_comparison(c) for c in paper]
     return entry
+
+
+def _lead(analysis: Analysis, row: Row) -> ops.OpT:
+    """The op that names a row: the weighted layer with the largest window (a group's 3x3 after
+    its 1x1 reduce, as Table 1 shows it; NIN's 5x5 before its 1x1s), else the last layer."""
+    graph = analysis.graph
+    weighted = [graph.node(n).op for n in row.nodes if analysis.costs[n].weights]
+    if not weighted:
+        return graph.node(row.nodes[-1]).op
+    return max(weighted, key=lambda op: getattr(op, "kernel", (0, 0))[0])
 
 
 def _type(row: Row, lead: ops.OpT) -> str:

@@ -24,6 +24,20 @@ def test_check_valid_files_exits_0_with_paper_warnings(archc):
     assert ": error:" not in err
 
 
+def test_check_json_lists_diagnostics(archc):
+    status, out, err = archc("check", "--json", "tests/errors/error_inside_block.arch",
+                             "nets/googlenet.arch")
+    assert status == 1 and err == ""
+    diagnostics = json.loads(out)
+    first = diagnostics[0]
+    assert (first["file"], first["line"], first["column"], first["severity"]) == \
+        ("tests/errors/error_inside_block.arch", 3, 5, "error")
+    assert first["notes"] == [{"file": "tests/errors/error_inside_block.arch", "line": 10,
+                               "column": 5, "message": "in block 'stage' used here"}]
+    warnings = [d for d in diagnostics if d["file"] == "nets/googlenet.arch"]
+    assert len(warnings) == 9 and {d["severity"] for d in warnings} == {"warning"}
+
+
 def test_check_reports_every_broken_file(archc):
     status, out, err = archc("check", "tests/errors/unknown_op.arch", "nets/vgg_a.arch",
                              "tests/errors/zero_channels.arch")
