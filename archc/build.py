@@ -109,9 +109,7 @@ class _Builder:
 
     def _new_row(self, stmt: ast.Stmt, scope: Scope, head: str | None = None) -> int:
         core = stmt.core
-        title = {ast.Op: lambda c: c.name, ast.BlockUse: lambda c: c.name,
-                 ast.Group: lambda c: "group", ast.Concat: lambda c: "concat",
-                 ast.Head: lambda c: "head"}[type(core)](core)
+        title = _title(core)
         args = ()
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
@@ -132,6 +130,9 @@ class _Builder:
                             head.source_span)
         source = self.labels[head.source_label][0]
         weight = self._eval(head.weight, scope)
+        if weight < 0:
+            raise ArchError(f"a head's loss weight must be at least 0, got {weight}",
+                            head.weight.span)
         row = self._new_row(stmt, scope, head=head.name)
         inner = replace(scope, row=row, head=head.name)
         output = self._body(head.body, source, inner, head.span)
@@ -321,6 +322,13 @@ class _Builder:
             raise ArchError("division by zero", expr.span, scope.notes)
         exact = isinstance(left, int) and isinstance(right, int) and left % right == 0
         return left // right if exact else left / right
+
+
+def _title(core: ast.Core) -> str:
+    """What a row is: the op or block it uses, or the kind of statement."""
+    if isinstance(core, (ast.Op, ast.BlockUse)):
+        return core.name
+    return {ast.Group: "group", ast.Concat: "concat", ast.Head: "head"}[type(core)]
 
 
 def _name(op: ast.Op | ast.Default) -> str:
