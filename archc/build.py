@@ -75,6 +75,8 @@ class _Builder:
                 self.graph.rows[row].output = x
         if x is None:
             raise ArchError("the net has no 'input CxHxW' statement", self.net.span)
+        if not self.graph.rows:
+            raise ArchError("the net has no layers after its input", self.net.span)
         self.graph.output = x
         for stmt in heads:
             self._head(stmt, scope)

@@ -10,6 +10,7 @@ from conftest import ROOT, nets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archc.emit import emit
 from archc.errors import ArchError, UsageError
 from archc.pipeline import analyse
 
@@ -25,10 +26,14 @@ FUZZ = settings(max_examples=150, deadline=None,
 
 
 def survives(text: str, path: str = str(ROOT / "nets" / "fuzz.arch")) -> None:
+    """Only archc's errors escape; a valid program also emits valid Python."""
     try:
-        analyse(path, text=text)
+        analysis = analyse(path, text=text)
     except (ArchError, UsageError) as error:
         assert str(error)  # renders without raising
+        return
+    if not analysis.errors:
+        compile(emit(analysis).source, "<emitted>", "exec")
 
 
 @FUZZ

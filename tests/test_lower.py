@@ -8,6 +8,8 @@ import sys
 import pytest
 import torch
 from conftest import ROOT, nets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from references import GoogLeNet, Inception, NinCifar10, VggA
 from torch import nn
 from torch.nn import functional as F
@@ -217,3 +219,39 @@ def test_hostile_names_cannot_inject_code(tmp_path):
     assert out.shape == (2, 10) and set(aux) == {"nn", "__class__"}
     assert n_params(net) == stats(analysis)["training_total"]["params"]
     assert "torch" in sys.modules and net.training is True
+
+
+# ---- random small nets: inferred shapes and parameter counts against PyTorch at run time ----
+
+LAYERS = st.sampled_from([
+    "conv 3x3 {c} pad=same relu", "conv 1x1 {c}", "conv 5x5/2 {c} pad=2", "conv 3x3 {c} groups=1",
+    "maxpool 2x2/2", "maxpool 3x3/2 round=ceil", "avgpool 3x3/2 pad=1 round=ceil",
+    "maxpool 3x3/1 pad=1", "lrn 3", "dropout 0.3", "fc {c} relu", "softmax", "flatten",
+    "concat {{ conv 1x1 {c}; {{ maxpool 3x3/1 pad=1; conv 1x1 2 }} }}",
+])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(LAYERS, st.integers(1, 6)), min_size=1, max_size=8),
+       st.integers(1, 3), st.integers(5, 20))
+def test_random_nets_run_with_the_inferred_shapes(layers, channels, size):
+    body = "\n".join(template.format(c=c) for template, c in layers)
+    try:
+        analysis = analyse("random.arch", text=f"net r {{\n input {channels}x{size}x{size}\n"
+                                                f"{body}\n}}\n")
+    except ArchError:
+        return  # e.g. a window larger than its input: archc refused it, as it should
+    lowered = lower(analysis)
+    assert n_params(lowered.module) == stats(analysis)["training_total"]["params"]
+    seen = {}
+    modules = dict(lowered.module.named_modules())
+    for qualified, node in lowered.emitted.layer_nodes.items():
+        modules[qualified].register_forward_hook(
+            lambda m, i, out, node=node: seen.__setitem__(node, tuple(out.shape[1:])))
+    with torch.no_grad():
+        out = lowered.module.eval()(torch.randn(2, channels, size, size))
+    for node, shape in seen.items():
+        c, h, w = analysis.shapes[node]
+        assert shape in ((c, h, w), (c,)), (node, shape)
+    c, h, w = analysis.shapes[analysis.graph.output]
+    assert tuple(out.shape[1:]) in ((c, h, w), (c,))
