@@ -48,6 +48,7 @@ class _Builder:
         self.blocks = program.blocks
         self.labels: dict[str, tuple[int, Span]] = {}
         self.row_counts: dict[str, int] = {}  # per title, to name unlabelled rows conv1, conv2
+        self.made: dict[tuple, tuple] = {}  # see _made_op
         self.graph = Graph(self.net.name, {})
 
     # ---- the net ---------------------------------------------------------------------------
@@ -235,6 +236,21 @@ class _Builder:
     # ---- ops and their arguments -----------------------------------------------------------
 
     def _op(self, op: ast.Op, x: int, scope: Scope) -> int:
+        node = self._made_op(op, scope)
+        return self.graph.add(node, (x,), op.span, scope.notes, scope.row, scope.head,
+                              scope.blocks)
+
+    def _made_op(self, op: ast.Op, scope: Scope) -> ops.OpT:
+        """The op a statement makes, made once per statement, bindings and defaults: nets
+        repeat the same layer many times (VGG's conv3-512, a block used nine times)."""
+        key = (id(op), id(scope.defaults), tuple(scope.env.items()))
+        made = self.made.get(key)
+        if made is None:
+            # The entry holds the statement and the defaults, so their ids are not reused.
+            made = self.made[key] = (self._make_op(op, scope), op, scope.defaults)
+        return made[0]
+
+    def _make_op(self, op: ast.Op, scope: Scope) -> ops.OpT:
         signature = ops.SIGNATURES.get(op.name)
         if signature is None or op.name == "input":
             if op.name == "input":
@@ -244,11 +260,9 @@ class _Builder:
         args = dict(scope.defaults.get(ops.family(op.name), {}))
         args.update(self._op_args(op, signature, scope))
         try:
-            node = ops.MAKERS[op.name](args, op.span)
+            return ops.MAKERS[op.name](args, op.span)
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
-        return self.graph.add(node, (x,), op.span, scope.notes, scope.row, scope.head,
-                              scope.blocks)
 
     def _op_args(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
         args: dict[str, ops.Value] = {}
