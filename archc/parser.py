@@ -8,6 +8,7 @@ dataclasses with spans, and the tree never leaves this module. The transformer r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -54,8 +55,10 @@ def grammar_path() -> Path:
 
 @cache
 def _lark() -> Lark:
+    # Punctuation is kept so that `_ToAst` computes spans itself: cheaper than Lark's
+    # propagate_positions, which was a third of Lark's time on a large net.
     grammar = grammar_path().read_text()
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+    return Lark(grammar, parser="lalr", lexer="contextual", keep_all_tokens=True,
                 maybe_placeholders=True)
 
 
@@ -141,11 +144,32 @@ class _ToAst:
         self.source = source
 
     def transform(self, tree: Tree) -> ast.File:
-        done: dict[int, object] = {}
+        done: dict[int, tuple[object, _Where | None]] = {}  # tree -> (result, its extent)
         for subtree in tree.iter_subtrees():  # children before their parents
-            children = [done.pop(id(c)) if isinstance(c, Tree) else c for c in subtree.children]
-            done[id(subtree)] = getattr(self, subtree.data)(subtree.meta, children)
-        return done[id(tree)]
+            first = last = None
+            children = []
+            for child in subtree.children:
+                if isinstance(child, Tree):
+                    result, where = done.pop(id(child))
+                    children.append(result)
+                elif child is None or child.type in VALUES:
+                    children.append(child)
+                    where = child and _Where(child.line, child.column, child.end_line,
+                                             child.end_column)
+                else:  # punctuation and keywords: they only mark where the rule starts or ends
+                    where = _Where(child.line, child.column, child.end_line, child.end_column)
+                if where is not None:
+                    first, last = first or where, where
+            meta = _Where(first.line, first.column, last.end_line, last.end_column) \
+                if first else _Where.nowhere()
+            done[id(subtree)] = (getattr(self, subtree.data)(meta, children), meta)
+        return done[id(tree)][0]
+
+    # `(expr)` in an argument, a value or an expression: the expression itself.
+    def arg(self, meta, items):
+        return items[0]
+
+    value = atom = arg
 
     def _span(self, meta) -> Span:
         return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
@@ -265,6 +289,26 @@ class _ToAst:
 
     def div(self, meta, items):
         return self._binop("/", meta, items)
+
+
+# The tokens that carry a value into the AST; every other token is punctuation or a keyword.
+VALUES = frozenset({"NAME", "INT", "FLOAT", "NEG_INT", "WINDOW", "LABEL", "LABEL_REF", "REPEAT",
+                    "QUANTITY", "STRING", "EXPECT", "PAPER"})
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The extent of a rule, computed from its first and last token (Lark's meta, cheaper)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    empty: bool = False
+
+    @staticmethod
+    def nowhere() -> _Where:
+        return _Where(1, 1, 1, 1, empty=True)
 
 
 def _present(items) -> tuple:
