@@ -93,11 +93,15 @@ def test_installed_script_runs_from_another_directory(tmp_path):
 
 def test_the_wheel_carries_the_grammar(tmp_path):
     """`pip install .` (not only editable) must find grammars/arch.lark from anywhere."""
+    import shutil
     import zipfile
 
     pytest.importorskip("setuptools")
+    source = tmp_path / "src"  # a copy: setuptools builds in the source tree
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".hypothesis"))
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                             "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                             "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("archc-*.whl")
