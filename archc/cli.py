@@ -156,7 +156,7 @@ def run_compile(args) -> int:
     if args.output is None:
         sys.stdout.write(emitted.source)
         return 0
-    _writable(args.output)
+    _writable(args.output, args.file)
     try:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(emitted.source)
@@ -166,12 +166,15 @@ def run_compile(args) -> int:
     return 0
 
 
-def _writable(path: str) -> str:
-    """Refuse an output path in a missing folder before any work is done."""
+def _writable(path: str, source: str) -> str:
+    """Refuse, before any work, an output in a missing folder or on top of the source."""
     from pathlib import Path
 
-    if not Path(path).resolve().parent.is_dir():
+    target = Path(path).resolve()
+    if not target.parent.is_dir():
         raise UsageError(f"cannot write {path}: no such folder")
+    if target == Path(source).resolve():
+        raise UsageError(f"refusing to write {path}: it is the input file")
     return path
 
 
@@ -179,7 +182,7 @@ def run_graph(args) -> int:
     from archc.draw import write
 
     analysis = _checked(args.file, dict(args.set))
-    path = write(analysis, _writable(args.output), expand=args.expand)
+    path = write(analysis, _writable(args.output, args.file), expand=args.expand)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -191,7 +194,7 @@ def run_export(args) -> int:
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter
     analysis = _checked(args.file, dict(args.set))
-    report = export_net(analysis, _writable(args.onnx), opset=args.opset)
+    report = export_net(analysis, _writable(args.onnx, args.file), opset=args.opset)
     print(f"wrote {report.path} (opset {report.opset}): ONNX checker passed; onnxruntime vs "
           f"PyTorch max |difference| {report.max_abs_diff:.2e}")
     return 0

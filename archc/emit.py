@@ -212,7 +212,7 @@ class _Emitter:
         elif isinstance(item, _Scope):
             base = self.graph.block_uses[item.path[-1]].name + "1"
         else:
-            base = _op_name(self.graph.node(item).op) + "1"
+            base = ops.op_name(self.graph.node(item).op) + "1"
         return unique(safe(base), names)
 
     def _is_module(self, n: int) -> bool:
@@ -290,13 +290,6 @@ def _square(pair: tuple[int, int]):
 def _options(**pairs) -> str:
     """`, key=value` for each value that differs from its default."""
     return "".join(f", {k}={v!r}" for k, (v, default) in pairs.items() if v != default)
-
-
-def _op_name(op: ops.OpT) -> str:
-    if isinstance(op, ops.Pool):
-        return f"{op.kind}pool"
-    return {ops.Conv: "conv", ops.FC: "fc", ops.GlobalAvgPool: "gap", ops.LRN: "lrn",
-            ops.Dropout: "dropout"}[type(op)]
 
 
 INIT_WEIGHTS = '''def init_weights(module):

@@ -237,6 +237,14 @@ MAKERS = {
 }
 
 
+def op_name(op: OpT) -> str:
+    """The language's name for an op: `conv`, `maxpool`, `gap`."""
+    if isinstance(op, Pool):
+        return f"{op.kind}pool"
+    return {Input: "input", Conv: "conv", GlobalAvgPool: "gap", LRN: "lrn", Dropout: "dropout",
+            FC: "fc", Flatten: "flatten", Softmax: "softmax", Concat: "concat"}[type(op)]
+
+
 def describe(op: OpT) -> str:
     """A short text for messages: `conv 1x1 64`, `maxpool 3x3/2`."""
     if isinstance(op, Conv):

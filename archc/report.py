@@ -97,7 +97,7 @@ def _lead(analysis: Analysis, row: Row) -> ops.OpT:
 
 def _type(row: Row, lead: ops.OpT) -> str:
     if row.title == "group":
-        name = TYPE_NAMES[_op_name(lead)]
+        name = TYPE_NAMES[ops.op_name(lead)]
     elif row.title in TYPE_NAMES:
         name = TYPE_NAMES[row.title]
         if isinstance(lead, ops.Dropout):
@@ -105,14 +105,6 @@ def _type(row: Row, lead: ops.OpT) -> str:
     else:
         name = row.title if row.name.startswith(row.title) else f"{row.title} ({row.name})"
     return name + (f" x{row.repeat}" if row.repeat > 1 else "")
-
-
-def _op_name(op: ops.OpT) -> str:
-    if isinstance(op, ops.Pool):
-        return f"{op.kind}pool"
-    return {ops.Conv: "conv", ops.FC: "fc", ops.GlobalAvgPool: "gap", ops.LRN: "lrn",
-            ops.Dropout: "dropout", ops.Flatten: "flatten", ops.Softmax: "softmax",
-            ops.Concat: "concat"}.get(type(op), "input")
 
 
 def _patch(op: ops.OpT) -> str:
