@@ -139,24 +139,21 @@ def run_stats(args) -> int:
 
 
 def _checked(path: str, overrides: dict):
-    """The analysis of a file that must be free of errors (warnings are printed)."""
+    """The analysis of a file with no errors (`paper` warnings are left to `archc check`)."""
     from archc.pipeline import analyse
 
-    analysis = analyse(path, overrides)
-    for diagnostic in analysis.diagnostics:
-        if diagnostic.severity == "error":
-            raise ArchError(diagnostic.message, diagnostic.span, diagnostic.notes)
-    return analysis
+    return analyse(path, overrides).raise_errors()
 
 
 def run_compile(args) -> int:
     from archc.emit import emit
 
+    if args.output is not None:
+        _writable(args.output, args.file)
     emitted = emit(_checked(args.file, dict(args.set)), heads=args.heads)
     if args.output is None:
         sys.stdout.write(emitted.source)
         return 0
-    _writable(args.output, args.file)
     try:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(emitted.source)
@@ -181,8 +178,8 @@ def _writable(path: str, source: str) -> str:
 def run_graph(args) -> int:
     from archc.draw import write
 
-    analysis = _checked(args.file, dict(args.set))
-    path = write(analysis, _writable(args.output, args.file), expand=args.expand)
+    output = _writable(args.output, args.file)
+    path = write(_checked(args.file, dict(args.set)), output, expand=args.expand)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -193,8 +190,8 @@ def run_export(args) -> int:
     from archc.export import export_net
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter
-    analysis = _checked(args.file, dict(args.set))
-    report = export_net(analysis, _writable(args.onnx, args.file), opset=args.opset)
+    output = _writable(args.onnx, args.file)
+    report = export_net(_checked(args.file, dict(args.set)), output, opset=args.opset)
     print(f"wrote {report.path} (opset {report.opset}): ONNX checker passed; onnxruntime vs "
           f"PyTorch max |difference| {report.max_abs_diff:.2e}")
     return 0

@@ -48,13 +48,7 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
         analysis = analyse("<source>.arch", overrides, text=text)
     else:
         analysis = analyse(path_or_source, overrides)
-    errors = analysis.errors
-    if errors:
-        from archc.errors import ArchError
-
-        first = errors[0]
-        raise ArchError(first.message, first.span, first.notes)
-    return lower(analysis, heads).module
+    return lower(analysis.raise_errors(), heads).module
 
 
 def training_loss(module: torch.nn.Module, outputs, targets: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from pathlib import Path
 from archc.build import build_graph
 from archc.check import check_claims
 from archc.cost import Cost, count_costs
-from archc.errors import Diagnostic
+from archc.errors import ArchError, Diagnostic
 from archc.ir import Graph
 from archc.loader import load
 from archc.shapes import Field, Shape, infer_shapes, receptive_fields
@@ -32,6 +32,13 @@ class Analysis:
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "error"]
+
+    def raise_errors(self) -> Analysis:
+        """Itself, for a caller that needs a valid net; else the first error (failed expect)."""
+        if self.errors:
+            first = self.errors[0]
+            raise ArchError(first.message, first.span, first.notes)
+        return self
 
 
 def analyse(path: str | Path, overrides: dict[str, int | float] | None = None,
