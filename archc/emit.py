@@ -90,8 +90,7 @@ class _Emitter:
         reads = [[i.input] if isinstance(i, _Scope) else list(self.graph.node(i).inputs)
                  for i in items]
         var = LocalNames(reads, scope.input, self.flat)
-        in_shape = self.a.shapes[scope.input]
-        scope.lines_forward.append(f"def forward(self, x):  # {in_shape}")
+        scope.lines_forward.append(f"def forward(self, x):  # {self._shape(scope.input)}")
         head_sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
         if head_sources:
             scope.lines_forward.append("    aux = {}")
@@ -156,7 +155,7 @@ class _Emitter:
         return name
 
     def _docstring(self, scope: _Scope) -> str:
-        shapes = f"{self.a.shapes[scope.input]} -> {self._shape(scope.nodes[-1])}"
+        shapes = f"{self._shape(scope.input)} -> {self._shape(scope.nodes[-1])}"
         if scope.kind == "block":
             use = self.graph.block_uses[scope.path[-1]]
             args = ", ".join(f"{k}={v}" for k, v in use.args)
@@ -208,7 +207,8 @@ class _Emitter:
                                            and item.nodes == row.nodes):
                 base = f"{base}_1"
             if isinstance(item, _Scope) and row.name.rstrip("0123456789") != row.title:
-                item.name = camel(base)
+                block = self.graph.block_uses[item.path[-1]].name  # a labelled use: 3a, t1
+                item.name = camel(f"{block}_{row.name}") if row.name != block else camel(block)
         elif isinstance(item, _Scope):
             base = self.graph.block_uses[item.path[-1]].name + "1"
         else:

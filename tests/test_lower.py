@@ -54,20 +54,66 @@ def test_parameter_counts_match_the_cost_pass(name):
 
 @pytest.mark.parametrize("name", nets())
 def test_runtime_shapes_equal_inferred_shapes(name):
-    analysis = analyse(ROOT / "nets" / name)
+    assert_runtime_shapes(analyse(ROOT / "nets" / name))
+
+
+def assert_runtime_shapes(analysis, batch: int = 1) -> None:
+    """Run the lowered net (training mode: heads too) and compare every module's output shape,
+    and the net's, with the inferred ones; fc outputs are N x C for an inferred C x 1 x 1."""
     lowered = lower(analysis)
     seen = {}
     modules = dict(lowered.module.named_modules())
     for qualified, node in lowered.emitted.layer_nodes.items():
         modules[qualified].register_forward_hook(
             lambda m, i, out, node=node: seen.__setitem__(node, tuple(out.shape[1:])))
-    lowered.module.train()  # heads run too
     with torch.no_grad():
-        lowered.module(image(analysis))
+        out = lowered.module.train()(image(analysis, batch))
     assert set(seen) == set(lowered.emitted.layer_nodes.values())
+    seen[analysis.graph.output] = tuple((out[0] if isinstance(out, tuple) else out).shape[1:])
     for node, shape in seen.items():
         c, h, w = analysis.shapes[node]
         assert shape in ((c, h, w), (c,)), (node, shape)
+    assert n_params(lowered.module) == stats(analysis)["training_total"]["params"]
+
+
+NESTED = """
+block pair(c) { conv 1x1 c; conv 3x3 c pad=1 }
+block tower(c) {
+    concat {
+        pair(c) x2
+        { concat { conv 1x1 c; maxpool 3x3/1 pad=1 }; conv 1x1 c }
+        { avgpool 3x3/1 pad=1 round=ceil; pair(c) }
+    }
+}
+net nested(k = 3) {
+    input 4x12x12
+    default conv relu
+    t1: tower(k) x2
+    maxpool 2x2/2
+    side: { fc 16 relu; dropout 0.5 }
+    conv 1x1 8
+    gap
+    softmax
+    head h1 from t1 weight 0.25 { pair(2); gap; fc 5 }
+    head h2 from side weight 0.5 { concat { fc 3; fc 4 }; softmax }
+}
+"""
+
+
+def test_nested_blocks_repeats_concats_and_heads_lower_correctly(tmp_path):
+    analysis = analyse(tmp_path / "nested.arch", text=NESTED)
+    assert_runtime_shapes(analysis, batch=2)
+    lowered = lower(analysis)
+    module = load_emitted(lowered.emitted.source, tmp_path / "nested_net.py")
+    twin = getattr(module, lowered.emitted.class_name)()
+    twin.load_state_dict(lowered.module.state_dict())
+    x = image(analysis, 2)
+    torch.manual_seed(3)
+    a, aux_a = lowered.module.train()(x)
+    torch.manual_seed(3)
+    b, aux_b = twin.train()(x)
+    assert torch.equal(a, b) and aux_a.keys() == aux_b.keys() == {"h1", "h2"}
+    assert all(torch.equal(aux_a[k], aux_b[k]) for k in aux_a)
 
 
 def test_training_mode_returns_heads_and_eval_mode_does_not():
@@ -242,17 +288,4 @@ def test_random_nets_run_with_the_inferred_shapes(layers, channels, size):
                                                 f"{body}\n}}\n")
     except ArchError:
         return  # e.g. a window larger than its input: archc refused it, as it should
-    lowered = lower(analysis)
-    assert n_params(lowered.module) == stats(analysis)["training_total"]["params"]
-    seen = {}
-    modules = dict(lowered.module.named_modules())
-    for qualified, node in lowered.emitted.layer_nodes.items():
-        modules[qualified].register_forward_hook(
-            lambda m, i, out, node=node: seen.__setitem__(node, tuple(out.shape[1:])))
-    with torch.no_grad():
-        out = lowered.module.eval()(torch.randn(2, channels, size, size))
-    for node, shape in seen.items():
-        c, h, w = analysis.shapes[node]
-        assert shape in ((c, h, w), (c,)), (node, shape)
-    c, h, w = analysis.shapes[analysis.graph.output]
-    assert tuple(out.shape[1:]) in ((c, h, w), (c,))
+    assert_runtime_shapes(analysis, batch=2)
