@@ -13,15 +13,13 @@ Contract:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 
 from archc import ast, ops
 from archc.errors import ArchError, Note, Span, UsageError
+from archc.evaluate import evaluate, evaluate_word, suggest
 from archc.ir import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.loader import Program
-
-MAX_NUMBER = 10**18  # larger values in a program are a typo, and would slow every count
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ class _Builder:
                 raise ArchError(f"net parameter '{param.name}' has no default; give it with "
                                 f"--set {param.name}=VALUE", param.span)
             else:
-                env[param.name] = self._eval(param.default, Scope(env, {}, (), ()))
+                env[param.name] = evaluate(param.default, env, ())
         return env
 
     def _input(self, op: ast.Op, x: int | None, scope: Scope) -> int:
@@ -116,7 +114,7 @@ class _Builder:
         args = ()
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
-            args = tuple(zip(names, (self._eval(a, scope) for a in core.args)))
+            args = tuple(zip(names, (evaluate(a, scope.env, scope.notes) for a in core.args)))
         self.row_counts[title] = self.row_counts.get(title, 0) + 1
         name = stmt.label or (core.name if head else f"{title}{self.row_counts[title]}")
         self.graph.rows.append(Row(len(self.graph.rows), name, title, stmt.span, args,
@@ -129,10 +127,10 @@ class _Builder:
             raise ArchError(f"head '{head.name}' is defined twice", head.span)
         if head.source_label not in self.labels:
             raise ArchError(f"head '{head.name}' branches from unknown statement "
-                            f"'{head.source_label}'{_suggest(head.source_label, self.labels)}",
+                            f"'{head.source_label}'{suggest(head.source_label, self.labels)}",
                             head.source_span)
         source = self.labels[head.source_label][0]
-        weight = self._eval(head.weight, scope)
+        weight = evaluate(head.weight, scope.env, scope.notes)
         if weight < 0:
             raise ArchError(f"a head's loss weight must be at least 0, got {weight}",
                             head.weight.span)
@@ -208,7 +206,7 @@ class _Builder:
     def _block_use(self, use: ast.BlockUse, x: int, scope: Scope) -> int:
         block = self.blocks.get(use.name)
         if block is None:
-            hint = _suggest(use.name, [*self.blocks, *ops.SIGNATURES])
+            hint = suggest(use.name, [*self.blocks, *ops.SIGNATURES])
             raise ArchError(f"unknown block '{use.name}'{hint}", use.span, scope.notes)
         if use.name in scope.blocks_in_use:
             raise ArchError(f"block '{use.name}' uses itself", use.span, scope.notes)
@@ -228,9 +226,9 @@ class _Builder:
             raise ArchError(f"block '{block.name}' takes {wanted} argument"
                             f"{'' if wanted == '1' else 's'}, got {len(use.args)}", use.span,
                             scope.notes)
-        env = {p.name: self._eval(a, scope) for p, a in zip(block.params, use.args)}
+        env = {p.name: evaluate(a, scope.env, scope.notes) for p, a in zip(block.params, use.args)}
         for param in block.params[len(use.args):]:
-            env[param.name] = self._eval(param.default, replace(scope, env=env))
+            env[param.name] = evaluate(param.default, env, scope.notes)
         return env
 
     # ---- ops and their arguments -----------------------------------------------------------
@@ -255,7 +253,7 @@ class _Builder:
         if signature is None or op.name == "input":
             if op.name == "input":
                 raise ArchError("'input' belongs at the top of a net", op.span, scope.notes)
-            hint = _suggest(op.name, [*ops.SIGNATURES, *self.blocks])
+            hint = suggest(op.name, [*ops.SIGNATURES, *self.blocks])
             raise ArchError(f"unknown op '{op.name}'{hint}", op.span, scope.notes)
         args = dict(scope.defaults.get(ops.family(op.name), {}))
         args.update(self._op_args(op, signature, scope))
@@ -272,7 +270,8 @@ class _Builder:
                 key = next((s for s in signature.positional if s in ("window", "shape")), None)
                 value = ops.Value(arg, arg.span)
             elif isinstance(arg, ast.KeyArg):
-                key, value = arg.key, ops.Value(self._eval_word(arg.value, scope), arg.span)
+                word = evaluate_word(arg.value, scope.env, scope.notes)
+                key, value = arg.key, ops.Value(word, arg.span)
                 if key not in signature.keys:
                     raise ArchError(f"'{_name(op)}' takes no option '{key}'"
                                     f"{_options(signature)}",
@@ -281,7 +280,7 @@ class _Builder:
                 key, value = "act", ops.Value(arg.name, arg.span)
             else:
                 key = slots.pop(0) if slots else None
-                value = ops.Value(self._eval_word(arg, scope), arg.span)
+                value = ops.Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
             if key is None:
                 raise ArchError(f"too many arguments for '{_name(op)}'", arg.span, scope.notes)
             args[key] = value
@@ -290,7 +289,7 @@ class _Builder:
     def _default(self, default: ast.Default, scope: Scope) -> Scope:
         families = {ops.family(name): name for name in ops.SIGNATURES if name != "input"}
         if default.op not in families:
-            hint = _suggest(default.op, families)
+            hint = suggest(default.op, families)
             raise ArchError(f"unknown op '{default.op}' in default{hint}", default.span,
                             scope.notes)
         signature = ops.SIGNATURES[families[default.op]]
@@ -301,43 +300,6 @@ class _Builder:
         merged = dict(scope.defaults.get(default.op, {}))
         merged.update(self._op_args(default, signature, scope))
         return replace(scope, defaults={**scope.defaults, default.op: merged})
-
-    # ---- expressions -----------------------------------------------------------------------
-
-    def _eval_word(self, expr: ast.Expr, scope: Scope) -> int | float | str:
-        """A bare unbound name stays a word (`same`, `ceil`); the op decides if it is one."""
-        if isinstance(expr, ast.Ref) and expr.name not in scope.env:
-            return expr.name
-        return self._eval(expr, scope)
-
-    def _eval(self, expr: ast.Expr, scope: Scope) -> int | float:
-        if isinstance(expr, ast.Num):
-            value = expr.value
-        elif isinstance(expr, ast.Ref):
-            if expr.name not in scope.env:
-                raise ArchError(f"undefined name '{expr.name}'"
-                                f"{_suggest(expr.name, scope.env)}", expr.span, scope.notes)
-            value = scope.env[expr.name]
-        elif isinstance(expr, ast.Neg):
-            value = -self._eval(expr.operand, scope)
-        else:
-            value = self._binop(expr, scope)
-        if abs(value) > MAX_NUMBER:
-            raise ArchError(f"number too large (over {MAX_NUMBER:.0e})", expr.span, scope.notes)
-        return value
-
-    def _binop(self, expr: ast.BinOp, scope: Scope) -> int | float:
-        left, right = self._eval(expr.left, scope), self._eval(expr.right, scope)
-        if expr.op == "+":
-            return left + right
-        if expr.op == "-":
-            return left - right
-        if expr.op == "*":
-            return left * right
-        if right == 0:
-            raise ArchError("division by zero", expr.span, scope.notes)
-        exact = isinstance(left, int) and isinstance(right, int) and left % right == 0
-        return left // right if exact else left / right
 
 
 def _title(core: ast.Core) -> str:
@@ -353,8 +315,3 @@ def _name(op: ast.Op | ast.Default) -> str:
 
 def _options(signature: ops.Signature) -> str:
     return f" (it takes: {', '.join(signature.keys)})" if signature.keys else ""
-
-
-def _suggest(name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,61 @@
+"""Evaluate: an expression of the language, with its names bound, -> a number.
+
+`evaluate` gives an int or a float (`/` gives an int when it divides exactly); an undefined
+name, a division by zero, or a number over `MAX_NUMBER` is an `ArchError` at the expression,
+with the block-use notes of where it was evaluated. `evaluate_word` leaves a bare unbound name
+as a word (`same`, `ceil`): the op it is given to decides whether that word means anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from archc import ast
+from archc.errors import ArchError, Note
+
+MAX_NUMBER = 10**18  # larger values in a program are a typo, and would slow every count
+
+Env = dict[str, int | float]
+
+
+def evaluate_word(expr: ast.Expr, env: Env, notes: tuple[Note, ...]) -> int | float | str:
+    if isinstance(expr, ast.Ref) and expr.name not in env:
+        return expr.name
+    return evaluate(expr, env, notes)
+
+
+def evaluate(expr: ast.Expr, env: Env, notes: tuple[Note, ...]) -> int | float:
+    if isinstance(expr, ast.Num):
+        value = expr.value
+    elif isinstance(expr, ast.Ref):
+        if expr.name not in env:
+            raise ArchError(f"undefined name '{expr.name}'{suggest(expr.name, env)}", expr.span,
+                            notes)
+        value = env[expr.name]
+    elif isinstance(expr, ast.Neg):
+        value = -evaluate(expr.operand, env, notes)
+    else:
+        value = _binop(expr, env, notes)
+    if abs(value) > MAX_NUMBER:
+        raise ArchError(f"number too large (over {MAX_NUMBER:.0e})", expr.span, notes)
+    return value
+
+
+def _binop(expr: ast.BinOp, env: Env, notes: tuple[Note, ...]) -> int | float:
+    left, right = evaluate(expr.left, env, notes), evaluate(expr.right, env, notes)
+    if expr.op == "+":
+        return left + right
+    if expr.op == "-":
+        return left - right
+    if expr.op == "*":
+        return left * right
+    if right == 0:
+        raise ArchError("division by zero", expr.span, notes)
+    exact = isinstance(left, int) and isinstance(right, int) and left % right == 0
+    return left // right if exact else left / right
+
+
+def suggest(name: str, known) -> str:
+    """"; did you mean 'x'?" for the closest of `known`, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
