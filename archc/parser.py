@@ -8,7 +8,6 @@ dataclasses with spans, and the tree never leaves this module. The transformer r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -144,25 +143,26 @@ class _ToAst:
         self.source = source
 
     def transform(self, tree: Tree) -> ast.File:
-        done: dict[int, tuple[object, _Where | None]] = {}  # tree -> (result, its extent)
+        done: dict[int, tuple] = {}  # tree -> (result, its first and last token, or None)
         for subtree in tree.iter_subtrees():  # children before their parents
             first = last = None
             children = []
             for child in subtree.children:
-                if isinstance(child, Tree):
-                    result, where = done.pop(id(child))
+                if type(child) is Tree:
+                    result, start, end = done.pop(id(child))
                     children.append(result)
-                elif child is None or child.type in VALUES:
-                    children.append(child)
-                    where = child and _Where(child.line, child.column, child.end_line,
-                                             child.end_column)
-                else:  # punctuation and keywords: they only mark where the rule starts or ends
-                    where = _Where(child.line, child.column, child.end_line, child.end_column)
-                if where is not None:
-                    first, last = first or where, where
-            meta = _Where(first.line, first.column, last.end_line, last.end_column) \
-                if first else _Where.nowhere()
-            done[id(subtree)] = (getattr(self, subtree.data)(meta, children), meta)
+                    if start is None:
+                        continue
+                elif child is None:
+                    children.append(None)
+                    continue
+                else:
+                    if child.type in VALUES:  # punctuation and keywords only mark the extent
+                        children.append(child)
+                    start = end = child
+                first, last = first or start, end
+            meta = _Where(first, last)
+            done[id(subtree)] = (getattr(self, subtree.data)(meta, children), first, last)
         return done[id(tree)][0]
 
     # `(expr)` in an argument, a value or an expression: the expression itself.
@@ -296,19 +296,16 @@ VALUES = frozenset({"NAME", "INT", "FLOAT", "NEG_INT", "WINDOW", "LABEL", "LABEL
                     "QUANTITY", "STRING", "EXPECT", "PAPER"})
 
 
-@dataclass(frozen=True)
 class _Where:
-    """The extent of a rule, computed from its first and last token (Lark's meta, cheaper)."""
+    """The extent of a rule, from its first and last token: what the rule methods read of
+    Lark's `meta`, at a fraction of the cost."""
 
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    empty: bool = False
+    __slots__ = ("line", "column", "end_line", "end_column", "empty")
 
-    @staticmethod
-    def nowhere() -> _Where:
-        return _Where(1, 1, 1, 1, empty=True)
+    def __init__(self, first: Token | None, last: Token | None):
+        self.empty = first is None
+        self.line, self.column = (first.line, first.column) if first else (1, 1)
+        self.end_line, self.end_column = (last.end_line, last.end_column) if last else (1, 1)
 
 
 def _present(items) -> tuple:
