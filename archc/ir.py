@@ -92,8 +92,9 @@ class Graph:
         assert all(i < node_id for i in inputs), "operands are created before their users"
         node = Node(op, inputs, span, notes, row, head, blocks)
         self._nodes.append(node)
-        self._graph.add_node(node_id, node=node)
-        self._graph.add_edges_from((i, node_id) for i in inputs)
+        self._graph.add_node(node_id)  # its Node lives in _nodes; to_networkx attaches it
+        for operand in inputs:
+            self._graph.add_edge(operand, node_id)
         if row is not None:
             self.rows[row].nodes.append(node_id)
         return node_id
@@ -125,4 +126,6 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """A copy for drawing and export (`node` attributes hold the `Node`)."""
-        return self._graph.copy()
+        graph = self._graph.copy()
+        nx.set_node_attributes(graph, dict(enumerate(self._nodes)), "node")
+        return graph
