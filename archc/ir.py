@@ -117,9 +117,6 @@ class Graph:
         """
         return range(len(self._nodes))
 
-    def ancestors(self, node_id: int) -> set[int]:
-        return nx.ancestors(self._graph, node_id)
-
     def main_nodes(self) -> list[int]:
         """The inference network: every layer that is not part of an auxiliary head."""
         return [n for n in self.order() if self.node(n).head is None]

@@ -41,11 +41,3 @@ def in_unit(n: int, count: Count) -> str:
         return f"{n:,}"
     decimals = len(count.text.split(".")[1].rstrip("KMGi%")) + 1 if "." in count.text else 1
     return f"{n / UNITS[count.unit]:.{decimals}f}{count.unit}"
-
-
-def human(n: int) -> str:
-    """A compact form for tables: 1.58G, 138.4M, 9.41K."""
-    for unit, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(n)
