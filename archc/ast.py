@@ -130,6 +130,13 @@ class Head:
 Core = Op | BlockUse | Group | Concat | Default | Head
 
 
+def title(core: Core) -> str:
+    """What a statement is: the op or block it uses, or the kind of statement."""
+    if isinstance(core, (Op, BlockUse)):
+        return core.name
+    return {Group: "group", Concat: "concat", Head: "head"}[type(core)]
+
+
 @dataclass(frozen=True)
 class Stmt:
     label: str | None

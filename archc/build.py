@@ -47,7 +47,7 @@ class _Builder:
         self.labels: dict[str, tuple[int, Span]] = {}
         self.row_counts: dict[str, int] = {}  # per title, to name unlabelled rows conv1, conv2
         self.made: dict[tuple, tuple] = {}  # see _made_op
-        self.graph = Graph(self.net.name, {})
+        self.graph = Graph(self.net, {})
 
     # ---- the net ---------------------------------------------------------------------------
 
@@ -105,12 +105,12 @@ class _Builder:
         if x is not None:
             raise ArchError("a net has one 'input', before its first layer", op.span)
         node = ops.make_input(self._op_args(op, ops.SIGNATURES["input"], scope), op.span)
-        self.graph.input = self.graph.add(node, (), op.span, (), None, None)
+        self.graph.input = self.graph.add(node, (), op, (), None, None)
         return self.graph.input
 
     def _new_row(self, stmt: ast.Stmt, scope: Scope, head: str | None = None) -> int:
         core = stmt.core
-        title = _title(core)
+        title = ast.title(core)
         args = ()
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
@@ -138,7 +138,7 @@ class _Builder:
         inner = replace(scope, row=row, head=head.name)
         output = self._body(head.body, source, inner, head.span)
         self.graph.rows[row].output = output
-        self.graph.heads.append(HeadInfo(head.name, float(weight), source, output))
+        self.graph.heads.append(HeadInfo(head.name, float(weight), source, output, head))
         nodes = tuple(self.graph.rows[row].nodes)
         self.graph.claims += [Claim(a, nodes, output, row, ()) for a in stmt.annotations]
 
@@ -200,7 +200,7 @@ class _Builder:
             outputs.append(self._stmt(branch, x, scope))
         if not outputs:
             raise ArchError("concat needs at least one branch", concat.span, scope.notes)
-        return self.graph.add(ops.Concat(), tuple(outputs), concat.span, scope.notes,
+        return self.graph.add(ops.Concat(), tuple(outputs), concat, scope.notes,
                               scope.row, scope.head, scope.blocks)
 
     def _block_use(self, use: ast.BlockUse, x: int, scope: Scope) -> int:
@@ -212,7 +212,8 @@ class _Builder:
             raise ArchError(f"block '{use.name}' uses itself", use.span, scope.notes)
         env = self._bind_block_args(block, use, scope)
         note = Note(use.span, f"in block '{use.name}' used here")
-        instance = self.graph.add_block_use(BlockUseInfo(use.name, tuple(env.items())))
+        info = BlockUseInfo(use.name, tuple(env.items()), block, use)
+        instance = self.graph.add_block_use(info)
         inner = replace(scope, env=env, notes=(note,) + scope.notes,
                         blocks_in_use=scope.blocks_in_use + (use.name,),
                         blocks=scope.blocks + (instance,))
@@ -235,7 +236,7 @@ class _Builder:
 
     def _op(self, op: ast.Op, x: int, scope: Scope) -> int:
         node = self._made_op(op, scope)
-        return self.graph.add(node, (x,), op.span, scope.notes, scope.row, scope.head,
+        return self.graph.add(node, (x,), op, scope.notes, scope.row, scope.head,
                               scope.blocks)
 
     def _made_op(self, op: ast.Op, scope: Scope) -> ops.OpT:
@@ -263,27 +264,20 @@ class _Builder:
             raise ArchError(error.message, error.span, scope.notes) from None
 
     def _op_args(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
+        try:
+            bound = ops.bind(_name(op), op.args, signature)
+        except ArchError as error:
+            raise ArchError(error.message, error.span, scope.notes) from None
         args: dict[str, ops.Value] = {}
-        slots = [s for s in signature.positional if s not in ("window", "shape")]
-        for arg in op.args:
+        for key, arg in bound.items():
             if isinstance(arg, ast.Window):
-                key = next((s for s in signature.positional if s in ("window", "shape")), None)
-                value = ops.Value(arg, arg.span)
+                args[key] = ops.Value(arg, arg.span)
             elif isinstance(arg, ast.KeyArg):
-                word = evaluate_word(arg.value, scope.env, scope.notes)
-                key, value = arg.key, ops.Value(word, arg.span)
-                if key not in signature.keys:
-                    raise ArchError(f"'{_name(op)}' takes no option '{key}'"
-                                    f"{_options(signature)}",
-                                    arg.span, scope.notes)
-            elif isinstance(arg, ast.Ref) and arg.name in signature.flags:
-                key, value = "act", ops.Value(arg.name, arg.span)
+                args[key] = ops.Value(evaluate_word(arg.value, scope.env, scope.notes), arg.span)
+            elif key == "act":
+                args[key] = ops.Value(arg.name, arg.span)
             else:
-                key = slots.pop(0) if slots else None
-                value = ops.Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
-            if key is None:
-                raise ArchError(f"too many arguments for '{_name(op)}'", arg.span, scope.notes)
-            args[key] = value
+                args[key] = ops.Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
         return args
 
     def _default(self, default: ast.Default, scope: Scope) -> Scope:
@@ -302,16 +296,5 @@ class _Builder:
         return replace(scope, defaults={**scope.defaults, default.op: merged})
 
 
-def _title(core: ast.Core) -> str:
-    """What a row is: the op or block it uses, or the kind of statement."""
-    if isinstance(core, (ast.Op, ast.BlockUse)):
-        return core.name
-    return {ast.Group: "group", ast.Concat: "concat", ast.Head: "head"}[type(core)]
-
-
 def _name(op: ast.Op | ast.Default) -> str:
     return op.op if isinstance(op, ast.Default) else op.name
-
-
-def _options(signature: ops.Signature) -> str:
-    return f" (it takes: {', '.join(signature.keys)})" if signature.keys else ""

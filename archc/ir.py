@@ -26,6 +26,7 @@ MAX_LAYERS = 1_000_000  # refuse before building a graph that would not fit in m
 class Node:
     op: OpT
     inputs: tuple[int, ...]
+    syntax: ast.Op | ast.Concat  # the statement that made it (shared by every use of a block)
     span: Span
     notes: tuple[Note, ...]  # "in block 'x' used here", innermost first
     row: int | None  # index into Graph.rows
@@ -58,7 +59,9 @@ class Claim:
 @dataclass(frozen=True)
 class BlockUseInfo:
     name: str
-    args: tuple[tuple[str, int | float], ...]
+    args: tuple[tuple[str, int | float], ...]  # every parameter, defaults included
+    block: ast.BlockDef
+    syntax: ast.BlockUse
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,15 @@ class HeadInfo:
     weight: float
     source: int  # the node the head branches from
     output: int
+    syntax: ast.Head
 
 
 class Graph:
     """A network: layers in a DiGraph, with rows, claims and heads on the side."""
 
-    def __init__(self, name: str, params: dict[str, int | float]):
-        self.name = name
+    def __init__(self, syntax: ast.NetDef, params: dict[str, int | float]):
+        self.syntax = syntax
+        self.name = syntax.name
         self.params = params
         self.rows: list[Row] = []
         self.claims: list[Claim] = []
@@ -84,13 +89,15 @@ class Graph:
         self._graph = nx.DiGraph()
         self._nodes: list[Node] = []  # the same Nodes by id: the passes' hot path reads these
 
-    def add(self, op: OpT, inputs: tuple[int, ...], span: Span, notes: tuple[Note, ...],
-            row: int | None, head: str | None, blocks: tuple[int, ...] = ()) -> int:
+    def add(self, op: OpT, inputs: tuple[int, ...], syntax: ast.Op | ast.Concat,
+            notes: tuple[Note, ...], row: int | None, head: str | None,
+            blocks: tuple[int, ...] = ()) -> int:
+        span = syntax.span
         node_id = len(self._nodes)
         if node_id >= MAX_LAYERS:
             raise ArchError(f"the network has more than {MAX_LAYERS:,} layers", span, notes)
         assert all(i < node_id for i in inputs), "operands are created before their users"
-        node = Node(op, inputs, span, notes, row, head, blocks)
+        node = Node(op, inputs, syntax, span, notes, row, head, blocks)
         self._nodes.append(node)
         self._graph.add_node(node_id)  # its Node lives in _nodes; to_networkx attaches it
         for operand in inputs:

@@ -4,6 +4,9 @@
 nothing else) off Python keywords, builtins, nn.Module attributes, dunders and the names the
 emitted code uses itself. `LocalNames` gives each value of a forward() a variable, reusing one
 once the value it held is dead, so a chain of layers reads `x = ...(x)`.
+
+No torch here: `archc compile -o` writes its file without importing it. The public attributes
+of an nn.Module are listed below instead; a test checks the list against the installed torch.
 """
 
 from __future__ import annotations
@@ -11,12 +14,22 @@ from __future__ import annotations
 import builtins
 import keyword
 
-import torch
-
 # Names the emitted code itself uses, or that would shadow something it relies on.
 RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
-    "torch", "nn", "F", "self", "x", "aux", "heads", "init_weights", "loss_weights"}
-MODULE_ATTRIBUTES = set(dir(torch.nn.Module))  # a layer must not overwrite `training` & co.
+    "torch", "nn", "F", "self", "x", "aux", "heads", "init_weights", "loss_weights",
+    "in_channels"}
+# A layer must not overwrite `training` & co. Private names and dunders are refused by `safe`.
+MODULE_ATTRIBUTES = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
 
 
 def camel(name: str) -> str:
@@ -27,8 +40,18 @@ def safe(name: str) -> str:
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     if not name.isidentifier() or name.startswith("_"):  # a digit; dunders and private names
         name = "layer_" + name
-    if name in RESERVED or name in MODULE_ATTRIBUTES or name.startswith("branch"):
+    if name in RESERVED or name in MODULE_ATTRIBUTES:
         name += "_"
+    return name
+
+
+def fresh(base: str, taken: set[str]) -> str:
+    """`base`, or `base_2`, `base_3`... : the first that is free; then taken."""
+    name, number = base, 1
+    while name in taken or name in RESERVED:
+        number += 1
+        name = f"{base}_{number}"
+    taken.add(name)
     return name
 
 
@@ -63,16 +86,28 @@ class LocalNames:
     def name_of(self, value: int) -> str:
         return self.names[value]
 
-    def assign(self, position: int, value: int) -> str:
-        """The variable item `position` stores `value` in: its input's if that dies here."""
+    def assign(self, position: int, value: int, hint: str | None = None) -> str:
+        """The variable item `position` stores `value` in: its input's if that dies here, or
+        `hint` (a branch's name) where the item starts that branch."""
         inputs = self.reads[position]
-        if len(inputs) == 1 and self.last_read[inputs[0]] <= position:
+        if hint and hint not in (self.names[i] for i in inputs) and not self._live(hint, position):
+            name = hint
+        elif len(inputs) == 1 and self.last_read[inputs[0]] <= position:
             name = self.names[inputs[0]]
         elif self.last_read.get(self.holder["x"], -1) <= position:
             name = "x"
         else:
-            self.count += 1
-            name = f"branch{self.count}"
+            name = self._spare(position)
         self.names[value] = name
         self.holder[name] = value
         return name
+
+    def _spare(self, position: int) -> str:
+        self.count += 1
+        while self._live(f"branch{self.count}", position):
+            self.count += 1
+        return f"branch{self.count}"
+
+    def _live(self, name: str, position: int) -> bool:
+        """Whether `name` holds a value that is read after item `position`."""
+        return name in self.holder and self.last_read.get(self.holder[name], -1) > position

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archc import ast
 from archc.ast import Window
 from archc.errors import ArchError, Span
 
@@ -118,6 +119,49 @@ BUILTIN_DEFAULTS = {"pad": "valid", "groups": 1, "act": "linear", "round": "floo
 
 def family(op_name: str) -> str:
     return SIGNATURES[op_name].family or op_name
+
+
+# ---- binding: a statement's arguments -> the op's named slots, before evaluation ----------
+
+
+def bind(op: str, args: tuple[ast.Arg, ...], signature: Signature) -> dict[str, ast.Arg]:
+    """Which slot each argument fills: a window, a positional slot, a `key=`, or a flag ("act").
+
+    Syntax only, so the emitter can read back which expression gave a layer its width. A slot
+    filled twice (`relu relu`, `pad=1 pad=2`) or contradicting flags (`relu linear`) is an
+    error at the second.
+    """
+    bound: dict[str, ast.Arg] = {}
+    slots = [s for s in signature.positional if s not in ("window", "shape")]
+    window = next((s for s in signature.positional if s in ("window", "shape")), None)
+    for arg in args:
+        if isinstance(arg, Window):
+            key = window
+        elif isinstance(arg, ast.KeyArg):
+            key = arg.key
+            if key not in signature.keys:
+                takes = f" (it takes: {', '.join(signature.keys)})" if signature.keys else ""
+                raise ArchError(f"'{op}' takes no option '{key}'{takes}", arg.span)
+        elif isinstance(arg, ast.Ref) and arg.name in signature.flags:
+            key = "act"
+        else:
+            key = slots.pop(0) if slots else None
+        if key is None:
+            raise ArchError(f"too many arguments for '{op}'", arg.span)
+        if key in bound:
+            raise ArchError(_twice(key, bound[key], arg), arg.span)
+        bound[key] = arg
+    return bound
+
+
+def _twice(key: str, first: ast.Arg, second: ast.Arg) -> str:
+    if key == "act":
+        if first.name == second.name:
+            return f"flag '{second.name}' given twice"
+        return f"'{second.name}' contradicts '{first.name}' given before it"
+    if key == "window":
+        return "a second window: the op takes one"
+    return f"{key} given twice"
 
 
 # ---- makers: evaluated arguments -> op -----------------------------------------------------

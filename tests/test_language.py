@@ -7,6 +7,7 @@ import pytest
 from archc import ops
 from archc.cost import COST_RULES
 from archc.errors import ArchError
+from archc.modules import MODULES
 from archc.pipeline import analyse
 from archc.report import TYPE_NAMES
 from archc.shapes import FIELD_RULES, SHAPE_RULES
@@ -123,7 +124,7 @@ def test_errors_name_the_block_use(tmp_path):
 
 
 def test_every_op_has_a_row_in_every_table():
-    for table in (SHAPE_RULES, FIELD_RULES, COST_RULES):
+    for table in (SHAPE_RULES, FIELD_RULES, COST_RULES, MODULES):
         assert set(table) == set(ops.OP_TYPES)
     assert set(ops.SIGNATURES) == set(ops.MAKERS)
     assert set(ops.SIGNATURES) - {"input"} <= set(TYPE_NAMES)

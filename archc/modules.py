@@ -1,0 +1,62 @@
+"""The PyTorch layer each op lowers to: one row per op in `MODULES`, None for the ops that
+are plain code in forward() (concat, flatten, softmax) or no layer at all (input).
+
+A row takes the op and `texts`, the constructor arguments that may be expressions in a
+block's parameters, already printed as Python: "in" and "out" channels, "features_in" (an
+fc's flattened input), "groups" and "p". Everything else is the op's own number. A test
+checks that every op has a row.
+"""
+
+from __future__ import annotations
+
+from archc import ops
+
+FLAT_OPS = (ops.FC, ops.Flatten)  # ops whose output is N x C rather than N x C x H x W
+
+
+def _conv(op: ops.Conv, texts: dict[str, str]) -> str:
+    options = _options(stride=(op.stride, 1), padding=(_square(op.pad), 0))
+    groups = f", groups={texts['groups']}" if texts["groups"] != "1" else ""
+    return f"nn.Conv2d({texts['in']}, {texts['out']}, {_square(op.kernel)}{options}{groups})"
+
+
+def _pool(op: ops.Pool, texts: dict[str, str]) -> str:
+    kind = "MaxPool2d" if op.kind == "max" else "AvgPool2d"
+    options = _options(stride=(op.stride, None), padding=(_square(op.pad), 0),
+                       ceil_mode=(op.ceil, False))
+    return f"nn.{kind}({_square(op.window)}{options})"
+
+
+def _lrn(op: ops.LRN, texts: dict[str, str]) -> str:
+    return f"nn.LocalResponseNorm({op.size}, alpha={op.alpha!r}, beta={op.beta!r}, k={op.k!r})"
+
+
+MODULES = {
+    ops.Input: None,
+    ops.Conv: _conv,
+    ops.Pool: _pool,
+    ops.GlobalAvgPool: lambda op, texts: "nn.AdaptiveAvgPool2d(1)",
+    ops.LRN: _lrn,
+    ops.Dropout: lambda op, texts: f"nn.Dropout({texts['p']})",
+    ops.FC: lambda op, texts: f"nn.Linear({texts['features_in']}, {texts['out']})",
+    ops.Flatten: None,
+    ops.Softmax: None,
+    ops.Concat: None,
+}
+
+
+def is_module(op: ops.OpT) -> bool:
+    return MODULES[type(op)] is not None
+
+
+def module_source(op: ops.OpT, texts: dict[str, str]) -> str:
+    return MODULES[type(op)](op, texts)
+
+
+def _square(pair: tuple[int, int]):
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+def _options(**pairs) -> str:
+    """`, key=value` for each value that differs from its default."""
+    return "".join(f", {k}={v!r}" for k, (v, default) in pairs.items() if v != default)

@@ -1,0 +1,84 @@
+"""The emitted PyTorch source as a product: golden files, its shape, its state_dict contract."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from conftest import ROOT
+
+from archc.lower import lower
+from archc.names import MODULE_ATTRIBUTES
+from archc.pipeline import analyse
+
+
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "vgg_e"])
+def test_emitted_source(archc, golden, name):
+    status, source, err = archc("compile", f"nets/{name}.arch")
+    assert status == 0, err
+    golden(ROOT / "tests/golden/emit" / f"{name}.py", source)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10"])
+def test_state_dict_keys_are_a_contract(golden, name):
+    """Checkpoints depend on these keys: a change here breaks every saved model."""
+    module = lower(analyse(ROOT / f"nets/{name}.arch")).module
+    lines = [f"{key} {'x'.join(map(str, value.shape))}"
+             for key, value in module.state_dict().items()]
+    golden(ROOT / "tests/golden/state_dict" / f"{name}.txt", "\n".join(lines) + "\n")
+
+
+def test_one_class_per_block_with_the_blocks_parameters(archc):
+    _, source, _ = archc("compile", "nets/googlenet.arch")
+    classes = re.findall(r"^class (\w+)\(nn\.Module\):", source, re.M)
+    assert classes == ["Inception", "AuxClassifier", "Googlenet"]
+    assert "def __init__(self, in_channels, n1, n3r, n3, n5r, n5, proj):" in source
+    assert "self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)  # 512x14x14" in source
+    assert "self.aux2 = AuxClassifier(528, 1000) if heads else None" in source
+    assert "nn.Conv2d(n3r, n3, 3, padding=1),  # n3 x H x W" in source
+    assert len(source.splitlines()) < 352 / 2  # a class per use took 352 lines
+
+
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "vgg_e", "vgg_a_lrn"])
+def test_every_layer_line_carries_its_shape(archc, name):
+    """At the end of the line, or on the line above where that would be too long."""
+    _, source, _ = archc("compile", f"nets/{name}.arch")
+    lines = source.splitlines()
+    layers = [i for i, line in enumerate(lines)
+              if re.search(r"(nn\.\w+\(|= self\.\w+(\[\d+\])?\(|torch\.cat)", line)
+              and "if heads else None" not in line and not line.endswith("ModuleList([")]
+    bare = [lines[i] for i in layers
+            if not re.search(r"  # \S", lines[i]) and not lines[i - 1].strip().startswith("# ")]
+    assert layers and not bare
+    assert max(map(len, lines)) <= 100
+
+
+def test_branches_are_named_by_what_they_do():
+    module = lower(analyse(ROOT / "nets/googlenet.arch")).module
+    block = module.inception3a
+    assert [name for name, _ in block.named_children()] == \
+        ["branch1x1", "branch3x3", "branch5x5", "branch_pool"]
+    assert block.branch3x3[1].kernel_size == (3, 3) and block.branch3x3[1].in_channels == 96
+    assert isinstance(block.branch_pool[0], torch.nn.MaxPool2d)
+
+
+def test_the_list_of_module_attributes_covers_torch():
+    """names.py lists nn.Module's public attributes so that emitting needs no torch."""
+    public = {n for n in dir(torch.nn.Module()) if not n.startswith("_")}
+    assert public <= MODULE_ATTRIBUTES
+
+
+@pytest.mark.parametrize("text, python", [
+    ("a - (b - c)", "a - (b - c)"), ("(a - b) - c", "a - b - c"), ("(a + b) * 2", "(a + b) * 2"),
+    ("a * (2 + 3)", "a * 5"), ("-a * b", "-a * b"), ("-(a + b)", "-(a + b)"),
+    ("a / 2 + 1", "a // 2 + 1"), ("2 * 3 - 7", "-1"),
+])
+def test_widths_print_as_python_with_the_fewest_parentheses(text, python):
+    from archc import pyexpr
+    from archc.parser import parse
+
+    file = parse(f"block b(a, b, c) {{ conv 1x1 ({text}) }}\n", "w.arch")
+    (op,) = [s.core for s in file.blocks[0].body]
+    expr = op.args[1]
+    assert pyexpr.python(expr, {"a": "a", "b": "b", "c": "c"}) == python
