@@ -184,3 +184,10 @@ class File:
     blocks: tuple[BlockDef, ...]
     nets: tuple[NetDef, ...]
     span: Span
+
+
+def first_line(definition: BlockDef | NetDef) -> Span:
+    """The span of `block NAME(...)` / `net NAME`: where messages about a definition point."""
+    s = definition.span
+    end = len(s.source.line(s.line).rstrip()) + 1
+    return Span(s.source, s.line, s.col, s.line, max(s.col + 1, end))

@@ -1,6 +1,7 @@
 """Check: compare every `expect` and `paper` claim with the computed shapes and costs.
 
-Contract: `compare` gives, for one claim, each printed value beside the computed one and
+Contract: `unused_blocks` warns of a block the net's own file defines and never uses.
+`compare` gives, for one claim, each printed value beside the computed one and
 whether they agree; `check_claims` turns disagreements into diagnostics. An `expect` is
 enforced (an error): a shape must be equal; a count must be equal, or within `tol=` (`1%`
 relative, or an absolute count). A `paper` value is shown, never enforced (a warning): it
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archc import ast
 from archc.cost import Cost, total
 from archc.errors import ArchError, Diagnostic, Span
 from archc.ir import Claim, Graph
@@ -87,3 +89,12 @@ def check_claims(graph: Graph, shapes: dict[int, Shape],
             severity = "error" if kind == "expect" else "warning"
             diagnostics.append(Diagnostic(severity, message, c.span, claim.notes))
     return diagnostics
+
+
+def unused_blocks(graph: Graph, local: tuple[ast.BlockDef, ...]) -> list[Diagnostic]:
+    """A warning at each block of the net's own file that the net never uses (a library's
+    blocks are there to be picked from)."""
+    used = {use.name for use in graph.block_uses}
+    return [Diagnostic("warning", f"block '{block.name}' is never used", ast.first_line(block))
+            for block in local if block.name not in used]
+

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archc.build import build_graph
-from archc.check import check_claims
+from archc.check import check_claims, unused_blocks
 from archc.cost import Cost, count_costs
 from archc.errors import ArchError, Diagnostic
 from archc.ir import Graph
@@ -50,4 +50,5 @@ def analyse(path: str | Path, overrides: dict[str, int | float] | None = None,
     fields = receptive_fields(graph, shapes)            # receptive field, cumulative stride
     costs = count_costs(graph, shapes)                  # weights, biases, MACs
     diagnostics = check_claims(graph, shapes, costs)    # expect (errors), paper (warnings)
+    diagnostics += unused_blocks(graph, program.local)  # warnings
     return Analysis(str(path), graph, shapes, fields, costs, diagnostics)

@@ -136,3 +136,58 @@ def test_source_order_is_a_topological_order():
 
     graph = analyse(ROOT / "nets/googlenet.arch").graph
     assert list(graph.order()) == list(nx.lexicographical_topological_sort(graph.to_networkx()))
+
+
+# ---- files: use, encodings -----------------------------------------------------------------
+
+
+def write_files(tmp_path, files: dict[str, str]):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path / "net.arch"
+
+
+def test_a_diamond_of_uses_loads_the_shared_file_once(tmp_path):
+    path = write_files(tmp_path, {
+        "lib/base.arch": "block unit(c) { conv 1x1 c }",
+        "lib/left.arch": 'use "base.arch"\nblock left(c) { unit(c) }',
+        "lib/right.arch": 'use "base.arch"\nblock right(c) { unit(c); unit(c) }',
+        "net.arch": 'use "lib/left.arch"\nuse "lib/right.arch"\nuse "lib/base.arch"\n'
+                    "net n {\n input 3x8x8\n left(4)\n right(5)\n unit(6)\n}\n",
+    })
+    analysis = analyse(path)
+    assert [tuple(analysis.shapes[r.output]) for r in analysis.graph.rows] == \
+        [(4, 8, 8), (5, 8, 8), (6, 8, 8)]
+    assert [u.name for u in analysis.graph.block_uses] == \
+        ["left", "unit", "right", "unit", "unit", "unit"]
+
+
+def test_two_definitions_of_one_name_are_an_error_at_both(tmp_path):
+    path = write_files(tmp_path, {
+        "a.arch": "block unit(c) { conv 1x1 c }",
+        "b.arch": "block unit(c) { conv 3x3 c }",
+        "net.arch": 'use "a.arch"\nuse "b.arch"\nnet n {\n input 3x8x8\n unit(4)\n}\n',
+    })
+    with pytest.raises(ArchError, match="block 'unit' is defined twice") as caught:
+        analyse(path)
+    error = caught.value
+    assert error.span.source.path.endswith("b.arch")
+    assert [(n.span.source.path[-6:], n.span.line) for n in error.notes] == \
+        [("a.arch", 1), ("t.arch", 2), ("t.arch", 1)]
+
+
+def test_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.arch"
+    path.write_bytes("\ufeffnet n {\n input 3x8x8\n conv 1x1 4\n}\n".encode())
+    assert tuple(analyse(path).shapes[analyse(path).graph.output]) == (4, 8, 8)
+
+
+def test_an_unused_block_of_the_nets_own_file_is_a_warning(tmp_path):
+    analysis = analysed("input 3x8x8\nused(2)", tmp_path,
+                        "block used(c) { conv 1x1 c }\nblock spare(c) { conv 1x1 c }")
+    (warning,) = analysis.diagnostics
+    assert (warning.severity, warning.message) == ("warning", "block 'spare' is never used")
+    assert warning.span.line == 2 and not analysis.errors
+    library = analyse(__import__("conftest").ROOT / "nets/vgg_a.arch")
+    assert library.diagnostics == []  # lib/vgg.arch's blocks are there to be picked from
