@@ -1,9 +1,14 @@
-"""The IR: a networkx DiGraph of layers, plus the rows and claims the report and checker need.
+"""The IR: a graph of layers, plus the rows and claims the report and checker need.
 
-The only module that imports networkx. Each node id is an int in creation (= source) order and
-carries one `Node`: its op, its operands in order (edges only mirror them, their iteration
-order means nothing), the span of its statement and the block uses it sits in. `order()` is a
+Each node id is an int in creation (= source) order and carries one `Node`: its op, its
+operands in order, the statement that made it and the block uses it sits in. `order()` is a
 topological order with ties broken by source order, so golden output is stable.
+
+The only module that imports networkx. `to_networkx()` gives the graph as a networkx graph
+(edges mirror the operands; their iteration order means nothing) for the passes that want graph
+algorithms, such as a tensor's users as its successors. It is built on first use: importing
+networkx alone is a third of `archc check`'s start-up, and shapes, counts and checks walk
+`order()`.
 
 A `Row` is a top-level statement of the net (or of a head): what `archc stats` prints as one
 line. A `Claim` is an `expect` or `paper` annotation with the nodes it speaks about.
@@ -12,8 +17,6 @@ line. A `Claim` is an `expect` or `paper` annotation with the nodes it speaks ab
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import networkx as nx
 
 from archc import ast
 from archc.errors import ArchError, Note, Span
@@ -86,8 +89,8 @@ class Graph:
         self.block_uses: list[BlockUseInfo] = []
         self.input = -1
         self.output = -1
-        self._graph = nx.DiGraph()
-        self._nodes: list[Node] = []  # the same Nodes by id: the passes' hot path reads these
+        self._nodes: list[Node] = []  # by id
+        self._networkx = None  # built by to_networkx()
 
     def add(self, op: OpT, inputs: tuple[int, ...], syntax: ast.Op | ast.Concat,
             notes: tuple[Note, ...], row: int | None, head: str | None,
@@ -99,9 +102,7 @@ class Graph:
         assert all(i < node_id for i in inputs), "operands are created before their users"
         node = Node(op, inputs, syntax, span, notes, row, head, blocks)
         self._nodes.append(node)
-        self._graph.add_node(node_id)  # its Node lives in _nodes; to_networkx attaches it
-        for operand in inputs:
-            self._graph.add_edge(operand, node_id)
+        self._networkx = None
         if row is not None:
             self.rows[row].nodes.append(node_id)
         return node_id
@@ -128,8 +129,16 @@ class Graph:
         """The inference network: every layer that is not part of an auxiliary head."""
         return [n for n in self.order() if self.node(n).head is None]
 
-    def to_networkx(self) -> nx.DiGraph:
-        """A copy for drawing and export (`node` attributes hold the `Node`)."""
-        graph = self._graph.copy()
-        nx.set_node_attributes(graph, dict(enumerate(self._nodes)), "node")
-        return graph
+    def to_networkx(self):
+        """The graph as a networkx DiGraph whose `node` attributes hold the `Node`s.
+
+        Built once and cached: treat it as read-only.
+        """
+        if self._networkx is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            graph.add_nodes_from((n, {"node": node}) for n, node in enumerate(self._nodes))
+            graph.add_edges_from((i, n) for n, node in enumerate(self._nodes) for i in node.inputs)
+            self._networkx = graph
+        return self._networkx

@@ -1,13 +1,15 @@
 """Parse: .arch text -> `ast.File`. The only module that imports Lark.
 
-Lark parses with LALR and `propagate_positions=True`; a Transformer turns the tree into frozen
-dataclasses with spans, and the tree never leaves this module. The transformer raises nothing
-(Lark would wrap it in VisitError): every user mistake is a syntax error mapped here to an
-`ArchError` at the right line and column, end of input included.
+Lark parses with LALR (its tables cached between runs in ~/.cache/archc); `_ToAst` turns the
+tree into frozen dataclasses with spans, and the tree never leaves this module. `_ToAst` raises
+nothing: every user mistake is a syntax error mapped here to an `ArchError` at the right line
+and column, end of input included.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import cache
 from pathlib import Path
 
@@ -58,7 +60,20 @@ def _lark() -> Lark:
     # propagate_positions, which was a third of Lark's time on a large net.
     grammar = grammar_path().read_text()
     return Lark(grammar, parser="lalr", lexer="contextual", keep_all_tokens=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, cache=_cache_file(grammar))
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """Where Lark keeps its LALR tables between runs (building them is most of a small run's
+    time). Lark checks the file against a hash of the grammar, its options and versions, and
+    carries on without it if it cannot be read or written. False: no cache folder."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archc"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    return str(root / f"arch-{digest}.lark-cache")
 
 
 def parse(text: str, path: str) -> ast.File:

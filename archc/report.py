@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import textwrap
 
-from tabulate import tabulate
-
 from archc import ops
 from archc.check import compare
 from archc.cost import Cost, total
@@ -143,7 +141,7 @@ def render_table(data: dict) -> str:
     lines += [_table_row(r, arg_names, has_paper) for r in data["heads"]]
     align = ["left", "left", "left", "right", "right", *["right"] * len(arg_names)]
     align += ["right"] * 6 + ["left", "left"] * has_paper
-    table = tabulate(lines, headers, tablefmt="simple", disable_numparse=True, colalign=align)
+    table = _tabulate(lines, headers, align)
     return "\n".join([_title(data), "", table, "", *_footer(data)])
 
 
@@ -207,6 +205,12 @@ def render_comparison(datas: list[dict]) -> str:
                       f"{t['weights']:,}", f"{t['params']:,}", f"{t['macs']:,}",
                       f"{d['activations']:,}", *_paper_cells(d["paper"])])
     align = ["left", "left", "left", *["right"] * 5, "left", "left"]
-    table = tabulate(lines, headers, tablefmt="simple", disable_numparse=True, colalign=align)
+    table = _tabulate(lines, headers, align)
     note = "Totals are for inference (auxiliary heads excluded), as the papers' tables count."
     return "\n".join([table, "", note, *_conventions()])
+
+
+def _tabulate(lines: list[list[str]], headers: list[str], align: list[str]) -> str:
+    from tabulate import tabulate  # imported here: --json never needs it (a fifth of start-up)
+
+    return tabulate(lines, headers, tablefmt="simple", disable_numparse=True, colalign=align)

@@ -54,7 +54,7 @@ def stages(text: str) -> dict[str, float]:
 
     file = parse(text, "generated.arch")
     lap("parse")
-    graph = build_graph(Program(file.nets[0], {b.name: b for b in file.blocks}))
+    graph = build_graph(Program(file.nets[0], {b.name: b for b in file.blocks}, file.blocks))
     lap("build")
     shapes = infer_shapes(graph)
     receptive_fields(graph, shapes)

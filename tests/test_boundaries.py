@@ -11,7 +11,8 @@ PROBE = """
 import sys
 from archc.cli import main
 status = main({args!r})
-heavy = sorted(m for m in ("torch", "triton", "numpy") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "triton", "numpy", "networkx", "tabulate")
+               if m in sys.modules)
 print("HEAVY", heavy, file=sys.stderr)
 sys.exit(status)
 """
@@ -23,6 +24,7 @@ def run_probe(args):
 
 
 def test_stats_imports_neither_torch_nor_triton():
+    """Nor networkx and tabulate: start-up time (bench/startup.py); --json draws no table."""
     result = run_probe(["stats", "nets/googlenet.arch", "--json"])
     assert result.returncode == 0
     assert "HEAVY []" in result.stderr
@@ -49,3 +51,13 @@ def test_lark_and_networkx_stay_in_their_modules():
     torch_users = sorted(n for n, s in sources.items() if "\nimport torch" in s)
     assert torch_users == ["export.py", "lower.py"]
     assert not [n for n, s in sources.items() if "import triton" in s]
+
+
+def test_an_unwritable_cache_folder_only_costs_time(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the cache folder would go
+    result = subprocess.run([sys.executable, "-m", "archc.cli", "check", "nets/vgg_a.arch"],
+                            cwd=ROOT, capture_output=True, text=True,
+                            env={**__import__("os").environ, "XDG_CACHE_HOME": str(blocked)})
+    assert result.returncode == 0 and result.stdout == "1 file checked, no errors\n"
+    assert result.stderr == ""
