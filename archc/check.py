@@ -1,8 +1,14 @@
 """Check: compare every `expect` and `paper` claim with the computed shapes and costs.
 
-Contract: `unused_blocks` warns of a block the net's own file defines and never uses.
-`compare` gives, for one claim, each printed value beside the computed one and
-whether they agree; `check_claims` turns disagreements into diagnostics. An `expect` is
+Contract: `compare` gives, for one claim, each printed value beside the computed one and
+whether they agree; `compare_claims` does it for every claim (the `Analysis` keeps the result,
+which the report reads); `diagnose` turns disagreements into diagnostics. `unused_blocks` warns
+of a block the net's own file defines and never uses.
+
+Claims and --set: an `expect` or `paper` value is written for the net as its defaults build it.
+Under --set the pipeline builds the defaults too (`under_defaults`): a claim whose computed
+values are the same in both builds is checked as usual; one whose values --set changed is not
+checked, and a note says so with both values. An `expect` is
 enforced (an error): a shape must be equal; a count must be equal, or within `tol=` (`1%`
 relative, or an absolute count). A `paper` value is shown, never enforced (a warning): it
 agrees when the computed value is within one unit of its last printed digit.
@@ -10,7 +16,7 @@ agrees when the computed value is within one unit of its last printed digit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from archc import ast
 from archc.cost import Cost, total
@@ -29,6 +35,7 @@ class Comparison:
     computed: str  # in the printed unit
     agrees: bool
     span: Span
+    default: str | None = None  # under --set: the value with the net's defaults, if it differs
 
 
 def compare(claim: Claim, shapes: dict[int, Shape], costs: dict[int, Cost]) -> list[Comparison]:
@@ -73,21 +80,45 @@ def _agrees(actual: int, count: Count, tol: Count | None, kind: str) -> bool:
     return abs(actual - count.value) <= allowed
 
 
-def check_claims(graph: Graph, shapes: dict[int, Shape],
-                 costs: dict[int, Cost]) -> list[Diagnostic]:
+@dataclass(frozen=True)
+class Checked:
+    claim: Claim
+    comparisons: tuple[Comparison, ...]
+
+
+def compare_claims(graph: Graph, shapes: dict[int, Shape],
+                   costs: dict[int, Cost]) -> list[Checked]:
+    return [Checked(claim, tuple(compare(claim, shapes, costs))) for claim in graph.claims]
+
+
+def under_defaults(checked: list[Checked], defaults: list[Checked]) -> list[Checked]:
+    """`checked` (a build with --set), each comparison given the value of the default build
+    (`defaults`: the same claims in the same order) where the two differ."""
+    def merge(now: Comparison, then: Comparison) -> Comparison:
+        return now if now.computed == then.computed else replace(now, default=then.computed)
+
+    return [Checked(now.claim, tuple(map(merge, now.comparisons, then.comparisons)))
+            for now, then in zip(checked, defaults)]
+
+
+def diagnose(checked: list[Checked]) -> list[Diagnostic]:
+    """An error per failed `expect`, a warning per differing `paper` value, and a note per
+    value that --set left unchecked."""
     diagnostics = []
-    for claim in graph.claims:
-        for c in compare(claim, shapes, costs):
-            if c.agrees:
-                continue
-            kind = claim.annotation.kind
-            if kind == "expect":
-                what = "output" if c.key == "shape" else c.key
+    for check in checked:
+        kind, notes = check.claim.annotation.kind, check.claim.notes
+        for c in check.comparisons:
+            what = "output" if c.key == "shape" else c.key
+            if c.default is not None:
+                message = (f"{kind} not checked: --set changed the {what} it speaks about "
+                           f"({c.default} with the defaults, {c.computed} now)")
+                diagnostics.append(Diagnostic("note", message, c.span, notes))
+            elif not c.agrees and kind == "expect":
                 message = f"expected {what} {c.printed}, computed {c.computed}"
-            else:
+                diagnostics.append(Diagnostic("error", message, c.span, notes))
+            elif not c.agrees:
                 message = f"the paper prints {c.key} {c.printed}; computed {c.computed}"
-            severity = "error" if kind == "expect" else "warning"
-            diagnostics.append(Diagnostic(severity, message, c.span, claim.notes))
+                diagnostics.append(Diagnostic("warning", message, c.span, notes))
     return diagnostics
 
 

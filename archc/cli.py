@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import dataclass
 
 from archc.errors import ArchError, UsageError
 
@@ -21,13 +23,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()
+        return status
     except ArchError as error:
         print(error, file=sys.stderr)
         return 1
     except UsageError as error:
         print(f"archc: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `archc check --json | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a Unix tool killed by SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                     "or one comparison line per net (several files, as VGG's Table 2).")
     stats.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
     stats.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    stats.add_argument("--wide", action="store_true",
+                       help="add receptive field, stride, activations and memory columns")
     _add_set(stats)
     stats.set_defaults(run=run_stats)
 
@@ -114,28 +123,70 @@ def _override(text: str) -> tuple[str, int | float]:
     return name, number
 
 
-def _analyse_all(args) -> list:
+@dataclass
+class _FileResult:
+    """One file of a multi-file command: its analysis, or what stopped it."""
+
+    path: str
+    analysis: object | None  # archc.pipeline.Analysis
+    diagnostics: list  # of archc.errors.Diagnostic
+    usage_error: str | None = None
+
+    def to_json(self) -> list[dict]:
+        if self.usage_error is not None:
+            return [{"file": self.path, "line": None, "column": None, "severity": "error",
+                     "message": self.usage_error, "notes": []}]
+        return [d.to_json() for d in self.diagnostics]
+
+
+def _analyse_each(args) -> list[_FileResult]:
+    """Every file on its own: one that is missing or broken hides none of the others."""
     from archc.pipeline import analyse
 
-    return [analyse(path, dict(args.set)) for path in args.files]
+    results = []
+    for path in args.files:
+        try:
+            analysis = analyse(path, dict(args.set))
+            results.append(_FileResult(path, analysis, analysis.diagnostics))
+        except ArchError as error:
+            results.append(_FileResult(path, None, [error.diagnostic()]))
+        except UsageError as error:
+            results.append(_FileResult(path, None, [], str(error)))
+    return results
+
+
+def _status(results: list[_FileResult]) -> int:
+    if any(r.usage_error for r in results):
+        return 2
+    return 1 if any(d.severity == "error" for r in results for d in r.diagnostics) else 0
+
+
+def _print_problems(results: list[_FileResult], severities: tuple[str, ...]) -> None:
+    for r in results:
+        if r.usage_error:
+            print(f"archc: error: {r.usage_error}", file=sys.stderr)
+        for d in r.diagnostics:
+            if d.severity in severities:
+                print(d.render(), file=sys.stderr)
 
 
 def run_stats(args) -> int:
-    from archc.report import render_comparison, render_table, stats
+    from archc.report import render_comparison, render_table
+    from archc.stats import stats
 
-    analyses = _analyse_all(args)
-    errors = [d for a in analyses for d in a.errors]
-    if errors:
-        print("\n".join(d.render() for d in errors), file=sys.stderr)
-        return 1
-    datas = [stats(a) for a in analyses]
+    results = _analyse_each(args)
+    good = {r.path: stats(r.analysis) for r in results if r.analysis and not r.analysis.errors}
     if args.json:
-        print(json.dumps(datas[0] if len(datas) == 1 else datas, indent=2))
-    elif len(datas) == 1:
-        print(render_table(datas[0]))
-    else:
-        print(render_comparison(datas))
-    return 0
+        data = [good[r.path].to_json() if r.path in good else
+                {"file": r.path, "errors": r.to_json()} for r in results]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        return _status(results)
+    _print_problems(results, ("error",))
+    if len(args.files) == 1 and good:
+        print(render_table(next(iter(good.values())), wide=args.wide))
+    elif good:
+        print(render_comparison(list(good.values())))
+    return _status(results)
 
 
 def _checked(path: str, overrides: dict):
@@ -198,20 +249,12 @@ def run_export(args) -> int:
 
 
 def run_check(args) -> int:
-    from archc.pipeline import analyse
-
-    diagnostics = []
-    for path in args.files:
-        try:
-            diagnostics += analyse(path, dict(args.set)).diagnostics
-        except ArchError as error:
-            diagnostics.append(error.diagnostic())
-    status = 1 if any(d.severity == "error" for d in diagnostics) else 0
+    results = _analyse_each(args)
+    status = _status(results)
     if args.json:
-        print(json.dumps([d.to_json() for d in diagnostics], indent=2))
+        print(json.dumps([d for r in results for d in r.to_json()], indent=2))
         return status
-    for diagnostic in diagnostics:
-        print(diagnostic.render(), file=sys.stderr)
+    _print_problems(results, ("error", "warning", "note"))
     if status == 0:
         print(f"{len(args.files)} file{'s' * (len(args.files) != 1)} checked, no errors")
     return status

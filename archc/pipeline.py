@@ -2,6 +2,9 @@
 
   path -load-> Program -build-> Graph -infer-> shapes -count-> costs -check-> diagnostics
 
+Under --set, the net is also built with its defaults, which its `expect` and `paper` claims
+were written for (archc.check says how the two builds are compared).
+
 Each stage is a function taking and returning a named value, so a reader (or a test) can stop
 at any of them. Nothing on this path imports torch or triton.
 """
@@ -12,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archc.build import build_graph
-from archc.check import check_claims, unused_blocks
+from archc.check import Checked, compare_claims, diagnose, under_defaults, unused_blocks
 from archc.cost import Cost, count_costs
 from archc.errors import ArchError, Diagnostic
 from archc.ir import Graph
-from archc.loader import load
+from archc.loader import Program, load
 from archc.shapes import Field, Shape, infer_shapes, receptive_fields
 
 
@@ -27,6 +30,7 @@ class Analysis:
     shapes: dict[int, Shape]
     fields: dict[int, Field]
     costs: dict[int, Cost]
+    checks: list[Checked]  # every expect and paper claim, compared
     diagnostics: list[Diagnostic]
 
     @property
@@ -49,6 +53,14 @@ def analyse(path: str | Path, overrides: dict[str, int | float] | None = None,
     shapes = infer_shapes(graph)                        # C x H x W of every layer
     fields = receptive_fields(graph, shapes)            # receptive field, cumulative stride
     costs = count_costs(graph, shapes)                  # weights, biases, MACs
-    diagnostics = check_claims(graph, shapes, costs)    # expect (errors), paper (warnings)
-    diagnostics += unused_blocks(graph, program.local)  # warnings
-    return Analysis(str(path), graph, shapes, fields, costs, diagnostics)
+    checks = compare_claims(graph, shapes, costs)       # expect and paper against the counts
+    if overrides:                                       # claims speak of the defaults' build
+        checks = under_defaults(checks, _default_checks(program))
+    diagnostics = diagnose(checks) + unused_blocks(graph, program.local)
+    return Analysis(str(path), graph, shapes, fields, costs, checks, diagnostics)
+
+
+def _default_checks(program: Program) -> list[Checked]:
+    graph = build_graph(program)
+    shapes = infer_shapes(graph)
+    return compare_claims(graph, shapes, count_costs(graph, shapes))

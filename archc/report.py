@@ -1,19 +1,18 @@
-"""Report: `Analysis` -> the stats of `archc stats`, as JSON-ready data and as text tables.
+"""Report: `NetStats` -> the text tables of `archc stats` (`--json` is `NetStats.to_json()`).
 
-`stats` computes everything once (one dict per file, the `--json` output); the text renderers
-only lay that dict out: `render_table` in the layout of GoogLeNet's Table 1 for one file,
-`render_comparison` as one line per net (VGG's Table 2) for several.
+`render_table` lays one net out as GoogLeNet's Table 1 in at most 160 columns: the paper's
+columns, params and MACs, the printed values and whether they agree. `wide=True` adds weights
+(Table 1's "params": no biases), receptive field, stride, activations and memory. A row whose printed values differ gets a
+numbered footnote under the table, and a paragraph says what the differences are. The
+counting conventions close every table. `render_comparison` gives one line per net, as VGG's
+Table 2.
 """
 
 from __future__ import annotations
 
 import textwrap
 
-from archc import ops
-from archc.check import compare
-from archc.cost import Cost, total
-from archc.ir import Row
-from archc.pipeline import Analysis
+from archc.stats import NetStats, PaperValue, RowStats
 
 CONVENTIONS = (
     "params = weights + biases (PyTorch's sum of p.numel()); weights exclude biases. "
@@ -26,188 +25,138 @@ CONVENTIONS = (
     "Rounding: convolutions round down; each pool rounds as written (ceil drops a window "
     "that would start in the padding, as Caffe does).",
 )
-
-# How Table 1 names each op.
-TYPE_NAMES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
-              "gap": "global avg pool", "lrn": "LRN", "dropout": "dropout", "fc": "linear",
-              "flatten": "flatten", "softmax": "softmax", "concat": "concat"}
-
-
-def stats(analysis: Analysis) -> dict:
-    graph = analysis.graph
-    main = graph.main_nodes()
-    claims = [c for c in graph.claims if c.row is None]
-    return {
-        "net": graph.name,
-        "file": analysis.path,
-        "params": graph.params,
-        "input": list(analysis.shapes[graph.input]),
-        "output": list(analysis.shapes[graph.output]),
-        "rows": [_row(analysis, r) for r in graph.rows if r.head is None],
-        "heads": [_row(analysis, r) for r in graph.rows if r.head is not None],
-        "depth": _depth(analysis, set(main), graph.output),
-        "total": _cost(total(analysis.costs, main)),
-        "training_total": _cost(total(analysis.costs, graph.order())),
-        "activations": sum(analysis.shapes[n].numel() for n in main if n != graph.input),
-        "paper": [_comparison(c) for claim in claims if claim.annotation.kind == "paper"
-                  for c in compare(claim, analysis.shapes, analysis.costs)],
-    }
+MEMORY = ("memory = a row's output in float32 (4 bytes an element), for one image; the total "
+          "adds up every layer's output, as a training step keeps them for the backward pass.")
+FINDING = ("DIFFERS marks a printed value that does not follow from the widths in this file "
+           "(within one unit of its last printed digit). archc computes every count from the "
+           "widths, so where the file's widths are the paper's own, the paper's printed counts "
+           "and its printed widths disagree: {rows} of the {compared} rows with printed values "
+           "here.")
 
 
-def _row(analysis: Analysis, row: Row) -> dict:
-    graph = analysis.graph
-    shape, field = analysis.shapes[row.output], analysis.fields[row.output]
-    lead = _lead(analysis, row)
-    entry = {
-        "name": row.name,
-        "type": _type(row, lead),
-        "patch": _patch(lead) if row.title in ("group", "conv", "maxpool", "avgpool") else "",
-        "shape": list(shape),
-        "depth": _depth(analysis, set(row.nodes), row.output),
-        **_cost(total(analysis.costs, row.nodes)),
-        "receptive_field": field.size,
-        "stride": field.jump,
-        "activations": shape.numel(),
-        "args": dict(row.block_args),
-    }
-    if row.head is not None:
-        head = next(h for h in graph.heads if h.name == row.head)
-        entry["weight"] = head.weight
-        entry["from"] = next(r.name for r in graph.rows if head.source in r.nodes)
-        entry["type"] = f"head from {entry['from']}, weight {head.weight:g}"
-    paper = [c for claim in graph.claims if claim.row == row.index
-             and claim.annotation.kind == "paper"
-             for c in compare(claim, analysis.shapes, analysis.costs)]
-    if paper:
-        entry["paper"] = [_comparison(c) for c in paper]
-    return entry
 
-
-def _lead(analysis: Analysis, row: Row) -> ops.OpT:
-    """The op that names a row: the weighted layer with the largest window (a group's 3x3 after
-    its 1x1 reduce, as Table 1 shows it; NIN's 5x5 before its 1x1s), else the last layer."""
-    graph = analysis.graph
-    weighted = [graph.node(n).op for n in row.nodes if analysis.costs[n].weights]
-    if not weighted:
-        return graph.node(row.nodes[-1]).op
-    return max(weighted, key=lambda op: getattr(op, "kernel", (0, 0))[0])
-
-
-def _type(row: Row, lead: ops.OpT) -> str:
-    if row.title == "group":
-        name = TYPE_NAMES[ops.op_name(lead)]
-    elif row.title in TYPE_NAMES:
-        name = TYPE_NAMES[row.title]
-        if isinstance(lead, ops.Dropout):
-            name += f" ({lead.p:.0%})"
-    else:
-        name = row.title if row.name.startswith(row.title) else f"{row.title} ({row.name})"
-    return name + (f" x{row.repeat}" if row.repeat > 1 else "")
-
-
-def _patch(op: ops.OpT) -> str:
-    kernel = getattr(op, "kernel", None) or getattr(op, "window", None)
-    return f"{kernel[0]}x{kernel[1]}/{op.stride}" if kernel else ""
-
-
-def _depth(analysis: Analysis, nodes: set[int], output: int) -> int:
-    """Weight layers on the longest path that ends at `output`, within `nodes`."""
-    graph, depth = analysis.graph, {}
-    for n in graph.order():
-        if n in nodes:
-            before = [depth[i] for i in graph.node(n).inputs if i in depth]
-            depth[n] = max(before, default=0) + (1 if analysis.costs[n].weights else 0)
-    return depth.get(output, 0)
-
-
-def _cost(cost: Cost) -> dict:
-    return {"params": cost.params, "weights": cost.weights, "macs": cost.macs}
-
-
-def _comparison(c) -> dict:
-    return {"key": c.key, "printed": c.printed, "computed": c.computed, "agrees": c.agrees}
-
-
-# ---- text ----------------------------------------------------------------------------------
-
-
-def render_table(data: dict) -> str:
-    arg_names = list(dict.fromkeys(k for r in data["rows"] + data["heads"] for k in r["args"]))
-    has_paper = any("paper" in r for r in data["rows"] + data["heads"])
-    headers = ["name", "type", "patch/stride", "output", "depth", *arg_names, "weights",
-               "params", "MACs", "RF", "stride", "activations"]
-    headers += ["paper", "check"] if has_paper else []
-    lines = [_table_row(r, arg_names, has_paper) for r in data["rows"]]
-    lines += [_table_row(r, arg_names, has_paper) for r in data["heads"]]
+def render_table(net: NetStats, wide: bool = False) -> str:
+    rows = net.rows + net.heads
+    arg_names = list(dict.fromkeys(k for r in rows for k in r.args))
+    has_paper = any(r.paper for r in rows)
+    headers = ["name", "type", "patch", "output", "depth", *arg_names, *["weights"] * wide,
+               "params", "MACs", *["RF", "stride", "activations", "memory"] * wide]
+    headers += ["paper", "check"] * has_paper
+    footnotes: list[str] = []
+    lines = [_table_row(r, arg_names, wide, has_paper, footnotes) for r in rows]
     align = ["left", "left", "left", "right", "right", *["right"] * len(arg_names)]
-    align += ["right"] * 6 + ["left", "left"] * has_paper
+    align += ["right"] * (2 + 5 * wide) + ["left", "left"] * has_paper
     table = _tabulate(lines, headers, align)
-    return "\n".join([_title(data), "", table, "", *_footer(data)])
+    return "\n".join([_title(net), "", table, "", *footnotes, *_finding(rows), *_footer(net, wide)])
 
 
-def _title(data: dict) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in data["params"].items())
-    c, h, w = data["input"]
-    return f"{data['net']}({params})  {data['file']}  input {c}x{h}x{w}"
+def _title(net: NetStats) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in net.params.items())
+    return f"{net.net}({params})  {net.file}  input {net.input.c}x{net.input.h}x{net.input.w}"
 
 
-def _table_row(row: dict, arg_names: list[str], has_paper: bool) -> list[str]:
-    c, h, w = row["shape"]
-    cells = [row["name"], row["type"], row["patch"], f"{h}x{w}x{c}", str(row["depth"])]
-    cells += [_number(row["args"].get(name, "")) for name in arg_names]
-    cells += [f"{row[k]:,}" if row[k] else "" for k in ("weights", "params", "macs")]
-    cells += [str(row["receptive_field"]), str(row["stride"]), f"{row['activations']:,}"]
+def _table_row(row: RowStats, arg_names: list[str], wide: bool, has_paper: bool,
+               footnotes: list[str]) -> list[str]:
+    c, h, w = row.shape
+    cells = [row.name, _short_type(row), row.patch, f"{h}x{w}x{c}", str(row.depth)]
+    cells += [_number(row.args.get(name, "")) for name in arg_names]
+    counts = row.counts
+    shown = (counts.weights,) * wide + (counts.params, counts.macs)
+    cells += [f"{n:,}" if n else "" for n in shown]
+    if wide:
+        cells += [str(row.receptive_field), str(row.stride), f"{row.activations:,}",
+                  _bytes(row.memory)]
     if has_paper:
-        cells += _paper_cells(row.get("paper", []))
+        cells += _paper_cells(row.name, row.paper, footnotes)
     return cells
 
 
-def _paper_cells(paper: list[dict]) -> list[str]:
+def _short_type(row: RowStats) -> str:
+    """The type without what the name column already says (`3a` for `inception (3a)`)."""
+    if row.head is not None:
+        return f"head from {row.head[0]} ({row.head[1]:g})"
+    return row.type.removesuffix(f" ({row.name})")
+
+
+def _paper_cells(name: str, paper: tuple[PaperValue, ...], footnotes: list[str]) -> list[str]:
     if not paper:
         return ["", ""]
-    printed = " ".join(f"{p['key']}={p['printed']}" for p in paper)
-    wrong = [f"{p['key']} is {p['computed']}" for p in paper if not p["agrees"]]
-    return [printed, "DIFFERS: " + ", ".join(wrong) if wrong else "ok"]
+    printed = " ".join(f"{p.key}={p.printed}" for p in paper)
+    unchecked = [p for p in paper if p.default is not None]
+    wrong = [p for p in paper if p.default is None and not p.agrees]
+    if not unchecked and not wrong:
+        return [printed, "ok"]
+    notes = []
+    if wrong:
+        notes.append("computed " + ", ".join(f"{p.key} {p.computed}" for p in wrong))
+    if unchecked:
+        notes.append("not compared, --set changed " + ", ".join(
+            f"{p.key} ({p.default} with the defaults, {p.computed} now)" for p in unchecked))
+    footnotes.append(f"[{len(footnotes) + 1}] {name}: {'; '.join(notes)}")
+    verdict = "DIFFERS" if wrong else "not checked"
+    return [printed, f"{verdict} [{len(footnotes)}]"]
+
+
+def _finding(rows: tuple[RowStats, ...]) -> list[str]:
+    compared = [r for r in rows if any(p.default is None for p in r.paper)]
+    differ = [r for r in compared if any(p.default is None and not p.agrees for p in r.paper)]
+    if not differ:
+        return [""] * bool(compared)
+    text = FINDING.format(rows=len(differ), compared=len(compared))
+    return ["", textwrap.fill(text, 100), ""]
 
 
 def _number(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _footer(data: dict) -> list[str]:
-    t, tt = data["total"], data["training_total"]
-    lines = [f"total (inference, heads excluded): {data['depth']} weight layers deep, "
-             f"{t['weights']:,} weights, {t['params']:,} params, {t['macs']:,} MACs, "
-             f"{data['activations']:,} activations"]
-    if data["heads"]:
-        names = ", ".join(h["name"] for h in data["heads"])
-        lines.append(f"training total (with heads {names}): {tt['weights']:,} weights, "
-                     f"{tt['params']:,} params, {tt['macs']:,} MACs")
-    for p in data["paper"]:
-        verdict = "agrees" if p["agrees"] else "DIFFERS"
-        lines.append(f"paper, whole net: {p['key']}={p['printed']}, computed "
-                     f"{p['computed']} ({verdict})")
-    return lines + [""] + _conventions()
+def _bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
 
 
-def _conventions() -> list[str]:
-    return [textwrap.fill(c, 100, subsequent_indent="  ") for c in CONVENTIONS]
+def _footer(net: NetStats, wide: bool) -> list[str]:
+    t, tt = net.total, net.training_total
+    memory = f" ({_bytes(net.memory)})" if wide else ""
+    lines = [f"total (inference, heads excluded): {net.depth} weight layers deep, "
+             f"{t.weights:,} weights, {t.params:,} params, {t.macs:,} MACs, "
+             f"{net.activations:,} activations{memory}"]
+    if net.heads:
+        names = ", ".join(h.name for h in net.heads)
+        lines.append(f"training total (with heads {names}): {tt.weights:,} weights, "
+                     f"{tt.params:,} params, {tt.macs:,} MACs")
+    lines += [f"paper, whole net: {p.key}={p.printed}, {_verdict(p)}" for p in net.paper]
+    return lines + [""] + _conventions(wide)
 
 
-def render_comparison(datas: list[dict]) -> str:
+def _verdict(p: PaperValue) -> str:
+    if p.default is not None:
+        return f"not compared: --set changed it ({p.default} with the defaults, {p.computed} now)"
+    return f"computed {p.computed} ({'agrees' if p.agrees else 'DIFFERS'})"
+
+
+def _conventions(wide: bool = False) -> list[str]:
+    return [textwrap.fill(c, 100, subsequent_indent="  ")
+            for c in CONVENTIONS + (MEMORY,) * wide]
+
+
+def render_comparison(nets: list[NetStats]) -> str:
     headers = ["net", "file", "input", "depth", "weights", "params", "MACs", "activations",
                "paper", "check"]
-    lines = []
-    for d in datas:
-        c, h, w = d["input"]
-        t = d["total"]
-        lines.append([d["net"], d["file"], f"{c}x{h}x{w}", str(d["depth"]),
-                      f"{t['weights']:,}", f"{t['params']:,}", f"{t['macs']:,}",
-                      f"{d['activations']:,}", *_paper_cells(d["paper"])])
+    lines, footnotes = [], []
+    for net in nets:
+        c, h, w = net.input
+        t = net.total
+        lines.append([net.net, net.file, f"{c}x{h}x{w}", str(net.depth), f"{t.weights:,}",
+                      f"{t.params:,}", f"{t.macs:,}", f"{net.activations:,}",
+                      *_paper_cells(net.net, net.paper, footnotes)])
     align = ["left", "left", "left", *["right"] * 5, "left", "left"]
     table = _tabulate(lines, headers, align)
     note = "Totals are for inference (auxiliary heads excluded), as the papers' tables count."
-    return "\n".join([table, "", note, *_conventions()])
+    return "\n".join([table, "", *footnotes, *[""] * bool(footnotes), note, *_conventions()])
 
 
 def _tabulate(lines: list[list[str]], headers: list[str], align: list[str]) -> str:

@@ -16,7 +16,7 @@ import platform
 import time
 
 from archc.build import build_graph
-from archc.check import check_claims
+from archc.check import compare_claims, diagnose
 from archc.cost import count_costs
 from archc.loader import Program
 from archc.parser import parse
@@ -61,7 +61,7 @@ def stages(text: str) -> dict[str, float]:
     lap("infer")
     costs = count_costs(graph, shapes)
     lap("count")
-    assert not check_claims(graph, shapes, costs)
+    assert not diagnose(compare_claims(graph, shapes, costs))
     lap("check")
     times["layers"] = len(graph)
     return times

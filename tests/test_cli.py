@@ -118,3 +118,51 @@ def test_the_wheel_carries_the_grammar(tmp_path):
     (wheel,) = tmp_path.glob("archc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "archc/grammars/arch.lark" in names and "archc/parser.py" in names
+
+
+def test_every_file_is_reported_on_its_own(archc):
+    status, out, err = archc("stats", "nets/vgg_a.arch", "nets/nothere.arch",
+                             "tests/errors/expect_shape_failed.arch", "nets/vgg_b.arch")
+    assert status == 2  # a usage error (the missing file) outranks a program error
+    assert "cannot read nets/nothere.arch" in err and "expected output 3x16x16" in err
+    assert [line.split()[0] for line in out.splitlines()[2:4]] == ["vgg_a", "vgg_b"]
+
+
+def test_json_reports_every_file_with_its_errors(archc):
+    status, out, err = archc("stats", "--json", "nets/nin_cifar10.arch", "nets/nothere.arch",
+                             "tests/errors/expect_shape_failed.arch")
+    assert status == 2 and err == ""
+    good, missing, broken = json.loads(out)
+    assert good["total"]["params"] == 966986
+    assert missing["file"] == "nets/nothere.arch" and "cannot read" in \
+        missing["errors"][0]["message"]
+    assert broken["errors"][0]["message"] == "expected output 3x16x16, computed 3x15x15"
+    assert broken["errors"][0]["line"] == 3
+
+
+def test_a_closed_pipe_ends_quietly():
+    result = subprocess.run(f"{sys.executable} -m archc.cli check --json nets/*.arch | head -1",
+                            shell=True, cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout == "[\n" and result.stderr == ""
+
+
+def test_set_leaves_claims_about_what_it_changed_unchecked(archc):
+    status, out, err = archc("stats", "nets/vgg_a.arch", "--set", "classes=10")
+    assert status == 0, err
+    assert "paper, whole net: params=133M, not compared: --set changed it (132.9M with the " \
+           "defaults, 128.8M now)" in out
+    status, out, err = archc("check", "nets/nin_cifar10.arch", "--set", "classes=100")
+    assert status == 0 and out == "1 file checked, no errors\n"
+    notes = [line for line in err.splitlines() if ": note: " in line]
+    assert len(notes) == 5 and "(966,986 with the defaults, 984,356 now)" in notes[2]
+
+
+def test_set_still_checks_the_claims_it_did_not_change(tmp_path, archc):
+    path = tmp_path / "net.arch"
+    path.write_text("net n(k = 4) {\n input 3x8x8\n maxpool 2x2/2 expect 3x5x5\n"
+                    " conv 1x1 k expect params=16\n}\n")
+    status, _, err = archc("check", str(path), "--set", "k=8")
+    assert status == 1 and err.count(": error: ") == 1
+    assert "3:23: error: expected output 3x5x5, computed 3x4x4" in err  # --set cannot excuse it
+    assert "4:27: note: expect not checked: --set changed the params it speaks about " \
+           "(16 with the defaults, 32 now)" in err

@@ -19,6 +19,19 @@ def test_stats_table(archc, golden, name):
     golden(ROOT / "tests/golden/stats" / name.replace(".arch", ".txt"), out)
 
 
+@pytest.mark.parametrize("name", nets())
+def test_stats_table_fits_160_columns(archc, name):
+    status, out, err = archc("stats", f"nets/{name}")
+    assert status == 0 and max(map(len, out.splitlines())) <= 160
+
+
+def test_wide_stats_table(archc, golden):
+    status, out, err = archc("stats", "nets/googlenet.arch", "--wide")
+    assert status == 0, err
+    assert "RF" in out.splitlines()[2] and "memory" in out.splitlines()[2]
+    golden(ROOT / "tests/golden/stats/googlenet_wide.txt", out)
+
+
 def test_vgg_comparison_table(archc, golden):
     vgg = [f"nets/{n}" for n in nets() if n.startswith("vgg")]
     status, out, err = archc("stats", *vgg)

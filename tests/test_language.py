@@ -9,8 +9,8 @@ from archc.cost import COST_RULES
 from archc.errors import ArchError
 from archc.modules import MODULES
 from archc.pipeline import analyse
-from archc.report import TYPE_NAMES
 from archc.shapes import FIELD_RULES, SHAPE_RULES
+from archc.stats import TYPE_NAMES
 
 
 def shapes_of(body: str, tmp_path, header: str = "", params: str = "") -> list[tuple]:

@@ -18,7 +18,7 @@ import archc
 from archc.errors import ArchError
 from archc.lower import lower, training_loss
 from archc.pipeline import analyse
-from archc.report import stats
+from archc.stats import stats
 
 torch.set_num_threads(2)
 
@@ -45,11 +45,11 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
 def test_parameter_counts_match_the_cost_pass(name):
     analysis = analyse(ROOT / "nets" / name)
     data = stats(analysis)
-    assert n_params(lower(analysis).module) == data["training_total"]["params"]
+    assert n_params(lower(analysis).module) == data.training_total.params
     if analysis.graph.heads:
-        assert n_params(lower(analysis, heads=False).module) == data["total"]["params"]
+        assert n_params(lower(analysis, heads=False).module) == data.total.params
     else:
-        assert data["training_total"] == data["total"]
+        assert data.training_total == data.total
 
 
 @pytest.mark.parametrize("name", nets())
@@ -73,7 +73,7 @@ def assert_runtime_shapes(analysis, batch: int = 1) -> None:
     for node, shape in seen.items():
         c, h, w = analysis.shapes[node]
         assert shape in ((c, h, w), (c,)), (node, shape)
-    assert n_params(lowered.module) == stats(analysis)["training_total"]["params"]
+    assert n_params(lowered.module) == stats(analysis).training_total.params
 
 
 NESTED = """
@@ -264,7 +264,7 @@ def test_hostile_names_cannot_inject_code(tmp_path):
     net.train()
     out, aux = net(x)
     assert out.shape == (2, 10) and set(aux) == {"nn", "__class__"}
-    assert n_params(net) == stats(analysis)["training_total"]["params"]
+    assert n_params(net) == stats(analysis).training_total.params
     assert "torch" in sys.modules and net.training is True
 
 
