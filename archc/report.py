@@ -2,10 +2,10 @@
 
 `render_table` lays one net out as GoogLeNet's Table 1 in at most 160 columns: the paper's
 columns, params and MACs, the printed values and whether they agree. `wide=True` adds weights
-(Table 1's "params": no biases), receptive field, stride, activations and memory. A row whose printed values differ gets a
-numbered footnote under the table, and a paragraph says what the differences are. The
-counting conventions close every table. `render_comparison` gives one line per net, as VGG's
-Table 2.
+(Table 1's "params": no biases), receptive field, stride, activations and memory. A row whose
+printed values differ gets a numbered footnote under the table, and a paragraph says what the
+differences are. The counting conventions close every table. `render_comparison` gives one
+line per net, as VGG's Table 2.
 """
 
 from __future__ import annotations
