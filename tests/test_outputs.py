@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from archc.draw import draw
+from archc.draw import KINDS, draw
 from archc.export import export_onnx
 from archc.lower import lower
 from archc.pipeline import analyse
@@ -21,20 +22,51 @@ from archc.pipeline import analyse
 ONNX_ATOL = 1e-6
 
 
+def net_edges(dot: str) -> int:
+    return dot.count("->") - dot.count("style=invis")  # the legend's column is invisible edges
+
+
 def test_collapsed_graph_has_one_node_per_block_use_and_shapes_on_edges():
     dot = draw(analyse(ROOT / "nets/googlenet.arch")).source
-    assert dot.count("inception (") == 9 and "aux_classifier (aux1)" in dot
+    assert dot.count('"inception (') == 9 and '"aux_classifier (aux1)' in dot
     assert '-> use0 [label="192x28x28"]' in dot  # maxpool 3x3/2 into inception 3a
     assert 'use5 -> use6 [label="528x14x14"]' in dot  # 4d into 4e
-    assert dot.count("->") == 22 + 2  # a chain of 23 nodes, and the two heads
+    assert net_edges(dot) == 22 + 2  # a chain of 23 nodes, and the two heads
+    assert "inception (4a)\n512x14x14\n376.2K params, 73.6M MACs" in dot
 
 
-def test_expanded_graph_draws_every_layer_in_clusters():
+def test_nodes_are_coloured_by_kind_with_a_legend():
+    dot = draw(analyse(ROOT / "nets/googlenet.arch")).source
+    assert "subgraph cluster_legend" in dot
+    for kind in ("conv", "pool", "normalisation", "fc", "block", "head"):
+        assert f"legend_{kind} [label={kind} fillcolor=\"{KINDS[kind]}\"" in dot
+    assert f'"conv 7x7/2 64 pad=3 + relu\n9.5K params, 118.0M MACs" fillcolor="{KINDS["conv"]}"' \
+        in dot
+    assert f'"lrn 5" fillcolor="{KINDS["normalisation"]}"' in dot
+
+
+def test_expanded_graph_draws_every_layer_in_labelled_clusters():
     analysis = analyse(ROOT / "nets/googlenet.arch")
     dot = draw(analysis, expand=True).source
     assert dot.count("subgraph cluster_use") == len(analysis.graph.block_uses) == 11
-    nodes = dot.count("[label=") - dot.count("->")  # edges carry labels too
-    assert nodes == len(analysis.graph)
+    layers = re.findall(r"^\s*(\d+) \[label=", dot, re.M)  # layer nodes are named by their id
+    assert sorted(map(int, layers)) == list(analysis.graph.order())
+    assert 'label="inception (4a)\n376.2K params, 73.6M MACs"' in dot
+    assert 'label="aux_classifier (aux2)\n' in dot
+    assert "conv 5x5/1 48 pad=2 + relu" in dot
+
+
+def test_an_inceptions_branches_are_drawn_in_source_order():
+    """They share a rank, and `ordering=out` keeps the order they read the input in."""
+    analysis = analyse(ROOT / "nets/googlenet.arch")
+    dot = draw(analysis, expand=True).source
+    assert "ordering=out" in dot
+    first = [n for n in analysis.graph.order() if analysis.graph.node(n).blocks == (0,)]
+    heads = [n for n in first if analysis.graph.node(n).inputs == (analysis.graph.node(
+        first[0]).inputs[0],)]
+    assert len(heads) == 4
+    rank = "{\n\t\t\trank=same\n" + "".join(f"\t\t\t{n}\n" for n in heads) + "\t\t}"
+    assert rank in dot
 
 
 def test_graph_command_writes_dot_without_graphviz(archc, tmp_path):
