@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", metavar="OUT.py",
                           help="where to write the module (default: standard output)")
     _add_heads(compile_)
+    _add_logits(compile_)
     _add_set(compile_)
     compile_.set_defaults(run=run_compile)
     _add_graph_and_export(commands)
@@ -97,7 +98,10 @@ def _add_graph_and_export(commands) -> None:
                     "output with PyTorch's on a random batch.")
     export.add_argument("file", metavar="FILE", help="an .arch file")
     export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write")
-    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    export.add_argument("--opset", type=int, default=18,
+                        help="ONNX opset (default 18, what torch's exporter writes; others are "
+                             "converted, or refused when ONNX's converter cannot)")
+    _add_logits(export)
     _add_set(export)
     export.set_defaults(run=run_export)
 
@@ -105,6 +109,11 @@ def _add_graph_and_export(commands) -> None:
 def _add_heads(command: argparse.ArgumentParser) -> None:
     command.add_argument("--no-heads", dest="heads", action="store_false",
                          help="the deployment network: leave out the auxiliary heads")
+
+
+def _add_logits(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--logits", action="store_true",
+                         help="leave out the net's final softmax: return logits")
 
 
 def _add_set(command: argparse.ArgumentParser) -> None:
@@ -201,7 +210,7 @@ def run_compile(args) -> int:
 
     if args.output is not None:
         _writable(args.output, args.file)
-    emitted = emit(_checked(args.file, dict(args.set)), heads=args.heads)
+    emitted = emit(_checked(args.file, dict(args.set)), heads=args.heads, logits=args.logits)
     if args.output is None:
         sys.stdout.write(emitted.source)
         return 0
@@ -226,7 +235,29 @@ def _writable(path: str, source: str) -> str:
     return path
 
 
+# Optional dependencies, by the pyproject extra that installs them.
+EXTRAS = {"graphviz": "graph", "torch": "runtime", "onnx": "export", "onnxruntime": "export",
+          "onnxscript": "export"}
+
+
+def _require(command: str, *modules: str) -> None:
+    """Refuse, naming the extra to install, a command whose optional packages are missing."""
+    import importlib
+
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        extras = ",".join(sorted({EXTRAS[m] for m in missing}))
+        raise UsageError(f"archc {command} needs {', '.join(missing)}, which this install "
+                         f"lacks: pip install 'archc[{extras}]'")
+
+
 def run_graph(args) -> int:
+    _require("graph", "graphviz")
     from archc.draw import write
 
     output = _writable(args.output, args.file)
@@ -236,13 +267,15 @@ def run_graph(args) -> int:
 
 
 def run_export(args) -> int:
+    _require("export", "torch", "onnx", "onnxruntime", "onnxscript")
     import logging
 
     from archc.export import export_net
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter
     output = _writable(args.onnx, args.file)
-    report = export_net(_checked(args.file, dict(args.set)), output, opset=args.opset)
+    report = export_net(_checked(args.file, dict(args.set)), output, opset=args.opset,
+                        logits=args.logits)
     print(f"wrote {report.path} (opset {report.opset}): ONNX checker passed; onnxruntime vs "
           f"PyTorch max |difference| {report.max_abs_diff:.2e}")
     return 0

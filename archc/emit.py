@@ -16,7 +16,8 @@ What the emitted module does (stated in its docstring too):
   is C x 1 x 1. In training mode, with heads, it returns (output, {head: output}); the heads'
   loss weights are the class attribute `loss_weights`. In eval mode heads do not run.
 - A softmax that ends the net or a head runs in eval mode only: in training the module returns
-  logits and the loss (cross-entropy) applies the softmax.
+  logits and the loss (cross-entropy) applies the softmax. `logits=True` leaves the net's
+  final softmax out altogether (for export and evaluation that want logits).
 - Weights are Glorot/Xavier-uniform and biases zero, in declaration order, so
   `torch.manual_seed` fixes them.
 
@@ -47,8 +48,8 @@ class Emitted:
     layer_nodes: dict[str, int]  # qualified module name ("inception3a.branch3x3.0") -> node id
 
 
-def emit(analysis: Analysis, heads: bool = True) -> Emitted:
-    return _Emitter(analysis).run(heads)
+def emit(analysis: Analysis, heads: bool = True, logits: bool = False) -> Emitted:
+    return _Emitter(analysis, logits).run(heads)
 
 
 @dataclass
@@ -88,8 +89,9 @@ class _Draft:
 
 
 class _Emitter:
-    def __init__(self, analysis: Analysis):
+    def __init__(self, analysis: Analysis, logits: bool = False):
         self.a = analysis
+        self.logits = logits
         self.graph = analysis.graph
         self.flat = _flat_values(analysis)
         self.finals = {self.graph.output} | {h.output for h in self.graph.heads}
@@ -142,6 +144,10 @@ class _Emitter:
                 call = f"{child}({', '.join(pyexpr.python(a, params) for a in args)})"
                 init.append((member, call, self._note(output, widths, scope, params)))
                 expression = f"self.{attr}({var.read(item.input, 4)})"
+            elif self.logits and item == self.graph.output and not module:
+                var.alias(item, self.graph.node(item).inputs[0])  # the final softmax, left out
+                widths[item] = widths[self.graph.node(item).inputs[0]]
+                continue
             else:
                 output = item
                 widths[item] = self._width(item, scope, widths)
@@ -254,6 +260,8 @@ class _Emitter:
                  "and `loss_weights` weighs the heads'\n    losses") if self.graph.heads else ""
         softmax = ("\n    A final softmax runs in eval mode only: training returns logits "
                    "for a\n    cross-entropy loss.") if self._ends_in_softmax() else ""
+        if self.logits and self._ends_in_softmax():
+            softmax = "\n    Built to return logits: the final softmax is left out."
         return (f"net {self.graph.name}({net_params}): {shapes}.\n\n"
                 f"    forward(x) returns the main output{heads}.{softmax}\n    ")
 

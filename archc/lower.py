@@ -25,8 +25,8 @@ class Lowered:
     analysis: Analysis
 
 
-def lower(analysis: Analysis, heads: bool = True) -> Lowered:
-    emitted = emit(analysis, heads)
+def lower(analysis: Analysis, heads: bool = True, logits: bool = False) -> Lowered:
+    emitted = emit(analysis, heads, logits)
     namespace: dict = {"__name__": f"archc_generated_{analysis.graph.name}"}
     exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), namespace)
     module = namespace[emitted.class_name]()
@@ -34,12 +34,14 @@ def lower(analysis: Analysis, heads: bool = True) -> Lowered:
 
 
 def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool = True,
-                overrides: dict[str, int | float] | None = None) -> torch.nn.Module:
+                overrides: dict[str, int | float] | None = None,
+                logits: bool = False) -> torch.nn.Module:
     """A checked .arch network as a torch.nn.Module (see archc.emit for what forward returns).
 
     `path_or_source` is a path, or the text of a net (anything containing "{"), whose `use`
     imports are then looked up from the current directory. `heads=False` builds the
-    deployment network without auxiliary heads. Raises ArchError for a broken program.
+    deployment network without auxiliary heads; `logits=True` skips a final softmax in eval
+    mode too. Raises ArchError for a broken program.
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
@@ -48,7 +50,7 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
         analysis = analyse("<source>.arch", overrides, text=text)
     else:
         analysis = analyse(path_or_source, overrides)
-    return lower(analysis.raise_errors(), heads).module
+    return lower(analysis.raise_errors(), heads, logits).module
 
 
 def training_loss(module: torch.nn.Module, outputs, targets: torch.Tensor) -> torch.Tensor:

@@ -102,6 +102,10 @@ class LocalNames:
         self.holder[name] = value
         return name
 
+    def alias(self, value: int, of: int) -> None:
+        """`value` is held in `of`'s variable (a layer left out)."""
+        self.names[value] = self.names[of]
+
     def _spare(self, position: int) -> str:
         self.count += 1
         while self._live(f"branch{self.count}", position):

@@ -166,3 +166,43 @@ def test_set_still_checks_the_claims_it_did_not_change(tmp_path, archc):
     assert "3:23: error: expected output 3x5x5, computed 3x4x4" in err  # --set cannot excuse it
     assert "4:27: note: expect not checked: --set changed the params it speaks about " \
            "(16 with the defaults, 32 now)" in err
+
+
+@pytest.mark.parametrize("command, missing, extra", [
+    (["graph", "nets/vgg_a.arch", "-o", "x.dot"], "graphviz", "graph"),
+    (["export", "nets/vgg_a.arch", "--onnx", "x.onnx"], "onnxscript", "export"),
+])
+def test_a_missing_extra_is_named(archc, monkeypatch, command, missing, extra):
+    monkeypatch.setitem(sys.modules, missing, None)  # as after a plain `pip install .`
+    status, out, err = archc(*command)
+    assert status == 2 and "Traceback" not in err
+    assert f"needs {missing}, which this install lacks: pip install 'archc[{extra}]'" in err
+
+
+def test_compile_writes_its_file_without_the_runtime_extra(archc, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    status, _, err = archc("compile", "nets/nin_cifar10.arch", "-o", str(tmp_path / "n.py"))
+    assert status == 0, err
+
+
+def test_export_writes_the_opset_asked_for_or_refuses(archc, tmp_path):
+    import onnx
+
+    out = tmp_path / "nin.onnx"
+    status, printed, err = archc("export", "nets/nin_cifar10.arch", "--onnx", str(out),
+                                 "--opset", "20")
+    assert status == 0, err
+    assert printed.startswith(f"wrote {out} (opset 20)")
+    assert [o.version for o in onnx.load(str(out)).opset_import if o.domain == ""] == [20]
+    out.unlink()
+    status, printed, err = archc("export", "nets/nin_cifar10.arch", "--onnx", str(out),
+                                 "--opset", "13")
+    assert status == 2 and printed == "" and not out.exists()
+    assert err.startswith("archc: error: cannot write ONNX opset 13 for this net: ONNX's "
+                          "version converter failed (") and "Traceback" not in err
+
+
+def test_logits_leave_out_the_final_softmax(archc, tmp_path):
+    status, source, _ = archc("compile", "nets/vgg_a.arch", "--logits")
+    assert status == 0 and "F.softmax" not in source
+    assert "Built to return logits: the final softmax is left out." in source
