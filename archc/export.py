@@ -22,7 +22,6 @@ from archc.errors import UsageError
 from archc.lower import lower
 from archc.pipeline import Analysis
 
-
 EXPORTER_OPSET = 18  # what torch's exporter writes; other opsets go through ONNX's converter
 
 
