@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 
+from archc import ast
+from archc.cost import total
 from archc.emit import Emitted, emit
-from archc.errors import UsageError
+from archc.errors import ArchError, UsageError
 from archc.pipeline import Analysis, analyse
 
 BACKENDS = ("torch",)
@@ -26,11 +28,39 @@ class Lowered:
 
 
 def lower(analysis: Analysis, heads: bool = True, logits: bool = False) -> Lowered:
+    _refuse_if_too_big(analysis, heads)
     emitted = emit(analysis, heads, logits)
     namespace: dict = {"__name__": f"archc_generated_{analysis.graph.name}"}
     exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), namespace)
     module = namespace[emitted.class_name]()
     return Lowered(module, emitted, analysis)
+
+
+BYTES_PER_PARAMETER = 4  # float32, as the module is built
+
+
+def _refuse_if_too_big(analysis: Analysis, heads: bool) -> None:
+    """An ArchError, before anything is allocated, for parameters that would not fit in the
+    memory this machine has available (torch would fail with a raw allocation error)."""
+    nodes = analysis.graph.order() if heads else analysis.graph.main_nodes()
+    params = total(analysis.costs, nodes).params
+    need, have = params * BYTES_PER_PARAMETER, available_memory()
+    if have is not None and need > have:
+        raise ArchError(f"the net's {params:,} parameters need {need / 2**30:.1f} GiB in float32; "
+                        f"this machine has {have / 2**30:.1f} GiB available",
+                        ast.first_line(analysis.graph.syntax))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool = True,

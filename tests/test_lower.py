@@ -289,3 +289,23 @@ def test_random_nets_run_with_the_inferred_shapes(layers, channels, size):
     except ArchError:
         return  # e.g. a window larger than its input: archc refused it, as it should
     assert_runtime_shapes(analysis, batch=2)
+
+
+def test_a_compiled_net_checks_its_input_shape():
+    net = archc.compile(ROOT / "nets/nin_cifar10.arch")
+    with pytest.raises(ValueError, match=r"this net takes N x 3 x 32 x 32 images, got "
+                                         r"\(2, 3, 224, 224\)"):
+        net(torch.randn(2, 3, 224, 224))
+    with pytest.raises(ValueError, match="got \\(3, 32, 32\\)"):
+        net(torch.randn(3, 32, 32))
+
+
+def test_a_net_too_big_for_memory_is_refused_before_allocating(monkeypatch):
+    import archc.lower
+
+    monkeypatch.setattr(archc.lower, "available_memory", lambda: 2**30)  # 1 GiB
+    big = "net big {\n input 1x1x1\n fc 20000\n fc 20000\n}\n"  # 400,060,000 params
+    with pytest.raises(ArchError, match=r"the net's 400,060,000 parameters need 1\.5 GiB in "
+                                        r"float32; this machine has 1\.0 GiB available"):
+        archc.compile(big)
+    assert archc.compile("net small {\n input 1x1x1\n fc 20000\n}\n") is not None

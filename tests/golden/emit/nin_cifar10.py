@@ -5,6 +5,14 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def check_input(x, shape):
+    """Refuse an input of another size than the net was built for, saying what it takes."""
+    if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+        c, h, w = shape
+        raise ValueError(f"this net takes N x {c} x {h} x {w} images, got {tuple(x.shape)}; "
+                         "build it for another size with the input statement or --set")
+
+
 def init_weights(module):
     """Glorot/Xavier-uniform weights and zero biases for every conv and fc, in declaration
     order, so torch.manual_seed makes them reproducible."""
@@ -58,6 +66,7 @@ class NinCifar10(nn.Module):
         init_weights(self)
 
     def forward(self, x):  # 3x32x32
+        check_input(x, (3, 32, 32))
         x = F.relu(self.mlpconv1[0](x))  # 192x32x32
         x = self.mlpconv1[1](x)  # 96x32x32
         x = self.maxpool1(x)  # 96x16x16
