@@ -8,6 +8,8 @@ Contract:
   `Claim`. Labels in the net name the output of their statement, and heads branch from them;
   a label inside a block names nothing outside it (a block used twice would repeat it).
 - Errors inside a block use carry a note pointing at each use on the way out.
+- A statement that fails is reported and skipped, and the build goes on: one pass reports a
+  mistake in every statement (each once, however often its block is used).
 - Nothing here knows shapes or costs; ops check their own arguments (archc.ops).
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from archc import ast, ops
-from archc.errors import ArchError, Note, Span, UsageError
+from archc.errors import ArchError, ErrorList, Note, Span, UsageError
 from archc.evaluate import evaluate, evaluate_word, suggest
 from archc.ir import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.loader import Program
@@ -47,6 +49,8 @@ class _Builder:
         self.labels: dict[str, tuple[int, Span]] = {}
         self.row_counts: dict[str, int] = {}  # per title, to name unlabelled rows conv1, conv2
         self.made: dict[tuple, tuple] = {}  # see _made_op
+        self.errors = ErrorList()
+        self.failed_labels: set[str] = set()
         self.graph = Graph(self.net, {})
 
     # ---- the net ---------------------------------------------------------------------------
@@ -67,21 +71,39 @@ class _Builder:
             elif x is None:
                 raise ArchError("a net starts with 'input CxHxW'", stmt.span)
             elif isinstance(core, ast.Default):
-                scope = self._default(core, scope)
+                scope = self._collecting(self._default, scope, core, scope)
             else:
-                row = self._new_row(stmt, scope)
-                x = self._stmt(stmt, x, replace(scope, row=row), top=True)
-                self.graph.rows[row].output = x
+                x = self._collecting(self._top, x, stmt, x, scope)
         if x is None:
             raise ArchError("the net has no 'input CxHxW' statement", self.net.span)
+        self.errors.raise_any()  # before judging the rows, which failed statements left out
         if not self.graph.rows:
             raise ArchError("the net has no layers after its input", self.net.span)
         self.graph.output = x
         for stmt in heads:
-            self._head(stmt, scope)
+            self._collecting(self._head, None, stmt, scope)
+        self.errors.raise_any()
         main = tuple(self.graph.main_nodes())
         self.graph.claims += [Claim(a, main, x, None, ()) for a in net_claims]
         return self.graph
+
+    def _top(self, stmt: ast.Stmt, x: int, scope: Scope) -> int:
+        row = self._new_row(stmt, scope)
+        x = self._stmt(stmt, x, replace(scope, row=row), top=True)
+        self.graph.rows[row].output = x
+        return x
+
+    def _collecting(self, step, fallback, stmt, *args):
+        """`step(stmt, *args)`; if it fails, the error is kept and `fallback` returned, so the
+        next statement is built too: one pass reports every statement's mistake. A label of
+        the failed statement is remembered, so a head from it does not fail again."""
+        try:
+            return step(stmt, *args)
+        except ArchError as error:
+            self.errors.add(error)
+            if isinstance(stmt, ast.Stmt) and stmt.label:
+                self.failed_labels.add(stmt.label)
+            return fallback
 
     def _bind_net_params(self, overrides: dict[str, int | float]) -> dict[str, int | float]:
         names = [p.name for p in self.net.params]
@@ -123,6 +145,8 @@ class _Builder:
 
     def _head(self, stmt: ast.Stmt, scope: Scope) -> None:
         head: ast.Head = stmt.core
+        if head.source_label in self.failed_labels:
+            return  # its source failed, and said so
         if any(h.name == head.name for h in self.graph.heads):
             raise ArchError(f"head '{head.name}' is defined twice", head.span)
         if head.source_label not in self.labels:
@@ -150,12 +174,12 @@ class _Builder:
                             scope.notes)
         for stmt in body:
             if isinstance(stmt.core, ast.Default):
-                scope = self._default(stmt.core, scope)
+                scope = self._collecting(self._default, scope, stmt.core, scope)
             elif stmt.core is None:
-                raise ArchError("an annotation on its own line belongs at the top of a net",
-                                stmt.span, scope.notes)
+                self.errors.add(ArchError("an annotation on its own line belongs at the top "
+                                          "of a net", stmt.span, scope.notes))
             else:
-                x = self._stmt(stmt, x, scope)
+                x = self._collecting(self._stmt, x, stmt, x, scope)
         return x
 
     def _stmt(self, stmt: ast.Stmt, x: int, scope: Scope, top: bool = False) -> int:

@@ -158,7 +158,7 @@ def _analyse_each(args) -> list[_FileResult]:
             analysis = analyse(path, dict(args.set))
             results.append(_FileResult(path, analysis, analysis.diagnostics))
         except ArchError as error:
-            results.append(_FileResult(path, None, [error.diagnostic()]))
+            results.append(_FileResult(path, None, error.diagnostics()))
         except UsageError as error:
             results.append(_FileResult(path, None, [], str(error)))
     return results

@@ -71,17 +71,54 @@ class Diagnostic:
 
 @dataclass
 class ArchError(Exception):
-    """A mistake in the user's program. The CLI prints it and exits 1; never a traceback."""
+    """A mistake in the user's program. The CLI prints it and exits 1; never a traceback.
+
+    `more`: the further, independent mistakes a stage found in the same pass (a compiler
+    reports them all); the error itself is the first.
+    """
 
     message: str
     span: Span | None = None
     notes: tuple[Note, ...] = field(default=())
+    more: tuple[ArchError, ...] = field(default=())
 
     def __str__(self) -> str:
-        return self.diagnostic().render()
+        return "\n".join(d.render() for d in self.diagnostics())
 
     def diagnostic(self) -> Diagnostic:
         return Diagnostic("error", self.message, self.span, self.notes)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        return [self.diagnostic(), *(e.diagnostic() for e in self.more)]
+
+    @staticmethod
+    def of(errors: list[ArchError]) -> ArchError:
+        """One error for several: the first, carrying the rest."""
+        first = errors[0]
+        return ArchError(first.message, first.span, first.notes, tuple(errors[1:]))
+
+
+class ErrorList:
+    """The errors of one stage, each once (a block used nine times fails once), at most
+    `MAX_ERRORS` of them: past that, the stage stops."""
+
+    MAX_ERRORS = 20
+
+    def __init__(self):
+        self.errors: list[ArchError] = []
+        self._seen: set[tuple] = set()
+
+    def add(self, error: ArchError) -> None:
+        where = error.span and (error.span.source.path, error.span.line, error.span.col)
+        if (error.message, where) not in self._seen:
+            self._seen.add((error.message, where))
+            self.errors += [error, *error.more]
+        if len(self.errors) >= self.MAX_ERRORS:
+            raise ArchError.of(self.errors)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ArchError.of(self.errors)
 
 
 

@@ -2,9 +2,11 @@
 
 Contract: visits layers in topological order; every rule takes the op and its input shapes and
 returns the output shape, or raises `ArchError` (without a span; `infer_shapes` adds the
-layer's span and block-use notes). Convolutions round down; pools round as their op says, with
-Caffe's rule for ceil: a window that would start inside the right/bottom padding is dropped.
-A tensor of more than `MAX_ELEMENTS` is refused.
+layer's span and block-use notes). A layer that fails is reported and the layers that depend
+on it are skipped, so one pass reports every independent mistake and no consequence of one.
+Convolutions round down; pools round as their op says, with Caffe's rule for ceil: a window
+that would start inside the right/bottom padding is dropped. A tensor of more than
+`MAX_ELEMENTS` is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from archc import ops
-from archc.errors import ArchError
+from archc.errors import ArchError, ErrorList
 from archc.ir import Graph
 
 MAX_ELEMENTS = 10**12
@@ -41,8 +43,11 @@ class Field:
 
 def infer_shapes(graph: Graph) -> dict[int, Shape]:
     shapes: dict[int, Shape] = {}
+    errors = ErrorList()
     for node_id in graph.order():
         node = graph.node(node_id)
+        if any(i not in shapes for i in node.inputs):
+            continue  # downstream of a layer that failed: its error says enough
         inputs = [shapes[i] for i in node.inputs]
         try:
             shape = SHAPE_RULES[type(node.op)](node.op, inputs, graph, node.inputs)
@@ -50,8 +55,10 @@ def infer_shapes(graph: Graph) -> dict[int, Shape]:
                 raise ArchError(f"output {shape} has {shape.numel():,} elements, more than "
                                 f"the {MAX_ELEMENTS:.0e} archc accepts")
         except ArchError as error:
-            raise ArchError(error.message, node.span, node.notes) from None
+            errors.add(ArchError(error.message, node.span, node.notes))
+            continue
         shapes[node_id] = shape
+    errors.raise_any()
     return shapes
 
 

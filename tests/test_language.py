@@ -191,3 +191,12 @@ def test_an_unused_block_of_the_nets_own_file_is_a_warning(tmp_path):
     assert warning.span.line == 2 and not analysis.errors
     library = analyse(__import__("conftest").ROOT / "nets/vgg_a.arch")
     assert library.diagnostics == []  # lib/vgg.arch's blocks are there to be picked from
+
+
+def test_a_mistake_in_a_block_used_often_is_reported_once(tmp_path):
+    with pytest.raises(ArchError) as caught:
+        analysed("input 3x8x8\nb(4)\nb(5)\nb(6)\nconv 1x1 2 relu linear", tmp_path,
+                 "block b(c) { conv 1x1 c relu relu }")
+    messages = [d.message for d in caught.value.diagnostics()]
+    assert messages == ["flag 'relu' given twice", "'linear' contradicts 'relu' given before it"]
+    assert [n.span.line for n in caught.value.notes] == [4]  # at the first use, b(4)
