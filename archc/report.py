@@ -27,11 +27,11 @@ CONVENTIONS = (
 )
 MEMORY = ("memory = a row's output in float32 (4 bytes an element), for one image; the total "
           "adds up every layer's output, as a training step keeps them for the backward pass.")
-FINDING = ("DIFFERS marks a printed value that does not follow from the widths in this file "
-           "(within one unit of its last printed digit). archc computes every count from the "
-           "widths, so where the file's widths are the paper's own, the paper's printed counts "
-           "and its printed widths disagree: {rows} of the {compared} rows with printed values "
-           "here.")
+FINDING = ("The finding: {rows} of the {compared} rows with printed values DIFFER, their "
+           "printed counts not following from the widths in this file (within one unit of the "
+           "last printed digit). archc computes every count from the widths; where those are "
+           "the paper's own, the paper's printed counts and its printed widths disagree. See "
+           "docs/language.md, 'What DIFFERS means'.")
 
 
 
