@@ -32,13 +32,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 from archc import ast, ops, pyexpr
+from archc.drafts import Classes, Draft, Note
 from archc.members import Members, member_names
 from archc.modules import FLAT_OPS, is_module, module_source
-from archc.names import RESERVED, LocalNames, camel, fresh, safe, unique
+from archc.names import LocalNames, camel, fresh, safe
 from archc.pipeline import Analysis
-from archc.shapes import Shape
-
-LINE_LENGTH = 100
+from archc.widths import Widths
 
 
 @dataclass(frozen=True)
@@ -65,29 +64,6 @@ class _Scope:
     use: int | None = None  # Graph.block_uses id, for a block
 
 
-@dataclass(frozen=True)
-class _Note:
-    """What a line's comment shows: one value's shape, as one use of the class sees it."""
-
-    width: str  # the channels, as the class's code computes them
-    shape: Shape
-    input: Shape  # the class's input, which `H x W` stands for
-    flat: bool
-
-
-@dataclass
-class _Draft:
-    """A class as one scope writes it. Uses of a block that write the same code share one
-    class; their comments are merged (`_comment`)."""
-
-    code: list[str]
-    notes: list[_Note | None]
-
-    def add(self, code: str, note: _Note | None = None) -> None:
-        self.code.append(code)
-        self.notes.append(note)
-
-
 class _Emitter:
     def __init__(self, analysis: Analysis, logits: bool = False):
         self.a = analysis
@@ -95,8 +71,7 @@ class _Emitter:
         self.graph = analysis.graph
         self.flat = _flat_values(analysis)
         self.finals = {self.graph.output} | {h.output for h in self.graph.heads}
-        self.classes: dict[tuple, str] = {}  # (kind, code) -> class name
-        self.drafts: dict[str, list[_Draft]] = {}  # class name -> its drafts, in file order
+        self.classes = Classes()
         self.layer_nodes: dict[str, int] = {}
 
     def run(self, heads: bool) -> Emitted:
@@ -109,7 +84,7 @@ class _Emitter:
                   "this file.", "import torch", "from torch import nn",
                   "from torch.nn import functional as F", "", "", CHECK_INPUT, "",
                   INIT_WEIGHTS]
-        classes = [self._render(name) for name in self.drafts]
+        classes = self.classes.render()
         source = "\n".join(header) + "\n\n" + "\n\n".join(classes)
         return Emitted(source, class_name, dict(self.layer_nodes))
 
@@ -119,15 +94,14 @@ class _Emitter:
         """Write `scope` as a class; its name, and its output width in its own parameters."""
         items = self._items(scope)
         members = member_names(scope.body, set())
-        params = self._params(scope)
-        widths = {scope.input: ast.Ref(pyexpr.INPUT, self.graph.node(scope.nodes[0]).span)
-                  if scope.kind == "block" else self._number(scope.input)}
+        block = self.graph.block_uses[scope.use] if scope.kind == "block" else None
+        widths = Widths(self.a, self.flat, scope.input, block)
         var = LocalNames([[i.input] if isinstance(i, _Scope) else list(self.graph.node(i).inputs)
                           for i in items], scope.input, self.flat)
         sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
         modules = Counter(self._member(i, members) for i in items if self._is_module(i))
-        init, forward, seen = [], _Draft([], []), Counter()
-        forward.add("    def forward(self, x):", self._note(scope.input, widths, scope, params))
+        init, forward, seen = [], Draft([], []), Counter()
+        forward.add("    def forward(self, x):", self._note(scope.input, widths, scope))
         if scope.kind == "net":
             forward.add(f"        check_input(x, {tuple(self.a.shapes[scope.input])!r})")
         if sources:
@@ -142,31 +116,29 @@ class _Emitter:
             if isinstance(item, _Scope):
                 output = item.nodes[-1]
                 child, child_width = self._class(item, f"{prefix}{key}.")
-                args, values = self._use_args(item, scope, widths)
-                widths[output] = pyexpr.substitute(child_width, values)
-                call = f"{child}({', '.join(pyexpr.python(a, params) for a in args)})"
-                init.append((member, call, self._note(output, widths, scope, params)))
+                args = widths.use(output, self.graph.block_uses[item.use], item.input,
+                                  child_width)
+                init.append((member, f"{child}({args})", self._note(output, widths, scope)))
                 expression = f"self.{attr}({var.read(item.input, 4)})"
             elif self.logits and item == self.graph.output and not module:
                 var.alias(item, self.graph.node(item).inputs[0])  # the final softmax, left out
-                widths[item] = widths[self.graph.node(item).inputs[0]]
+                widths.alias(item, self.graph.node(item).inputs[0])
                 continue
             else:
                 output = item
-                widths[item] = self._width(item, scope, widths)
+                widths.layer(item)
                 if module:
-                    source = module_source(self.graph.node(item).op, self._texts(
-                        item, scope, widths, params))
-                    init.append((member, source, self._note(item, widths, scope, params)))
+                    source = module_source(self.graph.node(item).op, widths.module_texts(item))
+                    init.append((member, source, self._note(item, widths, scope)))
                 expression = self._call(item, attr, var)
             if module:
                 self.layer_nodes[prefix + key] = output
             hint = member if member in members.branches else None
             target = var.assign(position, output, hint)
-            forward.add(f"        {target} = {expression}",
-                        self._note(output, widths, scope, params))
+            forward.add(f"        {target} = {expression}", self._note(output, widths, scope))
             if output in sources:
-                self._head(sources[output], members.taken, prefix, target, init, forward)
+                self._head(sources[output], members.taken, prefix, target, init, forward,
+                           widths)
         last = scope.nodes[-1]
         result = var.name_of(last)
         if scope.kind == "net" and self.a.shapes[last][1:] == (1, 1) and not self.flat[last]:
@@ -174,12 +146,12 @@ class _Emitter:
         if sources:
             result = f"({result}, aux) if self.training and aux else {result}"
         forward.add(f"        return {result}")
-        draft = self._draft(scope, params, init, heads)
-        draft.code += forward.code
-        draft.notes += forward.notes
-        return self._register(scope, draft), widths[last]
+        draft = self._draft(scope, widths.params, init, heads)
+        draft.extend(forward)
+        return self.classes.register(scope.kind, scope.name, draft), widths.values[last]
 
-    def _head(self, head, taken: set[str], prefix: str, source: str, init, forward) -> None:
+    def _head(self, head, taken: set[str], prefix: str, source: str, init, forward,
+              widths: Widths) -> None:
         attr = fresh(safe(head.name), taken)
         nodes = [n for n in self.graph.order() if self.graph.node(n).head == head.name]
         child = _Scope("head", (("head", head.name),), nodes, head.source, head.syntax.body,
@@ -187,20 +159,20 @@ class _Emitter:
         inner = self._items(child)
         if len(inner) == 1 and isinstance(inner[0], _Scope):  # a head that is one block use
             child = inner[0]
-        name, _ = self._class(child, f"{prefix}{attr}.")
-        args = []  # a head class is written for its one use
+        name, width = self._class(child, f"{prefix}{attr}.")
+        args = ""  # a head class is written for its one use
         if child.kind == "block":
-            args = self._use_args(child, None, {child.input: self._number(child.input)})[0]
-        call = f"{name}({', '.join(pyexpr.python(a, {}) for a in args)}) if heads else None"
+            args = widths.use(nodes[-1], self.graph.block_uses[child.use], child.input, width)
+        call = f"{name}({args}) if heads else None"
         init.append((None, f"self.{attr} = {call}", None))
         self.layer_nodes[prefix + attr] = nodes[-1]
         forward.add(f"        if self.{attr} is not None and self.training:")
-        output = _Note(str(self.a.shapes[nodes[-1]].c), self.a.shapes[nodes[-1]],
+        output = Note(str(self.a.shapes[nodes[-1]].c), self.a.shapes[nodes[-1]],
                        self.a.shapes[head.source], self.flat[nodes[-1]])
         forward.add(f"            aux[{head.name!r}] = self.{attr}({source})", output)
 
-    def _draft(self, scope: _Scope, params: dict[str, str], init: list, heads: bool) -> _Draft:
-        draft = _Draft([], [])
+    def _draft(self, scope: _Scope, params: dict[str, str], init: list, heads: bool) -> Draft:
+        draft = Draft([], [])
         weights = {h.name: h.weight for h in self.graph.heads}
         has_heads = scope.kind == "net" and bool(weights)
         draft.add(f'    """{self._docstring(scope, params)}"""')
@@ -227,28 +199,6 @@ class _Emitter:
             draft.add("        init_weights(self)")
         draft.add("")
         return draft
-
-    def _register(self, scope: _Scope, draft: _Draft) -> str:
-        key = (scope.kind, tuple(draft.code))
-        if key not in self.classes:
-            name = unique(scope.name, set(self.classes.values()) | RESERVED)
-            self.classes[key] = name
-            self.drafts[name] = []
-        self.drafts[self.classes[key]].append(draft)
-        return self.classes[key]
-
-    def _render(self, name: str) -> str:
-        drafts = self.drafts[name]
-        lines = [f"class {name}(nn.Module):"]
-        for i, code in enumerate(drafts[0].code):
-            notes = [d.notes[i] for d in drafts]
-            comment = "" if notes[0] is None else f"  # {_comment(notes)}"
-            if comment and len(code + comment) > LINE_LENGTH:  # the comment goes above
-                indent = code[: len(code) - len(code.lstrip())]
-                lines.append(f"{indent}{comment.lstrip()}")
-                comment = ""
-            lines.append(code + comment)
-        return "\n".join(lines) + "\n"
 
     def _docstring(self, scope: _Scope, params: dict[str, str]) -> str:
         if scope.kind == "block":
@@ -302,75 +252,6 @@ class _Emitter:
     def _is_module(self, item: int | _Scope) -> bool:
         return isinstance(item, _Scope) or is_module(self.graph.node(item).op)
 
-    def _params(self, scope: _Scope) -> dict[str, str]:
-        """A block's parameters, language name -> Python name, its input channels first."""
-        if scope.kind != "block":
-            return {}
-        taken = {"in_channels"}
-        names = {pyexpr.INPUT: "in_channels"}
-        for param in self.graph.block_uses[scope.use].block.params:
-            names[param.name] = fresh(safe(param.name), taken)
-        return names
-
-    # ---- widths: channel counts as numbers (net, head) or expressions (block) -------------
-
-    def _width(self, n: int, scope: _Scope, widths: dict[int, ast.Expr]) -> ast.Expr:
-        node = self.graph.node(n)
-        op = node.op
-        if isinstance(op, ops.Conv):
-            return self._given(n, "channels", op.channels, scope)
-        if isinstance(op, ops.FC):
-            return self._given(n, "features", op.features, scope)
-        if isinstance(op, ops.Concat):
-            return pyexpr.total([widths[i] for i in node.inputs])
-        if isinstance(op, ops.Flatten):
-            return self._flat_width(node.inputs[0], widths)
-        return widths[node.inputs[0]]
-
-    def _given(self, n: int, key: str, value, scope: _Scope) -> ast.Expr:
-        """The expression a block's statement gives for `key`, else the value as a number."""
-        node = self.graph.node(n)
-        if scope.kind == "block":
-            syntax = node.syntax
-            arg = ops.bind(syntax.name, syntax.args, ops.SIGNATURES[syntax.name]).get(key)
-            arg = arg.value if isinstance(arg, ast.KeyArg) else arg
-            if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg)):
-                return arg
-        return pyexpr.number(value, node.span)
-
-    def _flat_width(self, n: int, widths: dict[int, ast.Expr]) -> ast.Expr:
-        shape = self.a.shapes[n]
-        return pyexpr.times(widths[n], 1 if self.flat[n] else shape.h * shape.w)
-
-    def _texts(self, n: int, scope: _Scope, widths, params: dict[str, str]) -> dict[str, str]:
-        """The constructor arguments of layer `n` that may be expressions, as Python text."""
-        node, text = self.graph.node(n), (lambda e: pyexpr.python(e, params))
-        operand = node.inputs[0]
-        texts = {"in": text(widths[operand]), "out": text(widths[n]),
-                 "features_in": text(self._flat_width(operand, widths))}
-        if isinstance(node.op, ops.Conv):
-            texts["groups"] = text(self._given(n, "groups", node.op.groups, scope))
-        if isinstance(node.op, ops.Dropout):
-            texts["p"] = text(self._given(n, "p", node.op.p, scope))
-        return texts
-
-    def _use_args(self, child: _Scope, scope: _Scope | None, widths) -> tuple[list, dict]:
-        """A block use's constructor arguments (input channels first), and the same as a
-        substitution for the block's names: its own expressions inside a block, else numbers."""
-        use = self.graph.block_uses[child.use]
-        values: dict[str, ast.Expr] = {}
-        if scope is not None and scope.kind == "block":
-            for i, param in enumerate(use.block.params):
-                given = use.syntax.args[i] if i < len(use.syntax.args) else None
-                values[param.name] = given or pyexpr.substitute(param.default, values)
-        else:
-            values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args}
-        args = [widths[child.input], *values.values()]
-        return args, {**values, pyexpr.INPUT: widths[child.input]}
-
-    def _number(self, n: int) -> ast.Num:
-        return pyexpr.number(self.a.shapes[n].c, self.graph.node(n).span)
-
     # ---- layers ----------------------------------------------------------------------------
 
     def _call(self, n: int, attr: str | None, var: LocalNames) -> str:
@@ -393,31 +274,11 @@ class _Emitter:
         call = f"self.{attr}({value})"
         return f"F.relu({call})" if getattr(op, "act", "linear") == "relu" else call
 
-    def _note(self, n: int, widths, scope: _Scope, params: dict[str, str]) -> _Note:
-        return _Note(pyexpr.python(widths[n], params), self.a.shapes[n],
-                     self.a.shapes[scope.input], self.flat[n])
+    def _note(self, n: int, widths: Widths, scope: _Scope) -> Note:
+        return Note(widths.text(n), self.a.shapes[n], self.a.shapes[scope.input], self.flat[n])
 
     def _shape(self, n: int) -> str:
         return f"{self.a.shapes[n].c}" if self.flat[n] else str(self.a.shapes[n])
-
-
-def _comment(notes: list[_Note]) -> str:
-    """A shape comment for a line of a class, from what each use of the class sees there:
-    numbers where every use agrees, `H x W` for the input's size where they differ."""
-    first = notes[0]
-    if first.flat:
-        return first.width
-    sizes = sorted({(n.shape.h, n.shape.w) for n in notes})
-    if len(sizes) == 1 and first.width.isdigit():
-        return f"{first.width}x{sizes[0][0]}x{sizes[0][1]}"
-    if len(sizes) == 1:
-        spatial = f"{sizes[0][0]} x {sizes[0][1]}"
-    elif all((n.shape.h, n.shape.w) == (n.input.h, n.input.w) for n in notes):
-        spatial = "H x W"
-    else:
-        spatial = " or ".join(f"{h}x{w}" for h, w in sizes)
-    width = first.width if first.width.isidentifier() else f"({first.width})"
-    return f"{width} x {spatial}"
 
 
 def _flat_values(analysis: Analysis) -> dict[int, bool]:
