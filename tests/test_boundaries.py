@@ -61,3 +61,11 @@ def test_an_unwritable_cache_folder_only_costs_time(tmp_path):
                             env={**__import__("os").environ, "XDG_CACHE_HOME": str(blocked)})
     assert result.returncode == 0 and result.stdout == "1 file checked, no errors\n"
     assert result.stderr == ""
+
+
+def test_backends_import_nothing_of_archc_and_only_they_import_triton():
+    kernels = {p.name: p.read_text() for p in (ROOT / "backends").glob("*.py")}
+    assert {"conv1x1.py", "pool2d.py", "global_avg_pool.py"} <= set(kernels)
+    assert not [n for n, s in kernels.items() if "import archc" in s or "from archc" in s]
+    front = {p.name: p.read_text() for p in (ROOT / "archc").rglob("*.py")}
+    assert not [n for n, s in front.items() if "import triton" in s]

@@ -1,0 +1,11 @@
+"""archc.backends: the Triton kernels of archc's GPU backend, one op per module.
+
+- `conv1x1`: a 1x1 convolution + bias + ReLU as one GEMM over NHWC, writing into a channel
+  slice of a concat's buffer if asked;
+- `pool2d`: max and average pooling, any window, stride and padding, Caffe's ceil rounding;
+- `global_avg_pool`: the mean over each channel's H x W.
+
+Tensors in, tensors out; nothing here imports the rest of archc, and importing this package
+imports no kernel (nor Triton) until one is used. Kernels run on CUDA tensors, or on CPU
+tensors under `TRITON_INTERPRET=1` (set before Triton is imported) for testing.
+"""

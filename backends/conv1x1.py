@@ -1,0 +1,110 @@
+"""Fused 1x1 convolution + bias + optional ReLU, as one GEMM over NHWC activations.
+
+A 1x1 convolution of a channels-last tensor is a matrix product: the input seen as
+`[M = N*H*W, K = C_in]` (no copy: its rows are the pixels) times the weight seen as
+`[K, C_out]` (the transpose of `[C_out, C_in, 1, 1]`, again no copy). The kernel tiles the
+output `[M, C_out]`, accumulates over K in fp32, adds the bias and applies the ReLU to the
+accumulator, and stores once, in the output's dtype.
+
+The output may be a channel slice of a larger channels-last tensor (`buffer[:, 64:192]`): its
+rows are then `buffer`'s channel count apart, and a concat of branches costs nothing. Channel
+counts under 16, which `tl.dot` cannot take as a block, are masked loads of a 16-wide block.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .layout import check, interpreted, pixel_stride
+
+# A small list, tuned per (M, N, K) and cached by Triton's autotuner: compile time is a cost
+# users feel. Block K is at least 16, as tl.dot needs.
+CONFIGS = [
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=4),
+]
+INTERPRETER_BLOCKS = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}  # correctness, not speed
+
+
+@triton.jit
+def conv1x1_kernel(
+    x_ptr,  # input pixels: row m at x_ptr + m * stride_xm, channels contiguous
+    w_ptr,  # weight [C_out, C_in]: element (k, n) of the [K, N] matrix at n*stride_wn + k*stride_wk
+    b_ptr,  # bias [C_out], or any pointer when HAS_BIAS is false
+    out_ptr,  # output pixels: row m at out_ptr + m * stride_om, channels contiguous
+    M, N, K,  # pixels (N*H*W), output channels, input channels
+    stride_xm, stride_wn, stride_wk, stride_om,
+    HAS_BIAS: tl.constexpr, RELU: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    depth = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        k = k0 + depth
+        x = tl.load(x_ptr + rows[:, None].to(tl.int64) * stride_xm + k[None, :],
+                    mask=(rows[:, None] < M) & (k[None, :] < K), other=0.0)
+        w = tl.load(w_ptr + k[:, None] * stride_wk + cols[None, :] * stride_wn,
+                    mask=(k[:, None] < K) & (cols[None, :] < N), other=0.0)
+        acc = tl.dot(x, w, acc, input_precision=PRECISION)
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
+    if RELU:
+        acc = tl.maximum(acc, 0.0)
+    out = out_ptr + rows[:, None].to(tl.int64) * stride_om + cols[None, :]
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=(rows[:, None] < M) & (cols[None, :] < N))
+
+
+tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=["M", "N", "K"])(conv1x1_kernel)
+
+
+def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+            relu: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+    """`relu(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
+
+    x: [N, C_in, H, W], channels last (or a channel slice of such a tensor). weight:
+    [C_out, C_in, 1, 1] or [C_out, C_in]. bias: [C_out] or None. out: where to write, an
+    [N, C_out, H, W] channels-last tensor or channel slice of one; allocated if None.
+    Returns `out`.
+    """
+    n, c_in, h, w = check(x, "conv1x1")
+    weight = weight.reshape(weight.shape[0], -1)
+    c_out = weight.shape[0]
+    if weight.shape[1] != c_in:
+        raise ValueError(f"conv1x1: weight takes {weight.shape[1]} channels, x has {c_in}")
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"conv1x1: x, weight and bias must share a dtype, got {x.dtype}, "
+                        f"{weight.dtype}, {None if bias is None else bias.dtype}")
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise ValueError(f"conv1x1: bias must be [{c_out}], got {list(bias.shape)}")
+    if out is None:
+        out = torch.empty((n, c_out, h, w), device=x.device, dtype=x.dtype,
+                          memory_format=torch.channels_last)
+    elif tuple(out.shape) != (n, c_out, h, w) or out.dtype != x.dtype:
+        raise ValueError(f"conv1x1: out must be [{n}, {c_out}, {h}, {w}] {x.dtype}, got "
+                         f"{list(out.shape)} {out.dtype}")
+    check(out, "conv1x1", "out")
+    m = n * h * w
+    args = (x, weight, bias if bias is not None else weight, out, m, c_out, c_in,
+            pixel_stride(x, "conv1x1"), weight.stride(0), weight.stride(1),
+            pixel_stride(out, "conv1x1", "out"))
+    # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
+    flags = {"HAS_BIAS": bias is not None, "RELU": relu,
+             "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
+    if interpreted():
+        blocks = INTERPRETER_BLOCKS
+        grid = (triton.cdiv(m, blocks["BLOCK_M"]), triton.cdiv(c_out, blocks["BLOCK_N"]))
+        conv1x1_kernel[grid](*args, **flags, **blocks)
+    else:
+        def grid(meta):
+            return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
+        tuned_conv1x1_kernel[grid](*args, **flags)
+    return out

@@ -1,0 +1,48 @@
+"""Global average pooling over NHWC activations: the mean of each channel over H x W.
+
+Each program reduces one image's H x W pixels for a block of channels, walking the pixels in
+blocks and accumulating in fp32, then stores one pixel of the [N, C, 1, 1] output.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .layout import check, interpreted, pixel_stride
+
+
+@triton.jit
+def global_avg_pool_kernel(
+    x_ptr,  # input: pixel p of image n at x_ptr + (n * P + p) * stride_xp, channels contiguous
+    out_ptr,  # output: image n's C means at out_ptr + n * stride_on
+    P, C,  # pixels per image (H * W), channels
+    stride_xp, stride_on,
+    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    n = tl.program_id(0)
+    channels = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float32)
+    for p0 in range(0, P, BLOCK_P):
+        pixels = p0 + tl.arange(0, BLOCK_P)
+        rows = (n * P + pixels).to(tl.int64) * stride_xp
+        mask = (pixels[:, None] < P) & (channels[None, :] < C)
+        acc += tl.load(x_ptr + rows[:, None] + channels[None, :], mask=mask,
+                       other=0.0).to(tl.float32)
+    mean = tl.sum(acc, axis=0) / P
+    tl.store(out_ptr + n * stride_on + channels, mean.to(out_ptr.dtype.element_ty),
+             mask=channels < C)
+
+
+def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """`adaptive_avg_pool2d(x, 1)` of a channels-last tensor: [N, C, H, W] -> [N, C, 1, 1]."""
+    n, c, h, w = check(x, "global_avg_pool")
+    out = torch.empty((n, c, 1, 1), device=x.device, dtype=x.dtype,
+                      memory_format=torch.channels_last)
+    block_p = 16 if interpreted() else min(64, triton.next_power_of_2(h * w))
+    block_c = 16 if interpreted() else min(128, triton.next_power_of_2(c))
+    grid = (n, triton.cdiv(c, block_c))
+    global_avg_pool_kernel[grid](x, out, h * w, c, pixel_stride(x, "global_avg_pool"),
+                                 out.stride(0), BLOCK_P=block_p, BLOCK_C=block_c)
+    return out

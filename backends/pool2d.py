@@ -1,0 +1,102 @@
+"""Max and average pooling over NHWC activations: any window, stride and padding; floor or
+ceil rounding with Caffe's rule; exactly what torch's MaxPool2d and AvgPool2d compute.
+
+Each program computes one output pixel for a block of channels, loading each window position
+as a contiguous channel vector. Out-of-image positions are skipped (max) or count as zeros
+(average), and the average divides as torch's AvgPool2d does by default (count_include_pad):
+by the window clipped to the padded image, so a window that ceil rounding lets run past the
+padding counts only what lies within it. Averages accumulate in fp32. Pooling is bandwidth
+work: it reads each input once per window that covers it and writes each output once.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .layout import check, interpreted, pixel_stride
+
+
+@triton.jit
+def pool2d_kernel(
+    x_ptr,  # input: pixel (n, h, w) at x_ptr + ((n*H + h)*W + w) * stride_xp, channels contiguous
+    out_ptr,  # output: pixel (n, oh, ow) likewise, with stride_op
+    H, W, C, OH, OW,  # input size, channels, output size
+    stride_xp, stride_op,
+    KH, KW, SH, SW, PH, PW,  # window, stride, padding
+    IS_MAX: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    pixel = tl.program_id(0)  # n * OH * OW + oh * OW + ow
+    channels = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    keep = channels < C
+    ow = pixel % OW
+    oh = (pixel // OW) % OH
+    n = pixel // (OW * OH)
+    h0 = oh * SH - PH
+    w0 = ow * SW - PW
+    if IS_MAX:
+        acc = tl.full((BLOCK_C,), float("-inf"), dtype=tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_C,), dtype=tl.float32)
+    zero = tl.zeros((BLOCK_C,), dtype=tl.int32)  # a window position, as a channel vector
+    for kh in range(0, KH):
+        h = h0 + kh + zero
+        for kw in range(0, KW):
+            w = w0 + kw + zero
+            inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)
+            row = ((n * H + h) * W + w).to(tl.int64) * stride_xp
+            v = tl.load(x_ptr + row + channels, mask=keep & inside, other=0.0).to(tl.float32)
+            if IS_MAX:
+                acc = tl.where(inside, tl.maximum(acc, v), acc)
+            else:
+                acc += v
+    if not IS_MAX:
+        h1 = tl.minimum(h0 + KH, H + PH)  # torch's divisor: the window within the padded image
+        w1 = tl.minimum(w0 + KW, W + PW)
+        acc = acc / ((h1 - h0) * (w1 - w0)).to(tl.float32)
+    out = out_ptr + pixel.to(tl.int64) * stride_op + channels
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
+
+
+def output_size(size: int, window: int, stride: int, pad: int, ceil: bool) -> int:
+    """torch's (and Caffe's) rule: with ceil, a last window that would start inside the
+    right/bottom padding is dropped."""
+    span = size + 2 * pad - window
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[int, int],
+           pad: tuple[int, int] = (0, 0), ceil: bool = False,
+           out: torch.Tensor | None = None) -> torch.Tensor:
+    """`max_pool2d` (kind "max") or `avg_pool2d` (kind "avg") of a channels-last tensor.
+
+    x: [N, C, H, W], channels last or a channel slice of such a tensor. out: where to write
+    (channels last, or a channel slice), allocated if None. Returns `out`.
+    """
+    if kind not in ("max", "avg"):
+        raise ValueError(f"pool2d: kind must be 'max' or 'avg', got {kind!r}")
+    n, c, h, w = check(x, "pool2d")
+    (kh, kw), (sh, sw), (ph, pw) = window, stride, pad
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0 or ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"pool2d: window {window}, stride {stride} and pad {pad} must be "
+                         "positive, with pad at most half the window")
+    oh, ow = output_size(h, kh, sh, ph, ceil), output_size(w, kw, sw, pw, ceil)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"pool2d: window {window} is larger than the padded input {h}x{w}")
+    if out is None:
+        out = torch.empty((n, c, oh, ow), device=x.device, dtype=x.dtype,
+                          memory_format=torch.channels_last)
+    elif tuple(out.shape) != (n, c, oh, ow) or out.dtype != x.dtype:
+        raise ValueError(f"pool2d: out must be [{n}, {c}, {oh}, {ow}] {x.dtype}, got "
+                         f"{list(out.shape)} {out.dtype}")
+    check(out, "pool2d", "out")
+    block_c = 16 if interpreted() else min(128, triton.next_power_of_2(c))
+    grid = (n * oh * ow, triton.cdiv(c, block_c))
+    pool2d_kernel[grid](x, out, h, w, c, oh, ow, pixel_stride(x, "pool2d"),
+                        pixel_stride(out, "pool2d", "out"), kh, kw, sh, sw, ph, pw,
+                        IS_MAX=kind == "max", BLOCK_C=block_c)
+    return out
