@@ -70,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("file", metavar="FILE", help="an .arch file")
     compile_.add_argument("-o", "--output", metavar="OUT.py",
                           help="where to write the module (default: standard output)")
+    compile_.add_argument("--backend", choices=("torch", "triton"), default="torch",
+                          help="torch (nn.Modules, the reference) or triton (fused 1x1 convs "
+                               "and pools as Triton kernels; same state_dict)")
+    compile_.add_argument("--plan", action="store_true",
+                          help="print the triton backend's fusion plan instead: what was "
+                               "fused, and why the rest was not")
+    compile_.add_argument("--emit", choices=("python", "ir"), default="python",
+                          help="python (the module) or ir (the checked graph, one layer a line)")
     _add_heads(compile_)
     _add_logits(compile_)
     _add_set(compile_)
@@ -206,20 +214,31 @@ def _checked(path: str, overrides: dict):
 
 
 def run_compile(args) -> int:
+    from archc.backend import BACKENDS
     from archc.emit import emit
+    from archc.plan import plan
 
     if args.output is not None:
         _writable(args.output, args.file)
-    emitted = emit(_checked(args.file, dict(args.set)), heads=args.heads, logits=args.logits)
+    analysis = _checked(args.file, dict(args.set))
+    if args.plan and args.backend != "triton":
+        raise UsageError("--plan shows the triton backend's fusions: add --backend triton")
+    if args.plan:
+        text, what = plan(analysis).text(analysis), "the plan"
+    elif args.emit == "ir":
+        text, what = analysis.graph.verify().dump(analysis.shapes), "the IR"
+    else:
+        emitted = emit(analysis, args.heads, args.logits, BACKENDS[args.backend])
+        text, what = emitted.source, f"class {emitted.class_name}"
     if args.output is None:
-        sys.stdout.write(emitted.source)
+        sys.stdout.write(text)
         return 0
     try:
         with open(args.output, "w", encoding="utf-8") as out:
-            out.write(emitted.source)
+            out.write(text)
     except OSError as error:
         raise UsageError(f"cannot write {args.output}: {error.strerror}") from None
-    print(f"wrote {args.output}: class {emitted.class_name}", file=sys.stderr)
+    print(f"wrote {args.output}: {what}", file=sys.stderr)
     return 0
 
 

@@ -65,7 +65,7 @@ class Classes:
         for i, code in enumerate(drafts[0].code):
             notes = [d.notes[i] for d in drafts]
             comment = "" if notes[0] is None else f"  # {comment_for(notes)}"
-            if comment and len(code + comment) > LINE_LENGTH:
+            if comment and len(code.splitlines()[-1] + comment) > LINE_LENGTH:
                 indent = code[: len(code) - len(code.lstrip())]
                 lines.append(f"{indent}{comment.lstrip()}")
                 comment = ""

@@ -120,7 +120,7 @@ def _layer_node(dot, analysis: Analysis, n: int, kinds: set[str]) -> None:
     node = analysis.graph.node(n)
     kind = "head" if node.head and not isinstance(node.op, ops.Conv | ops.FC) else \
         KIND_OF[type(node.op)]
-    lines = [_describe(node.op, analysis.shapes[n])]
+    lines = [ops.full_text(node.op).replace(" relu", " + relu")]
     if analysis.costs[n].params:
         lines.append(_counts(analysis.costs[n]))
     dot.node(str(n), "\n".join(lines), **_style(kind, node.head))
@@ -153,23 +153,6 @@ def _style(kind: str, head: str | None) -> dict:
 
 
 # ---- text ----------------------------------------------------------------------------------
-
-
-def _describe(op: ops.OpT, shape) -> str:
-    """`conv 5x5/1 pad=2 192 + relu`: the layer as the language writes it."""
-    text = ops.describe(op)
-    pad = getattr(op, "pad", (0, 0))
-    if pad != (0, 0):
-        text += f" pad={pad[0]}" if pad[0] == pad[1] else f" pad={pad[0]}x{pad[1]}"
-    if isinstance(op, ops.Pool) and op.ceil:
-        text += " ceil"
-    if isinstance(op, ops.Conv) and op.groups > 1:
-        text += f" groups={op.groups}"
-    if isinstance(op, ops.Conv | ops.FC) and op.act == "relu":
-        text += " + relu"
-    if isinstance(op, ops.Input):
-        text += f" {shape}"
-    return text
 
 
 def _counts(cost: Cost) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from archc import ast
+from archc import ast, ops
 from archc.errors import ArchError, Note, Span
 from archc.ops import OpT
 
@@ -76,6 +76,10 @@ class HeadInfo:
     syntax: ast.Head
 
 
+class IRError(AssertionError):
+    """A broken IR: a bug in archc (a pass that broke an invariant), not in the user's net."""
+
+
 class Graph:
     """A network: layers in a DiGraph, with rows, claims and heads on the side."""
 
@@ -125,9 +129,57 @@ class Graph:
         """
         return range(len(self._nodes))
 
+    def users(self, node_id: int) -> list[int]:
+        """The layers that read `node_id`'s output (its successors), in source order."""
+        return sorted(self.to_networkx().successors(node_id))
+
     def main_nodes(self) -> list[int]:
         """The inference network: every layer that is not part of an auxiliary head."""
         return [n for n in self.order() if self.node(n).head is None]
+
+    def verify(self) -> Graph:
+        """Itself, after checking what every pass relies on; else IRError naming the fault."""
+        inputs = [n for n in self.order() if isinstance(self.node(n).op, ops.Input)]
+        _require(inputs == [self.input] and not self.node(self.input).inputs,
+                 f"one input, %{self.input}, with no operands; found {inputs}")
+        _require(0 <= self.output < len(self) and self.node(self.output).head is None,
+                 f"the output %{self.output} is a layer of the main network")
+        for n in self.order():
+            node = self.node(n)
+            _require(isinstance(node.op, ops.OP_TYPES), f"%{n} has an op of archc's: {node.op}")
+            _require(all(0 <= i < n for i in node.inputs), f"%{n} reads only earlier layers")
+            arity = {ops.Input: 0, ops.Concat: len(node.inputs) or -1}.get(type(node.op), 1)
+            _require(len(node.inputs) == arity, f"%{n} ({ops.describe(node.op)}) has "
+                     f"{len(node.inputs)} operands")
+            _require(all(0 <= b < len(self.block_uses) for b in node.blocks),
+                     f"%{n} sits in known block uses")
+        for row in self.rows:
+            _require(row.output in row.nodes, f"row {row.name} ends at one of its layers")
+        for head in self.heads:
+            _require(self.node(head.source).head is None and self.node(head.output).head ==
+                     head.name, f"head {head.name} branches from the main network")
+        if self._networkx is not None:
+            edges = {(i, n) for n in self.order() for i in self.node(n).inputs}
+            _require(set(self._networkx.edges) == edges, "the networkx graph mirrors operands")
+        return self
+
+    def dump(self, shapes: dict | None = None) -> str:
+        """The IR as text, one layer a line: `%8 = conv 1x1/1 64 relu %7  # 64x28x28  3a`.
+        Ids are those of the plan (`archc compile --backend triton --plan`)."""
+        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        lines = [f"net {self.name}({params})"]
+        for n in self.order():
+            node = self.node(n)
+            operands = ", ".join(f"%{i}" for i in node.inputs)
+            code = f"%{n} = {ops.full_text(node.op)}" + (f" {operands}" if operands else "")
+            where = [self.rows[node.row].name] if node.row is not None else []
+            where += [self.block_uses[b].name for b in node.blocks]
+            shape = f"{shapes[n]}  " if shapes else ""
+            lines.append(f"{code:<48}  # {shape}{' > '.join(where)}".rstrip())
+        lines.append(f"output %{self.output}")
+        lines += [f"head {h.name} from %{h.source}, weight {h.weight:g}: output %{h.output}"
+                  for h in self.heads]
+        return "\n".join(lines) + "\n"
 
     def to_networkx(self):
         """The graph as a networkx DiGraph whose `node` attributes hold the `Node`s.
@@ -142,3 +194,8 @@ class Graph:
             graph.add_edges_from((i, n) for n, node in enumerate(self._nodes) for i in node.inputs)
             self._networkx = graph
         return self._networkx
+
+
+def _require(condition: bool, invariant: str) -> None:
+    if not condition:
+        raise IRError(f"IR invariant broken: {invariant}")

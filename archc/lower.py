@@ -13,11 +13,11 @@ import torch
 
 from archc import ast
 from archc.cost import total
+from archc.backend import BACKENDS, TORCH, Backend
 from archc.emit import Emitted, emit
 from archc.errors import ArchError, UsageError
 from archc.pipeline import Analysis, analyse
 
-BACKENDS = ("torch",)
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,10 @@ class Lowered:
     analysis: Analysis
 
 
-def lower(analysis: Analysis, heads: bool = True, logits: bool = False) -> Lowered:
+def lower(analysis: Analysis, heads: bool = True, logits: bool = False,
+          backend: Backend = TORCH) -> Lowered:
     _refuse_if_too_big(analysis, heads)
-    emitted = emit(analysis, heads, logits)
+    emitted = emit(analysis, heads, logits, backend)
     namespace: dict = {"__name__": f"archc_generated_{analysis.graph.name}"}
     exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), namespace)
     module = namespace[emitted.class_name]()
@@ -71,7 +72,9 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
     `path_or_source` is a path, or the text of a net (anything containing "{"), whose `use`
     imports are then looked up from the current directory. `heads=False` builds the
     deployment network without auxiliary heads; `logits=True` skips a final softmax in eval
-    mode too. Raises ArchError for a broken program.
+    mode too. `backend="triton"` runs the fused 1x1 convs and the pools as archc.backends'
+    Triton kernels (archc.backend says how); its `state_dict` is the torch backend's.
+    Raises ArchError for a broken program.
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
@@ -80,7 +83,7 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
         analysis = analyse("<source>.arch", overrides, text=text)
     else:
         analysis = analyse(path_or_source, overrides)
-    return lower(analysis.raise_errors(), heads, logits).module
+    return lower(analysis.raise_errors(), heads, logits, BACKENDS[backend]).module
 
 
 def training_loss(module: torch.nn.Module, outputs, targets: torch.Tensor) -> torch.Tensor:

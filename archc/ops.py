@@ -304,3 +304,21 @@ def describe(op: OpT) -> str:
     if isinstance(op, LRN):
         return f"lrn {op.size}"
     return {GlobalAvgPool: "gap"}.get(type(op), type(op).__name__.lower())
+
+
+def full_text(op: OpT) -> str:
+    """Everything the op does, as the language would write it: `conv 5x5/1 48 pad=2 relu`,
+    `maxpool 3x3/2 ceil`; for drawings and the IR dump."""
+    text = describe(op)
+    pad = getattr(op, "pad", (0, 0))
+    if pad != (0, 0):
+        text += f" pad={pad[0]}" if pad[0] == pad[1] else f" pad={pad[0]}x{pad[1]}"
+    if isinstance(op, Pool) and op.ceil:
+        text += " ceil"
+    if isinstance(op, Conv) and op.groups > 1:
+        text += f" groups={op.groups}"
+    if isinstance(op, Conv | FC) and op.act == "relu":
+        text += " relu"
+    if isinstance(op, Input):
+        text += " " + "x".join(map(str, op.shape))
+    return text

@@ -1,0 +1,173 @@
+"""Plan: the checked graph -> `KernelPlan`, the triton backend's fusion decisions. No torch.
+
+A pass like infer or count: a function of the `Analysis` returning a value that can be printed
+(`archc compile FILE --backend triton --plan`) and golden-tested. Each layer becomes one `Step`
+or joins one; three passes decide, in order:
+
+1. `fuse_1x1`: a 1x1 convolution (stride 1, no padding, one group) and its ReLU is a GEMM step
+   with bias and ReLU on the accumulator. Other convolutions stay on cuDNN, and say why.
+2. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
+   successors: an inception's #1x1, #3x3 reduce and #5x5 reduce) and agree on the ReLU become one
+   GEMM over their weights side by side.
+3. `place_in_concats`: each branch of a concat is written into its channel slice of one
+   preallocated buffer, by the kernel that makes it where that is a Triton step, else copied.
+
+Pools and global average pooling are Triton steps; everything else stays a torch op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from archc import ops
+from archc.pipeline import Analysis
+
+TRITON_KINDS = ("gemm", "pool", "gap")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Channels `start:stop` of the buffer that concat `%concat` preallocates."""
+
+    concat: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "gemm" (fused 1x1 conv + bias + ReLU), "pool", "gap", or "torch"
+    nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
+    input: int | None  # the value it reads (a concat reads its branches)
+    relu: bool = False
+    why: str = ""  # what was fused, or why it stays a torch op
+    into: tuple[Slice | None, ...] = ()  # per node: the concat slice it is written into
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    net: str
+    steps: tuple[Step, ...]
+    slices: dict[int, Slice] = field(default_factory=dict)  # branch output -> its slice
+
+    def step_of(self, node: int) -> Step:
+        return next(s for s in self.steps if node in s.nodes)
+
+    def text(self, analysis: Analysis) -> str:
+        """One line a step, with the IR's ids (`archc compile --emit ir`)."""
+        graph, counts = analysis.graph, {}
+        for step in self.steps:
+            counts[step.kind] = counts.get(step.kind, 0) + 1
+        merged = sum(1 for s in self.steps if s.kind == "gemm" and len(s.nodes) > 1)
+        summary = ", ".join(f"{counts[k]} {k}" for k in (*TRITON_KINDS, "torch") if k in counts)
+        lines = [f"plan for {self.net}, triton backend: {len(self.steps)} steps ({summary}; "
+                 f"{merged} GEMMs merge sibling 1x1 convs)"]
+        for step in self.steps:
+            nodes = ", ".join(f"%{n}" for n in step.nodes)
+            what = " + ".join(ops.full_text(graph.node(n).op) for n in step.nodes)
+            into = [f"%{n}->%{s.concat}[{s.start}:{s.stop}]" for n, s in
+                    zip(step.nodes, step.into) if s is not None]
+            where = f"  into {', '.join(into)}" if into else ""
+            lines.append(f"{step.kind:<5} {nodes:<16} {what}{where}  ({step.why})")
+        return "\n".join(lines) + "\n"
+
+
+def plan(analysis: Analysis) -> KernelPlan:
+    graph = analysis.graph.verify()
+    steps = fuse_1x1(analysis)
+    steps = merge_siblings(analysis, steps)
+    return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
+
+
+# ---- the passes ----------------------------------------------------------------------------
+
+
+def fuse_1x1(analysis: Analysis) -> list[Step]:
+    steps = []
+    for n in analysis.graph.order():
+        node = analysis.graph.node(n)
+        op, source = node.op, node.inputs[0] if node.inputs else None
+        if isinstance(op, ops.Input):
+            continue
+        if isinstance(op, ops.Conv):
+            reason = _not_a_gemm(op)
+            if reason:
+                steps.append(Step("torch", (n,), source, op.act == "relu", f"cuDNN: {reason}"))
+            else:
+                steps.append(Step("gemm", (n,), source, op.act == "relu",
+                                  "1x1 conv, bias and ReLU in one GEMM" if op.act == "relu"
+                                  else "1x1 conv and bias in one GEMM"))
+        elif isinstance(op, ops.Pool):
+            steps.append(Step("pool", (n,), source, why=f"{op.kind} pool"))
+        elif isinstance(op, ops.GlobalAvgPool):
+            steps.append(Step("gap", (n,), source, why="global average pool"))
+        else:
+            steps.append(Step("torch", (n,), source, why=f"{ops.op_name(op)}: a torch op"))
+    return steps
+
+
+def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """One GEMM for the 1x1 GEMMs among a tensor's successors that agree on the ReLU."""
+    gemm_of = {s.nodes[0]: s for s in steps if s.kind == "gemm"}
+    merged: dict[int, Step] = {}  # first sibling -> the merged step
+    absorbed: set[int] = set()
+    for tensor in analysis.graph.order():
+        siblings = [u for u in analysis.graph.users(tensor) if u in gemm_of]
+        for relu in (True, False):
+            group = [u for u in siblings if gemm_of[u].relu == relu]
+            if len(group) > 1:
+                widths = "+".join(str(analysis.graph.node(u).op.channels) for u in group)
+                merged[group[0]] = Step("gemm", tuple(group), tensor, relu,
+                                        f"{len(group)} sibling 1x1 convs in one GEMM, "
+                                        f"{widths} channels")
+                absorbed.update(group[1:])
+    return [merged.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
+def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
+    """Each concat branch's slice of the concat's buffer; the steps that make a branch in
+    Triton write it there (`into`), the others' outputs are copied in."""
+    graph, slices = analysis.graph, {}
+    for n in graph.order():
+        node = graph.node(n)
+        if isinstance(node.op, ops.Concat) and not _flat(analysis, n):
+            start = 0
+            for branch in node.inputs:
+                width = analysis.shapes[branch].c
+                if branch not in slices:  # a value in two concats is written into the first
+                    slices[branch] = Slice(n, start, start + width)
+                start += width
+    steps = []
+    for step in kernel_plan.steps:
+        if step.kind in TRITON_KINDS:
+            step = replace(step, into=tuple(slices.get(n) for n in step.nodes))
+        elif n_concat := _concat(analysis, step):
+            in_place = sum(1 for s in kernel_plan.steps if s.kind in TRITON_KINDS
+                           for n in s.nodes if slices.get(n) and slices[n].concat == n_concat)
+            branches = len(graph.node(n_concat).inputs)
+            step = replace(step, why=f"one buffer of {analysis.shapes[n_concat].c} channels: "
+                                     f"{in_place} of {branches} branches written in place, "
+                                     "the others copied in")
+        steps.append(step)
+    return replace(kernel_plan, steps=tuple(steps), slices=slices)
+
+
+def _concat(analysis: Analysis, step: Step) -> int | None:
+    n = step.nodes[0]
+    node = analysis.graph.node(n)
+    return n if isinstance(node.op, ops.Concat) and not _flat(analysis, n) else None
+
+
+def _not_a_gemm(op: ops.Conv) -> str:
+    if op.kernel != (1, 1):
+        return f"a {op.kernel[0]}x{op.kernel[1]} conv; only 1x1 convs become GEMMs"
+    if op.stride != 1 or op.pad != (0, 0):
+        return "a strided or padded 1x1 conv"
+    if op.groups != 1:
+        return "a grouped conv"
+    return ""
+
+
+def _flat(analysis: Analysis, n: int) -> bool:
+    return any(isinstance(analysis.graph.node(i).op, ops.FC | ops.Flatten)
+               for i in analysis.graph.node(n).inputs)

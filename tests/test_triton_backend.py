@@ -1,0 +1,154 @@
+"""The triton backend: its plan, its IR, its emitted source, and equality with the torch
+backend (same state_dict, same outputs and gradients) on reduced-width nets.
+
+Without a GPU the kernels run in Triton's interpreter (conftest), so the nets are small.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+
+import archc
+from archc.backend import BACKENDS
+from archc.ir import IRError
+from archc.lower import training_loss
+from archc.modules import MODULES
+from archc.pipeline import analyse
+from archc.plan import plan
+
+TINY_GOOGLENET = """use "lib/inception.arch"
+net tiny_googlenet(classes = 5) {
+    input 3x12x12
+    default conv relu pad=same
+    default pool round=ceil
+    conv 3x3 16
+    maxpool 3x3/2
+    3a: inception(8, 8, 12, 4, 6, 6)
+    3b: inception(6, 6, 8, 2, 4, 4)
+    head aux from 3a weight 0.3 { avgpool 3x3/2; conv 1x1 8; fc 10 relu; fc classes; softmax }
+    maxpool 3x3/2
+    gap
+    dropout 0.4
+    fc classes linear
+    softmax
+}
+"""
+TINY_NIN = """use "lib/nin.arch"
+net tiny_nin(classes = 4) {
+    input 3x12x12
+    default conv relu
+    default pool round=ceil
+    { conv 5x5 16 pad=2; mlp(12, 8) }
+    maxpool 3x3/2
+    dropout 0.5
+    { conv 3x3 16 pad=1; mlp(16, classes) }
+    avgpool 3x3/2
+    gap
+    softmax
+}
+"""
+
+
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10"])
+def test_plan(archc, golden, name):
+    status, out, err = archc("compile", f"nets/{name}.arch", "--backend", "triton", "--plan")
+    assert status == 0, err
+    golden(ROOT / "tests/golden/plan" / f"{name}.txt", out)
+
+
+def test_googlenets_plan_merges_each_inceptions_three_sibling_1x1s():
+    analysis = analyse(ROOT / "nets/googlenet.arch")
+    steps = plan(analysis).steps
+    merged = [s for s in steps if s.kind == "gemm" and len(s.nodes) > 1]
+    assert len(merged) == 9 and all(len(s.nodes) == 3 for s in merged)
+    widths = [sum(analysis.graph.node(n).op.channels for n in s.nodes) for s in merged]
+    assert widths[0] == 64 + 96 + 16 and widths[-1] == 384 + 192 + 48
+    first = merged[0]
+    assert first.into[0] is not None and (first.into[0].start, first.into[0].stop) == (0, 64)
+    assert first.into[1] is None  # the 3x3 reduce feeds a cuDNN conv, not the concat
+
+
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10"])
+def test_ir_dump(archc, golden, name):
+    status, out, err = archc("compile", f"nets/{name}.arch", "--emit", "ir")
+    assert status == 0, err
+    golden(ROOT / "tests/golden/ir" / f"{name}.txt", out)
+
+
+def test_verify_finds_a_broken_ir():
+    from dataclasses import replace
+
+    graph = analyse(ROOT / "nets/nin_cifar10.arch").graph
+    assert graph.verify() is graph
+    graph._nodes[3] = replace(graph.node(3), inputs=(7,))  # reads a later layer
+    with pytest.raises(IRError, match="%3 reads only earlier layers"):
+        graph.verify()
+
+
+def test_emitted_triton_source(archc, golden):
+    status, source, err = archc("compile", "nets/googlenet.arch", "--backend", "triton")
+    assert status == 0, err
+    assert "from archc.backends import functional as K" in source
+    assert max(map(len, source.splitlines())) <= 100
+    golden(ROOT / "tests/golden/emit/googlenet_triton.py", source)
+
+
+def test_every_op_has_a_row_in_every_backends_table():
+    for backend in BACKENDS.values():
+        assert set(backend.calls) == set(MODULES), backend.name
+
+
+@pytest.mark.parametrize("source", [TINY_GOOGLENET, TINY_NIN], ids=["googlenet", "nin"])
+def test_triton_backend_equals_torch_backend(source, monkeypatch):
+    """Same state_dict; same outputs in train and eval mode; same gradients."""
+    monkeypatch.chdir(ROOT / "nets")
+    torch.manual_seed(0)
+    reference = archc.compile(source)
+    fused = archc.compile(source, backend="triton")
+    assert {k: v.shape for k, v in reference.state_dict().items()} == \
+        {k: v.shape for k, v in fused.state_dict().items()}
+    fused.load_state_dict(reference.state_dict())
+    for module in (*reference.modules(), *fused.modules()):
+        if isinstance(module, torch.nn.Dropout):
+            # Dropout draws its mask in memory order: the same seed masks other elements of
+            # a channels-last tensor, so train-mode outputs would differ by design.
+            module.p = 0.0
+    x, labels = torch.randn(2, 3, 12, 12), torch.tensor([1, 3])
+    outputs = []
+    for module in (reference, fused):
+        out = module.train()(x)
+        training_loss(module, out, labels).backward()
+        with torch.no_grad():
+            outputs.append((out, module.eval()(x)))
+    (train_a, eval_a), (train_b, eval_b) = outputs
+    if isinstance(train_a, tuple):
+        torch.testing.assert_close(train_a[1], train_b[1], rtol=1e-5, atol=1e-6)
+        train_a, train_b = train_a[0], train_b[0]
+    torch.testing.assert_close(train_b, train_a, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(eval_b, eval_a, rtol=1e-5, atol=1e-6)
+    grads = dict(fused.named_parameters())
+    for name, p in reference.named_parameters():
+        torch.testing.assert_close(grads[name].grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_without_cuda_or_the_interpreter_it_runs_torch_ops_and_says_so_once():
+    script = ("import warnings, torch, archc\n"
+              "warnings.simplefilter('always')\n"
+              f"net = archc.compile({TINY_NIN!r}, backend='triton').eval()\n"
+              "ref = archc.compile({TINY_NIN!r})\n"
+              "ref.load_state_dict(net.state_dict())\n"
+              "x = torch.randn(1, 3, 12, 12)\n"
+              "with torch.no_grad():\n"
+              "    torch.testing.assert_close(net(x), ref.eval()(x)); net(x)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, "-c", script.replace("{TINY_NIN!r}", repr(
+        TINY_NIN))], cwd=ROOT / "nets", env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    if "cuda" not in result.stderr:  # on a GPU machine the kernels refuse CPU tensors alike
+        assert result.stderr.count("runs as torch ops here") == 3  # conv1x1, pool2d, gap
+        assert "a CPU tensor without TRITON_INTERPRET=1" in result.stderr
