@@ -12,12 +12,11 @@ from pathlib import Path
 import torch
 
 from archc import ast
-from archc.cost import total
 from archc.backend import BACKENDS, TORCH, Backend
+from archc.cost import total
 from archc.emit import Emitted, emit
 from archc.errors import ArchError, UsageError
 from archc.pipeline import Analysis, analyse
-
 
 
 @dataclass(frozen=True)
