@@ -10,9 +10,9 @@ them. A test checks that every op has a row in every backend's table.
 - `TRITON`: the plan's GEMMs and pools call archc.backends' kernels (`K.conv1x1(...)`); the
   other convs stay on cuDNN; activations are channels last.
 
-A call row takes the op, the member it is stored in (`self.branch3x3[0]`), its arguments as
-Python text (the input already flattened where the op wants N x C), whether it ends the net
-or a head, and its plan step (None for the torch backend).
+A call row takes the op and its `Site`: the member it is stored in, its arguments as Python
+text, whether it ends the net or a head, its plan step (None for the torch backend) and the
+concat buffer it writes into, if any.
 """
 
 from __future__ import annotations
@@ -23,57 +23,82 @@ from dataclasses import dataclass
 from archc import ops
 from archc.plan import Step
 
-Call = Callable[[ops.OpT, str, list[str], bool, Step | None], str]
+
+@dataclass(frozen=True)
+class Site:
+    """Where a layer's call is written: what a call row needs besides the op."""
+
+    attr: str  # the member holding its module: `self.branch3x3[0]`
+    args: list[str]  # its inputs as Python text, flattened where the op wants N x C
+    final: bool  # it ends the net or a head
+    step: Step | None  # its plan step (the triton backend)
+    into: str | None = None  # a concat buffer: `buffer.part(0)` for a branch, `buffer` itself
 
 
-def _module(op, attr, args, final, step) -> str:
-    call = f"{attr}({args[0]})"
+Call = Callable[[ops.OpT, Site], str]
+
+
+def _module(op, site: Site) -> str:
+    call = f"{site.attr}({site.args[0]})"
     return f"F.relu({call})" if getattr(op, "act", "linear") == "relu" else call
 
 
-def _softmax(op, attr, args, final, step) -> str:
-    if final:  # training returns logits, for a cross-entropy loss
-        return f"{args[0]} if self.training else F.softmax({args[0]}, dim=1)"
-    return f"F.softmax({args[0]}, dim=1)"
+def _softmax(op, site: Site) -> str:
+    value = site.args[0]
+    if site.final:  # training returns logits, for a cross-entropy loss
+        return f"{value} if self.training else F.softmax({value}, dim=1)"
+    return f"F.softmax({value}, dim=1)"
 
 
 TORCH_CALLS: dict[type, Call] = {
-    ops.Input: lambda op, attr, args, final, step: args[0],
+    ops.Input: lambda op, site: site.args[0],
     ops.Conv: _module,
     ops.Pool: _module,
     ops.GlobalAvgPool: _module,
     ops.LRN: _module,
     ops.Dropout: _module,
     ops.FC: _module,
-    ops.Flatten: lambda op, attr, args, final, step: f"torch.flatten({args[0]}, 1)",
+    ops.Flatten: lambda op, site: f"torch.flatten({site.args[0]}, 1)",
     ops.Softmax: _softmax,
-    ops.Concat: lambda op, attr, args, final, step: f"torch.cat([{', '.join(args)}], dim=1)",
+    ops.Concat: lambda op, site: f"torch.cat([{', '.join(site.args)}], dim=1)",
 }
 
 
-def _triton_conv(op: ops.Conv, attr, args, final, step) -> str:
-    if step is None or step.kind != "gemm":
-        return _module(op, attr, args, final, step)  # cuDNN
-    return f"K.conv1x1({args[0]}, {attr}, relu={op.act == 'relu'})"
+def _out(site: Site) -> str:
+    return f", out={site.into}" if site.into else ""
 
 
-def _triton_pool(op: ops.Pool, attr, args, final, step) -> str:
-    return (f"K.pool2d({args[0]}, {op.kind!r}, {op.window}, {(op.stride, op.stride)}, "
-            f"{op.pad}, {op.ceil})")
+def _triton_conv(op: ops.Conv, site: Site) -> str:
+    if site.step is None or site.step.kind != "gemm":
+        return _module(op, site)  # cuDNN
+    return f"K.conv1x1({site.args[0]}, {site.attr}, relu={op.act == 'relu'}{_out(site)})"
+
+
+def _triton_pool(op: ops.Pool, site: Site) -> str:
+    return (f"K.pool2d({site.args[0]}, {op.kind!r}, {op.window}, {(op.stride, op.stride)}, "
+            f"{op.pad}, {op.ceil}{_out(site)})")
+
+
+def _triton_concat(op: ops.Concat, site: Site) -> str:
+    if site.into is None:
+        return TORCH_CALLS[ops.Concat](op, site)
+    return f"{site.into}.join([{', '.join(site.args)}])"
 
 
 TRITON_CALLS: dict[type, Call] = {
     **TORCH_CALLS,
     ops.Conv: _triton_conv,
     ops.Pool: _triton_pool,
-    ops.GlobalAvgPool: lambda op, attr, args, final, step: f"K.global_avg_pool({args[0]})",
+    ops.GlobalAvgPool: lambda op, site: f"K.global_avg_pool({site.args[0]})",
+    ops.Concat: _triton_concat,
 }
 
 
-def siblings_call(attrs: list[str], x: str, relu: bool) -> str:
+def siblings_call(attrs: list[str], x: str, relu: bool, into: str | None) -> str:
     """One GEMM for sibling 1x1 convs: their weights side by side, concatenated at run time."""
     indent = " " * 12  # a continuation line of forward()'s body
-    return f"K.conv1x1_siblings(\n{indent}{x}, [{', '.join(attrs)}], relu={relu})"
+    out = f",\n{indent}out={into}" if into else ""
+    return f"K.conv1x1_siblings(\n{indent}{x}, [{', '.join(attrs)}], relu={relu}{out})"
 
 
 @dataclass(frozen=True)

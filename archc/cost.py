@@ -55,7 +55,7 @@ def total(costs: dict[int, Cost], nodes: Iterable[int]) -> Cost:
 
 
 def conv_cost(op: ops.Conv, inputs: list[Shape], out: Shape) -> Cost:
-    weights = op.channels * (inputs[0].c // op.groups) * op.kernel[0] * op.kernel[1]
+    weights = op.channels * (inputs[0].c // op.groups) * op.window[0] * op.window[1]
     return Cost(weights, op.channels, weights * out.h * out.w)
 
 

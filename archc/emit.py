@@ -32,7 +32,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from archc import ast, ops, pyexpr
-from archc.backend import TORCH, Backend, siblings_call
+from archc.backend import TORCH, Backend, Site, siblings_call
+from archc.buffers import ConcatBuffers
 from archc.drafts import Classes, Draft, Note
 from archc.members import Members, member_names
 from archc.modules import FLAT_OPS, is_module, module_source
@@ -104,6 +105,7 @@ class _Emitter:
                           for i in items], scope.input, self.flat)
         sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
         attrs = self._attributes(items, members)
+        buffers = ConcatBuffers(self.plan, self.graph, items, members.taken)
         init, forward = [], Draft([], [])
         forward.add("    def forward(self, x):", self._note(scope.input, widths, scope))
         if scope.kind == "net":
@@ -133,14 +135,21 @@ class _Emitter:
                 if module:
                     source = module_source(self.graph.node(item).op, widths.module_texts(item))
                     init.append((member, source, self._note(item, widths, scope)))
-                expression = self._call(item, attr, var)
+                if opening := buffers.open(item):
+                    forward.add(f"        {opening}")
+                if widths_line := buffers.widths_line(item, [
+                        widths.text(i) for i in self.graph.node(item).inputs]):
+                    init.append((None, widths_line, None))
+                into = buffers.part(item) or buffers.buffer(item)
+                expression = self._call(item, attr, var, into)
             if module:
                 self.layer_nodes[prefix + key] = output
             if output in done:
                 continue
             siblings = self._siblings(output, items)
             if siblings:
-                targets = self._merged(siblings, items, attrs, position, var, members, widths)
+                targets = self._merged(siblings, items, attrs, position, var, members, widths,
+                                       buffers.part(output))
                 note = self._note(output, widths, scope)
                 note = replace(note, width=", ".join(widths.text(s) for s in siblings))
                 forward.add(f"        {targets}", note)
@@ -267,7 +276,7 @@ class _Emitter:
 
     # ---- layers ----------------------------------------------------------------------------
 
-    def _call(self, n: int, attr: str | None, var: LocalNames) -> str:
+    def _call(self, n: int, attr: str | None, var: LocalNames, into: str | None) -> str:
         """The forward expression of layer `n`, by the backend's table."""
         node = self.graph.node(n)
         op = node.op
@@ -284,7 +293,7 @@ class _Emitter:
             args = [value]
         step = self.plan.step_of(n) if self.plan else None
         row = self.backend.calls[type(op)]
-        return row(op, f"self.{attr}", args, n in self.finals, step)
+        return row(op, Site(f"self.{attr}", args, n in self.finals, step, into))
 
     def _attributes(self, items: list, members: Members) -> list[tuple]:
         """(member, attribute, state_dict key) of every item: `branch3x3`,
@@ -309,7 +318,7 @@ class _Emitter:
             return ()
         return step.nodes if all(s in items for s in step.nodes) else ()
 
-    def _merged(self, siblings, items, attrs, position, var, members, widths) -> str:
+    def _merged(self, siblings, items, attrs, position, var, members, widths, into) -> str:
         """`a, b, c = K.conv1x1_siblings(x, [...], [...], relu=True)`: names for all."""
         where = [items.index(s) for s in siblings]
         for s in siblings[1:]:
@@ -318,7 +327,7 @@ class _Emitter:
                             else None) for s, i in zip(siblings, where)]
         node = self.graph.node(siblings[0])
         call = siblings_call([f"self.{attrs[i][1]}" for i in where], var.read(node.inputs[0], 4),
-                             node.op.act == "relu")
+                             node.op.act == "relu", into)
         return f"{', '.join(names)} = {call}"
 
     def _note(self, n: int, widths: Widths, scope: _Scope) -> Note:

@@ -17,7 +17,7 @@ FLAT_OPS = (ops.FC, ops.Flatten)  # ops whose output is N x C rather than N x C 
 def _conv(op: ops.Conv, texts: dict[str, str]) -> str:
     options = _options(stride=(op.stride, 1), padding=(_square(op.pad), 0))
     groups = f", groups={texts['groups']}" if texts["groups"] != "1" else ""
-    return f"nn.Conv2d({texts['in']}, {texts['out']}, {_square(op.kernel)}{options}{groups})"
+    return f"nn.Conv2d({texts['in']}, {texts['out']}, {_square(op.window)}{options}{groups})"
 
 
 def _pool(op: ops.Pool, texts: dict[str, str]) -> str:

@@ -22,7 +22,7 @@ class Input:
 
 @dataclass(frozen=True)
 class Conv:
-    kernel: tuple[int, int]
+    window: tuple[int, int]  # as Pool names it
     stride: int
     pad: tuple[int, int]
     channels: int
@@ -292,7 +292,7 @@ def op_name(op: OpT) -> str:
 def describe(op: OpT) -> str:
     """A short text for messages: `conv 1x1 64`, `maxpool 3x3/2`."""
     if isinstance(op, Conv):
-        return f"conv {op.kernel[0]}x{op.kernel[1]}/{op.stride} {op.channels}"
+        return f"conv {op.window[0]}x{op.window[1]}/{op.stride} {op.channels}"
     if isinstance(op, Pool):
         return f"{op.kind}pool {op.window[0]}x{op.window[1]}/{op.stride}"
     if isinstance(op, FC):

@@ -137,19 +137,25 @@ def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
                 if branch not in slices:  # a value in two concats is written into the first
                     slices[branch] = Slice(n, start, start + width)
                 start += width
-    steps = []
-    for step in kernel_plan.steps:
-        if step.kind in TRITON_KINDS:
-            step = replace(step, into=tuple(slices.get(n) for n in step.nodes))
-        elif n_concat := _concat(analysis, step):
-            in_place = sum(1 for s in kernel_plan.steps if s.kind in TRITON_KINDS
-                           for n in s.nodes if slices.get(n) and slices[n].concat == n_concat)
+    steps = [replace(s, into=_writes(s, slices)) for s in kernel_plan.steps]
+    for i, step in enumerate(steps):
+        if n_concat := _concat(analysis, step):
+            in_place = sum(1 for s in steps for into in s.into
+                           if into is not None and into.concat == n_concat)
             branches = len(graph.node(n_concat).inputs)
             step = replace(step, why=f"one buffer of {analysis.shapes[n_concat].c} channels: "
                                      f"{in_place} of {branches} branches written in place, "
                                      "the others copied in")
-        steps.append(step)
+            steps[i] = step
     return replace(kernel_plan, steps=tuple(steps), slices=slices)
+
+
+def _writes(step: Step, slices: dict[int, Slice]) -> tuple[Slice | None, ...]:
+    """The concat slices a step's kernel writes: a GEMM's first conv (a merged GEMM's other
+    outputs go to a buffer of their own) and a pool's output. Others are copied in."""
+    if step.kind not in ("gemm", "pool"):
+        return ()
+    return (slices.get(step.nodes[0]),) + (None,) * (len(step.nodes) - 1)
 
 
 def _concat(analysis: Analysis, step: Step) -> int | None:
@@ -159,8 +165,8 @@ def _concat(analysis: Analysis, step: Step) -> int | None:
 
 
 def _not_a_gemm(op: ops.Conv) -> str:
-    if op.kernel != (1, 1):
-        return f"a {op.kernel[0]}x{op.kernel[1]} conv; only 1x1 convs become GEMMs"
+    if op.window != (1, 1):
+        return f"a {op.window[0]}x{op.window[1]} conv; only 1x1 convs become GEMMs"
     if op.stride != 1 or op.pad != (0, 0):
         return "a strided or padded 1x1 conv"
     if op.groups != 1:

@@ -83,7 +83,7 @@ def _out_size(size: int, k: int, stride: int, pad: int, ceil: bool) -> int:
 
 
 def _windowed(op, x: Shape, channels: int, ceil: bool) -> Shape:
-    kernel = op.kernel if isinstance(op, ops.Conv) else op.window
+    kernel = op.window
     if kernel[0] > x.h + 2 * op.pad[0] or kernel[1] > x.w + 2 * op.pad[1]:
         raise ArchError(f"window {kernel[0]}x{kernel[1]} is larger than its input "
                         f"{x.h}x{x.w}" + (f" padded by {op.pad[0]}" if op.pad[0] else ""))
@@ -150,7 +150,7 @@ def _whole(inputs) -> Field:
 
 FIELD_RULES = {
     ops.Input: lambda op, inputs: Field(1, 1),
-    ops.Conv: lambda op, inputs: _grow(inputs[0][0], op.kernel[0], op.stride),
+    ops.Conv: lambda op, inputs: _grow(inputs[0][0], op.window[0], op.stride),
     ops.Pool: lambda op, inputs: _grow(inputs[0][0], op.window[0], op.stride),
     ops.GlobalAvgPool: lambda op, inputs: _whole(inputs),
     ops.LRN: lambda op, inputs: inputs[0][0],

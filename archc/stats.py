@@ -163,7 +163,7 @@ def _lead(analysis: Analysis, row: Row) -> ops.OpT:
     weighted = [graph.node(n).op for n in row.nodes if analysis.costs[n].weights]
     if not weighted:
         return graph.node(row.nodes[-1]).op
-    return max(weighted, key=lambda op: getattr(op, "kernel", (0, 0))[0])
+    return max(weighted, key=lambda op: getattr(op, "window", (0, 0))[0])
 
 
 def _type(row: Row, lead: ops.OpT, head: tuple[str, float] | None) -> str:
@@ -181,8 +181,8 @@ def _type(row: Row, lead: ops.OpT, head: tuple[str, float] | None) -> str:
 
 
 def _patch(op: ops.OpT) -> str:
-    kernel = getattr(op, "kernel", None) or getattr(op, "window", None)
-    return f"{kernel[0]}x{kernel[1]}/{op.stride}" if kernel else ""
+    window = getattr(op, "window", None)
+    return f"{window[0]}x{window[1]}/{op.stride}" if window else ""
 
 
 def _depth(analysis: Analysis, nodes: set[int], output: int) -> int:

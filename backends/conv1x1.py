@@ -37,8 +37,10 @@ def conv1x1_kernel(
     w_ptr,  # weight [C_out, C_in]: element (k, n) of the [K, N] matrix at n*stride_wn + k*stride_wk
     b_ptr,  # bias [C_out], or any pointer when HAS_BIAS is false
     out_ptr,  # output pixels: row m at out_ptr + m * stride_om, channels contiguous
+    rest_ptr,  # with a SPLIT: output channels SPLIT.. go here, row m at rest_ptr + m * stride_rm
     M, N, K,  # pixels (N*H*W), output channels, input channels
-    stride_xm, stride_wn, stride_wk, stride_om,
+    SPLIT,  # channels 0..SPLIT go to out, the others to rest (SPLIT = N: all to out)
+    stride_xm, stride_wn, stride_wk, stride_om, stride_rm,
     HAS_BIAS: tl.constexpr, RELU: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -59,21 +61,29 @@ def conv1x1_kernel(
         acc += tl.load(b_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
     if RELU:
         acc = tl.maximum(acc, 0.0)
-    out = out_ptr + rows[:, None].to(tl.int64) * stride_om + cols[None, :]
-    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=(rows[:, None] < M) & (cols[None, :] < N))
+    acc = acc.to(out_ptr.dtype.element_ty)
+    row = rows[:, None].to(tl.int64)
+    inside = rows[:, None] < M
+    tl.store(out_ptr + row * stride_om + cols[None, :], acc,
+             mask=inside & (cols[None, :] < SPLIT))
+    if SPLIT < N:  # a merged GEMM whose first conv writes into a concat: the rest elsewhere
+        tl.store(rest_ptr + row * stride_rm + (cols[None, :] - SPLIT), acc,
+                 mask=inside & (cols[None, :] >= SPLIT) & (cols[None, :] < N))
 
 
 tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=["M", "N", "K"])(conv1x1_kernel)
 
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-            relu: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+            relu: bool = False, out: torch.Tensor | None = None,
+            rest: torch.Tensor | None = None) -> torch.Tensor:
     """`relu(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
 
     x: [N, C_in, H, W], channels last (or a channel slice of such a tensor). weight:
     [C_out, C_in, 1, 1] or [C_out, C_in]. bias: [C_out] or None. out: where to write, an
     [N, C_out, H, W] channels-last tensor or channel slice of one; allocated if None.
-    Returns `out`.
+    rest: with it, `out` takes the first channels only and `rest` the others (a merged GEMM
+    whose first conv writes into a concat's buffer). Returns `out`.
     """
     n, c_in, h, w = check(x, "conv1x1")
     weight = weight.reshape(weight.shape[0], -1)
@@ -85,17 +95,13 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
                         f"{weight.dtype}, {None if bias is None else bias.dtype}")
     if bias is not None and tuple(bias.shape) != (c_out,):
         raise ValueError(f"conv1x1: bias must be [{c_out}], got {list(bias.shape)}")
-    if out is None:
-        out = torch.empty((n, c_out, h, w), device=x.device, dtype=x.dtype,
-                          memory_format=torch.channels_last)
-    elif tuple(out.shape) != (n, c_out, h, w) or out.dtype != x.dtype:
-        raise ValueError(f"conv1x1: out must be [{n}, {c_out}, {h}, {w}] {x.dtype}, got "
-                         f"{list(out.shape)} {out.dtype}")
-    check(out, "conv1x1", "out")
+    split = c_out if rest is None else c_out - rest.shape[1]
+    out = _output(out, (n, split, h, w), x, "out")
+    rest = out if rest is None else _output(rest, (n, c_out - split, h, w), x, "rest")
     m = n * h * w
-    args = (x, weight, bias if bias is not None else weight, out, m, c_out, c_in,
+    args = (x, weight, bias if bias is not None else weight, out, rest, m, c_out, c_in, split,
             pixel_stride(x, "conv1x1"), weight.stride(0), weight.stride(1),
-            pixel_stride(out, "conv1x1", "out"))
+            pixel_stride(out, "conv1x1", "out"), pixel_stride(rest, "conv1x1", "rest"))
     # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
     flags = {"HAS_BIAS": bias is not None, "RELU": relu,
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
@@ -108,3 +114,15 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
             return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
         tuned_conv1x1_kernel[grid](*args, **flags)
     return out
+
+
+def _output(given: torch.Tensor | None, shape: tuple, x: torch.Tensor, name: str):
+    """`given`, checked to be an NHWC-writable `shape` of x's dtype, or a new one."""
+    if given is None:
+        return torch.empty(shape, device=x.device, dtype=x.dtype,
+                           memory_format=torch.channels_last)
+    if tuple(given.shape) != shape or given.dtype != x.dtype or given.device != x.device:
+        raise ValueError(f"conv1x1: {name} must be {list(shape)} {x.dtype} on {x.device}, "
+                         f"got {list(given.shape)} {given.dtype} on {given.device}")
+    check(given, "conv1x1", name)
+    return given

@@ -1,9 +1,16 @@
 """The kernels as differentiable functions: what a module compiled with the triton backend calls.
 
-Each function takes and returns ordinary tensors and has a backward written with torch ops
-(the forward is the kernel). `conv1x1_siblings` runs sibling 1x1 convs (an inception's #1x1,
-#3x3 reduce and #5x5 reduce) as one GEMM over their weights concatenated at run time, so the
-module keeps one parameter per conv and its `state_dict` is the torch backend's.
+Each kernel is a torch custom op (`archc::conv1x1`, `archc::pool2d`, `archc::global_avg_pool`,
+see `ops.py`) with a backward written with torch ops, so autograd and `torch.compile` see an
+ordinary operator. `conv1x1_siblings` runs sibling 1x1 convs (an inception's #1x1, #3x3
+reduce and #5x5 reduce) as one GEMM over their weights concatenated at run time, so the module
+keeps one parameter per conv and its `state_dict` is the torch backend's.
+
+Concats cost nothing at inference: a `ConcatBuffer` is one NHWC output, allocated at its first
+write, and the kernels that make a branch write their channel slice of it (`out=buffer.part(i)`);
+`join` copies in only the branches that are not there yet. While autograd records, or under
+`torch.compile`, `out` is ignored and `join` is `torch.cat` (writing into a shared buffer would
+hide the branches from autograd; Inductor plans its own buffers).
 
 Where no kernel can run (a CPU tensor without `TRITON_INTERPRET=1`), each function computes
 the same with torch ops and says so once. Inputs in another memory format are made channels
@@ -13,124 +20,139 @@ last first (a documented conversion: the kernels read pixels as rows).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from itertools import accumulate
 
 import torch
 from torch.nn import functional as F
 
+from . import ops
 from .layout import interpreted
 
 _warned: set[str] = set()
 
 
-def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False) -> torch.Tensor:
+# ---- concat buffers ------------------------------------------------------------------------
+
+
+class ConcatBuffer:
+    """The output of one concat of branches `widths` channels wide, allocated at first write."""
+
+    def __init__(self, widths: tuple[int, ...]):
+        self.widths = tuple(widths)
+        self.starts = (0, *accumulate(self.widths))
+        self.buffer: torch.Tensor | None = None
+
+    def part(self, branch: int) -> Part:
+        return Part(self, branch)
+
+    def slice(self, branch: int, like: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Branch `branch`'s channels of the buffer, an [N, width, h, w] channels-last view."""
+        if self.buffer is None:
+            self.buffer = torch.empty((like.shape[0], self.starts[-1], h, w), dtype=like.dtype,
+                                      device=like.device, memory_format=torch.channels_last)
+        return self.buffer[:, self.starts[branch]:self.starts[branch + 1]]
+
+    def join(self, branches: list[torch.Tensor]) -> torch.Tensor:
+        """The concat along channels: the buffer with the missing branches copied in."""
+        if self.buffer is None or not _in_place(*branches):
+            return torch.cat(branches, dim=1)
+        for i, branch in enumerate(branches):
+            target = self.slice(i, branch, *branch.shape[2:])
+            if branch.data_ptr() != target.data_ptr() or branch.stride() != target.stride():
+                target.copy_(branch)
+        return self.buffer
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where a branch goes: its slice of a `ConcatBuffer`, made once its size is known."""
+
+    concat: ConcatBuffer
+    branch: int
+
+    def tensor(self, like: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return self.concat.slice(self.branch, like, h, w)
+
+
+# ---- the ops -------------------------------------------------------------------------------
+
+
+def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
+            out: Part | None = None) -> torch.Tensor:
     """`relu(conv(x))` for a 1x1 conv layer, as the fused GEMM over its weight and bias."""
-    return _gemm(x, conv.weight, conv.bias, relu)
+    return conv1x1_siblings(x, [conv], relu, out)[0]
 
 
-def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d],
-                     relu: bool) -> list[torch.Tensor]:
+def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
+                     out: Part | None = None) -> list[torch.Tensor]:
     """Several 1x1 conv layers of one input as one GEMM over their weights side by side
-    (concatenated at run time, so each layer keeps its parameters); their outputs, as
-    channel slices of the GEMM's."""
-    weight, bias = torch.cat([c.weight for c in convs]), None
+    (concatenated at run time, so each layer keeps its parameters); their outputs. `out`:
+    where the first conv's output goes (a concat's slice), at inference."""
+    weight = torch.cat([c.weight for c in convs]) if len(convs) > 1 else convs[0].weight
+    bias = None
     if any(c.bias is not None for c in convs):
         bias = torch.cat([c.bias if c.bias is not None else c.weight.new_zeros(c.out_channels)
                           for c in convs])
-    out = _gemm(x, weight, bias, relu)
-    return list(out.split([c.out_channels for c in convs], dim=1))
-
-
-def _gemm(x, weight, bias, relu):
+    widths = [c.out_channels for c in convs]
     if not _runs(x, "conv1x1"):
         y = F.conv2d(x, weight, bias)
-        return F.relu(y) if relu else y
-    weight = weight.to(x.dtype)  # under autocast the activations are half, the weights not
+        return list((F.relu(y) if relu else y).split(widths, dim=1))
+    x, weight = _nhwc(x), weight.to(x.dtype)  # under autocast activations are half, weights not
     bias = bias.to(x.dtype) if bias is not None else None
-    return _Conv1x1.apply(_nhwc(x), weight, bias, relu)
+    if out is not None and _in_place(x, weight):
+        return _gemm_into(x, weight, bias, relu, widths, out)
+    y = torch.ops.archc.conv1x1(x, weight, bias, relu)
+    return list(y.split(widths, dim=1)) if len(convs) > 1 else [y]
 
 
 def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[int, int],
-           pad: tuple[int, int], ceil: bool) -> torch.Tensor:
-    """max_pool2d or avg_pool2d (torch's AvgPool2d divisor), Caffe's ceil rounding."""
+           pad: tuple[int, int], ceil: bool, out: Part | None = None) -> torch.Tensor:
+    """max_pool2d or avg_pool2d (torch's AvgPool2d divisor), Caffe's ceil rounding. `out`:
+    a concat's slice to write into, at inference."""
     if not _runs(x, "pool2d"):
-        return _torch_pool(x, kind, window, stride, pad, ceil)
-    return _Pool2d.apply(_nhwc(x), kind, window, stride, pad, ceil)
+        return ops.torch_pool(x, kind, window, stride, pad, ceil)
+    x = _nhwc(x)
+    if out is not None and _in_place(x):
+        from .pool2d import output_size
+        from .pool2d import pool2d as kernel
+
+        h, w = (output_size(x.shape[2 + i], window[i], stride[i], pad[i], ceil) for i in (0, 1))
+        return kernel(x, kind, window, stride, pad, ceil, out=out.tensor(x, h, w))
+    return torch.ops.archc.pool2d(x, kind, list(window), list(stride), list(pad), ceil)
 
 
 def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     """adaptive_avg_pool2d(x, 1)."""
     if not _runs(x, "global_avg_pool"):
         return F.adaptive_avg_pool2d(x, 1)
-    return _GlobalAvgPool.apply(_nhwc(x))
+    return torch.ops.archc.global_avg_pool(_nhwc(x))
 
 
-# ---- autograd ------------------------------------------------------------------------------
+def _gemm_into(x, weight, bias, relu, widths, out: Part) -> list[torch.Tensor]:
+    from .conv1x1 import conv1x1 as kernel
 
-
-class _Conv1x1(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, relu):
-        from .conv1x1 import conv1x1 as kernel
-
-        out = kernel(x, weight, bias, relu=relu)
-        ctx.save_for_backward(x, weight, out if relu else None)
-        ctx.has_bias = bias is not None
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight, out = ctx.saved_tensors
-        if out is not None:
-            grad = grad * (out > 0)
-        grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad)
-        grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad)
-        grad_b = grad.sum((0, 2, 3)) if ctx.has_bias else None
-        return grad_x, grad_w, grad_b, None
-
-
-class _Pool2d(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, kind, window, stride, pad, ceil):
-        from .pool2d import pool2d as kernel
-
-        ctx.save_for_backward(x)
-        ctx.args = (kind, window, stride, pad, ceil)
-        return kernel(x, kind, window, stride, pad, ceil)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        with torch.enable_grad():  # torch's own pooling, differentiated
-            leaf = x.detach().requires_grad_()
-            (grad_x,) = torch.autograd.grad(_torch_pool(leaf, *ctx.args), leaf, grad)
-        return grad_x, None, None, None, None, None
-
-
-class _GlobalAvgPool(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        from .global_avg_pool import global_avg_pool as kernel
-
-        ctx.shape = x.shape
-        return kernel(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        n, c, h, w = ctx.shape
-        return (grad / (h * w)).expand(n, c, h, w)
+    n, _, h, w = x.shape
+    head = out.tensor(x, h, w)
+    rest = None
+    if len(widths) > 1:
+        rest = torch.empty((n, sum(widths[1:]), h, w), dtype=x.dtype, device=x.device,
+                           memory_format=torch.channels_last)
+    kernel(x, weight, bias, relu=relu, out=head, rest=rest)
+    return [head, *(rest.split(widths[1:], dim=1) if rest is not None else ())]
 
 
 # ---- helpers -------------------------------------------------------------------------------
 
 
-def _torch_pool(x, kind, window, stride, pad, ceil):
-    if kind == "max":
-        return F.max_pool2d(x, window, stride, pad, ceil_mode=ceil)
-    return F.avg_pool2d(x, window, stride, pad, ceil_mode=ceil)
-
-
 def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def _in_place(*tensors: torch.Tensor) -> bool:
+    """Whether outputs may go into shared buffers: not while autograd records or compiles."""
+    recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return not recording and not torch.compiler.is_compiling()
 
 
 def _runs(x: torch.Tensor, op: str) -> bool:

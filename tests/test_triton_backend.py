@@ -152,3 +152,51 @@ def test_without_cuda_or_the_interpreter_it_runs_torch_ops_and_says_so_once():
     if "cuda" not in result.stderr:  # on a GPU machine the kernels refuse CPU tensors alike
         assert result.stderr.count("runs as torch ops here") == 3  # conv1x1, pool2d, gap
         assert "a CPU tensor without TRITON_INTERPRET=1" in result.stderr
+
+
+def test_at_inference_the_kernels_write_their_concat_slices_and_only_cudnns_are_copied(
+        monkeypatch):
+    from archc.backends.functional import ConcatBuffer
+
+    seen = []
+    join = ConcatBuffer.join
+
+    def spy(self, branches):
+        seen.append(None if self.buffer is None else [
+            b.data_ptr() == self.slice(i, b, *b.shape[2:]).data_ptr()
+            for i, b in enumerate(branches)])
+        return join(self, branches)
+
+    monkeypatch.setattr(ConcatBuffer, "join", spy)
+    monkeypatch.chdir(ROOT / "nets")
+    net = archc.compile(TINY_GOOGLENET, backend="triton")
+    reference = archc.compile(TINY_GOOGLENET)
+    reference.load_state_dict(net.state_dict())
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(x), reference.eval()(x), rtol=1e-5, atol=1e-6)
+    # #1x1 (the merged GEMM's first slice) and pool proj in place; the 3x3 and 5x5 copied
+    assert seen == [[True, False, False, True]] * 2
+    seen.clear()
+    net.train()(x)  # autograd records: no shared buffer, torch.cat
+    assert seen == [None, None]
+
+
+def test_torch_compile_runs_the_triton_module_forward_and_backward(monkeypatch):
+    monkeypatch.chdir(ROOT / "nets")
+    torch.manual_seed(0)
+    net = archc.compile(TINY_NIN, backend="triton")
+    for module in net.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    x = torch.randn(2, 3, 12, 12)
+    eager = net(x)
+    eager.sum().backward()
+    grads = {k: p.grad.clone() for k, p in net.named_parameters()}
+    net.zero_grad()
+    compiled = torch.compile(net, backend="aot_eager")  # the custom ops' fake and backward
+    out = compiled(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, eager)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], msg=name)
