@@ -164,3 +164,24 @@ def test_pools_full_size_on_the_gpu(kind, dtype):
         torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True)
     torch.testing.assert_close(pool2d(x, kind, (3, 3), (2, 2), (0 if kind == "max" else 1,) * 2,
                                       True), layer(x), **close(dtype))
+
+
+def test_conv1x1_splits_its_channels_between_a_concat_slice_and_a_buffer_of_their_own():
+    x = nhwc(2, 12, 3, 5)
+    weight, bias = nhwc(21, 12, 1, 1, seed=1), torch.randn(21).to(DEVICE)
+    want = F.relu(F.conv2d(x, weight, bias))
+    buffer = torch.full((2, 30, 3, 5), 7.0, device=DEVICE).contiguous(
+        memory_format=torch.channels_last)
+    rest = torch.full((2, 16, 3, 5), 7.0, device=DEVICE).contiguous(
+        memory_format=torch.channels_last)
+    conv1x1(x, weight, bias, relu=True, out=buffer[:, 4:9], rest=rest)
+    torch.testing.assert_close(buffer[:, 4:9], want[:, :5], **close(torch.float32))
+    torch.testing.assert_close(rest, want[:, 5:], **close(torch.float32))
+    assert (buffer[:, :4] == 7).all() and (buffer[:, 9:] == 7).all()
+
+
+def test_conv1x1_refuses_a_rest_of_the_wrong_size():
+    x, weight = nhwc(1, 4, 3, 3), nhwc(6, 4, 1, 1)
+    rest = torch.empty(1, 2, 3, 4, device=DEVICE).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match=r"rest must be \[1, 2, 3, 3\]"):
+        conv1x1(x, weight, rest=rest)

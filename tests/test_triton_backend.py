@@ -11,12 +11,12 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, has_cuda
 
 import archc
 from archc.backend import BACKENDS
 from archc.ir import IRError
-from archc.lower import training_loss
+from archc.lower import compile_net, training_loss
 from archc.modules import MODULES
 from archc.pipeline import analyse
 from archc.plan import plan
@@ -200,3 +200,47 @@ def test_torch_compile_runs_the_triton_module_forward_and_backward(monkeypatch):
     torch.testing.assert_close(out, eager)
     for name, p in net.named_parameters():
         torch.testing.assert_close(p.grad, grads[name], msg=name)
+
+
+def test_an_unknown_backend_is_a_clear_error(archc):
+    from archc.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"unknown backend 'cuda' \(available: torch, triton\)"):
+        compile_net(ROOT / "nets/nin_cifar10.arch", backend="cuda")
+    status, _, err = archc("compile", "nets/nin_cifar10.arch", "--backend", "cuda")
+    assert status == 2 and "invalid choice: 'cuda'" in err
+    status, _, err = archc("compile", "nets/nin_cifar10.arch", "--plan")
+    assert status == 2 and "--plan shows the triton backend's fusions" in err
+
+
+# ---- full size, on a GPU -------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "vgg_a"])
+def test_full_size_nets_on_the_gpu_equal_the_torch_backend(name):
+    """Real kernels, full size, batch 8: forward (fp32 with TF32 as cuDNN, and fp16) and
+    gradients, same weights. TF32 and fp16 round differently from cuDNN's algorithms, so
+    the comparison is by relative norm: TF32 lands near 3e-4, fp16 near 1e-3."""
+    torch.manual_seed(0)
+    reference = archc.compile(ROOT / f"nets/{name}.arch", heads=False, logits=True).cuda()
+    fused = archc.compile(ROOT / f"nets/{name}.arch", backend="triton", heads=False,
+                          logits=True).cuda()
+    fused.load_state_dict(reference.state_dict())
+    shape = next(iter(reference.parameters())).shape  # the first conv: its input channels
+    size = {"nin_cifar10": 32}.get(name, 224)
+    x = torch.randn(8, shape[1], size, size, device="cuda")
+    for module in (reference, fused):
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Dropout):
+                layer.p = 0.0
+        module(x).square().mean().backward()
+    for dtype, bound in ((torch.float32, 2e-3), (torch.float16, 1e-2)):
+        with torch.no_grad(), torch.autocast("cuda", dtype, enabled=dtype != torch.float32):
+            want, got = reference.eval()(x).float(), fused.eval()(x).float()
+        assert ((got - want).norm() / want.norm()).item() < bound, dtype
+    grads = dict(fused.named_parameters())
+    for key, p in reference.named_parameters():
+        error = (grads[key].grad - p.grad).norm() / p.grad.norm().clamp_min(1e-12)
+        assert error.item() < 1e-2, key
