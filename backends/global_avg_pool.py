@@ -35,6 +35,10 @@ def global_avg_pool_kernel(
              mask=channels < C)
 
 
+tuned_global_avg_pool_kernel = triton.autotune(  # warps per program, cached per shape
+    [triton.Config({}, num_warps=w) for w in (2, 4, 8)], key=["P", "C"])(global_avg_pool_kernel)
+
+
 def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     """`adaptive_avg_pool2d(x, 1)` of a channels-last tensor: [N, C, H, W] -> [N, C, 1, 1]."""
     n, c, h, w = check(x, "global_avg_pool")
@@ -43,6 +47,7 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     block_p = 16 if interpreted() else min(64, triton.next_power_of_2(h * w))
     block_c = 16 if interpreted() else min(128, triton.next_power_of_2(c))
     grid = (n, triton.cdiv(c, block_c))
-    global_avg_pool_kernel[grid](x, out, h * w, c, pixel_stride(x, "global_avg_pool"),
-                                 out.stride(0), BLOCK_P=block_p, BLOCK_C=block_c)
+    kernel = global_avg_pool_kernel if interpreted() else tuned_global_avg_pool_kernel
+    kernel[grid](x, out, h * w, c, pixel_stride(x, "global_avg_pool"),
+                 out.stride(0), BLOCK_P=block_p, BLOCK_C=block_c)
     return out

@@ -59,6 +59,12 @@ def pool2d_kernel(
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
 
 
+# Warps per program, tuned per (C, output size) and cached: a program reads a window of BLOCK_C
+# contiguous channels per output pixel, so the spread is in how many pixels share an SM.
+tuned_pool2d_kernel = triton.autotune(
+    [triton.Config({}, num_warps=w) for w in (1, 2, 4)], key=["C", "OH", "OW"])(pool2d_kernel)
+
+
 def output_size(size: int, window: int, stride: int, pad: int, ceil: bool) -> int:
     """torch's (and Caffe's) rule: with ceil, a last window that would start inside the
     right/bottom padding is dropped."""
@@ -96,7 +102,8 @@ def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[in
     check(out, "pool2d", "out")
     block_c = 16 if interpreted() else min(128, triton.next_power_of_2(c))
     grid = (n * oh * ow, triton.cdiv(c, block_c))
-    pool2d_kernel[grid](x, out, h, w, c, oh, ow, pixel_stride(x, "pool2d"),
-                        pixel_stride(out, "pool2d", "out"), kh, kw, sh, sw, ph, pw,
-                        IS_MAX=kind == "max", BLOCK_C=block_c)
+    kernel = pool2d_kernel if interpreted() else tuned_pool2d_kernel
+    kernel[grid](x, out, h, w, c, oh, ow, pixel_stride(x, "pool2d"),
+                 pixel_stride(out, "pool2d", "out"), kh, kw, sh, sw, ph, pw,
+                 IS_MAX=kind == "max", BLOCK_C=block_c)
     return out
