@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	# torch 2.13.0 is the CPU build these machines keep on disk; a bare `torch` would pull a
 	# multi-GB CUDA build. Installed first so the project's `torch>=2.4` is already satisfied.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[runtime,graph,export,dev]"
+	$(PY) -m pip install --quiet -e ".[runtime,graph,export,train,dev]"
 	# Graphviz's `dot` renders `archc graph -o x.svg`; best effort (needs root and apt), the
 	# tests that render skip without it and .dot output never needs it.
 	command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \

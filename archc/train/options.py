@@ -1,0 +1,151 @@
+"""`archc train` and `archc eval`: their command lines, and the runs they start.
+
+Nothing here imports torch until a command runs, so `archc stats` stays light. An option left
+out takes the recipe's value (`--recipe nin|googlenet|vgg`), else archc's default (the `Config`
+dataclass in config.py: SGD, momentum 0.9, lr 0.05 on a cosine schedule, weight decay 5e-4,
+batch 64, 30 epochs; these train the bundled digits nets well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from archc.train.config import RECIPES, SCHEDULES, Config
+
+TRAIN_HELP = """examples:
+  archc train nets/nin_digits.arch --data digits --epochs 30 --out runs/nin
+  archc train nets/nin_cifar10.arch --data cifar10:~/data/cifar-10-batches-py --recipe nin
+  archc train --resume runs/nin                   # continue a stopped run where it was
+  torchrun --nproc_per_node=2 -m archc train nets/nin_digits.arch --out runs/ddp
+
+recipes (defaults under what you give):
+""" + "\n".join(f"  {name}: {text}" for name, (text, _) in RECIPES.items())
+
+
+def add_commands(commands, run_train, run_eval) -> None:
+    train = commands.add_parser(
+        "train", help="train a net on a data set (checkpoints, metrics, curves)",
+        description="Train FILE's net with SGD or AdamW, writing checkpoints, metrics.jsonl, "
+                    "curves.png and run.json to --out. A run started again with the same --out "
+                    "continues from its newest checkpoint.",
+        epilog=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("file", nargs="?", metavar="FILE", help="an .arch file")
+    _data_options(train)
+    group = train.add_argument_group("optimisation")
+    group.add_argument("--recipe", choices=sorted(RECIPES), help="a paper's protocol")
+    group.add_argument("--epochs", type=int, help="default 30")
+    group.add_argument("--batch-size", type=int, help="per step, over all ranks (default 64)")
+    group.add_argument("--optimizer", choices=("sgd", "adamw"), help="default sgd")
+    group.add_argument("--lr", type=float, help="base learning rate (default 0.05)")
+    group.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    group.add_argument("--weight-decay", type=float, help="default 5e-4")
+    group.add_argument("--schedule", choices=SCHEDULES, help="default cosine")
+    group.add_argument("--step-size", type=float, help="step: epochs between decays (8)")
+    group.add_argument("--gamma", type=float, help="factor of each decay (0.1)")
+    group.add_argument("--milestones", type=_floats, help="multistep: epochs, e.g. 30,60")
+    group.add_argument("--patience", type=int, help="plateau: epochs without progress (2)")
+    group.add_argument("--warmup", type=float, help="epochs of linear warm-up (0)")
+    group.add_argument("--bias-lr-mult", type=float, help="biases' lr multiple (1)")
+    group.add_argument("--no-bias-decay", dest="bias_decay", action="store_const", const=False,
+                       help="no weight decay on biases")
+    group.add_argument("--label-smoothing", type=float, help="default 0 (off)")
+    group.add_argument("--ema", type=float, help="Polyak averaging: decay per step (off)")
+    group.add_argument("--init-from", metavar="CKPT", help="copy layers that fit by name")
+    group = train.add_argument_group("augmentation (torch ops, seeded per batch)")
+    group.add_argument("--crop-pad", type=int, help="random crops from images padded by N")
+    group.add_argument("--flip", action="store_const", const=True, help="random h-flips")
+    group.add_argument("--scale-crop", type=_floats, metavar="MIN,MAX",
+                       help="crops of MIN..MAX of the area, aspect 3/4..4/3, resized back")
+    group = train.add_argument_group("run")
+    group.add_argument("--out", metavar="DIR", help="where the run's files go (runs/latest)")
+    group.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    group.add_argument("--seed", type=int, help="data order, augmentation, init (0)")
+    group.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
+    group.add_argument("--amp", choices=("none", "bf16", "fp16"), help="autocast (CUDA)")
+    group.add_argument("--channels-last", action="store_const", const=True)
+    group.add_argument("--backend", choices=("torch", "triton"), help="default torch")
+    group.add_argument("--save-every", type=int, metavar="N",
+                       help="a checkpoint every N steps too (default: each epoch)")
+    group.add_argument("--keep", type=int, help="checkpoints kept (3)")
+    group.add_argument("--dry-run", action="store_true",
+                       help="check the data against the net and print the plan; no training")
+    group.add_argument("--no-progress", dest="progress", action="store_false")
+    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       type=_override, help="override a net parameter (e.g. classes=100)")
+    train.set_defaults(run=run_train)
+
+    eval_ = commands.add_parser(
+        "eval", help="evaluate a checkpoint: top-1/top-5 error and a confusion matrix",
+        description="Load CKPT's weights into FILE's net and report its loss, top-1 and "
+                    "top-5 error on the test split of --data; draw the confusion matrix.")
+    eval_.add_argument("file", metavar="FILE", help="an .arch file")
+    eval_.add_argument("--checkpoint", required=True, metavar="CKPT")
+    _data_options(eval_)
+    eval_.add_argument("--confusion", metavar="OUT.png",
+                       help="where to draw the confusion matrix (default: beside CKPT)")
+    eval_.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    eval_.add_argument("--json", action="store_true", help="print the figures as JSON")
+    eval_.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       type=_override, help="override a net parameter")
+    eval_.set_defaults(run=run_eval)
+
+
+def _data_options(command) -> None:
+    command.add_argument("--data", metavar="SPEC",
+                         help="digits (default), cifar10:DIR, cifar100:DIR, mnist:DIR, "
+                              "fashion-mnist:DIR, svhn:DIR or folder:DIR")
+    command.add_argument("--resize", action="store_const", const=True,
+                         help="resize images to the net's input size (bilinear)")
+    command.add_argument("--gray-to-rgb", action="store_const", const=True,
+                         help="repeat a grey channel three times for an RGB net")
+
+
+def config_of(args) -> Config:
+    """Config defaults, under the recipe's, under what the command line gave."""
+    if args.resume:
+        return _resumed(args)
+    if not args.file:
+        raise ValueError("give an .arch FILE to train (or --resume DIR)")
+    values = dict(RECIPES[args.recipe][1]) if args.recipe else {}
+    given = {k: v for k, v in vars(args).items() if v is not None and k in Config.__annotations__}
+    values.update(given)
+    values.update(net=args.file, overrides=tuple(args.set), recipe=args.recipe or "")
+    for key in ("milestones", "scale_crop"):
+        values[key] = tuple(values.get(key, ()))
+    return Config(**values)
+
+
+def _resumed(args) -> Config:
+    from archc.train import checkpoint
+
+    folder = Path(args.resume)
+    found = checkpoint.latest(folder)
+    if found is None:
+        raise checkpoint.CheckpointError(f"--resume {folder}: no checkpoint there")
+    config = Config.from_json(json.loads(checkpoint.load(found)["config"]))
+    return replace(config, out=str(folder), epochs=args.epochs or config.epochs)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+
+
+def _override(text: str):
+    from archc.cli import _override as parse
+
+    return parse(text)
+
+
+def print_plan(plan: dict) -> None:
+    width = max(map(len, plan))
+    for key, value in plan.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        print(f"{key:<{width}}  {shown}")
+    sys.stdout.flush()
