@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from archc.train import checkpoint, data, distributed, metrics
-from archc.train.config import Config, Schedule
+from archc.train.config import Config
 from archc.train.formats import DataError
 from archc.train.state import Run, prepare
 

@@ -75,7 +75,7 @@ def plot_curves(records: list[dict], path: Path) -> None:
     error.plot(epochs, [100 * r["test_top5_error"] for r in records], "--", label="test top-5")
     error.set(title="error (%)", xlabel="epoch")
     lr.plot(epochs, [r["lr"] for r in records])
-    lr.set(title="learning rate (end of epoch)", xlabel="epoch", yscale="log")
+    lr.set(title="learning rate (end of epoch)", xlabel="epoch")
     for axes in (loss, error):
         axes.legend()
     figure.tight_layout()

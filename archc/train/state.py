@@ -143,7 +143,8 @@ def prepare(config: Config, ranks: Ranks, writes: bool = True) -> Run:
     if config.device == "cuda" and not torch.cuda.is_available():
         raise DataError("--device cuda: no CUDA device here (use --device cpu)")
     torch.manual_seed(config.seed)
-    model = lower(analysis, heads=True, backend=BACKENDS[config.backend]).module
+    # logits in eval mode too: the loss is measured on them (the softmax is monotone)
+    model = lower(analysis, heads=True, logits=True, backend=BACKENDS[config.backend]).module
     model = model.to(ranks.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -1,0 +1,159 @@
+"""archc train and archc eval on the bundled digits: accuracy, resume after SIGKILL, bad input.
+
+Each run is a real process or the CLI in-process on the CPU; the nets are the digits-sized
+ones in nets/, so a run takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT
+
+from archc.train import checkpoint
+
+NIN = "nets/nin_digits.arch"
+
+
+def weights_of(folder):
+    return checkpoint.load(checkpoint.latest(folder))["model"]
+
+
+def test_nin_digits_reaches_97_percent_on_the_cpu(archc, tmp_path):
+    status, out, err = archc("train", NIN, "--data", "digits", "--epochs", "30",
+                             "--out", str(tmp_path), "--no-progress")
+    assert status == 0, err
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, 31))
+    assert 1 - records[-1]["test_top1_error"] >= 0.97
+    assert records[-1]["train_loss"] < records[0]["train_loss"] / 5
+    assert f"accuracy {1 - records[-1]['test_top1_error']:.2%}" in out
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["config"]["seed"] == 0 and "net nin_digits" in run["arch_source"]
+    assert set(run["versions"]) >= {"torch", "triton", "python"}
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(checkpoint.checkpoints(tmp_path)) == 3  # --keep's default
+
+    status, out, err = archc("eval", NIN, "--checkpoint", str(checkpoint.latest(tmp_path)),
+                             "--json", "--confusion", str(tmp_path / "c.png"))
+    assert status == 0, err
+    figures = json.loads(out)
+    assert figures["top1_error"] == pytest.approx(records[-1]["test_top1_error"])
+    assert figures["samples"] == 360 and (tmp_path / "c.png").exists()
+
+
+def test_a_run_killed_mid_epoch_resumes_to_bit_identical_weights(tmp_path):
+    args = [sys.executable, "-m", "archc", "train", NIN, "--epochs", "2", "--batch-size", "8",
+            "--save-every", "7", "--no-progress"]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    subprocess.run(args + ["--out", str(whole)], cwd=ROOT, check=True, capture_output=True)
+    process = subprocess.Popen(args + ["--out", str(broken)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    steps_per_epoch = 180  # 1,437 training digits in batches of 8
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = checkpoint.latest(broken)
+        step = int(checkpoint.PATTERN.search(found.name).group(1)) if found else 0
+        if steps_per_epoch // 2 < step < steps_per_epoch:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 0 < step < steps_per_epoch, "the run should be killed in its first epoch"
+    resumed = subprocess.run(args + ["--out", str(broken)], cwd=ROOT, capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stderr and "(epoch 1, step" in resumed.stderr
+    a, b = weights_of(whole), weights_of(broken)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_flag_continues_with_the_saved_config(archc, tmp_path):
+    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress",
+                 "--lr", "0.02")[0] == 0
+    status, out, err = archc("train", "--resume", str(tmp_path), "--epochs", "2",
+                             "--no-progress")
+    assert status == 0, err
+    assert "resuming from" in err and "after 2 epochs" in out
+    state = checkpoint.load(checkpoint.latest(tmp_path))
+    assert json.loads(state["config"])["lr"] == 0.02 and state["epoch"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nets/nin_cifar10.arch"], "digits train images have 1 channel(s), the net takes 3 "
+                                "(give --gray-to-rgb)"),
+    (["nets/nin_cifar10.arch", "--gray-to-rgb"],
+     "digits train images are 8x8, the net takes 32x32 (give --resize"),
+    ([NIN, "--set", "classes=5"], "digits train has 10 classes, the net predicts 5 "
+                                  "(give --set classes=10)"),
+    ([NIN, "--data", "imagenet"], "unknown data 'imagenet': give one of digits, cifar10:DIR"),
+    ([NIN, "--data", "cifar10"], "--data cifar10 needs a folder: cifar10:DIR"),
+    ([NIN, "--data", "mnist:/nonexistent"], "/nonexistent: no such folder"),
+    ([NIN, "--lr", "1e4", "--epochs", "2"], "the loss turned NaN or infinite in epoch 1"),
+    (["--resume", "/nonexistent"], "--resume /nonexistent: no checkpoint there"),
+])
+def test_bad_input_gets_a_clear_error(archc, tmp_path, args, message):
+    status, out, err = archc("train", *args, "--out", str(tmp_path / "run"), "--no-progress")
+    assert status == 1
+    assert message in err and "Traceback" not in err
+
+
+def test_nan_keeps_the_last_good_checkpoint(archc, tmp_path):
+    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    good = checkpoint.latest(tmp_path)
+    status, _, err = archc("train", NIN, "--epochs", "3", "--lr", "1e4", "--out",
+                           str(tmp_path / "other"), "--no-progress", "--init-from", str(good))
+    assert status == 1 and "NaN or infinite" in err
+    assert checkpoint.latest(tmp_path) == good and checkpoint.load(good)["epoch"] == 1
+
+
+def test_an_unwritable_out_fails_before_training(archc, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status, _, err = archc("train", NIN, "--out", str(blocker / "run"), "--no-progress")
+    assert status == 1 and f"cannot write to {blocker / 'run'}" in err
+
+
+def test_broken_checkpoints_are_named_with_what_is_wrong(archc, tmp_path):
+    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    good = checkpoint.latest(tmp_path)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    status, _, err = archc("eval", NIN, "--checkpoint", str(truncated))
+    assert status == 1 and f"{truncated}: not a readable checkpoint" in err
+    status, _, err = archc("eval", "nets/inception_digits.arch", "--checkpoint", str(good))
+    assert status == 1 and f"{good}: does not fit this net: '" in err and "is missing" in err
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"model": {}, "x": os.system}, hostile)  # a pickle that names a function
+    status, _, err = archc("eval", NIN, "--checkpoint", str(hostile))
+    assert status == 1 and f"{hostile}: not a readable checkpoint" in err
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(archc, tmp_path):
+    status, out, err = archc("train", NIN, "--dry-run", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "steps_per_epoch         23" in out and "train_images            1,437" in out
+    assert not checkpoint.checkpoints(tmp_path)
+
+
+def test_two_process_gloo_run_trains_and_writes_one_set_of_files(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_port=29731", "-m", "archc", "train", NIN, "--epochs", "3", "--out",
+         str(tmp_path), "--no-progress"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]  # rank 0 alone writes
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert records[-1]["test_samples"] == 360  # sharded without duplicates, then summed
+    assert json.loads((tmp_path / "run.json").read_text())["world_size"] == 2
