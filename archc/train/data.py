@@ -83,7 +83,9 @@ def _digits_splits() -> tuple[Split, Split]:
 
 
 def _split(images: np.ndarray, labels: np.ndarray, classes: list[str]) -> Split:
-    return Split(torch.from_numpy(np.ascontiguousarray(images)),
+    images = np.ascontiguousarray(images)
+    images = images if images.flags.writeable else images.copy()  # torch wants to own it
+    return Split(torch.from_numpy(images),
                  torch.from_numpy(np.asarray(labels, dtype=np.int64)), tuple(classes))
 
 
