@@ -17,6 +17,7 @@ import pytest
 import torch
 from conftest import ROOT
 
+import archc
 from archc.train import checkpoint
 
 NIN = "nets/nin_digits.arch"
@@ -157,3 +158,40 @@ def test_two_process_gloo_run_trains_and_writes_one_set_of_files(tmp_path):
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     assert records[-1]["test_samples"] == 360  # sharded without duplicates, then summed
     assert json.loads((tmp_path / "run.json").read_text())["world_size"] == 2
+
+
+PLAIN = """net plain(classes = 10) {
+    input 1x8x8
+    default conv relu
+    conv 3x3 16 pad=1
+    conv 1x1 16
+    maxpool 2x2/2
+    conv 3x3 32 pad=1
+    conv 1x1 classes linear
+    gap
+    softmax
+}
+"""
+
+
+def test_one_ddp_step_over_two_ranks_equals_one_step_over_the_global_batch(tmp_path):
+    """No dropout: the two ranks' halves of a global batch of 64, gradients averaged by DDP,
+    move the weights as one process does over all 64 (fp32 summation order aside)."""
+    net = tmp_path / "plain.arch"
+    net.write_text(PLAIN)
+    common = ["-m", "archc", "train", str(net), "--epochs", "1", "--max-steps", "1",
+              "--batch-size", "64", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=ROOT,
+                   check=True, capture_output=True, env=env)
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port=29732", *common, "--out", str(tmp_path / "two")],
+                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    one, two = weights_of(tmp_path / "one"), weights_of(tmp_path / "two")
+    assert checkpoint.load(checkpoint.latest(tmp_path / "two"))["global_step"] == 1
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6, msg=key)
+    torch.manual_seed(0)  # the runner's init: seed, then build
+    initial = archc.compile(str(net)).state_dict()
+    assert all((one[k] - initial[k]).abs().max() > 1e-4 for k in one)  # the step moved all

@@ -47,7 +47,7 @@ class Config:
     overrides: tuple[tuple[str, float], ...] = ()
     recipe: str = ""
     init_from: str = ""
-    compile: bool = False
+    max_steps: int = 0  # stop after this many steps in all (0: run every epoch)
     extra: dict = field(default_factory=dict)  # nothing the run reads: free for tools
 
     def to_json(self) -> dict:

@@ -115,28 +115,27 @@ def fit(split: Split, shape: tuple[int, int, int], classes: int, name: str,
 
 
 def batches(split: Split, batch_size: int, seed: int, epoch: int, shuffle: bool,
-            rank: int = 0, world: int = 1, drop_last: bool = False):
+            rank: int = 0, world: int = 1):
     """(batch index, index tensor) of this rank's batches in this epoch's order.
 
-    Training: every rank shuffles with the same generator (seed, epoch) and takes every
-    world-th sample of an order trimmed to a multiple of world (each sample once per epoch on
-    one rank). Evaluation: rank r takes samples r, r + world, ...: no padding, no duplicates.
+    Training (shuffle): every rank draws the same order from (seed, epoch), trimmed to a
+    multiple of world; global batch b is its b-th run of `batch_size` samples, and rank r
+    takes every world-th of them, so a step over K ranks sees the samples one process would.
+    Evaluation: rank r takes samples r, r + world, ... in batches: no padding, no duplicates.
     """
     n = len(split)
-    if shuffle:
-        order = torch.randperm(n, generator=_generator(seed, epoch, -1))
-        order = order[: n - n % world]
-    else:
-        order = torch.arange(n)
-    mine = order[rank::world]
-    stop = len(mine) - len(mine) % batch_size if drop_last else len(mine)
-    for b, start in enumerate(range(0, stop, batch_size)):
-        yield b, mine[start:start + batch_size]
+    if not shuffle:
+        mine = torch.arange(rank, n, world)
+        for b, start in enumerate(range(0, len(mine), batch_size)):
+            yield b, mine[start:start + batch_size]
+        return
+    order = torch.randperm(n, generator=_generator(seed, epoch, -1))[: n - n % world]
+    for b, start in enumerate(range(0, len(order), batch_size)):
+        yield b, order[start:start + batch_size][rank::world]
 
 
 def steps_per_epoch(n: int, batch_size: int, world: int = 1) -> int:
-    per_rank = (n - n % world) // world
-    return -(-per_rank // batch_size)
+    return -(-(n - n % world) // batch_size)
 
 
 def make_batch(split: Split, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,

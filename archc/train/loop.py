@@ -71,6 +71,8 @@ def _train(run: Run, progress: bool) -> dict:
         if ranks.main:
             _save(run, position, None)
         ranks.barrier()
+        if c.max_steps and position.global_step >= c.max_steps:
+            break
     return record
 
 
@@ -85,6 +87,8 @@ def _epoch(run: Run, position: Position, tally, progress: bool):
                                  ranks.rank, ranks.world):
         if b < position.step:
             continue  # done before the checkpoint this run resumed from
+        if c.max_steps and position.global_step >= c.max_steps:
+            break
         x, y = data.make_batch(run.train, index, run.mean, run.std, run.augment, c.seed,
                                position.epoch, b)
         _set_lr(run, position.epoch + b / total)

@@ -71,6 +71,8 @@ def add_commands(commands, run_train, run_eval) -> None:
     group.add_argument("--save-every", type=int, metavar="N",
                        help="a checkpoint every N steps too (default: each epoch)")
     group.add_argument("--keep", type=int, help="checkpoints kept (3)")
+    group.add_argument("--max-steps", type=int, metavar="N",
+                       help="stop after N steps in all (smoke tests, benchmarks)")
     group.add_argument("--dry-run", action="store_true",
                        help="check the data against the net and print the plan; no training")
     group.add_argument("--no-progress", dest="progress", action="store_false")
