@@ -112,12 +112,14 @@ def test_svhn_mat_files_with_ten_for_the_digit_zero(tmp_path):
     rng = np.random.RandomState(3)
     for split, n in (("train", 4), ("test", 2)):
         x = rng.randint(0, 256, (32, 32, 3, n)).astype(np.uint8)
-        savemat(tmp_path / f"{split}_32x32.mat", {"X": x, "y": np.array([[10], [3], [1], [10]][:n])})
+        labels = np.array([[10], [3], [1], [10]][:n])
+        savemat(tmp_path / f"{split}_32x32.mat", {"X": x, "y": labels})
         if split == "train":
             want = x
     train, test = data.load(f"svhn:{tmp_path}")
     assert train.labels.tolist() == [0, 3, 1, 0] and len(test) == 2
-    assert torch.equal(train.images[1], torch.from_numpy(want[:, :, :, 1].transpose(2, 0, 1).copy()))
+    second = want[:, :, :, 1].transpose(2, 0, 1).copy()  # H x W x C -> C x H x W
+    assert torch.equal(train.images[1], torch.from_numpy(second))
 
 
 def image_folder(root, size=(6, 5)):
