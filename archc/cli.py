@@ -318,9 +318,6 @@ def run_check(args) -> int:
     return status
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def run_train(args) -> int:
     _require("train", *TRAIN_MODULES)
@@ -367,3 +364,7 @@ def run_eval(args) -> int:
         if "confusion_png" in figures:
             print(f"confusion matrix: {figures['confusion_png']}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -97,14 +97,19 @@ class Run:
     # ---- reports ---------------------------------------------------------------------------
 
     def manifest(self) -> dict:
-        import numpy
-        import triton
+        from importlib.metadata import PackageNotFoundError, version
+
+        def installed(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
 
         return {"command": sys.argv, "config": self.config.to_json(),
                 "arch_source": Path(self.config.net).read_text(encoding="utf-8-sig"),
                 "seed": self.config.seed, "world_size": self.ranks.world,
                 "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                             "triton": triton.__version__, "numpy": numpy.__version__}}
+                             **{name: installed(name) for name in ("triton", "numpy", "lark")}}}
 
     def plan(self) -> dict:
         c = self.config
