@@ -26,6 +26,7 @@ run: $(STAMP)
 	mkdir -p build
 	$(VENV)/bin/archc compile nets/googlenet.arch -o build/googlenet.py
 	$(VENV)/bin/archc graph nets/googlenet.arch -o build/googlenet.svg
+	$(VENV)/bin/archc train nets/nin_digits.arch --data digits --epochs 30 --out build/nin_digits
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -195,3 +195,70 @@ def test_one_ddp_step_over_two_ranks_equals_one_step_over_the_global_batch(tmp_p
     torch.manual_seed(0)  # the runner's init: seed, then build
     initial = archc.compile(str(net)).state_dict()
     assert all((one[k] - initial[k]).abs().max() > 1e-4 for k in one)  # the step moved all
+
+
+def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(archc, tmp_path, monkeypatch):
+    import errno
+
+    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    good = checkpoint.latest(tmp_path)
+    before = good.read_bytes()
+
+    def full(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    status, _, err = archc("train", NIN, "--epochs", "2", "--out", str(tmp_path),
+                           "--no-progress")
+    assert status == 1
+    assert "No space left on device" in err and f"{good} is intact" in err
+    assert checkpoint.latest(tmp_path) == good and good.read_bytes() == before
+    assert not list(tmp_path.glob(".ckpt-*"))  # no temporary file left behind
+
+
+def test_resuming_into_a_folder_of_another_nets_run_names_the_first_bad_key(archc, tmp_path):
+    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    status, _, err = archc("train", "nets/inception_digits.arch", "--epochs", "2", "--out",
+                           str(tmp_path), "--no-progress")
+    assert status == 1
+    assert f"{checkpoint.latest(tmp_path)}: does not fit this net: 'conv1.weight' is missing" \
+        in err
+
+
+def test_polyak_averaging_is_what_the_run_and_eval_report(archc, tmp_path):
+    status, out, err = archc("train", NIN, "--epochs", "2", "--ema", "0.9", "--out",
+                             str(tmp_path), "--no-progress")
+    assert status == 0, err
+    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    state = checkpoint.load(checkpoint.latest(tmp_path))
+    assert int(state["ema"]["n_averaged"]) == 46  # every step of 2 epochs of 23
+    status, out, _ = archc("eval", NIN, "--checkpoint", str(checkpoint.latest(tmp_path)),
+                           "--json")
+    assert json.loads(out)["top1_error"] == pytest.approx(last["test_top1_error"])
+
+
+def test_training_on_the_triton_backend_moves_weights_as_the_torch_backend(archc, tmp_path):
+    """Three steps in Triton's interpreter (CPU) against three on torch ops, same seed, on a
+    folder of a few images (the interpreter is slow)."""
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", 12), ("test", 4)):
+        for label in ("a", "b"):
+            (tmp_path / "images" / split / label).mkdir(parents=True)
+            for i in range(count // 2):
+                pixels = torch.randint(0, 256, (8, 8, 3), generator=generator, dtype=torch.uint8)
+                Image.fromarray(pixels.numpy()).save(tmp_path / "images" / split / label /
+                                                     f"{i}.png")
+    net = tmp_path / "plain.arch"
+    net.write_text(PLAIN.replace("1x8x8", "3x8x8").replace("classes = 10", "classes = 2"))
+    for backend in ("torch", "triton"):
+        status, _, err = archc("train", str(net), "--data", f"folder:{tmp_path / 'images'}",
+                               "--batch-size", "4", "--epochs", "1", "--max-steps", "3",
+                               "--backend", backend, "--out", str(tmp_path / backend),
+                               "--no-progress")
+        assert status == 0, err
+    a, b = weights_of(tmp_path / "torch"), weights_of(tmp_path / "triton")
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)

@@ -28,16 +28,26 @@ class CheckpointError(DataError):
 
 
 def save(folder: Path, step: int, state: dict, keep: int) -> Path:
+    """Write `state` as checkpoint `step`; on failure (a full disk) the older ones stay."""
     path = folder / f"ckpt-{step:09d}.pt"
-    descriptor, temporary = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
+    temporary = None
     try:
+        descriptor, temporary = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
         with os.fdopen(descriptor, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
+        last = latest(folder)
+        kept = f"; {last} is intact" if last else ""
+        raise CheckpointError(f"cannot write checkpoint {path}: "
+                              f"{error.strerror or error}{kept}") from None
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_folder(folder)
     for old in checkpoints(folder)[:-keep]:
