@@ -5,7 +5,8 @@ momentum and weight decay) for the same number of steps; the hand-written loop i
 would write: shuffle with randperm, index the uint8 tensor, normalise, forward, cross-entropy,
 backward, step. archc's loop adds what the runner promises (per-batch seeded augmentation
 generators, learning-rate schedule, device-side tallies, NaN checks, the progress bar off).
-Rounds alternate after a warm-up; the median of the rounds' ratios is printed. Target (issue 8): at least 0.95.
+Rounds alternate after a warm-up; the median of the rounds' ratios is printed. Target
+(issue 8): at least 0.95.
 
     .venv/bin/python bench/train.py [--net nets/nin_digits.arch] [--epochs 8] [--device cpu]
 """
