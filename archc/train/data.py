@@ -59,7 +59,7 @@ def load(spec: str, size: tuple[int, int] | None = None) -> tuple[Split, Split]:
         return _digits_splits()
     if not where:
         raise DataError(f"--data {kind} needs a folder: {kind}:DIR")
-    root = Path(where)
+    root = Path(where).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     readers = {
