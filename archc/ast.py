@@ -106,8 +106,11 @@ class Group:
 
 @dataclass(frozen=True)
 class Concat:
+    """`concat { ... }` (along channels) or `sum { ... }` (elementwise): branches of layers."""
+
     branches: tuple[Stmt, ...]
     span: Span
+    kind: str = "concat"  # or "sum"
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,9 @@ def title(core: Core) -> str:
     """What a statement is: the op or block it uses, or the kind of statement."""
     if isinstance(core, (Op, BlockUse)):
         return core.name
-    return {Group: "group", Concat: "concat", Head: "head"}[type(core)]
+    if isinstance(core, Concat):
+        return core.kind
+    return {Group: "group", Head: "head"}[type(core)]
 
 
 @dataclass(frozen=True)

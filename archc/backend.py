@@ -38,9 +38,18 @@ class Site:
 Call = Callable[[ops.OpT, Site], str]
 
 
+# How each activation reads in forward(), flag or layer.
+ACTIVATION_CALLS = {"relu": "F.relu({})", "relu6": "F.relu6({})", "sigmoid": "torch.sigmoid({})",
+                    "tanh": "torch.tanh({})", "hardswish": "F.hardswish({})",
+                    "leakyrelu": "F.leaky_relu({}, {slope!r})"}
+
+
+def activate(act: str, value: str, slope: float = 0.01) -> str:
+    return value if act == "linear" else ACTIVATION_CALLS[act].format(value, slope=slope)
+
+
 def _module(op, site: Site) -> str:
-    call = f"{site.attr}({site.args[0]})"
-    return f"F.relu({call})" if getattr(op, "act", "linear") == "relu" else call
+    return activate(getattr(op, "act", "linear"), f"{site.attr}({site.args[0]})")
 
 
 def _softmax(op, site: Site) -> str:
@@ -61,6 +70,9 @@ TORCH_CALLS: dict[type, Call] = {
     ops.Flatten: lambda op, site: f"torch.flatten({site.args[0]}, 1)",
     ops.Softmax: _softmax,
     ops.Concat: lambda op, site: f"torch.cat([{', '.join(site.args)}], dim=1)",
+    ops.BatchNorm: _module,
+    ops.Act: lambda op, site: activate(op.kind, site.args[0], op.slope),
+    ops.Sum: lambda op, site: " + ".join(site.args),
 }
 
 
@@ -70,7 +82,7 @@ def _out(site: Site) -> str:
 
 def _triton_conv(op: ops.Conv, site: Site) -> str:
     if site.step is None or site.step.kind != "gemm":
-        return _module(op, site)  # cuDNN
+        return _module(op, site)  # cuDNN, or an activation the GEMM does not apply
     return f"K.conv1x1({site.args[0]}, {site.attr}, relu={op.act == 'relu'}{_out(site)})"
 
 

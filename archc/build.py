@@ -138,7 +138,9 @@ class _Builder:
             names = [p.name for p in self.blocks[core.name].params]
             args = tuple(zip(names, (evaluate(a, scope.env, scope.notes) for a in core.args)))
         self.row_counts[title] = self.row_counts.get(title, 0) + 1
-        name = stmt.label or (core.name if head else f"{title}{self.row_counts[title]}")
+        number = f"_{self.row_counts[title]}" if title[-1].isdigit() else \
+            str(self.row_counts[title])  # relu6_1, not relu61
+        name = stmt.label or (core.name if head else f"{title}{number}")
         self.graph.rows.append(Row(len(self.graph.rows), name, title, stmt.span, args,
                                    stmt.repeat, head))
         return len(self.graph.rows) - 1
@@ -216,16 +218,23 @@ class _Builder:
         self.labels[stmt.label] = (x, stmt.span)
 
     def _concat(self, concat: ast.Concat, x: int, scope: Scope) -> int:
+        """A concat's or a sum's branches, each from `x`; an `id` branch is `x` itself."""
         outputs = []
         for branch in concat.branches:
             if branch.core is None or isinstance(branch.core, ast.Default):
-                raise ArchError("each line of a concat is a branch of layers", branch.span,
-                                scope.notes)
+                raise ArchError(f"each line of a {concat.kind} is a branch of layers",
+                                branch.span, scope.notes)
+            if _is_identity(branch) and not branch.core.args and branch.repeat == 1:
+                outputs.append(x)  # no layer: the shortcut is the input itself
+                continue
             outputs.append(self._stmt(branch, x, scope))
-        if not outputs:
-            raise ArchError("concat needs at least one branch", concat.span, scope.notes)
-        return self.graph.add(ops.Concat(), tuple(outputs), concat, scope.notes,
-                              scope.row, scope.head, scope.blocks)
+        if len(outputs) < (2 if concat.kind == "sum" else 1):
+            needs = "two branches" if concat.kind == "sum" else "at least one branch"
+            raise ArchError(f"{concat.kind} needs {needs}", concat.span, scope.notes)
+        op = ops.Concat() if concat.kind == "concat" else \
+            ops.Sum(tuple(_is_identity(b) for b in concat.branches))
+        return self.graph.add(op, tuple(outputs), concat, scope.notes, scope.row, scope.head,
+                              scope.blocks)
 
     def _block_use(self, use: ast.BlockUse, x: int, scope: Scope) -> int:
         block = self.blocks.get(use.name)
@@ -259,9 +268,24 @@ class _Builder:
     # ---- ops and their arguments -----------------------------------------------------------
 
     def _op(self, op: ast.Op, x: int, scope: Scope) -> int:
+        if op.name == ops.IDENTITY:
+            if op.args:
+                raise ArchError("'id' takes no arguments", op.args[0].span, scope.notes)
+            raise ArchError("'id' stands alone as a branch of a sum or concat (a shortcut)",
+                            op.span, scope.notes)
         node = self._made_op(op, scope)
+        if isinstance(node, ops.Act):
+            self._refuse_second_activation(node, x, op, scope)
         return self.graph.add(node, (x,), op, scope.notes, scope.row, scope.head,
                               scope.blocks)
+
+    def _refuse_second_activation(self, act: ops.Act, x: int, op: ast.Op, scope: Scope):
+        """`conv 3x3 64 relu` then `relu`: the second does nothing, and is likely a slip."""
+        before = self.graph.node(x).op if 0 <= x < len(self.graph) else None
+        earlier = before.kind if isinstance(before, ops.Act) else getattr(before, "act", None)
+        if earlier not in (None, "linear"):
+            raise ArchError(f"'{act.kind}' after a layer that already applies '{earlier}' "
+                            f"({ops.describe(before)})", op.span, scope.notes)
 
     def _made_op(self, op: ast.Op, scope: Scope) -> ops.OpT:
         """The op a statement makes, made once per statement, bindings and defaults: nets
@@ -322,3 +346,7 @@ class _Builder:
 
 def _name(op: ast.Op | ast.Default) -> str:
     return op.op if isinstance(op, ast.Default) else op.name
+
+
+def _is_identity(branch: ast.Stmt) -> bool:
+    return isinstance(branch.core, ast.Op) and branch.core.name == ops.IDENTITY

@@ -1,8 +1,11 @@
 """Count: `ir.Graph` + shapes -> the cost of every layer (weights, biases, MACs).
 
-Conventions (printed in every table footer): params = weights + biases, as PyTorch's
-`sum(p.numel())` counts them; MACs are the multiply-accumulates of conv and fc layers for one
-image (FLOPs = 2 x MACs); pooling, LRN and softmax cost no MACs here. A network needing more
+Conventions (printed in every table footer): params = weights + biases (+ batch norm's scale
+and shift), as PyTorch's `sum(p.numel())` counts them; buffers = batch norm's running mean and
+variance, state that is not learnt (PyTorch's step counter `num_batches_tracked` is left out);
+MACs are the multiply-accumulates of conv and fc layers for one image (FLOPs = 2 x MACs);
+pooling, LRN, batch norm, activations, softmax and the additions of a `sum` cost no MACs here
+(at inference a batch norm folds into the conv before it). A network needing more
 than `MAX_PARAMS` parameters is refused at the layer that crosses the limit, before anything
 is allocated.
 """
@@ -25,14 +28,17 @@ class Cost:
     weights: int = 0
     biases: int = 0
     macs: int = 0
+    affine: int = 0  # batch norm's learnt scale and shift: params, but not a weight layer
+    buffers: int = 0  # batch norm's running statistics: state, not params
 
     @property
     def params(self) -> int:
-        return self.weights + self.biases
+        return self.weights + self.biases + self.affine
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.weights + other.weights, self.biases + other.biases,
-                    self.macs + other.macs)
+                    self.macs + other.macs, self.affine + other.affine,
+                    self.buffers + other.buffers)
 
 
 def count_costs(graph: Graph, shapes: dict[int, Shape]) -> dict[int, Cost]:
@@ -56,7 +62,7 @@ def total(costs: dict[int, Cost], nodes: Iterable[int]) -> Cost:
 
 def conv_cost(op: ops.Conv, inputs: list[Shape], out: Shape) -> Cost:
     weights = op.channels * (inputs[0].c // op.groups) * op.window[0] * op.window[1]
-    return Cost(weights, op.channels, weights * out.h * out.w)
+    return Cost(weights, op.channels if op.bias else 0, weights * out.h * out.w)
 
 
 def fc_cost(op: ops.FC, inputs: list[Shape], out: Shape) -> Cost:
@@ -79,4 +85,7 @@ COST_RULES = {
     ops.Flatten: free,
     ops.Softmax: free,
     ops.Concat: free,
+    ops.BatchNorm: lambda op, inputs, out: Cost(affine=2 * out.c, buffers=2 * out.c),
+    ops.Act: free,
+    ops.Sum: free,
 }

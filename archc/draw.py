@@ -28,7 +28,8 @@ KINDS = {"conv": "#b3cde3", "pool": "#ccebc5", "normalisation": "#fed9a6", "fc":
          "block": "#fbb4ae", "head": "#f2f2f2", "other": "#ffffff"}
 KIND_OF = {ops.Conv: "conv", ops.Pool: "pool", ops.GlobalAvgPool: "pool",
            ops.LRN: "normalisation", ops.FC: "fc", ops.Input: "other", ops.Dropout: "other",
-           ops.Flatten: "other", ops.Softmax: "other", ops.Concat: "other"}
+           ops.Flatten: "other", ops.Softmax: "other", ops.Concat: "other",
+           ops.BatchNorm: "normalisation", ops.Act: "other", ops.Sum: "other"}
 
 
 def draw(analysis: Analysis, expand: bool = False) -> graphviz.Digraph:

@@ -280,7 +280,7 @@ class _Emitter:
         """The forward expression of layer `n`, by the backend's table."""
         node = self.graph.node(n)
         op = node.op
-        if isinstance(op, ops.Concat):
+        if isinstance(op, ops.Concat | ops.Sum):
             dims = 2 if all(self.flat[i] for i in node.inputs) else 4
             args = [var.read(i, dims) for i in node.inputs]
         elif isinstance(op, ops.Softmax):
@@ -344,9 +344,9 @@ def _flat_values(analysis: Analysis) -> dict[int, bool]:
         node = graph.node(n)
         if isinstance(node.op, FLAT_OPS):
             flat[n] = True
-        elif isinstance(node.op, (ops.Dropout, ops.Softmax)):
+        elif isinstance(node.op, (ops.Dropout, ops.Softmax, ops.Act, ops.BatchNorm)):
             flat[n] = flat[node.inputs[0]]
-        elif isinstance(node.op, ops.Concat):
+        elif isinstance(node.op, ops.Concat | ops.Sum):
             flat[n] = all(flat[i] for i in node.inputs)
         else:
             flat[n] = False
@@ -367,5 +367,6 @@ INIT_WEIGHTS = '''def init_weights(module):
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 '''

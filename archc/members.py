@@ -87,4 +87,5 @@ def _branch_name(branch: ast.Stmt, index: int) -> str:
 
 
 def _is_input(core: ast.Core) -> bool:
-    return isinstance(core, ast.Op) and core.name == "input"
+    """`input` and `id`: statements that make no layer, so no member."""
+    return isinstance(core, ast.Op) and core.name in ("input", "id")

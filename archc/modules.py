@@ -1,6 +1,8 @@
 """The PyTorch layer each op lowers to: one row per op in `MODULES`, None for the ops that
 are plain code in forward() (concat, flatten, softmax) or no layer at all (input).
 
+Activations and the additions of a `sum` are plain code in forward() too.
+
 A row takes the op and `texts`, the constructor arguments that may be expressions in a
 block's parameters, already printed as Python: "in" and "out" channels, "features_in" (an
 fc's flattened input), "groups" and "p". Everything else is the op's own number. A test
@@ -15,7 +17,8 @@ FLAT_OPS = (ops.FC, ops.Flatten)  # ops whose output is N x C rather than N x C 
 
 
 def _conv(op: ops.Conv, texts: dict[str, str]) -> str:
-    options = _options(stride=(op.stride, 1), padding=(_square(op.pad), 0))
+    options = _options(stride=(op.stride, 1), padding=(_square(op.pad), 0),
+                       bias=(op.bias, True))
     groups = f", groups={texts['groups']}" if texts["groups"] != "1" else ""
     return f"nn.Conv2d({texts['in']}, {texts['out']}, {_square(op.window)}{options}{groups})"
 
@@ -31,6 +34,11 @@ def _lrn(op: ops.LRN, texts: dict[str, str]) -> str:
     return f"nn.LocalResponseNorm({op.size}, alpha={op.alpha!r}, beta={op.beta!r}, k={op.k!r})"
 
 
+def _bn(op: ops.BatchNorm, texts: dict[str, str]) -> str:
+    options = _options(eps=(op.eps, 1e-5), momentum=(op.momentum, 0.1))
+    return f"nn.BatchNorm2d({texts['in']}{options})"
+
+
 MODULES = {
     ops.Input: None,
     ops.Conv: _conv,
@@ -42,6 +50,9 @@ MODULES = {
     ops.Flatten: None,
     ops.Softmax: None,
     ops.Concat: None,
+    ops.BatchNorm: _bn,
+    ops.Act: None,  # F.relu(x) in forward(), as torchvision writes a ReLU without state
+    ops.Sum: None,
 }
 
 

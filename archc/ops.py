@@ -27,7 +27,8 @@ class Conv:
     pad: tuple[int, int]
     channels: int
     groups: int
-    act: str  # "relu" or "linear"
+    act: str  # "linear" or an activation of ACTIVATION_LAYERS (a flag: `conv 3x3 64 relu`)
+    bias: bool = True  # `bias=false`, as before a batch norm
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,29 @@ class Concat:
     pass  # along channels, inputs in operand order
 
 
-OpT = Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | FC | Flatten | Softmax | Concat
-OP_TYPES = (Input, Conv, Pool, GlobalAvgPool, LRN, Dropout, FC, Flatten, Softmax, Concat)
+@dataclass(frozen=True)
+class BatchNorm:
+    eps: float
+    momentum: float  # PyTorch's: the weight of the new batch in the running statistics
+
+
+@dataclass(frozen=True)
+class Act:
+    kind: str  # one of ACTIVATION_LAYERS
+    slope: float = 0.0  # leakyrelu's negative slope
+
+
+@dataclass(frozen=True)
+class Sum:
+    """Elementwise, of branches that agree in C, H and W: a residual connection."""
+
+    identities: tuple[bool, ...] = ()  # per branch: an `id` shortcut (the sum's own input)
+
+
+OpT = (Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | FC | Flatten | Softmax | Concat
+       | BatchNorm | Act | Sum)
+OP_TYPES = (Input, Conv, Pool, GlobalAvgPool, LRN, Dropout, FC, Flatten, Softmax, Concat,
+            BatchNorm, Act, Sum)
 
 
 @dataclass(frozen=True)
@@ -98,23 +120,31 @@ class Signature:
     family: str = ""  # the name `default` uses, if it differs from the op's
 
 
-ACTIVATIONS = ("relu", "linear")
+# Activations: as layers (`relu`, `leakyrelu slope=0.2`) and as flags on conv and fc
+# (`conv 3x3 64 relu6`; a flag leakyrelu takes the default slope).
+ACTIVATION_LAYERS = ("relu", "relu6", "leakyrelu", "sigmoid", "tanh", "hardswish")
+ACTIVATIONS = ("linear", *ACTIVATION_LAYERS)
 SIGNATURES: dict[str, Signature] = {
     "input": Signature(("shape",)),
-    "conv": Signature(("window", "channels"), ("pad", "groups"), ACTIVATIONS),
-    "maxpool": Signature(("window",), ("pad", "round"), family="pool"),
-    "avgpool": Signature(("window",), ("pad", "round"), family="pool"),
+    "conv": Signature(("window", "channels"), ("stride", "pad", "groups", "bias"), ACTIVATIONS),
+    "maxpool": Signature(("window",), ("stride", "pad", "round"), family="pool"),
+    "avgpool": Signature(("window",), ("stride", "pad", "round"), family="pool"),
     "gap": Signature(()),
     "lrn": Signature(("size",), ("alpha", "beta", "k")),
     "dropout": Signature(("p",)),
     "fc": Signature(("features",), (), ACTIVATIONS),
     "flatten": Signature(()),
     "softmax": Signature(()),
+    "bn": Signature((), ("eps", "momentum")),
+    **{name: Signature((), ("slope",) if name == "leakyrelu" else ()) for name in
+       ACTIVATION_LAYERS},
 }
+IDENTITY = "id"  # a branch that passes its input on (a residual's shortcut); makes no layer
 
 # Values an option takes when neither the statement nor a `default` gives one.
 BUILTIN_DEFAULTS = {"pad": "valid", "groups": 1, "act": "linear", "round": "floor",
-                    "alpha": 1e-4, "beta": 0.75, "k": 1.0}
+                    "alpha": 1e-4, "beta": 0.75, "k": 1.0, "bias": "true", "eps": 1e-5,
+                    "momentum": 0.1, "slope": 0.01}
 
 
 def family(op_name: str) -> str:
@@ -233,18 +263,43 @@ def make_input(args: Args, span: Span) -> Input:
     return Input(shape.dims)
 
 
+def _stride(args: Args, window: Window, span: Span) -> int | None:
+    """The stride of `3x3/2`, or of `stride=s` (which a block parameter can give)."""
+    if "stride" not in args:
+        return window.stride
+    if window.stride is not None:
+        raise ArchError("stride given twice: in the window and as stride=", args["stride"].span)
+    return _int(args, "stride", span)
+
+
 def make_conv(args: Args, span: Span) -> Conv:
     window = _window(args, span)
-    return Conv(window.dims, window.stride or 1, _pad(args, window.dims, span),
+    return Conv(window.dims, _stride(args, window, span) or 1, _pad(args, window.dims, span),
                 _int(args, "channels", span), _int(args, "groups", span),
-                _word(args, "act", ACTIVATIONS, span))
+                _word(args, "act", ACTIVATIONS, span),
+                _word(args, "bias", ("true", "false"), span) == "true")
+
+
+def make_bn(args: Args, span: Span) -> BatchNorm:
+    eps, momentum = _real(args, "eps", span), _real(args, "momentum", span)
+    if eps <= 0:
+        raise ArchError(f"eps must be positive, got {eps}", args["eps"].span)
+    if not 0 <= momentum <= 1:
+        raise ArchError(f"momentum must be in [0, 1], got {momentum}", args["momentum"].span)
+    return BatchNorm(eps, momentum)
+
+
+def make_act(kind: str):
+    def make(args: Args, span: Span) -> Act:
+        return Act(kind, _real(args, "slope", span) if kind == "leakyrelu" else 0.0)
+    return make
 
 
 def make_pool(kind: str):
     def make(args: Args, span: Span) -> Pool:
         window = _window(args, span)
         rounding = _word(args, "round", ("ceil", "floor"), span)
-        stride = window.stride or window.dims[0]  # PyTorch's convention: stride = window
+        stride = _stride(args, window, span) or window.dims[0]  # PyTorch's: stride = window
         return Pool(kind, window.dims, stride, _pad(args, window.dims, span), rounding == "ceil")
     return make
 
@@ -278,6 +333,8 @@ MAKERS = {
     "fc": make_fc,
     "flatten": lambda args, span: Flatten(),
     "softmax": lambda args, span: Softmax(),
+    "bn": make_bn,
+    **{name: make_act(name) for name in ACTIVATION_LAYERS},
 }
 
 
@@ -285,8 +342,11 @@ def op_name(op: OpT) -> str:
     """The language's name for an op: `conv`, `maxpool`, `gap`."""
     if isinstance(op, Pool):
         return f"{op.kind}pool"
+    if isinstance(op, Act):
+        return op.kind
     return {Input: "input", Conv: "conv", GlobalAvgPool: "gap", LRN: "lrn", Dropout: "dropout",
-            FC: "fc", Flatten: "flatten", Softmax: "softmax", Concat: "concat"}[type(op)]
+            FC: "fc", Flatten: "flatten", Softmax: "softmax", Concat: "concat", BatchNorm: "bn",
+            Sum: "sum"}[type(op)]
 
 
 def describe(op: OpT) -> str:
@@ -303,7 +363,7 @@ def describe(op: OpT) -> str:
         return f"dropout {op.p:g}"
     if isinstance(op, LRN):
         return f"lrn {op.size}"
-    return {GlobalAvgPool: "gap"}.get(type(op), type(op).__name__.lower())
+    return op_name(op)
 
 
 def full_text(op: OpT) -> str:
@@ -317,8 +377,10 @@ def full_text(op: OpT) -> str:
         text += " ceil"
     if isinstance(op, Conv) and op.groups > 1:
         text += f" groups={op.groups}"
-    if isinstance(op, Conv | FC) and op.act == "relu":
-        text += " relu"
+    if isinstance(op, Conv) and not op.bias:
+        text += " bias=false"
+    if isinstance(op, Conv | FC) and op.act != "linear":
+        text += f" {op.act}"
     if isinstance(op, Input):
         text += " " + "x".join(map(str, op.shape))
     return text

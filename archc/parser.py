@@ -33,7 +33,7 @@ TERMINAL_NAMES = {
 # Common mistakes, told by what the parser expected and what it found. (Lark's match_examples
 # compares parser states, which Lark 1.3 no longer makes comparable, so this is by hand.)
 STATEMENT_START = ("a statement starts with an op, a block use, a label, '{', 'concat', "
-                   "'default' or 'head'")
+                   "'sum', 'default' or 'head'")
 
 
 def _known_mistake(error: UnexpectedInput) -> str | None:
@@ -237,6 +237,9 @@ class _ToAst:
 
     def concat(self, meta, items):
         return ast.Concat(items[0], self._span(meta))
+
+    def sum_block(self, meta, items):
+        return ast.Concat(items[0], self._span(meta), "sum")
 
     def default(self, meta, items):
         args = tuple(self._arg(i) for i in items[1:])

@@ -165,6 +165,8 @@ def _concat(analysis: Analysis, step: Step) -> int | None:
 
 
 def _not_a_gemm(op: ops.Conv) -> str:
+    if op.act not in ("relu", "linear"):
+        return f"its {op.act} is not fused; only ReLU is"
     if op.window != (1, 1):
         return f"a {op.window[0]}x{op.window[1]} conv; only 1x1 convs become GEMMs"
     if op.stride != 1 or op.pad != (0, 0):

@@ -25,6 +25,11 @@ CONVENTIONS = (
     "Rounding: convolutions round down; each pool rounds as written (ceil drops a window "
     "that would start in the padding, as Caffe does).",
 )
+BUFFERS = ("buffers = batch norm's running mean and variance, kept in the state_dict but not "
+           "learnt, so not params (PyTorch's num_batches_tracked counter left out); batch "
+           "norm's scale and shift are params, not weights. Batch norm, activations and the "
+           "additions of a sum count no MACs (a batch norm folds into the conv before it at "
+           "inference).")
 MEMORY = ("memory = a row's output in float32 (4 bytes an element), for one image; the total "
           "adds up every layer's output, as a training step keeps them for the backward pass.")
 FINDING = ("The finding: {rows} of the {compared} rows with printed values DIFFER, their "
@@ -39,13 +44,15 @@ def render_table(net: NetStats, wide: bool = False) -> str:
     rows = net.rows + net.heads
     arg_names = list(dict.fromkeys(k for r in rows for k in r.args))
     has_paper = any(r.paper for r in rows)
+    buffers = net.training_total.buffers > 0
     headers = ["name", "type", "patch", "output", "depth", *arg_names, *["weights"] * wide,
-               "params", "MACs", *["RF", "stride", "activations", "memory"] * wide]
+               "params", *["buffers"] * buffers, "MACs",
+               *["RF", "stride", "activations", "memory"] * wide]
     headers += ["paper", "check"] * has_paper
     footnotes: list[str] = []
-    lines = [_table_row(r, arg_names, wide, has_paper, footnotes) for r in rows]
+    lines = [_table_row(r, arg_names, wide, has_paper, footnotes, buffers) for r in rows]
     align = ["left", "left", "left", "right", "right", *["right"] * len(arg_names)]
-    align += ["right"] * (2 + 5 * wide) + ["left", "left"] * has_paper
+    align += ["right"] * (2 + buffers + 5 * wide) + ["left", "left"] * has_paper
     table = _tabulate(lines, headers, align)
     return "\n".join([_title(net), "", table, "", *footnotes, *_finding(rows), *_footer(net, wide)])
 
@@ -56,12 +63,13 @@ def _title(net: NetStats) -> str:
 
 
 def _table_row(row: RowStats, arg_names: list[str], wide: bool, has_paper: bool,
-               footnotes: list[str]) -> list[str]:
+               footnotes: list[str], buffers: bool = False) -> list[str]:
     c, h, w = row.shape
     cells = [row.name, _short_type(row), row.patch, f"{h}x{w}x{c}", str(row.depth)]
     cells += [_number(row.args.get(name, "")) for name in arg_names]
     counts = row.counts
-    shown = (counts.weights,) * wide + (counts.params, counts.macs)
+    shown = (counts.weights,) * wide + (counts.params,) + (counts.buffers,) * buffers + \
+        (counts.macs,)
     cells += [f"{n:,}" if n else "" for n in shown]
     if wide:
         cells += [str(row.receptive_field), str(row.stride), f"{row.activations:,}",
@@ -121,15 +129,16 @@ def _bytes(count: int) -> str:
 def _footer(net: NetStats, wide: bool) -> list[str]:
     t, tt = net.total, net.training_total
     memory = f" ({_bytes(net.memory)})" if wide else ""
+    buffers = f", {t.buffers:,} buffers" if net.training_total.buffers else ""
     lines = [f"total (inference, heads excluded): {net.depth} weight layers deep, "
-             f"{t.weights:,} weights, {t.params:,} params, {t.macs:,} MACs, "
+             f"{t.weights:,} weights, {t.params:,} params{buffers}, {t.macs:,} MACs, "
              f"{net.activations:,} activations{memory}"]
     if net.heads:
         names = ", ".join(h.name for h in net.heads)
         lines.append(f"training total (with heads {names}): {tt.weights:,} weights, "
                      f"{tt.params:,} params, {tt.macs:,} MACs")
     lines += [f"paper, whole net: {p.key}={p.printed}, {_verdict(p)}" for p in net.paper]
-    return lines + [""] + _conventions(wide)
+    return lines + [""] + _conventions(wide, net.training_total.buffers > 0)
 
 
 def _verdict(p: PaperValue) -> str:
@@ -138,25 +147,27 @@ def _verdict(p: PaperValue) -> str:
     return f"computed {p.computed} ({'agrees' if p.agrees else 'DIFFERS'})"
 
 
-def _conventions(wide: bool = False) -> list[str]:
+def _conventions(wide: bool = False, buffers: bool = False) -> list[str]:
     return [textwrap.fill(c, 100, subsequent_indent="  ")
-            for c in CONVENTIONS + (MEMORY,) * wide]
+            for c in CONVENTIONS + (BUFFERS,) * buffers + (MEMORY,) * wide]
 
 
 def render_comparison(nets: list[NetStats]) -> str:
-    headers = ["net", "file", "input", "depth", "weights", "params", "MACs", "activations",
-               "paper", "check"]
+    buffers = any(net.total.buffers for net in nets)
+    headers = ["net", "file", "input", "depth", "weights", "params", *["buffers"] * buffers,
+               "MACs", "activations", "paper", "check"]
     lines, footnotes = [], []
     for net in nets:
         c, h, w = net.input
         t = net.total
         lines.append([net.net, net.file, f"{c}x{h}x{w}", str(net.depth), f"{t.weights:,}",
-                      f"{t.params:,}", f"{t.macs:,}", f"{net.activations:,}",
-                      *_paper_cells(net.net, net.paper, footnotes)])
-    align = ["left", "left", "left", *["right"] * 5, "left", "left"]
+                      f"{t.params:,}", *[f"{t.buffers:,}"] * buffers, f"{t.macs:,}",
+                      f"{net.activations:,}", *_paper_cells(net.net, net.paper, footnotes)])
+    align = ["left", "left", "left", *["right"] * (5 + buffers), "left", "left"]
     table = _tabulate(lines, headers, align)
     note = "Totals are for inference (auxiliary heads excluded), as the papers' tables count."
-    return "\n".join([table, "", *footnotes, *[""] * bool(footnotes), note, *_conventions()])
+    return "\n".join([table, "", *footnotes, *[""] * bool(footnotes), note,
+                      *_conventions(buffers=buffers)])
 
 
 def _tabulate(lines: list[list[str]], headers: list[str], align: list[str]) -> str:

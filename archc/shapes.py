@@ -122,6 +122,40 @@ def same_shape(op, inputs, graph, operands) -> Shape:
     return inputs[0]
 
 
+def sum_shape(op: ops.Sum, inputs, graph, operands) -> Shape:
+    first = inputs[0]
+    for i, x in enumerate(inputs[1:], 1):
+        for axis, name in ((0, "channels"), (1, "height"), (2, "width")):
+            if x[axis] != first[axis]:
+                a, b = (_branch_text(graph, op, operands, o) for o in (0, i))
+                raise ArchError(f"sum branches differ in {name}: {first[axis]} ({a}) vs "
+                                f"{x[axis]} ({b})")
+    return first
+
+
+def _branch_text(graph, op: ops.Sum, operands, i: int) -> str:
+    """The layer that ends branch i, or `id` for a shortcut."""
+    return "id" if op.identities[i] else ops.describe(graph.node(operands[i]).op)
+
+
+def flat_ok(op, inputs, graph, operands) -> Shape:
+    """Batch norm over channels: of a C x H x W tensor, not of a flat one."""
+    if inputs[0].h == inputs[0].w == 1 and _is_flat(graph, operands[0]):
+        raise ArchError("bn normalises the channels of a C x H x W tensor; this input is "
+                        f"flat ({inputs[0].c} features, after "
+                        f"{ops.describe(graph.node(operands[0]).op)})")
+    return inputs[0]
+
+
+def _is_flat(graph, n: int) -> bool:
+    op = graph.node(n).op
+    if isinstance(op, ops.FC | ops.Flatten):
+        return True
+    if isinstance(op, ops.Dropout | ops.Softmax | ops.Act | ops.BatchNorm):
+        return _is_flat(graph, graph.node(n).inputs[0])
+    return False
+
+
 SHAPE_RULES = {
     ops.Input: lambda op, inputs, graph, operands: Shape(*op.shape),
     ops.Conv: conv_shape,
@@ -133,6 +167,9 @@ SHAPE_RULES = {
     ops.Flatten: lambda op, inputs, graph, operands: Shape(inputs[0].numel(), 1, 1),
     ops.Softmax: same_shape,
     ops.Concat: concat_shape,
+    ops.BatchNorm: flat_ok,
+    ops.Act: same_shape,
+    ops.Sum: sum_shape,
 }
 
 # ---- receptive-field rules -----------------------------------------------------------------
@@ -160,4 +197,8 @@ FIELD_RULES = {
     ops.Softmax: lambda op, inputs: inputs[0][0],
     ops.Concat: lambda op, inputs: Field(max(f.size for f, _ in inputs),
                                          max(f.jump for f, _ in inputs)),
+    ops.BatchNorm: lambda op, inputs: inputs[0][0],
+    ops.Act: lambda op, inputs: inputs[0][0],
+    ops.Sum: lambda op, inputs: Field(max(f.size for f, _ in inputs),
+                                      max(f.jump for f, _ in inputs)),
 }

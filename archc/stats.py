@@ -21,7 +21,10 @@ BYTES_PER_ELEMENT = 4  # activation memory is counted in float32
 # How Table 1 names each op.
 TYPE_NAMES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
               "gap": "global avg pool", "lrn": "LRN", "dropout": "dropout", "fc": "linear",
-              "flatten": "flatten", "softmax": "softmax", "concat": "concat"}
+              "flatten": "flatten", "softmax": "softmax", "concat": "concat",
+              "bn": "batch norm", "sum": "residual sum", "relu": "ReLU", "relu6": "ReLU6",
+              "leakyrelu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
+              "hardswish": "hard swish"}
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,15 @@ class Counts:
     params: int
     weights: int
     macs: int
+    buffers: int = 0  # batch norm's running statistics: not params
 
     @staticmethod
     def of(cost: Cost) -> Counts:
-        return Counts(cost.params, cost.weights, cost.macs)
+        return Counts(cost.params, cost.weights, cost.macs, cost.buffers)
 
     def to_json(self) -> dict:
-        return {"params": self.params, "weights": self.weights, "macs": self.macs}
+        return {"params": self.params, "weights": self.weights, "macs": self.macs,
+                "buffers": self.buffers}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ class Widths:
             width = self._given(n, "features", op.features)
         elif isinstance(op, ops.Concat):
             width = pyexpr.total([self.values[i] for i in node.inputs])
+        elif isinstance(op, ops.Sum):
+            width = self.values[node.inputs[0]]  # the branches agree (checked)
         elif isinstance(op, ops.Flatten):
             width = self._flattened(node.inputs[0])
         else:

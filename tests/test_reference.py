@@ -75,8 +75,23 @@ def test_vgg_table2_params(archc, name):
 def test_nin_cifar10(archc):
     data = stats_json(archc, "nets/nin_cifar10.arch")
     want = NETS["nin_cifar10.arch"]
-    assert data["total"] == {k: want[k] for k in ("params", "weights", "macs")}
+    assert data["total"] == {**{k: want[k] for k in ("params", "weights", "macs")}, "buffers": 0}
     assert list(dict.fromkeys(r["shape"][1] for r in data["rows"])) == want["spatial"]
+
+
+@pytest.mark.parametrize("name", ["resnet18.arch", "resnet34.arch", "resnet50.arch",
+                                  "vgg_a_bn.arch"])
+def test_torchvisions_counts(archc, name):
+    """Params, MACs and depth as torchvision counts them; buffers (running statistics) apart."""
+    data = stats_json(archc, f"nets/{name}")
+    want = NETS[name]
+    assert data["total"]["params"] == want["params"]
+    assert data["depth"] == want["depth"]
+    if "macs" in want:
+        assert data["total"]["macs"] == want["macs"]
+    bn_channels = data["total"]["buffers"] // 2
+    assert data["total"]["buffers"] > 0 and data["total"]["params"] - data["total"]["weights"] \
+        >= 2 * bn_channels  # scale and shift are params, not weights
 
 
 def test_several_files_give_a_list(archc):
