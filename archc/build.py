@@ -229,7 +229,7 @@ class _Builder:
                 continue
             outputs.append(self._stmt(branch, x, scope))
         if len(outputs) < (2 if concat.kind == "sum" else 1):
-            needs = "two branches" if concat.kind == "sum" else "at least one branch"
+            needs = "at least two branches" if concat.kind == "sum" else "at least one branch"
             raise ArchError(f"{concat.kind} needs {needs}", concat.span, scope.notes)
         op = ops.Concat() if concat.kind == "concat" else \
             ops.Sum(tuple(_is_identity(b) for b in concat.branches))
