@@ -17,15 +17,16 @@ FLAT_OPS = (ops.FC, ops.Flatten)  # ops whose output is N x C rather than N x C 
 
 
 def _conv(op: ops.Conv, texts: dict[str, str]) -> str:
-    options = _options(stride=(op.stride, 1), padding=(_square(op.pad), 0),
-                       bias=(op.bias, True))
+    options = _options(stride=(_Text(texts.get("stride", str(op.stride))), _Text("1")),
+                       padding=(_square(op.pad), 0), bias=(op.bias, True))
     groups = f", groups={texts['groups']}" if texts["groups"] != "1" else ""
     return f"nn.Conv2d({texts['in']}, {texts['out']}, {_square(op.window)}{options}{groups})"
 
 
 def _pool(op: ops.Pool, texts: dict[str, str]) -> str:
     kind = "MaxPool2d" if op.kind == "max" else "AvgPool2d"
-    options = _options(stride=(op.stride, None), padding=(_square(op.pad), 0),
+    stride = _Text(texts.get("stride", str(op.stride)))  # always written: torch's default
+    options = _options(stride=(stride, None), padding=(_square(op.pad), 0),  # is the window
                        ceil_mode=(op.ceil, False))
     return f"nn.{kind}({_square(op.window)}{options})"
 
@@ -66,6 +67,13 @@ def module_source(op: ops.OpT, texts: dict[str, str]) -> str:
 
 def _square(pair: tuple[int, int]):
     return pair[0] if pair[0] == pair[1] else pair
+
+
+class _Text(str):
+    """Python source, printed as it is (a block parameter `s`, or a number)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _options(**pairs) -> str:

@@ -75,6 +75,8 @@ class Widths:
                  "features_in": self.python(self._flattened(operand))}
         if isinstance(node.op, ops.Conv):
             texts["groups"] = self.python(self._given(n, "groups", node.op.groups))
+        if isinstance(node.op, ops.Conv | ops.Pool):
+            texts["stride"] = self.python(self._given(n, "stride", node.op.stride))
         if isinstance(node.op, ops.Dropout):
             texts["p"] = self.python(self._given(n, "p", node.op.p))
         return texts

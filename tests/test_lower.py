@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT, nets
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from references import GoogLeNet, Inception, NinCifar10, VggA
+from references import BasicBlock, Bottleneck, GoogLeNet, Inception, NinCifar10, ResNet, VggA
 from torch import nn
 from torch.nn import functional as F
 
@@ -199,6 +199,28 @@ def test_equals_hand_written_reference(source, reference, shape, rtol, monkeypat
     x = torch.randn(*shape)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), ref(x), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("name, block, layers", [
+    ("resnet18", BasicBlock, [2, 2, 2, 2]), ("resnet50", Bottleneck, [3, 4, 6, 3])])
+def test_resnets_equal_hand_written_in_train_and_eval_mode(name, block, layers):
+    """Same weights: the same training-mode output, gradients and running statistics (batch
+    norm's buffers), then the same eval-mode output."""
+    compiled = archc.compile(ROOT / f"nets/{name}.arch")
+    ref = ResNet(block, layers)
+    copy_weights(compiled, ref)
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 224, 224)
+    outputs = [module.train()(x) for module in (compiled, ref)]
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+    for out in outputs:
+        out.square().mean().backward()
+    for (key, a), b in zip(compiled.named_parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=key)
+    for (key, a), b in zip(compiled.named_buffers(), ref.buffers(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=key)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled.eval()(x), ref.eval()(x), rtol=1e-5, atol=1e-5)
 
 
 # ---- the emitted file ----------------------------------------------------------------------
