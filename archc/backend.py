@@ -33,6 +33,9 @@ class Site:
     final: bool  # it ends the net or a head
     step: Step | None  # its plan step (the triton backend)
     into: str | None = None  # a concat buffer: `buffer.part(0)` for a branch, `buffer` itself
+    bn: str | None = None  # a fused GEMM's batch norm member: `self.residual[7]`
+    residual: str | None = None  # the value a fused GEMM adds in its epilogue
+    relu: bool | None = None  # a fused GEMM's ReLU (a flag, or a relu layer after it)
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -83,7 +86,10 @@ def _out(site: Site) -> str:
 def _triton_conv(op: ops.Conv, site: Site) -> str:
     if site.step is None or site.step.kind != "gemm":
         return _module(op, site)  # cuDNN, or an activation the GEMM does not apply
-    return f"K.conv1x1({site.args[0]}, {site.attr}, relu={op.act == 'relu'}{_out(site)})"
+    relu = op.act == "relu" if site.relu is None else site.relu
+    epilogue = (f", bn={site.bn}" if site.bn else "") + \
+        (f", residual={site.residual}" if site.residual else "")
+    return f"K.conv1x1({site.args[0]}, {site.attr}, relu={relu}{epilogue}{_out(site)})"
 
 
 def _triton_pool(op: ops.Pool, site: Site) -> str:

@@ -22,15 +22,19 @@ from archc.plan import KernelPlan
 
 
 class ConcatBuffers:
-    def __init__(self, plan: KernelPlan | None, graph: Graph, items: list, taken: set[str]):
+    def __init__(self, plan: KernelPlan | None, graph: Graph, items: list, taken: set[str],
+                 fused: set[int]):
+        """`fused`: the GEMMs whose epilogue (bn, sum, ReLU) this class writes as one call."""
         self.graph = graph
         self.taken = taken
         self.writes: dict[int, tuple[int, int]] = {}  # writer -> (concat, branch index)
         layers = {i for i in items if isinstance(i, int)}
         for step in plan.steps if plan else ():
             writer, into = step.nodes[0], step.into[0] if step.into else None
-            if into is not None and writer in layers and into.concat in layers:
-                branch = graph.node(into.concat).inputs.index(writer)
+            made = step.output if writer in fused else writer
+            if into is not None and writer in layers and into.concat in layers and \
+                    made == step.output:
+                branch = graph.node(into.concat).inputs.index(made)
                 self.writes[writer] = (into.concat, branch)
         self.names: dict[int, tuple[str, str]] = {}  # concat -> (variable, widths attribute)
 

@@ -105,7 +105,8 @@ class _Emitter:
                           for i in items], scope.input, self.flat)
         sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
         attrs = self._attributes(items, members)
-        buffers = ConcatBuffers(self.plan, self.graph, items, members.taken)
+        fused = self._fused_epilogues(items, scope.input)
+        buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused))
         init, forward = [], Draft([], [])
         forward.add("    def forward(self, x):", self._note(scope.input, widths, scope))
         if scope.kind == "net":
@@ -115,6 +116,7 @@ class _Emitter:
         if sources:
             forward.add("        aux = {}")
         done: set[int] = set()  # values a merged GEMM already assigned
+        covered: set[int] = set()  # layers a fused GEMM's epilogue computes
         for position, item in enumerate(items):
             member, attr, key = attrs[position]
             module = self._is_module(item)
@@ -135,15 +137,21 @@ class _Emitter:
                 if module:
                     source = module_source(self.graph.node(item).op, widths.module_texts(item))
                     init.append((member, source, self._note(item, widths, scope)))
+                    self.layer_nodes[prefix + key] = item
+                if item in covered:  # computed by a fused GEMM before it
+                    continue
                 if opening := buffers.open(item):
                     forward.add(f"        {opening}")
                 if widths_line := buffers.widths_line(item, [
                         widths.text(i) for i in self.graph.node(item).inputs]):
                     init.append((None, widths_line, None))
                 into = buffers.part(item) or buffers.buffer(item)
-                expression = self._call(item, attr, var, into)
+                expression = self._call(item, attr, var, into, fused.get(item), attrs, items)
+                if item in fused:  # the GEMM computes its bn, sum and ReLU layers too
+                    output = fused[item].output
+                    covered.update(fused[item].tail)
             if module:
-                self.layer_nodes[prefix + key] = output
+                self.layer_nodes[prefix + key] = item if isinstance(item, int) else output
             if output in done:
                 continue
             siblings = self._siblings(output, items)
@@ -157,7 +165,9 @@ class _Emitter:
                 continue
             hint = member if member in members.branches else None
             target = var.assign(position, output, hint)
-            forward.add(f"        {target} = {expression}", self._note(output, widths, scope))
+            note = self._note(item if isinstance(item, int) and item in fused else output,
+                              widths, scope)
+            forward.add(f"        {target} = {expression}", note)
             if output in sources:
                 self._head(sources[output], members.taken, prefix, target, init, forward,
                            widths)
@@ -276,7 +286,26 @@ class _Emitter:
 
     # ---- layers ----------------------------------------------------------------------------
 
-    def _call(self, n: int, attr: str | None, var: LocalNames, into: str | None) -> str:
+    def _fused_epilogues(self, items: list, scope_input: int) -> dict[int, object]:
+        """The plan's GEMMs with an epilogue whose layers all lie in this class, and whose
+        shortcut is made before the GEMM: conv -> its step."""
+        if self.plan is None:
+            return {}
+        layers = [i for i in items if isinstance(i, int)]
+        fused = {}
+        for step in self.plan.steps:
+            conv = step.nodes[0]
+            if not step.tail or conv not in layers or not set(step.tail) <= set(layers):
+                continue
+            before = step.residual is None or step.residual == scope_input or any(
+                step.residual in (i.nodes if isinstance(i, _Scope) else (i,))
+                for i in items[:items.index(conv)])
+            if before:
+                fused[conv] = step
+        return fused
+
+    def _call(self, n: int, attr: str | None, var: LocalNames, into: str | None,
+              fused=None, attrs=None, items=None) -> str:
         """The forward expression of layer `n`, by the backend's table."""
         node = self.graph.node(n)
         op = node.op
@@ -292,8 +321,15 @@ class _Emitter:
                 value = f"torch.flatten({value}, 1)"
             args = [value]
         step = self.plan.step_of(n) if self.plan else None
+        site = Site(f"self.{attr}", args, n in self.finals, step, into)
+        if fused is not None:
+            bn = f"self.{attrs[items.index(fused.bn)][1]}" if fused.bn is not None else None
+            residual = var.read(fused.residual, 4) if fused.residual is not None else None
+            site = replace(site, bn=bn, residual=residual, relu=fused.relu)
+        elif step is not None and step.tail:
+            site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
         row = self.backend.calls[type(op)]
-        return row(op, Site(f"self.{attr}", args, n in self.finals, step, into))
+        return row(op, site)
 
     def _attributes(self, items: list, members: Members) -> list[tuple]:
         """(member, attribute, state_dict key) of every item: `branch3x3`,

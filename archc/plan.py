@@ -42,6 +42,14 @@ class Step:
     relu: bool = False
     why: str = ""  # what was fused, or why it stays a torch op
     into: tuple[Slice | None, ...] = ()  # per node: the concat slice it is written into
+    bn: int | None = None  # a GEMM's batch norm: folded in eval mode, after it in training
+    residual: int | None = None  # a value the GEMM adds in its epilogue (a shortcut)
+    tail: tuple[int, ...] = ()  # the bn, sum and ReLU layers the GEMM computes too
+
+    @property
+    def output(self) -> int:
+        """The layer whose value the step makes (a merged GEMM: the first conv's)."""
+        return self.tail[-1] if self.tail else self.nodes[0]
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class KernelPlan:
     slices: dict[int, Slice] = field(default_factory=dict)  # branch output -> its slice
 
     def step_of(self, node: int) -> Step:
-        return next(s for s in self.steps if node in s.nodes)
+        return next(s for s in self.steps if node in s.nodes or node in s.tail)
 
     def text(self, analysis: Analysis) -> str:
         """One line a step, with the IR's ids (`archc compile --emit ir`)."""
@@ -63,8 +71,10 @@ class KernelPlan:
         lines = [f"plan for {self.net}, triton backend: {len(self.steps)} steps ({summary}; "
                  f"{merged} GEMMs merge sibling 1x1 convs)"]
         for step in self.steps:
-            nodes = ", ".join(f"%{n}" for n in step.nodes)
-            what = " + ".join(ops.full_text(graph.node(n).op) for n in step.nodes)
+            nodes = ", ".join(f"%{n}" for n in step.nodes + step.tail)
+            what = " + ".join(ops.full_text(graph.node(n).op) for n in step.nodes + step.tail)
+            if step.residual is not None:
+                what += f" (+ %{step.residual})"
             into = [f"%{n}->%{s.concat}[{s.start}:{s.stop}]" for n, s in
                     zip(step.nodes, step.into) if s is not None]
             where = f"  into {', '.join(into)}" if into else ""
@@ -75,6 +85,7 @@ class KernelPlan:
 def plan(analysis: Analysis) -> KernelPlan:
     graph = analysis.graph.verify()
     steps = fuse_1x1(analysis)
+    steps = fuse_epilogues(analysis, steps)
     steps = merge_siblings(analysis, steps)
     return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
 
@@ -106,9 +117,54 @@ def fuse_1x1(analysis: Analysis) -> list[Step]:
     return steps
 
 
+def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A linear 1x1 GEMM takes in what follows it alone: a batch norm, then a sum with a value
+    computed before it (a ResNet block's shortcut), then a ReLU. Each must be the only user
+    of the layer before it, so no value the step skips is read elsewhere."""
+    graph, fused, absorbed = analysis.graph, {}, set()
+    for step in steps:
+        n = step.nodes[0]
+        if step.kind != "gemm" or step.relu:
+            continue
+        tail, bn, residual, relu = [], None, None, False
+        if isinstance(_only_user(analysis, n), ops.BatchNorm):
+            bn = graph.users(n)[0]
+            tail.append(bn)
+        last = tail[-1] if tail else n
+        user = _only_user(analysis, last)
+        if isinstance(user, ops.Sum) and len(graph.node(graph.users(last)[0]).inputs) == 2:
+            total = graph.users(last)[0]
+            other = next(i for i in graph.node(total).inputs if i != last)
+            if other < n:  # computed before the GEMM runs
+                residual = other
+                tail.append(total)
+        last = tail[-1] if tail else n
+        user = _only_user(analysis, last)
+        if isinstance(user, ops.Act) and user.kind == "relu":
+            relu = True
+            tail.append(graph.users(last)[0])
+        if tail:
+            parts = ["bn folded (eval)"] * (bn is not None) + \
+                ["the shortcut added"] * (residual is not None) + ["ReLU"] * relu
+            fused[n] = replace(step, relu=relu, bn=bn, residual=residual, tail=tuple(tail),
+                               why=f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue")
+            absorbed.update(tail)
+    return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
+def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:
+    """The op of `n`'s one user, if `n` has one and its value is needed nowhere else."""
+    graph = analysis.graph
+    users = graph.users(n)
+    if len(users) != 1 or n == graph.output or any(h.source == n for h in graph.heads):
+        return None
+    return graph.node(users[0]).op
+
+
 def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
-    """One GEMM for the 1x1 GEMMs among a tensor's successors that agree on the ReLU."""
-    gemm_of = {s.nodes[0]: s for s in steps if s.kind == "gemm"}
+    """One GEMM for the 1x1 GEMMs among a tensor's successors that agree on the ReLU; not
+    those with an epilogue of their own."""
+    gemm_of = {s.nodes[0]: s for s in steps if s.kind == "gemm" and not s.tail}
     merged: dict[int, Step] = {}  # first sibling -> the merged step
     absorbed: set[int] = set()
     for tensor in analysis.graph.order():
@@ -155,7 +211,7 @@ def _writes(step: Step, slices: dict[int, Slice]) -> tuple[Slice | None, ...]:
     outputs go to a buffer of their own) and a pool's output. Others are copied in."""
     if step.kind not in ("gemm", "pool"):
         return ()
-    return (slices.get(step.nodes[0]),) + (None,) * (len(step.nodes) - 1)
+    return (slices.get(step.output),) + (None,) * (len(step.nodes) - 1)
 
 
 def _concat(analysis: Analysis, step: Step) -> int | None:

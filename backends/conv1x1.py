@@ -38,10 +38,12 @@ def conv1x1_kernel(
     b_ptr,  # bias [C_out], or any pointer when HAS_BIAS is false
     out_ptr,  # output pixels: row m at out_ptr + m * stride_om, channels contiguous
     rest_ptr,  # with a SPLIT: output channels SPLIT.. go here, row m at rest_ptr + m * stride_rm
+    res_ptr,  # with HAS_RESIDUAL: a tensor like the output, added before the ReLU
     M, N, K,  # pixels (N*H*W), output channels, input channels
     SPLIT,  # channels 0..SPLIT go to out, the others to rest (SPLIT = N: all to out)
-    stride_xm, stride_wn, stride_wk, stride_om, stride_rm,
-    HAS_BIAS: tl.constexpr, RELU: tl.constexpr, PRECISION: tl.constexpr,
+    stride_xm, stride_wn, stride_wk, stride_om, stride_rm, stride_resm,
+    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr,
+    PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
@@ -59,6 +61,9 @@ def conv1x1_kernel(
         acc = tl.dot(x, w, acc, input_precision=PRECISION)
     if HAS_BIAS:
         acc += tl.load(b_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
+    if HAS_RESIDUAL:  # a residual connection's shortcut, added in the epilogue
+        acc += tl.load(res_ptr + rows[:, None].to(tl.int64) * stride_resm + cols[None, :],
+                       mask=(rows[:, None] < M) & (cols[None, :] < N), other=0.0).to(tl.float32)
     if RELU:
         acc = tl.maximum(acc, 0.0)
     acc = acc.to(out_ptr.dtype.element_ty)
@@ -76,14 +81,16 @@ tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=["M", "N", "K"])(conv1x1_ker
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
             relu: bool = False, out: torch.Tensor | None = None,
-            rest: torch.Tensor | None = None) -> torch.Tensor:
+            rest: torch.Tensor | None = None,
+            residual: torch.Tensor | None = None) -> torch.Tensor:
     """`relu(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
 
     x: [N, C_in, H, W], channels last (or a channel slice of such a tensor). weight:
     [C_out, C_in, 1, 1] or [C_out, C_in]. bias: [C_out] or None. out: where to write, an
     [N, C_out, H, W] channels-last tensor or channel slice of one; allocated if None.
     rest: with it, `out` takes the first channels only and `rest` the others (a merged GEMM
-    whose first conv writes into a concat's buffer). Returns `out`.
+    whose first conv writes into a concat's buffer). residual: an [N, C_out, H, W] NHWC
+    tensor added to the accumulator before the ReLU (a ResNet block's shortcut). Returns `out`.
     """
     n, c_in, h, w = check(x, "conv1x1")
     weight = weight.reshape(weight.shape[0], -1)
@@ -98,12 +105,21 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     split = c_out if rest is None else c_out - rest.shape[1]
     out = _output(out, (n, split, h, w), x, "out")
     rest = out if rest is None else _output(rest, (n, c_out - split, h, w), x, "rest")
+    if residual is not None:
+        if split != c_out or tuple(residual.shape) != (n, c_out, h, w) or \
+                residual.dtype != x.dtype:
+            raise ValueError(f"conv1x1: residual must be [{n}, {c_out}, {h}, {w}] {x.dtype} "
+                             f"and the output whole, got {list(residual.shape)} "
+                             f"{residual.dtype}")
+        check(residual, "conv1x1", "residual")
     m = n * h * w
-    args = (x, weight, bias if bias is not None else weight, out, rest, m, c_out, c_in, split,
+    args = (x, weight, bias if bias is not None else weight, out, rest,
+            residual if residual is not None else out, m, c_out, c_in, split,
             pixel_stride(x, "conv1x1"), weight.stride(0), weight.stride(1),
-            pixel_stride(out, "conv1x1", "out"), pixel_stride(rest, "conv1x1", "rest"))
+            pixel_stride(out, "conv1x1", "out"), pixel_stride(rest, "conv1x1", "rest"),
+            pixel_stride(residual, "conv1x1", "residual") if residual is not None else 0)
     # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
-    flags = {"HAS_BIAS": bias is not None, "RELU": relu,
+    flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None, "RELU": relu,
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
     if interpreted():
         blocks = INTERPRETER_BLOCKS

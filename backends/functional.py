@@ -79,9 +79,40 @@ class Part:
 
 
 def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
-            out: Part | None = None) -> torch.Tensor:
-    """`relu(conv(x))` for a 1x1 conv layer, as the fused GEMM over its weight and bias."""
-    return conv1x1_siblings(x, [conv], relu, out)[0]
+            out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
+            residual: torch.Tensor | None = None) -> torch.Tensor:
+    """`relu(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
+    and the ReLU in its epilogue. A batch norm in eval mode is folded into the GEMM's weight
+    and bias; in training mode (batch statistics, running averages to update) it runs after
+    the GEMM as torch's own, and the addition and ReLU with it."""
+    if bn is None and residual is None:
+        return conv1x1_siblings(x, [conv], relu, out)[0]
+    if not _runs(x, "conv1x1") or (bn is not None and bn.training):
+        y = conv1x1(x, conv) if _runs(x, "conv1x1") else F.conv2d(x, conv.weight, conv.bias)
+        y = bn(y) if bn is not None else y
+        y = y + residual if residual is not None else y
+        return F.relu(y) if relu else y
+    weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
+    x, weight = _nhwc(x), weight.to(x.dtype)
+    bias = bias.to(x.dtype) if bias is not None else None
+    residual = _nhwc(residual) if residual is not None else None
+    if out is not None and _in_place(x, weight, *(t for t in (residual,) if t is not None)):
+        from .conv1x1 import conv1x1 as kernel
+
+        n, _, h, w = x.shape
+        return kernel(x, weight, bias, relu=relu, out=out.tensor(x, h, w), residual=residual)
+    return torch.ops.archc.conv1x1(x, weight, bias, residual, relu)
+
+
+def fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d):
+    """The weight and bias of `bn(conv(x))` with the running statistics: one conv's.
+    Differentiable torch ops, so gradients reach conv's and bn's parameters alike."""
+    scale = bn.running_var.add(bn.eps).rsqrt()
+    scale = scale * bn.weight if bn.weight is not None else scale
+    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    shift = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
+    return weight, (bias - bn.running_mean) * scale + shift
 
 
 def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
@@ -102,7 +133,7 @@ def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
     bias = bias.to(x.dtype) if bias is not None else None
     if out is not None and _in_place(x, weight):
         return _gemm_into(x, weight, bias, relu, widths, out)
-    y = torch.ops.archc.conv1x1(x, weight, bias, relu)
+    y = torch.ops.archc.conv1x1(x, weight, bias, None, relu)
     return list(y.split(widths, dim=1)) if len(convs) > 1 else [y]
 
 

@@ -16,24 +16,25 @@ import torch
 from torch.nn import functional as F
 
 
-@torch.library.custom_op("archc::conv1x1", mutates_args=(),
-                         schema="(Tensor x, Tensor weight, Tensor? bias, bool relu) -> Tensor")
-def conv1x1(x, weight, bias, relu):
+@torch.library.custom_op(
+    "archc::conv1x1", mutates_args=(),
+    schema="(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, bool relu) -> Tensor")
+def conv1x1(x, weight, bias, residual, relu):
     from .conv1x1 import conv1x1 as kernel
 
-    return kernel(x, weight, bias, relu=relu)
+    return kernel(x, weight, bias, relu=relu, residual=residual)
 
 
 @conv1x1.register_fake
-def _(x, weight, bias, relu):
+def _(x, weight, bias, residual, relu):
     n, _, h, w = x.shape
     return x.new_empty((n, weight.shape[0], h, w)).contiguous(memory_format=torch.channels_last)
 
 
 def _conv1x1_context(ctx, inputs, output):
-    x, weight, bias, relu = inputs
+    x, weight, bias, residual, relu = inputs
     ctx.save_for_backward(x, weight, output if relu else None)
-    ctx.has_bias = bias is not None
+    ctx.has_bias, ctx.has_residual = bias is not None, residual is not None
 
 
 def _conv1x1_backward(ctx, grad):
@@ -43,7 +44,7 @@ def _conv1x1_backward(ctx, grad):
     grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad)
     grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad)
     grad_b = grad.sum((0, 2, 3)) if ctx.has_bias else None
-    return grad_x, grad_w, grad_b, None
+    return grad_x, grad_w, grad_b, grad if ctx.has_residual else None, None
 
 
 conv1x1.register_autograd(_conv1x1_backward, setup_context=_conv1x1_context)

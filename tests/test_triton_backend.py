@@ -244,3 +244,54 @@ def test_full_size_nets_on_the_gpu_equal_the_torch_backend(name):
     for key, p in reference.named_parameters():
         error = (grads[key].grad - p.grad).norm() / p.grad.norm().clamp_min(1e-12)
         assert error.item() < 1e-2, key
+
+
+TINY_RESNET = """use "lib/resnet.arch"
+net tiny_resnet(classes = 5) {
+    input 3x12x12
+    conv1: { conv 3x3 16 pad=1 bias=false; bn; relu }
+    layer1: { bottleneck_proj(4, 1); bottleneck(4) }
+    layer2: { bottleneck_proj(8, 2); basic(32) }
+    gap
+    fc classes
+}
+"""
+
+
+def test_resnets_plan_folds_bn_and_adds_the_shortcut_in_the_gemm_epilogue():
+    analysis = analyse(ROOT / "nets/resnet50.arch")
+    steps = [s for s in plan(analysis).steps if s.kind == "gemm"]
+    with_shortcut = [s for s in steps if s.residual is not None]
+    assert all(s.bn is not None for s in steps)  # every 1x1 of ResNet-50 is followed by a bn
+    # 12 identity bottlenecks add x; layer1's stride-1 projection's shortcut GEMM adds the
+    # residual branch; the three strided projections stay on cuDNN
+    assert len(with_shortcut) == 13 and all(s.relu and len(s.tail) == 3 for s in with_shortcut)
+
+
+def test_triton_resnet_equals_torch_with_bn_folded_in_eval_and_not_in_training(monkeypatch):
+    monkeypatch.chdir(ROOT / "nets")
+    torch.manual_seed(0)
+    reference = archc.compile(TINY_RESNET)
+    fused = archc.compile(TINY_RESNET, backend="triton")
+    fused.load_state_dict(reference.state_dict())
+    source = archc_source(TINY_RESNET)
+    assert "bn=self.residual[5], residual=x)" in source  # the epilogue is in the source
+    x = torch.randn(4, 3, 12, 12)
+    outs = [m.train()(x) for m in (reference, fused)]
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+    for out in outs:
+        out.square().mean().backward()
+    grads = dict(fused.named_parameters())
+    for key, p in reference.named_parameters():
+        torch.testing.assert_close(grads[key].grad, p.grad, rtol=1e-4, atol=1e-6, msg=key)
+    buffers = dict(fused.named_buffers())
+    for key, b in reference.named_buffers():  # running statistics updated alike
+        torch.testing.assert_close(buffers[key], b, rtol=1e-5, atol=1e-6, msg=key)
+    with torch.no_grad():  # eval: bn folded into the GEMMs' weights and biases
+        torch.testing.assert_close(fused.eval()(x), reference.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def archc_source(text: str) -> str:
+    from archc.emit import emit
+
+    return emit(analyse("<source>.arch", {}, text=text), backend=BACKENDS["triton"]).source
