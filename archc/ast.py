@@ -48,8 +48,8 @@ Expr = Num | Ref | BinOp | Neg
 class Window:
     """`7x7/2`, `3x224x224`: sizes and an optional stride."""
 
-    dims: tuple[int, ...]
-    stride: int | None
+    dims: tuple[int | str, ...]  # a str: a parameter's name, `(size)` in 3x(size)x(size)
+    stride: int | str | None
     span: Span
 
 

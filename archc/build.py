@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from archc import ast, ops
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
-from archc.evaluate import evaluate, evaluate_word, suggest
+from archc.evaluate import evaluate, evaluate_word, number, suggest, window
 from archc.ir import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.loader import Program
 
@@ -136,7 +136,8 @@ class _Builder:
         args = ()
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
-            args = tuple(zip(names, (evaluate(a, scope.env, scope.notes) for a in core.args)))
+            args = tuple(zip(names, (_shown(evaluate(a, scope.env, scope.notes))
+                                     for a in core.args)))
         self.row_counts[title] = self.row_counts.get(title, 0) + 1
         number = f"_{self.row_counts[title]}" if title[-1].isdigit() else \
             str(self.row_counts[title])  # relu6_1, not relu61
@@ -156,7 +157,7 @@ class _Builder:
                             f"'{head.source_label}'{suggest(head.source_label, self.labels)}",
                             head.source_span)
         source = self.labels[head.source_label][0]
-        weight = evaluate(head.weight, scope.env, scope.notes)
+        weight = number(head.weight, scope.env, scope.notes)
         if weight < 0:
             raise ArchError(f"a head's loss weight must be at least 0, got {weight}",
                             head.weight.span)
@@ -238,6 +239,10 @@ class _Builder:
 
     def _block_use(self, use: ast.BlockUse, x: int, scope: Scope) -> int:
         block = self.blocks.get(use.name)
+        if block is None and use.name in ops.SIGNATURES:
+            raise ArchError(f"'{use.name}' is an op, not a block: its first argument cannot "
+                            f"be in parentheses (write `{use.name} 10`, not `{use.name}(10)`)",
+                            use.span, scope.notes)
         if block is None:
             hint = suggest(use.name, [*self.blocks, *ops.SIGNATURES])
             raise ArchError(f"unknown block '{use.name}'{hint}", use.span, scope.notes)
@@ -313,13 +318,14 @@ class _Builder:
 
     def _op_args(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
         try:
-            bound = ops.bind(_name(op), op.args, signature)
+            given = ops.windows_given(_name(op), op.args, signature, scope.env)
+            bound = ops.bind(_name(op), given, signature)
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
         args: dict[str, ops.Value] = {}
         for key, arg in bound.items():
             if isinstance(arg, ast.Window):
-                args[key] = ops.Value(arg, arg.span)
+                args[key] = ops.Value(window(arg, scope.env, scope.notes), arg.span)
             elif isinstance(arg, ast.KeyArg):
                 args[key] = ops.Value(evaluate_word(arg.value, scope.env, scope.notes), arg.span)
             elif key == "act":
@@ -350,3 +356,11 @@ def _name(op: ast.Op | ast.Default) -> str:
 
 def _is_identity(branch: ast.Stmt) -> bool:
     return isinstance(branch.core, ast.Op) and branch.core.name == ops.IDENTITY
+
+
+def _shown(value):
+    """A block argument as the stats table shows it: a number, or a window's text."""
+    if isinstance(value, ast.Window):
+        stride = "" if value.stride is None else f"/{value.stride}"
+        return "x".join(map(str, value.dims)) + stride
+    return value

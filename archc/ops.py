@@ -184,6 +184,29 @@ def bind(op: str, args: tuple[ast.Arg, ...], signature: Signature) -> dict[str, 
     return bound
 
 
+def windows_given(op: str, args: tuple[ast.Arg, ...], signature: Signature,
+                  env: dict) -> tuple[ast.Arg, ...]:
+    """`args` with a parameter that holds a window (`block b(k) { conv k 64 }` used as
+    `b(11x11/4)`) written as that window, where the op takes one and has none yet."""
+    slot = any(s in ("window", "shape") for s in signature.positional)
+    has_window = any(isinstance(a, Window) for a in args)
+    result = []
+    for arg in args:
+        value = env.get(arg.name) if isinstance(arg, ast.Ref) else None
+        if isinstance(value, Window):
+            if not slot or has_window:
+                raise ArchError(f"'{arg.name}' is a window ({_text(value)}) where '{op}' "
+                                "needs a number", arg.span)
+            arg, has_window = Window(value.dims, value.stride, arg.span), True
+        result.append(arg)
+    return tuple(result)
+
+
+def _text(window: Window) -> str:
+    return "x".join(map(str, window.dims)) + ("" if window.stride is None else
+                                              f"/{window.stride}")
+
+
 def _twice(key: str, first: ast.Arg, second: ast.Arg) -> str:
     if key == "act":
         if first.name == second.name:
@@ -207,6 +230,9 @@ def _int(args: Args, key: str, op_span: Span, minimum: int = 1) -> int:
         raise ArchError(f"missing {key}", op_span)
     if isinstance(value.value, str):
         raise ArchError(f"undefined name '{value.value}'", value.span)
+    if isinstance(value.value, Window):
+        raise ArchError(f"{key} must be an integer, got a window ({_text(value.value)})",
+                        value.span)
     if not isinstance(value.value, int) or isinstance(value.value, bool):
         raise ArchError(f"{key} must be an integer, got {value.value}", value.span)
     if value.value < minimum:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import cache
 from pathlib import Path
 
@@ -255,9 +256,7 @@ class _ToAst:
             return item
         span = self._tok(item)
         if item.type == "WINDOW":
-            sizes, _, stride = item.partition("/")
-            dims = tuple(int(d) for d in sizes.split("x"))
-            return ast.Window(dims, int(stride) if stride else None, span)
+            return _window(str(item), span)
         if item.type in ("INT", "NEG_INT"):
             return ast.Num(int(item), span)
         if item.type == "FLOAT":
@@ -275,6 +274,12 @@ class _ToAst:
         return ast.Annotation(str(kind), shape, counts, self._span(meta))
 
     def ann_shape(self, meta, items):
+        window = self._arg(items[0])
+        if any(isinstance(d, str) for d in window.dims):
+            raise ArchError("an expected shape is written in numbers", window.span)
+        return window
+
+    def window(self, meta, items):
         return self._arg(items[0])
 
     def ann_count(self, meta, items):
@@ -329,3 +334,17 @@ class _Where:
 def _present(items) -> tuple:
     """Drop the None placeholders Lark leaves for an empty optional list."""
     return tuple(i for i in items if i is not None)
+
+
+def _window(text: str, span: Span) -> ast.Window:
+    """`7x7/2`, `3x(size)x(size)`: each size a number or a parameter's name."""
+    sizes, _, stride = text.partition("/")
+    dims = tuple(name or int(number) for name, number in _SIZE.findall(sizes))
+    step = None
+    if stride:
+        (name, number), = _SIZE.findall(stride)
+        step = name or int(number)
+    return ast.Window(dims, step, span)
+
+
+_SIZE = re.compile(r"\(([A-Za-z_][A-Za-z0-9_]*)\)|([0-9]+)")

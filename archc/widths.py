@@ -21,6 +21,7 @@ class Widths:
         self.a, self.flat = analysis, flat
         self.symbolic = block is not None
         self.params = _python_names(block) if block is not None else {}
+        self.env = dict(block.args) if block is not None else {}  # this use's values
         span = analysis.graph.node(scope_input).span
         first = ast.Ref(pyexpr.INPUT, span) if self.symbolic else self._number(scope_input)
         self.values: dict[int, ast.Expr] = {scope_input: first}
@@ -62,7 +63,10 @@ class Widths:
                 given = use.syntax.args[i] if i < len(use.syntax.args) else None
                 values[param.name] = given or pyexpr.substitute(param.default, values)
         else:
-            values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args}
+            values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args
+                      if not isinstance(v, ast.Window)}
+        windows = {k for k, v in use.args if isinstance(v, ast.Window)}
+        values = {k: v for k, v in values.items() if k not in windows}
         self.values[output] = pyexpr.substitute(
             child_width, {**values, pyexpr.INPUT: self.values[input]})
         return ", ".join(self.python(a) for a in [self.values[input], *values.values()])
@@ -88,7 +92,9 @@ class Widths:
         node = self.a.graph.node(n)
         if self.symbolic:
             syntax = node.syntax
-            arg = ops.bind(syntax.name, syntax.args, ops.SIGNATURES[syntax.name]).get(key)
+            signature = ops.SIGNATURES[syntax.name]
+            given = ops.windows_given(syntax.name, syntax.args, signature, self.env)
+            arg = ops.bind(syntax.name, given, signature).get(key)
             arg = arg.value if isinstance(arg, ast.KeyArg) else arg
             if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg)):
                 return arg
@@ -103,9 +109,13 @@ class Widths:
 
 
 def _python_names(block: BlockUseInfo) -> dict[str, str]:
-    """A block's parameters, language name -> Python name, its input channels first."""
+    """A block's parameters, language name -> Python name, its input channels first. A
+    window-valued parameter is no constructor argument: the class is written for its
+    window (a use with another window gets a class of its own)."""
     taken = {"in_channels"}
     names = {pyexpr.INPUT: "in_channels"}
+    windows = {k for k, v in block.args if isinstance(v, ast.Window)}
     for param in block.block.params:
-        names[param.name] = fresh(safe(param.name), taken)
+        if param.name not in windows:
+            names[param.name] = fresh(safe(param.name), taken)
     return names

@@ -200,3 +200,57 @@ def test_a_mistake_in_a_block_used_often_is_reported_once(tmp_path):
     messages = [d.message for d in caught.value.diagnostics()]
     assert messages == ["flag 'relu' given twice", "'linear' contradicts 'relu' given before it"]
     assert [n.span.line for n in caught.value.notes] == [4]  # at the first use, b(4)
+
+
+# ---- after 2014: bn, residual sums, activations, strides and windows as parameters -------
+
+
+def test_a_parameterised_input_size_scales_every_count_but_the_params(tmp_path):
+    path = tmp_path / "net.arch"
+    path.write_text("net n(size = 224) {\n input 3x(size)x(size)\n conv 3x3/2 8 pad=1\n gap\n"
+                    " fc 10\n}\n")
+    small, large = analyse(path), analyse(path, {"size": 448})
+    assert tuple(small.shapes[small.graph.input]) == (3, 224, 224)
+    assert tuple(large.shapes[large.graph.input]) == (3, 448, 448)
+    conv = small.graph.rows[0].output
+    assert large.costs[conv].macs == 4 * small.costs[conv].macs
+    assert large.costs[conv].params == small.costs[conv].params
+
+
+def test_a_window_passed_to_a_block_is_its_ops_window(tmp_path):
+    header = "block mlpconv(k, c) { conv k c relu; conv 1x1 c relu }"
+    body = "input 3x224x224\nmlpconv(11x11/4, 96)\nmlpconv(3x3, 32)"
+    assert shapes_of(body, tmp_path, header) == [(96, 54, 54), (32, 52, 52)]
+
+
+def test_stride_as_an_option_takes_a_block_parameter(tmp_path):
+    header = "block down(c, s) { conv 3x3 c stride=s pad=1; maxpool 2x2 stride=s }"
+    assert shapes_of("input 3x32x32\ndown(8, 2)\ndown(8, 1)", tmp_path, header) == \
+        [(8, 8, 8), (8, 7, 7)]
+
+
+def test_bn_params_and_buffers_and_a_conv_without_bias(tmp_path):
+    analysis = analysed("input 3x8x8\nconv 3x3 16 bias=false\nbn eps=1e-3 momentum=0.01\n"
+                        "leakyrelu slope=0.2", tmp_path)
+    conv, bn, act = (r.output for r in analysis.graph.rows)
+    assert (analysis.costs[conv].weights, analysis.costs[conv].biases) == (432, 0)
+    assert (analysis.costs[bn].params, analysis.costs[bn].buffers) == (32, 32)
+    assert analysis.costs[bn].weights == 0 and analysis.costs[bn].macs == 0
+    assert analysis.graph.node(bn).op == ops.BatchNorm(1e-3, 0.01)
+    assert analysis.graph.node(act).op == ops.Act("leakyrelu", 0.2)
+
+
+def test_a_sum_with_an_identity_branch_adds_the_input(tmp_path):
+    analysis = analysed("input 8x4x4\nsum {\n { conv 3x3 8 pad=1; bn }\n id\n}\nrelu", tmp_path)
+    total = next(n for n in analysis.graph.order()
+                 if isinstance(analysis.graph.node(n).op, ops.Sum))
+    node = analysis.graph.node(total)
+    assert node.op.identities == (False, True)
+    assert node.inputs[1] == analysis.graph.input  # the shortcut is the sum's own input
+    assert analysis.costs[total].macs == 0 and tuple(analysis.shapes[total]) == (8, 4, 4)
+
+
+@pytest.mark.parametrize("flag", ["relu6", "sigmoid", "tanh", "hardswish", "leakyrelu"])
+def test_activation_flags(tmp_path, flag):
+    analysis = analysed(f"input 3x8x8\nconv 3x3 4 {flag}\nfc 2 {flag}", tmp_path)
+    assert [analysis.graph.node(r.output).op.act for r in analysis.graph.rows] == [flag] * 2
