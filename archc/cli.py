@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                     "or one comparison line per net (several files, as VGG's Table 2).")
     stats.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
     stats.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    stats.add_argument("--fold-bn", action="store_true",
+                       help="count each batch norm folded into the conv before it (inference)")
     stats.add_argument("--wide", action="store_true",
                        help="add receptive field, stride, activations and memory columns")
     _add_set(stats)
@@ -196,7 +198,8 @@ def run_stats(args) -> int:
     from archc.stats import stats
 
     results = _analyse_each(args)
-    good = {r.path: stats(r.analysis) for r in results if r.analysis and not r.analysis.errors}
+    good = {r.path: stats(r.analysis, args.fold_bn) for r in results
+            if r.analysis and not r.analysis.errors}
     if args.json:
         data = [good[r.path].to_json() if r.path in good else
                 {"file": r.path, "errors": r.to_json()} for r in results]

@@ -13,7 +13,7 @@ is allocated.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from archc import ops
 from archc.errors import ArchError
@@ -58,6 +58,21 @@ def count_costs(graph: Graph, shapes: dict[int, Shape]) -> dict[int, Cost]:
 
 def total(costs: dict[int, Cost], nodes: Iterable[int]) -> Cost:
     return sum((costs[n] for n in nodes), Cost())
+
+
+def fold_bn(graph: Graph, costs: dict[int, Cost]) -> dict[int, Cost]:
+    """The costs at inference with each batch norm folded into the conv right before it (of
+    which it is the only user): the conv gains a bias per channel if it had none, and the bn's
+    scale, shift and running statistics are gone. `archc stats --fold-bn`."""
+    folded = dict(costs)
+    for n in graph.order():
+        node = graph.node(n)
+        source = node.inputs[0] if node.inputs else None
+        if isinstance(node.op, ops.BatchNorm) and isinstance(graph.node(source).op, ops.Conv) \
+                and graph.users(source) == [n]:
+            folded[source] = replace(costs[source], biases=graph.node(source).op.channels)
+            folded[n] = Cost()
+    return folded
 
 
 def conv_cost(op: ops.Conv, inputs: list[Shape], out: Shape) -> Cost:

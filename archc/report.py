@@ -59,7 +59,9 @@ def render_table(net: NetStats, wide: bool = False) -> str:
 
 def _title(net: NetStats) -> str:
     params = ", ".join(f"{k}={v}" for k, v in net.params.items())
-    return f"{net.net}({params})  {net.file}  input {net.input.c}x{net.input.h}x{net.input.w}"
+    folded = "  (batch norm folded into the conv before it, as at inference)" * net.bn_folded
+    return (f"{net.net}({params})  {net.file}  input {net.input.c}x{net.input.h}x"
+            f"{net.input.w}{folded}")
 
 
 def _table_row(row: RowStats, arg_names: list[str], wide: bool, has_paper: bool,

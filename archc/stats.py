@@ -105,6 +105,7 @@ class NetStats:
     training_total: Counts
     activations: int
     paper: tuple[PaperValue, ...]  # claims about the whole net
+    bn_folded: bool = False  # counted with each bn folded into its conv (--fold-bn)
 
     @property
     def memory(self) -> int:
@@ -116,10 +117,18 @@ class NetStats:
                 "rows": [r.to_json() for r in self.rows],
                 "heads": [r.to_json() for r in self.heads], "depth": self.depth,
                 "total": self.total.to_json(), "training_total": self.training_total.to_json(),
-                "activations": self.activations, "paper": [p.to_json() for p in self.paper]}
+                "activations": self.activations, "paper": [p.to_json() for p in self.paper],
+                "bn_folded": self.bn_folded}
 
 
-def stats(analysis: Analysis) -> NetStats:
+def stats(analysis: Analysis, fold_bn: bool = False) -> NetStats:
+    """The stats of a net as written, or with each batch norm folded into its conv."""
+    if fold_bn:
+        from dataclasses import replace
+
+        from archc.cost import fold_bn as folded
+
+        analysis = replace(analysis, costs=folded(analysis.graph, analysis.costs))
     graph = analysis.graph
     main = graph.main_nodes()
     return NetStats(
@@ -131,7 +140,7 @@ def stats(analysis: Analysis) -> NetStats:
         Counts.of(total(analysis.costs, main)),
         Counts.of(total(analysis.costs, graph.order())),
         sum(analysis.shapes[n].numel() for n in main if n != graph.input),
-        _paper(analysis, None))
+        _paper(analysis, None), fold_bn)
 
 
 def _row(analysis: Analysis, row: Row) -> RowStats:

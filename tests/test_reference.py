@@ -117,3 +117,13 @@ def test_set_overrides_a_net_parameter(archc):
     assert data["rows"][-1]["shape"] == [10, 1, 1]
     assert data["params"] == {"classes": 10}
     assert data["total"]["weights"] == TABLE1["total"]["weights"] - 1024 * (1000 - 10)
+
+
+def test_folding_bn_trades_its_scale_and_shift_for_a_conv_bias(archc):
+    written = stats_json(archc, "nets/resnet18.arch")
+    folded = stats_json(archc, "nets/resnet18.arch", "--fold-bn")
+    bn_channels = written["total"]["buffers"] // 2  # running mean and variance: 2 per channel
+    assert folded["bn_folded"] and not written["bn_folded"]
+    assert folded["total"]["params"] == written["total"]["params"] - bn_channels
+    assert folded["total"]["buffers"] == 0 and folded["total"]["macs"] == written["total"]["macs"]
+    assert folded["total"]["weights"] == written["total"]["weights"]
