@@ -262,3 +262,33 @@ def test_training_on_the_triton_backend_moves_weights_as_the_torch_backend(archc
     a, b = weights_of(tmp_path / "torch"), weights_of(tmp_path / "triton")
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_a_batch_normalised_resnet_trains_and_evaluates_with_its_running_statistics(
+        archc, tmp_path):
+    status, out, err = archc("train", "nets/resnet_digits.arch", "--epochs", "5", "--out",
+                             str(tmp_path), "--no-progress")
+    assert status == 0, err
+    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 1 - last["test_top1_error"] >= 0.97
+    state = checkpoint.load(checkpoint.latest(tmp_path))["model"]
+    means = [v for k, v in state.items() if k.endswith("running_mean")]
+    assert len(means) == 10 and all(m.abs().sum() > 0 for m in means)  # learnt, not zeros
+    assert all(int(v) == 5 * 23 for k, v in state.items() if k.endswith("num_batches_tracked"))
+    status, out, _ = archc("eval", "nets/resnet_digits.arch", "--checkpoint",
+                           str(checkpoint.latest(tmp_path)), "--json")
+    assert json.loads(out)["top1_error"] == pytest.approx(last["test_top1_error"])
+
+
+def test_ddp_keeps_one_set_of_running_statistics(tmp_path):
+    """DistributedDataParallel broadcasts rank 0's buffers at each step: the checkpoint's
+    running statistics are those every rank evaluated with."""
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_port=29733", "-m", "archc", "train", "nets/resnet_digits.arch", "--epochs",
+         "1", "--max-steps", "4", "--out", str(tmp_path), "--no-progress"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = checkpoint.load(checkpoint.latest(tmp_path))["model"]
+    assert all(int(v) == 4 for k, v in state.items() if k.endswith("num_batches_tracked"))
