@@ -1,6 +1,6 @@
 """CPU forward latency: archc's compiled modules against the same nets written by hand.
 
-For NIN-CIFAR, VGG-A and GoogLeNet (deployment build, eval mode, no_grad), the compiled module
+For NIN-CIFAR, VGG-A, GoogLeNet and ResNet-50 (deployment build, eval mode, no_grad), the compiled module
 and the hand-written reference (tests/references.py) get the same weights and the same batch;
 their runs alternate, several repetitions each, and the ratio of medians is printed.
 Target (issue 3): ratio at most 1.05 -- lowering adds no overhead.
@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from references import GoogLeNet, NinCifar10, VggA  # noqa: E402
+from references import Bottleneck, GoogLeNet, NinCifar10, ResNet, VggA  # noqa: E402
 
 from archc.lower import lower  # noqa: E402
 from archc.pipeline import analyse  # noqa: E402
@@ -31,6 +31,7 @@ CASES = [  # net, reference, batch
     ("nin_cifar10", NinCifar10, 64),
     ("vgg_a", VggA, 2),
     ("googlenet", GoogLeNet, 8),
+    ("resnet50", lambda: ResNet(Bottleneck, [3, 4, 6, 3]), 4),
 ]
 
 
