@@ -1,4 +1,4 @@
-"""Concat buffers of one emitted class: where the plan's in-place writes become source.
+"""The plan's fusions in one emitted class: concat buffers, and GEMMs with an epilogue.
 
 The plan (archc.plan) says which kernels write their output straight into a channel slice of a
 concat's buffer. In the emitted forward() of one class this reads as
@@ -11,6 +11,10 @@ concat's buffer. In the emitted forward() of one class this reads as
 with `self.concat_widths = (n1, n3, n5, proj)` set in __init__ (a plain tuple, not state, so
 the `state_dict` stays the torch backend's). A write is emitted only where the writer and the
 concat are both layers of this class; every other branch is copied in by `join`.
+
+A GEMM whose plan step also computes the bn, sum and ReLU after it is written as one call
+(`K.conv1x1(x, conv, relu=True, bn=..., residual=x)`) where all those layers are in this class
+and the shortcut is made before it (`fused_epilogues`); elsewhere each layer keeps its line.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 from archc import ops
 from archc.ir import Graph
 from archc.names import fresh
-from archc.plan import KernelPlan
+from archc.plan import KernelPlan, Step
 
 
 class ConcatBuffers:
@@ -63,3 +67,21 @@ class ConcatBuffers:
             return None
         assert isinstance(self.graph.node(concat).op, ops.Concat)
         return f"self.{self.names[concat][1]} = ({', '.join(texts)}{',' * (len(texts) == 1)})"
+
+
+def fused_epilogues(plan: KernelPlan | None, items: list, scope_input: int) -> dict[int, Step]:
+    """The plan's GEMMs with an epilogue whose layers all lie in this class (`items`: layer
+    ids, and block uses with their `nodes`), and whose shortcut is made before the GEMM."""
+    if plan is None:
+        return {}
+    layers = [i for i in items if isinstance(i, int)]
+    fused = {}
+    for step in plan.steps:
+        conv = step.nodes[0]
+        if not step.tail or conv not in layers or not set(step.tail) <= set(layers):
+            continue
+        earlier = items[:items.index(conv)]
+        made = {n for i in earlier for n in (getattr(i, "nodes", None) or (i,))}
+        if step.residual is None or step.residual == scope_input or step.residual in made:
+            fused[conv] = step
+    return fused

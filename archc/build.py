@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from archc import ast, ops
+from archc import ast, makers, ops
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
 from archc.evaluate import evaluate, evaluate_word, number, suggest, window
 from archc.ir import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
@@ -27,7 +27,7 @@ from archc.loader import Program
 @dataclass(frozen=True)
 class Scope:
     env: dict[str, int | float]
-    defaults: dict[str, dict[str, ops.Value]]  # op family -> options
+    defaults: dict[str, dict[str, makers.Value]]  # op family -> options
     notes: tuple[Note, ...]  # block uses we are inside, innermost first
     blocks_in_use: tuple[str, ...]
     blocks: tuple[int, ...] = ()  # ids of the block uses we are inside (Graph.block_uses)
@@ -126,7 +126,7 @@ class _Builder:
     def _input(self, op: ast.Op, x: int | None, scope: Scope) -> int:
         if x is not None:
             raise ArchError("a net has one 'input', before its first layer", op.span)
-        node = ops.make_input(self._op_args(op, ops.SIGNATURES["input"], scope), op.span)
+        node = makers.make_input(self._op_args(op, ops.SIGNATURES["input"], scope), op.span)
         self.graph.input = self.graph.add(node, (), op, (), None, None)
         return self.graph.input
 
@@ -312,7 +312,7 @@ class _Builder:
         args = dict(scope.defaults.get(ops.family(op.name), {}))
         args.update(self._op_args(op, signature, scope))
         try:
-            return ops.MAKERS[op.name](args, op.span)
+            return makers.MAKERS[op.name](args, op.span)
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
 
@@ -322,16 +322,16 @@ class _Builder:
             bound = ops.bind(_name(op), given, signature)
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
-        args: dict[str, ops.Value] = {}
+        args: dict[str, makers.Value] = {}
         for key, arg in bound.items():
             if isinstance(arg, ast.Window):
-                args[key] = ops.Value(window(arg, scope.env, scope.notes), arg.span)
+                args[key] = makers.Value(window(arg, scope.env, scope.notes), arg.span)
             elif isinstance(arg, ast.KeyArg):
-                args[key] = ops.Value(evaluate_word(arg.value, scope.env, scope.notes), arg.span)
+                args[key] = makers.Value(evaluate_word(arg.value, scope.env, scope.notes), arg.span)
             elif key == "act":
-                args[key] = ops.Value(arg.name, arg.span)
+                args[key] = makers.Value(arg.name, arg.span)
             else:
-                args[key] = ops.Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
+                args[key] = makers.Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
         return args
 
     def _default(self, default: ast.Default, scope: Scope) -> Scope:

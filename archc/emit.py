@@ -33,13 +33,14 @@ from dataclasses import dataclass, replace
 
 from archc import ast, ops, pyexpr
 from archc.backend import TORCH, Backend, Site, siblings_call
-from archc.buffers import ConcatBuffers
+from archc.buffers import ConcatBuffers, fused_epilogues
 from archc.drafts import Classes, Draft, Note
 from archc.members import Members, member_names
-from archc.modules import FLAT_OPS, is_module, module_source
+from archc.modules import is_module, module_source
 from archc.names import LocalNames, camel, fresh, safe
 from archc.pipeline import Analysis
 from archc.plan import plan
+from archc.preamble import CHECK_INPUT, INIT_WEIGHTS, flat_values
 from archc.widths import Widths
 
 
@@ -75,7 +76,7 @@ class _Emitter:
         self.backend = backend
         self.plan = plan(analysis) if backend.plans else None
         self.graph = analysis.graph
-        self.flat = _flat_values(analysis)
+        self.flat = flat_values(analysis)
         self.finals = {self.graph.output} | {h.output for h in self.graph.heads}
         self.classes = Classes()
         self.layer_nodes: dict[str, int] = {}
@@ -105,7 +106,7 @@ class _Emitter:
                           for i in items], scope.input, self.flat)
         sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
         attrs = self._attributes(items, members)
-        fused = self._fused_epilogues(items, scope.input)
+        fused = fused_epilogues(self.plan, items, scope.input)
         buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused))
         init, forward = [], Draft([], [])
         forward.add("    def forward(self, x):", self._note(scope.input, widths, scope))
@@ -286,24 +287,6 @@ class _Emitter:
 
     # ---- layers ----------------------------------------------------------------------------
 
-    def _fused_epilogues(self, items: list, scope_input: int) -> dict[int, object]:
-        """The plan's GEMMs with an epilogue whose layers all lie in this class, and whose
-        shortcut is made before the GEMM: conv -> its step."""
-        if self.plan is None:
-            return {}
-        layers = [i for i in items if isinstance(i, int)]
-        fused = {}
-        for step in self.plan.steps:
-            conv = step.nodes[0]
-            if not step.tail or conv not in layers or not set(step.tail) <= set(layers):
-                continue
-            before = step.residual is None or step.residual == scope_input or any(
-                step.residual in (i.nodes if isinstance(i, _Scope) else (i,))
-                for i in items[:items.index(conv)])
-            if before:
-                fused[conv] = step
-        return fused
-
     def _call(self, n: int, attr: str | None, var: LocalNames, into: str | None,
               fused=None, attrs=None, items=None) -> str:
         """The forward expression of layer `n`, by the backend's table."""
@@ -371,38 +354,3 @@ class _Emitter:
 
     def _shape(self, n: int) -> str:
         return f"{self.a.shapes[n].c}" if self.flat[n] else str(self.a.shapes[n])
-
-
-def _flat_values(analysis: Analysis) -> dict[int, bool]:
-    """Whether each value is N x C (after an fc or flatten) rather than N x C x H x W."""
-    graph, flat = analysis.graph, {}
-    for n in graph.order():
-        node = graph.node(n)
-        if isinstance(node.op, FLAT_OPS):
-            flat[n] = True
-        elif isinstance(node.op, (ops.Dropout, ops.Softmax, ops.Act, ops.BatchNorm)):
-            flat[n] = flat[node.inputs[0]]
-        elif isinstance(node.op, ops.Concat | ops.Sum):
-            flat[n] = all(flat[i] for i in node.inputs)
-        else:
-            flat[n] = False
-    return flat
-
-
-CHECK_INPUT = '''def check_input(x, shape):
-    """Refuse an input of another size than the net was built for, saying what it takes."""
-    if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-        c, h, w = shape
-        raise ValueError(f"this net takes N x {c} x {h} x {w} images, got {tuple(x.shape)}; "
-                         "build it for another size with the input statement or --set")
-'''
-
-INIT_WEIGHTS = '''def init_weights(module):
-    """Glorot/Xavier-uniform weights and zero biases for every conv and fc, in declaration
-    order, so torch.manual_seed makes them reproducible."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-'''

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archc import ops
+from archc import makers, ops
 from archc.cost import COST_RULES
 from archc.errors import ArchError
 from archc.modules import MODULES
@@ -126,7 +126,7 @@ def test_errors_name_the_block_use(tmp_path):
 def test_every_op_has_a_row_in_every_table():
     for table in (SHAPE_RULES, FIELD_RULES, COST_RULES, MODULES):
         assert set(table) == set(ops.OP_TYPES)
-    assert set(ops.SIGNATURES) == set(ops.MAKERS)
+    assert set(ops.SIGNATURES) == set(makers.MAKERS)
     assert set(ops.SIGNATURES) - {"input"} <= set(TYPE_NAMES)
 
 
