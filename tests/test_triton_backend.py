@@ -54,7 +54,7 @@ net tiny_nin(classes = 4) {
 """
 
 
-@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10"])
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "resnet50"])
 def test_plan(archc, golden, name):
     status, out, err = archc("compile", f"nets/{name}.arch", "--backend", "triton", "--plan")
     assert status == 0, err
