@@ -68,8 +68,12 @@ class KernelPlan:
             counts[step.kind] = counts.get(step.kind, 0) + 1
         merged = sum(1 for s in self.steps if s.kind == "gemm" and len(s.nodes) > 1)
         summary = ", ".join(f"{counts[k]} {k}" for k in (*TRITON_KINDS, "torch") if k in counts)
+        folds = sum(1 for s in self.steps if s.bn is not None)
+        shortcuts = sum(1 for s in self.steps if s.residual is not None)
+        epilogues = f"; {folds} fold a bn, {shortcuts} add a shortcut" if folds or shortcuts \
+            else ""
         lines = [f"plan for {self.net}, triton backend: {len(self.steps)} steps ({summary}; "
-                 f"{merged} GEMMs merge sibling 1x1 convs)"]
+                 f"{merged} GEMMs merge sibling 1x1 convs{epilogues})"]
         for step in self.steps:
             nodes = ", ".join(f"%{n}" for n in step.nodes + step.tail)
             what = " + ".join(ops.full_text(graph.node(n).op) for n in step.nodes + step.tail)
