@@ -297,6 +297,9 @@ LAYERS = st.sampled_from([
     "maxpool 2x2/2", "maxpool 3x3/2 round=ceil", "avgpool 3x3/2 pad=1 round=ceil",
     "maxpool 3x3/1 pad=1", "lrn 3", "dropout 0.3", "fc {c} relu", "softmax", "flatten",
     "concat {{ conv 1x1 {c}; {{ maxpool 3x3/1 pad=1; conv 1x1 2 }} }}",
+    "bn", "relu6", "leakyrelu slope=0.1", "conv 3x3 {c} stride=2 bias=false hardswish",
+    "sum {{ {{ conv 3x3 {c} pad=1 bias=false; bn; relu }}; {{ conv 1x1 {c} }} }}",
+    "sum {{ {{ bn; tanh }}; id }}",
 ])
 
 
