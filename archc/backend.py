@@ -84,6 +84,9 @@ def _out(site: Site) -> str:
 
 
 def _triton_conv(op: ops.Conv, site: Site) -> str:
+    if site.step is not None and site.step.kind == "torch" and site.bn:  # cuDNN, bn folded
+        call = f"K.conv_bn({site.args[0]}, {site.attr}, {site.bn})"
+        return activate("relu", call) if site.relu else call
     if site.step is None or site.step.kind != "gemm":
         return _module(op, site)  # cuDNN, or an activation the GEMM does not apply
     relu = op.act == "relu" if site.relu is None else site.relu

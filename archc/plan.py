@@ -123,12 +123,15 @@ def fuse_1x1(analysis: Analysis) -> list[Step]:
 
 def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """A linear 1x1 GEMM takes in what follows it alone: a batch norm, then a sum with a value
-    computed before it (a ResNet block's shortcut), then a ReLU. Each must be the only user
-    of the layer before it, so no value the step skips is read elsewhere."""
+    computed before it (a ResNet block's shortcut), then a ReLU. A cuDNN conv takes its batch
+    norm (folded into its weight and bias in eval mode) and the ReLU after it. Each must be
+    the only user of the layer before it, so no value the step skips is read elsewhere."""
     graph, fused, absorbed = analysis.graph, {}, set()
     for step in steps:
         n = step.nodes[0]
-        if step.kind != "gemm" or step.relu:
+        cudnn = step.kind == "torch" and isinstance(graph.node(n).op, ops.Conv)
+        if not (step.kind == "gemm" or cudnn) or step.relu or \
+                getattr(graph.node(n).op, "act", "linear") != "linear":
             continue
         tail, bn, residual, relu = [], None, None, False
         if isinstance(_only_user(analysis, n), ops.BatchNorm):
@@ -136,7 +139,8 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
             tail.append(bn)
         last = tail[-1] if tail else n
         user = _only_user(analysis, last)
-        if isinstance(user, ops.Sum) and len(graph.node(graph.users(last)[0]).inputs) == 2:
+        if not cudnn and isinstance(user, ops.Sum) and \
+                len(graph.node(graph.users(last)[0]).inputs) == 2:
             total = graph.users(last)[0]
             other = next(i for i in graph.node(total).inputs if i != last)
             if other < n:  # computed before the GEMM runs
@@ -150,8 +154,10 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
         if tail:
             parts = ["bn folded (eval)"] * (bn is not None) + \
                 ["the shortcut added"] * (residual is not None) + ["ReLU"] * relu
+            why = f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue" if not cudnn else \
+                f"{step.why}; {', '.join(parts)}"
             fused[n] = replace(step, relu=relu, bn=bn, residual=residual, tail=tuple(tail),
-                               why=f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue")
+                               why=why)
             absorbed.update(tail)
     return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
 

@@ -104,6 +104,16 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
     return torch.ops.archc.conv1x1(x, weight, bias, residual, relu)
 
 
+def conv_bn(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
+    """`bn(conv(x))` for a conv that stays on cuDNN: in eval mode one conv, the batch norm
+    folded into its weight and bias (one pass over the activations fewer); in training mode
+    the two as they are, batch statistics and running averages included."""
+    if bn.training:
+        return bn(conv(x))
+    weight, bias = fold_bn(conv, bn)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 def fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d):
     """The weight and bias of `bn(conv(x))` with the running statistics: one conv's.
     Differentiable torch ops, so gradients reach conv's and bn's parameters alike."""
