@@ -1,7 +1,8 @@
 """CPU forward latency: archc's compiled modules against the same nets written by hand.
 
-For NIN-CIFAR, VGG-A, GoogLeNet and ResNet-50 (deployment build, eval mode, no_grad), the compiled module
-and the hand-written reference (tests/references.py) get the same weights and the same batch;
+For NIN-CIFAR, VGG-A, GoogLeNet and ResNet-50 (deployment build, eval mode, no_grad), the
+compiled module and the hand-written reference (tests/references.py) get the same weights and
+the same batch;
 their runs alternate, several repetitions each, and the ratio of medians is printed.
 Target (issue 3): ratio at most 1.05 -- lowering adds no overhead.
 
