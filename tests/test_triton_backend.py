@@ -218,7 +218,7 @@ def test_an_unknown_backend_is_a_clear_error(archc):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")
-@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "vgg_a"])
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "vgg_a", "resnet50"])
 def test_full_size_nets_on_the_gpu_equal_the_torch_backend(name):
     """Real kernels, full size, batch 8: forward (fp32 with TF32 as cuDNN, and fp16) and
     gradients, same weights. TF32 and fp16 round differently from cuDNN's algorithms, so
