@@ -115,7 +115,7 @@ def _add_graph_and_export(commands) -> None:
     _add_set(export)
     export.set_defaults(run=run_export)
 
-    from archc.train.options import add_commands  # imports no torch
+    from archc.train.options import add_commands, run_eval, run_train  # imports no torch
 
     add_commands(commands, run_train, run_eval)
 
@@ -265,7 +265,6 @@ def _writable(path: str, source: str) -> str:
 EXTRAS = {"graphviz": "graph", "torch": "runtime", "onnx": "export", "onnxruntime": "export",
           "onnxscript": "export", "sklearn": "train", "tqdm": "train", "matplotlib": "train",
           "scipy": "train", "PIL": "train"}
-TRAIN_MODULES = ("torch", "sklearn", "tqdm", "matplotlib", "scipy", "PIL")
 
 
 def _require(command: str, *modules: str) -> None:
@@ -319,54 +318,6 @@ def run_check(args) -> int:
     if status == 0:
         print(f"{len(args.files)} file{'s' * (len(args.files) != 1)} checked, no errors")
     return status
-
-
-
-def run_train(args) -> int:
-    _require("train", *TRAIN_MODULES)
-    from archc.train.formats import DataError
-    from archc.train.loop import train
-    from archc.train.options import config_of, print_plan
-
-    try:
-        config = config_of(args)
-        result = train(config, dry_run=args.dry_run, progress=args.progress)
-    except (DataError, ValueError) as error:
-        print(f"archc train: error: {error}", file=sys.stderr)
-        return 1
-    if args.dry_run:
-        print_plan(result)
-    elif result:
-        print(f"{config.net}: test top-1 error {result['test_top1_error']:.2%} (accuracy "
-              f"{1 - result['test_top1_error']:.2%}), top-5 error {result['test_top5_error']:.2%}"
-              f" after {result['epoch']} epochs; files in {config.out}")
-    return 0
-
-
-def run_eval(args) -> int:
-    _require("eval", *TRAIN_MODULES)
-    from pathlib import Path
-
-    from archc.train.evaluation import evaluate_checkpoint
-    from archc.train.formats import DataError
-
-    try:
-        figures = evaluate_checkpoint(Path(args.checkpoint), args.file, args.data,
-                                      tuple(args.set), args.device, args.resize,
-                                      args.gray_to_rgb,
-                                      Path(args.confusion) if args.confusion else None)
-    except DataError as error:
-        print(f"archc eval: error: {error}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(figures, indent=1))
-    else:
-        print(f"{args.file} on {figures['data']} test ({figures['samples']:,} images): "
-              f"top-1 error {figures['top1_error']:.2%}, top-5 error "
-              f"{figures['top5_error']:.2%}, loss {figures['loss']:.4f}")
-        if "confusion_png" in figures:
-            print(f"confusion matrix: {figures['confusion_png']}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

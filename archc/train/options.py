@@ -152,3 +152,56 @@ def print_plan(plan: dict) -> None:
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
         print(f"{key:<{width}}  {shown}")
     sys.stdout.flush()
+
+
+# What `archc train` and `archc eval` need beyond the front end (the `train` extra, and torch).
+TRAIN_MODULES = ("torch", "sklearn", "tqdm", "matplotlib", "scipy", "PIL")
+
+
+def run_train(args) -> int:
+    from archc.cli import _require
+
+    _require("train", *TRAIN_MODULES)
+    from archc.train.formats import DataError
+    from archc.train.loop import train
+
+    try:
+        config = config_of(args)
+        result = train(config, dry_run=args.dry_run, progress=args.progress)
+    except (DataError, ValueError) as error:
+        print(f"archc train: error: {error}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print_plan(result)
+    elif result:
+        print(f"{config.net}: test top-1 error {result['test_top1_error']:.2%} (accuracy "
+              f"{1 - result['test_top1_error']:.2%}), top-5 error {result['test_top5_error']:.2%}"
+              f" after {result['epoch']} epochs; files in {config.out}")
+    return 0
+
+
+def run_eval(args) -> int:
+    from archc.cli import _require
+
+    _require("eval", *TRAIN_MODULES)
+    from archc.train.evaluation import evaluate_checkpoint
+    from archc.train.formats import DataError
+
+    try:
+        figures = evaluate_checkpoint(Path(args.checkpoint), args.file, args.data,
+                                      tuple(args.set), args.device, args.resize,
+                                      args.gray_to_rgb,
+                                      Path(args.confusion) if args.confusion else None)
+    except DataError as error:
+        print(f"archc eval: error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(figures, indent=1))
+    else:
+        print(f"{args.file} on {figures['data']} test ({figures['samples']:,} images): "
+              f"top-1 error {figures['top1_error']:.2%}, top-5 error "
+              f"{figures['top5_error']:.2%}, loss {figures['loss']:.4f}")
+        if "confusion_png" in figures:
+            print(f"confusion matrix: {figures['confusion_png']}", file=sys.stderr)
+    return 0
+
