@@ -86,6 +86,8 @@ def test_resume_flag_continues_with_the_saved_config(archc, tmp_path):
     assert "resuming from" in err and "after 2 epochs" in out
     state = checkpoint.load(checkpoint.latest(tmp_path))
     assert json.loads(state["config"])["lr"] == 0.02 and state["epoch"] == 2
+    status, out, err = archc("train", "--resume", str(tmp_path), "--no-progress")
+    assert status == 0 and f"{tmp_path} holds a run of all 2 epochs already" in err
 
 
 @pytest.mark.parametrize("args, message", [

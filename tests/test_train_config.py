@@ -70,3 +70,8 @@ def test_recipes_are_cited_in_the_help(capsys):
     text = capsys.readouterr().out
     assert "Lin et al. 2013" in text and "Szegedy et al. 2014" in text
     assert "Simonyan and Zisserman 2014" in text and "torchrun --nproc_per_node=2" in text
+
+
+def test_each_net_gets_its_own_run_folder_by_default():
+    assert config_of(parse("nets/resnet_digits.arch")).out == "runs/resnet_digits"
+    assert config_of(parse("nets/resnet_digits.arch", "--out", "x")).out == "x"

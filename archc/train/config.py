@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 class Config:
     net: str
     data: str = "digits"
-    out: str = "runs/latest"
+    out: str = ""  # default: runs/<the .arch file's name>
     epochs: int = 30
     batch_size: int = 64
     optimizer: str = "sgd"  # sgd (with momentum) or adamw

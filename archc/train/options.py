@@ -61,7 +61,9 @@ def add_commands(commands, run_train, run_eval) -> None:
     group.add_argument("--scale-crop", type=_floats, metavar="MIN,MAX",
                        help="crops of MIN..MAX of the area, aspect 3/4..4/3, resized back")
     group = train.add_argument_group("run")
-    group.add_argument("--out", metavar="DIR", help="where the run's files go (runs/latest)")
+    group.add_argument("--out", metavar="DIR",
+                       help="where the run's files go (default: runs/NET for FILE NET.arch); "
+                            "a run started again with the same DIR continues")
     group.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
     group.add_argument("--seed", type=int, help="data order, augmentation, init (0)")
     group.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
@@ -116,6 +118,7 @@ def config_of(args) -> Config:
     given = {k: v for k, v in vars(args).items() if v is not None and k in Config.__annotations__}
     values.update(given)
     values.update(net=args.file, overrides=tuple(args.set), recipe=args.recipe or "")
+    values.setdefault("out", str(Path("runs") / Path(args.file).stem))
     for key in ("milestones", "scale_crop"):
         values[key] = tuple(values.get(key, ()))
     return Config(**values)
@@ -173,7 +176,10 @@ def run_train(args) -> int:
         return 1
     if args.dry_run:
         print_plan(result)
-    elif result:
+    elif not result:
+        print(f"{config.out} holds a run of all {config.epochs} epochs already: give --epochs "
+              "N to train longer, or another --out", file=sys.stderr)
+    else:
         print(f"{config.net}: test top-1 error {result['test_top1_error']:.2%} (accuracy "
               f"{1 - result['test_top1_error']:.2%}), top-5 error {result['test_top5_error']:.2%}"
               f" after {result['epoch']} epochs; files in {config.out}")
