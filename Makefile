@@ -26,6 +26,7 @@ run: $(STAMP)
 	mkdir -p build
 	$(VENV)/bin/archc compile nets/googlenet.arch -o build/googlenet.py
 	$(VENV)/bin/archc graph nets/googlenet.arch -o build/googlenet.svg
+	rm -rf build/nin_digits  # a fresh run each time: the same --out would resume
 	$(VENV)/bin/archc train nets/nin_digits.arch --data digits --epochs 30 --out build/nin_digits
 
 test: $(STAMP)

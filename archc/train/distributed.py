@@ -42,13 +42,15 @@ class Ranks:
             print(text, file=sys.stderr, flush=True)
 
     def progress(self, total: int, position, enabled: bool):
-        """A tqdm bar on rank 0 (to stderr): loss, accuracy, images/s and the ETA."""
+        """A tqdm bar on rank 0 (to stderr, when it is a terminal): loss, accuracy, images/s
+        and the ETA."""
         if not (enabled and self.main):
             return None
         from tqdm import tqdm
 
         return tqdm(total=total, initial=position.step, desc=f"epoch {position.epoch + 1}",
-                    unit="step", leave=False, dynamic_ncols=True)
+                    unit="step", leave=False, dynamic_ncols=True,
+                    disable=None)  # on a terminal only: a log file gets the epoch lines
 
 
 _started = False
