@@ -298,7 +298,7 @@ class _Emitter:
         elif isinstance(op, ops.Softmax):
             args = [var.read(node.inputs[0], 2)]
         else:
-            wants = 2 if isinstance(op, (ops.FC, ops.Dropout)) else 4
+            wants = 2 if isinstance(op, (ops.FC, ops.Dropout, ops.Act)) else 4  # as it is
             value = var.read(node.inputs[0], wants)
             if isinstance(op, ops.FC) and not self.flat[node.inputs[0]]:
                 value = f"torch.flatten({value}, 1)"

@@ -316,6 +316,12 @@ def test_random_nets_run_with_the_inferred_shapes(layers, channels, size):
     assert_runtime_shapes(analysis, batch=2)
 
 
+def test_an_activation_layer_keeps_a_flat_value_flat():
+    """Found by the random nets: flatten, relu6, conv read the flat value twice as 4-D."""
+    net = archc.compile("net r {\n input 1x5x5\n flatten\n relu6\n conv 3x3 1 pad=same\n}\n")
+    assert net(torch.randn(2, 1, 5, 5)).shape == (2, 1)
+
+
 def test_a_compiled_net_checks_its_input_shape():
     net = archc.compile(ROOT / "nets/nin_cifar10.arch")
     with pytest.raises(ValueError, match=r"this net takes N x 3 x 32 x 32 images, got "
