@@ -35,7 +35,8 @@ class Site:
     into: str | None = None  # a concat buffer: `buffer.part(0)` for a branch, `buffer` itself
     bn: str | None = None  # a fused GEMM's batch norm member: `self.residual[7]`
     residual: str | None = None  # the value a fused GEMM adds in its epilogue
-    relu: bool | None = None  # a fused GEMM's ReLU (a flag, or a relu layer after it)
+    relu: bool | None = None  # a fused step's ReLU (a flag, or a relu layer after it)
+    epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -84,8 +85,9 @@ def _out(site: Site) -> str:
 
 
 def _triton_conv(op: ops.Conv, site: Site) -> str:
-    if site.step is not None and site.step.kind == "torch" and site.bn:  # cuDNN, bn folded
-        call = f"K.conv_bn({site.args[0]}, {site.attr}, {site.bn})"
+    if site.epilogue and site.step.kind == "torch":  # cuDNN, its bn folded, its ReLU
+        call = f"K.conv_bn({site.args[0]}, {site.attr}, {site.bn})" if site.bn else \
+            f"{site.attr}({site.args[0]})"
         return activate("relu", call) if site.relu else call
     if site.step is None or site.step.kind != "gemm":
         return _module(op, site)  # cuDNN, or an activation the GEMM does not apply

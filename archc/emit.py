@@ -308,7 +308,7 @@ class _Emitter:
         if fused is not None:
             bn = f"self.{attrs[items.index(fused.bn)][1]}" if fused.bn is not None else None
             residual = var.read(fused.residual, 4) if fused.residual is not None else None
-            site = replace(site, bn=bn, residual=residual, relu=fused.relu)
+            site = replace(site, bn=bn, residual=residual, relu=fused.relu, epilogue=True)
         elif step is not None and step.tail:
             site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
         row = self.backend.calls[type(op)]

@@ -295,3 +295,21 @@ def archc_source(text: str) -> str:
     from archc.emit import emit
 
     return emit(analyse("<source>.arch", {}, text=text), backend=BACKENDS["triton"]).source
+
+
+@pytest.mark.parametrize("body", [
+    "conv 5x5/2 4 pad=2\nrelu\nsum { { bn; tanh }; id }",  # a cuDNN conv's ReLU layer
+    "conv 1x1 4 bias=false\nbn\nrelu\nconcat { { conv 1x1 3; relu }; id }",
+    "sum { { conv 1x1 3 bias=false; bn }; id }\nrelu",
+])
+def test_fused_epilogues_keep_every_layer(body):
+    """Found by random nets: a conv's ReLU layer taken into its step must still be applied."""
+    source = f"net r {{\n input 3x9x9\n{body}\n}}\n"
+    torch.manual_seed(0)
+    reference, fused = archc.compile(source), archc.compile(source, backend="triton")
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 9, 9)
+    for mode in ("train", "eval"):
+        with torch.no_grad():
+            torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
+                                       rtol=1e-4, atol=1e-5)
