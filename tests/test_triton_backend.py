@@ -12,9 +12,13 @@ import sys
 import pytest
 import torch
 from conftest import ROOT, has_cuda
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_lower import LAYERS
 
 import archc
 from archc.backend import BACKENDS
+from archc.errors import ArchError
 from archc.ir import IRError
 from archc.lower import compile_net, training_loss
 from archc.modules import MODULES
@@ -309,6 +313,30 @@ def test_fused_epilogues_keep_every_layer(body):
     reference, fused = archc.compile(source), archc.compile(source, backend="triton")
     fused.load_state_dict(reference.state_dict())
     x = torch.randn(2, 3, 9, 9)
+    for mode in ("train", "eval"):
+        with torch.no_grad():
+            torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
+                                       rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(LAYERS, st.integers(1, 6)), min_size=1, max_size=6),
+       st.integers(1, 3), st.integers(5, 12))
+def test_random_nets_agree_across_backends(layers, channels, size):
+    """The triton backend's plan (fusions, epilogues, concat buffers) against the torch
+    backend on random small nets, train and eval mode, dropout off."""
+    body = "\n".join(template.format(c=c) for template, c in layers)
+    source = f"net r {{\n input {channels}x{size}x{size}\n{body}\n}}\n"
+    try:
+        reference = archc.compile(source)
+    except ArchError:
+        return  # refused by the front end, as it should be
+    fused = archc.compile(source, backend="triton")
+    fused.load_state_dict(reference.state_dict())
+    for module in (*reference.modules(), *fused.modules()):
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    x = torch.randn(2, channels, size, size)
     for mode in ("train", "eval"):
         with torch.no_grad():
             torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
