@@ -157,9 +157,9 @@ def _bandwidth_row(name, ours, theirs, moved, limits, first) -> dict:
             "first_call_s": first}
 
 
-def nets(b: Bench, limits: dict, full: bool) -> list[dict]:
+def nets(b: Bench, limits: dict, full: bool, names: list[str]) -> list[dict]:
     rows = []
-    for name in ["smoke"] if b.smoke else NETS:
+    for name in ["smoke"] if b.smoke else names:
         analysis = analyse("<smoke>.arch", {}, text=SMOKE_NET) if b.smoke else \
             analyse(ROOT / f"nets/{name}.arch")
         analysis.raise_errors()
@@ -250,6 +250,9 @@ def main() -> None:
                         help="where to write every figure (default: gpu-bench.json)")
     parser.add_argument("--full", action="store_true",
                         help="max-autotune for every net and batch (adds many minutes)")
+    parser.add_argument("--nets", default=",".join(NETS),
+                        help="nets/NAME.arch to time, comma-separated (default: %(default)s; "
+                             "resnet50 exercises the bn folds and residual epilogues)")
     parser.add_argument("--smoke", action="store_true",
                         help="run on the CPU in Triton's interpreter, tiny shapes, to test it")
     args = parser.parse_args()
@@ -259,7 +262,7 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     limits = ceilings(b)
     kernel_rows = kernels(b, limits)
-    net_rows = nets(b, limits, args.full)
+    net_rows = nets(b, limits, args.full, [n for n in args.nets.split(",") if n])
     report(limits, kernel_rows, net_rows, b)
     Path(args.json).write_text(json.dumps({"ceilings": limits, "kernels": kernel_rows,
                                            "nets": net_rows}, indent=1) + "\n")
