@@ -1,9 +1,10 @@
 """Parse: .arch text -> `ast.File`. The only module that imports Lark.
 
 Lark parses with LALR (its tables cached between runs in ~/.cache/archc); `_ToAst` turns the
-tree into frozen dataclasses with spans, and the tree never leaves this module. `_ToAst` raises
-nothing: every user mistake is a syntax error mapped here to an `ArchError` at the right line
-and column, end of input included.
+tree into frozen dataclasses with spans, and the tree never leaves this module. Every user
+mistake is a syntax error mapped here to an `ArchError` at the right line and column, end of
+input included; `_ToAst` raises one of its own, at the token: an `expect` shape written with a
+parameter's name (`expect 64x(size)x(size)`), which claims compare as numbers.
 """
 
 from __future__ import annotations
