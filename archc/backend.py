@@ -37,6 +37,7 @@ class Site:
     residual: str | None = None  # the value a fused GEMM adds in its epilogue
     relu: bool | None = None  # a fused step's ReLU (a flag, or a relu layer after it)
     epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call
+    pool: bool = False  # the step's 3x3/1 max pool is taken as the GEMM loads its input
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -93,7 +94,8 @@ def _triton_conv(op: ops.Conv, site: Site) -> str:
         return _module(op, site)  # cuDNN, or an activation the GEMM does not apply
     relu = op.act == "relu" if site.relu is None else site.relu
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
-        (f", residual={site.residual}" if site.residual else "")
+        (f", residual={site.residual}" if site.residual else "") + \
+        (", pool=True" if site.pool else "")
     return f"K.conv1x1({site.args[0]}, {site.attr}, relu={relu}{epilogue}{_out(site)})"
 
 

@@ -78,9 +78,12 @@ def fused_epilogues(plan: KernelPlan | None, items: list, scope_input: int) -> d
     fused = {}
     for step in plan.steps:
         conv = step.nodes[0]
-        if not step.tail or conv not in layers or not set(step.tail) <= set(layers):
+        if not (step.tail or step.pool is not None) or conv not in layers or \
+                not set(step.tail) <= set(layers):
             continue
         earlier = items[:items.index(conv)]
+        if step.pool is not None and (not earlier or earlier[-1] != step.pool):
+            continue  # the pool's input is read in its place: it must come right before
         made = {n for i in earlier for n in (getattr(i, "nodes", None) or (i,))}
         if step.residual is None or step.residual == scope_input or step.residual in made:
             fused[conv] = step

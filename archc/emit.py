@@ -102,11 +102,10 @@ class _Emitter:
         members = member_names(scope.body, set())
         block = self.graph.block_uses[scope.use] if scope.kind == "block" else None
         widths = Widths(self.a, self.flat, scope.input, block)
-        var = LocalNames([[i.input] if isinstance(i, _Scope) else list(self.graph.node(i).inputs)
-                          for i in items], scope.input, self.flat)
+        fused = fused_epilogues(self.plan, items, scope.input)
+        var = LocalNames([self._reads(i, fused) for i in items], scope.input, self.flat)
         sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
         attrs = self._attributes(items, members)
-        fused = fused_epilogues(self.plan, items, scope.input)
         buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused))
         init, forward = [], Draft([], [])
         forward.add("    def forward(self, x):", self._note(scope.input, widths, scope))
@@ -117,7 +116,7 @@ class _Emitter:
         if sources:
             forward.add("        aux = {}")
         done: set[int] = set()  # values a merged GEMM already assigned
-        covered: set[int] = set()  # layers a fused GEMM's epilogue computes
+        covered = {s.pool for s in fused.values() if s.pool is not None}  # and epilogues
         for position, item in enumerate(items):
             member, attr, key = attrs[position]
             module = self._is_module(item)
@@ -287,11 +286,23 @@ class _Emitter:
 
     # ---- layers ----------------------------------------------------------------------------
 
+    def _reads(self, item, fused: dict) -> list[int]:
+        """The values `item` reads: a GEMM that takes its pool reads the pool's input."""
+        if isinstance(item, _Scope):
+            return [item.input]
+        if item in fused and fused[item].pool is not None:
+            return list(self.graph.node(fused[item].pool).inputs)
+        if any(s.pool == item for s in fused.values()):
+            return []  # the pool is taken by the GEMM after it
+        return list(self.graph.node(item).inputs)
+
     def _call(self, n: int, attr: str | None, var: LocalNames, into: str | None,
               fused=None, attrs=None, items=None) -> str:
         """The forward expression of layer `n`, by the backend's table."""
         node = self.graph.node(n)
         op = node.op
+        if fused is not None and fused.pool is not None:  # the GEMM reads what the pool would
+            node = self.graph.node(fused.pool)
         if isinstance(op, ops.Concat | ops.Sum):
             dims = 2 if all(self.flat[i] for i in node.inputs) else 4
             args = [var.read(i, dims) for i in node.inputs]
@@ -308,7 +319,8 @@ class _Emitter:
         if fused is not None:
             bn = f"self.{attrs[items.index(fused.bn)][1]}" if fused.bn is not None else None
             residual = var.read(fused.residual, 4) if fused.residual is not None else None
-            site = replace(site, bn=bn, residual=residual, relu=fused.relu, epilogue=True)
+            site = replace(site, bn=bn, residual=residual, relu=fused.relu, epilogue=True,
+                           pool=fused.pool is not None)
         elif step is not None and step.tail:
             site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
         row = self.backend.calls[type(op)]

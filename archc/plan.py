@@ -45,6 +45,7 @@ class Step:
     bn: int | None = None  # a GEMM's batch norm: folded in eval mode, after it in training
     residual: int | None = None  # a value the GEMM adds in its epilogue (a shortcut)
     tail: tuple[int, ...] = ()  # the bn, sum and ReLU layers the GEMM computes too
+    pool: int | None = None  # a 3x3/1 max pool folded into the GEMM's input load
 
     @property
     def output(self) -> int:
@@ -59,7 +60,8 @@ class KernelPlan:
     slices: dict[int, Slice] = field(default_factory=dict)  # branch output -> its slice
 
     def step_of(self, node: int) -> Step:
-        return next(s for s in self.steps if node in s.nodes or node in s.tail)
+        return next(s for s in self.steps
+                    if node in s.nodes or node in s.tail or node == s.pool)
 
     def text(self, analysis: Analysis) -> str:
         """One line a step, with the IR's ids (`archc compile --emit ir`)."""
@@ -75,8 +77,9 @@ class KernelPlan:
         lines = [f"plan for {self.net}, triton backend: {len(self.steps)} steps ({summary}; "
                  f"{merged} GEMMs merge sibling 1x1 convs{epilogues})"]
         for step in self.steps:
-            nodes = ", ".join(f"%{n}" for n in step.nodes + step.tail)
-            what = " + ".join(ops.full_text(graph.node(n).op) for n in step.nodes + step.tail)
+            covered = (step.pool,) * (step.pool is not None) + step.nodes + step.tail
+            nodes = ", ".join(f"%{n}" for n in covered)
+            what = " + ".join(ops.full_text(graph.node(n).op) for n in covered)
             if step.residual is not None:
                 what += f" (+ %{step.residual})"
             into = [f"%{n}->%{s.concat}[{s.start}:{s.stop}]" for n, s in
@@ -90,6 +93,7 @@ def plan(analysis: Analysis) -> KernelPlan:
     graph = analysis.graph.verify()
     steps = fuse_1x1(analysis)
     steps = fuse_epilogues(analysis, steps)
+    steps = fold_pools(analysis, steps)
     steps = merge_siblings(analysis, steps)
     return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
 
@@ -162,6 +166,25 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
     return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
 
 
+def fold_pools(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A 3x3/1 max pool (pad 1) whose only user is a 1x1 GEMM is taken while the GEMM loads its
+    input: an inception's pool projection, whose pooled tensor then never exists."""
+    graph, folded, absorbed = analysis.graph, {}, set()
+    for step in steps:
+        n = step.nodes[0]
+        op = graph.node(n).op
+        if step.kind != "pool" or op.kind != "max" or op.window != (3, 3) or op.stride != 1 \
+                or op.pad != (1, 1):
+            continue
+        user = graph.users(n)[0] if isinstance(_only_user(analysis, n), ops.Conv) else None
+        gemm = next((s for s in steps if s.kind == "gemm" and s.nodes == (user,)), None)
+        if gemm is not None:
+            folded[user] = replace(gemm, pool=n, input=step.input,
+                                   why=f"{gemm.why}; its input max-pooled 3x3/1 as it loads")
+            absorbed.add(n)
+    return [folded.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
 def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:
     """The op of `n`'s one user, if `n` has one and its value is needed nowhere else."""
     graph = analysis.graph
@@ -174,7 +197,8 @@ def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:
 def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """One GEMM for the 1x1 GEMMs among a tensor's successors that agree on the ReLU; not
     those with an epilogue of their own."""
-    gemm_of = {s.nodes[0]: s for s in steps if s.kind == "gemm" and not s.tail}
+    gemm_of = {s.nodes[0]: s for s in steps
+               if s.kind == "gemm" and not s.tail and s.pool is None}
     merged: dict[int, Step] = {}  # first sibling -> the merged step
     absorbed: set[int] = set()
     for tensor in analysis.graph.order():

@@ -40,9 +40,11 @@ def conv1x1_kernel(
     rest_ptr,  # with a SPLIT: output channels SPLIT.. go here, row m at rest_ptr + m * stride_rm
     res_ptr,  # with HAS_RESIDUAL: a tensor like the output, added before the ReLU
     M, N, K,  # pixels (N*H*W), output channels, input channels
+    H, W,  # the image size, for POOL's neighbours
     SPLIT,  # channels 0..SPLIT go to out, the others to rest (SPLIT = N: all to out)
     stride_xm, stride_wn, stride_wk, stride_om, stride_rm, stride_resm,
     HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr,
+    POOL: tl.constexpr,  # the input is max-pooled 3x3/1 (pad 1) as it is loaded
     PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -52,10 +54,27 @@ def conv1x1_kernel(
     cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     depth = tl.arange(0, BLOCK_K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if POOL:
+        w_of = rows % W
+        h_of = (rows // W) % H
     for k0 in range(0, K, BLOCK_K):
         k = k0 + depth
-        x = tl.load(x_ptr + rows[:, None].to(tl.int64) * stride_xm + k[None, :],
-                    mask=(rows[:, None] < M) & (k[None, :] < K), other=0.0)
+        valid = (rows[:, None] < M) & (k[None, :] < K)
+        if POOL:  # GoogLeNet's pool projection: the max of each pixel's 3x3 neighbourhood
+            x = tl.full((BLOCK_M, BLOCK_K), float("-inf"), tl.float32)
+            for dh in tl.static_range(3):
+                for dw in tl.static_range(3):
+                    h = h_of + dh - 1
+                    w_ = w_of + dw - 1
+                    near = (h >= 0) & (h < H) & (w_ >= 0) & (w_ < W)
+                    pixel = (rows + (dh - 1) * W + (dw - 1)).to(tl.int64)
+                    v = tl.load(x_ptr + pixel[:, None] * stride_xm + k[None, :],
+                                mask=valid & near[:, None], other=float("-inf"))
+                    x = tl.maximum(x, v.to(tl.float32))
+            x = tl.where(valid, x, 0.0).to(x_ptr.dtype.element_ty)
+        else:
+            x = tl.load(x_ptr + rows[:, None].to(tl.int64) * stride_xm + k[None, :],
+                        mask=valid, other=0.0)
         w = tl.load(w_ptr + k[:, None] * stride_wk + cols[None, :] * stride_wn,
                     mask=(k[:, None] < K) & (cols[None, :] < N), other=0.0)
         acc = tl.dot(x, w, acc, input_precision=PRECISION)
@@ -82,7 +101,7 @@ tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=["M", "N", "K"])(conv1x1_ker
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
             relu: bool = False, out: torch.Tensor | None = None,
             rest: torch.Tensor | None = None,
-            residual: torch.Tensor | None = None) -> torch.Tensor:
+            residual: torch.Tensor | None = None, pool: bool = False) -> torch.Tensor:
     """`relu(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
 
     x: [N, C_in, H, W], channels last (or a channel slice of such a tensor). weight:
@@ -90,7 +109,9 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     [N, C_out, H, W] channels-last tensor or channel slice of one; allocated if None.
     rest: with it, `out` takes the first channels only and `rest` the others (a merged GEMM
     whose first conv writes into a concat's buffer). residual: an [N, C_out, H, W] NHWC
-    tensor added to the accumulator before the ReLU (a ResNet block's shortcut). Returns `out`.
+    tensor added to the accumulator before the ReLU (a ResNet block's shortcut). pool: x is
+    max-pooled 3x3, stride 1, pad 1 as it is loaded (GoogLeNet's pool projection, whose pooled
+    tensor then never exists). Returns `out`.
     """
     n, c_in, h, w = check(x, "conv1x1")
     weight = weight.reshape(weight.shape[0], -1)
@@ -114,12 +135,13 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
         check(residual, "conv1x1", "residual")
     m = n * h * w
     args = (x, weight, bias if bias is not None else weight, out, rest,
-            residual if residual is not None else out, m, c_out, c_in, split,
+            residual if residual is not None else out, m, c_out, c_in, h, w, split,
             pixel_stride(x, "conv1x1"), weight.stride(0), weight.stride(1),
             pixel_stride(out, "conv1x1", "out"), pixel_stride(rest, "conv1x1", "rest"),
             pixel_stride(residual, "conv1x1", "residual") if residual is not None else 0)
     # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
     flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None, "RELU": relu,
+             "POOL": pool,
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
     if interpreted():
         blocks = INTERPRETER_BLOCKS

@@ -80,11 +80,17 @@ class Part:
 
 def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
             out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
-            residual: torch.Tensor | None = None) -> torch.Tensor:
+            residual: torch.Tensor | None = None, pool: bool = False) -> torch.Tensor:
     """`relu(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
     and the ReLU in its epilogue. A batch norm in eval mode is folded into the GEMM's weight
     and bias; in training mode (batch statistics, running averages to update) it runs after
-    the GEMM as torch's own, and the addition and ReLU with it."""
+    the GEMM as torch's own, and the addition and ReLU with it. `pool`: x is first max-pooled
+    3x3/1 (pad 1); at inference while the GEMM loads it, else as its own op."""
+    if pool:
+        if _runs(x, "conv1x1") and _in_place(x, conv.weight) and bn is None and \
+                residual is None:
+            return _pooled_gemm(x, conv, relu, out)
+        x = pool2d(x, "max", (3, 3), (1, 1), (1, 1), True)
     if bn is None and residual is None:
         return conv1x1_siblings(x, [conv], relu, out)[0]
     if not _runs(x, "conv1x1") or (bn is not None and bn.training):
@@ -102,6 +108,16 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         n, _, h, w = x.shape
         return kernel(x, weight, bias, relu=relu, out=out.tensor(x, h, w), residual=residual)
     return torch.ops.archc.conv1x1(x, weight, bias, residual, relu)
+
+
+def _pooled_gemm(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool, out: Part | None):
+    from .conv1x1 import conv1x1 as kernel
+
+    x = _nhwc(x)
+    bias = conv.bias.to(x.dtype) if conv.bias is not None else None
+    n, _, h, w = x.shape
+    target = out.tensor(x, h, w) if out is not None else None
+    return kernel(x, conv.weight.to(x.dtype), bias, relu=relu, out=target, pool=True)
 
 
 def conv_bn(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.Tensor:

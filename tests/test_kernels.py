@@ -185,3 +185,17 @@ def test_conv1x1_refuses_a_rest_of_the_wrong_size():
     rest = torch.empty(1, 2, 3, 4, device=DEVICE).contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match=r"rest must be \[1, 2, 3, 3\]"):
         conv1x1(x, weight, rest=rest)
+
+
+@pytest.mark.parametrize("n, c_in, c_out, h, w", [(2, 5, 7, 4, 3), (1, 20, 17, 5, 5),
+                                                  (3, 3, 4, 1, 6), (1, 16, 16, 2, 2)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_conv1x1_takes_a_3x3_max_pool_as_it_loads(n, c_in, c_out, h, w, dtype):
+    """GoogLeNet's pool projection: max_pool2d(x, 3, 1, 1) then the 1x1 conv, in one kernel;
+    the image borders (where the window is clipped) included."""
+    x = nhwc(n, c_in, h, w, dtype=dtype)
+    weight, bias = nhwc(c_out, c_in, 1, 1, dtype=dtype, seed=1), torch.randn(c_out).to(
+        DEVICE, dtype)
+    want = F.relu(F.conv2d(F.max_pool2d(x.float(), 3, 1, 1), weight.float(), bias.float()))
+    got = conv1x1(x, weight, bias, relu=True, pool=True)
+    torch.testing.assert_close(got.float(), want, **close(dtype))

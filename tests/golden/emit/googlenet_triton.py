@@ -51,9 +51,8 @@ class Inception(nn.Module):
             out=buffer.part(0))  # (n1, n3r, n5r) x H x W
         branch3x3 = F.relu(self.branch3x3[1](branch3x3))  # n3 x H x W
         branch5x5 = F.relu(self.branch5x5[1](branch5x5))  # n5 x H x W
-        branch_pool = K.pool2d(x, 'max', (3, 3), (1, 1), (1, 1), True)  # in_channels x H x W
         # proj x H x W
-        branch_pool = K.conv1x1(branch_pool, self.branch_pool[1], relu=True, out=buffer.part(3))
+        branch_pool = K.conv1x1(x, self.branch_pool[1], relu=True, pool=True, out=buffer.part(3))
         # (n1 + n3 + n5 + proj) x H x W
         x = buffer.join([branch1x1, branch3x3, branch5x5, branch_pool])
         return x
