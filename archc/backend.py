@@ -38,6 +38,7 @@ class Site:
     relu: bool | None = None  # a fused step's ReLU (a flag, or a relu layer after it)
     epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call
     pool: bool = False  # the step's 3x3/1 max pool is taken as the GEMM loads its input
+    second: str | None = None  # an mlp step's second 1x1 conv member
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -86,6 +87,9 @@ def _out(site: Site) -> str:
 
 
 def _triton_conv(op: ops.Conv, site: Site) -> str:
+    if site.epilogue and site.step.kind == "mlp":  # two 1x1 convs, one kernel
+        return (f"K.mlp1x1({site.args[0]}, {site.attr}, {site.second}, "
+                f"relu_a={op.act == 'relu'}, relu_b={site.relu})")
     if site.epilogue and site.step.kind == "torch":  # cuDNN, its bn folded, its ReLU
         call = f"K.conv_bn({site.args[0]}, {site.attr}, {site.bn})" if site.bn else \
             f"{site.attr}({site.args[0]})"

@@ -147,9 +147,11 @@ class _Emitter:
                     init.append((None, widths_line, None))
                 into = buffers.part(item) or buffers.buffer(item)
                 expression = self._call(item, attr, var, into, fused.get(item), attrs, items)
-                if item in fused:  # the GEMM computes its bn, sum and ReLU layers too
+                if item in fused:  # the step computes its bn, sum, ReLU or second conv too
                     output = fused[item].output
                     covered.update(fused[item].tail)
+                    for layer in fused[item].tail:
+                        widths.layer(layer)  # for the line's shape comment
             if module:
                 self.layer_nodes[prefix + key] = item if isinstance(item, int) else output
             if output in done:
@@ -165,8 +167,7 @@ class _Emitter:
                 continue
             hint = member if member in members.branches else None
             target = var.assign(position, output, hint)
-            note = self._note(item if isinstance(item, int) and item in fused else output,
-                              widths, scope)
+            note = self._note(output, widths, scope)
             forward.add(f"        {target} = {expression}", note)
             if output in sources:
                 self._head(sources[output], members.taken, prefix, target, init, forward,
@@ -321,6 +322,8 @@ class _Emitter:
             residual = var.read(fused.residual, 4) if fused.residual is not None else None
             site = replace(site, bn=bn, residual=residual, relu=fused.relu, epilogue=True,
                            pool=fused.pool is not None)
+            if fused.kind == "mlp":
+                site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
         elif step is not None and step.tail:
             site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
         row = self.backend.calls[type(op)]

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from archc import ops
 from archc.pipeline import Analysis
 
-TRITON_KINDS = ("gemm", "pool", "gap")
+TRITON_KINDS = ("gemm", "mlp", "pool", "gap")
+MAX_HIDDEN = 256  # archc.backends.mlp1x1 keeps the hidden tile in registers
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Slice:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "gemm" (fused 1x1 conv + bias + ReLU), "pool", "gap", or "torch"
+    kind: str  # "gemm" (fused 1x1 conv + bias + ReLU), "mlp", "pool", "gap", or "torch"
     nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
     input: int | None  # the value it reads (a concat reads its branches)
     relu: bool = False
@@ -94,6 +95,7 @@ def plan(analysis: Analysis) -> KernelPlan:
     steps = fuse_1x1(analysis)
     steps = fuse_epilogues(analysis, steps)
     steps = fold_pools(analysis, steps)
+    steps = chain_mlps(analysis, steps)
     steps = merge_siblings(analysis, steps)
     return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
 
@@ -183,6 +185,25 @@ def fold_pools(analysis: Analysis, steps: list[Step]) -> list[Step]:
                                    why=f"{gemm.why}; its input max-pooled 3x3/1 as it loads")
             absorbed.add(n)
     return [folded.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
+def chain_mlps(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A 1x1 GEMM whose only user is another 1x1 GEMM (NIN's mlpconv: cccp after cccp) is one
+    `mlp` step: both convs in one kernel, the hidden activation never written out."""
+    graph, chained, absorbed = analysis.graph, {}, set()
+    plain = {s.nodes: s for s in steps if s.kind == "gemm" and not s.tail and s.pool is None}
+    for (a,), first in ((k, s) for k, s in plain.items() if len(k) == 1):
+        user = graph.users(a)[0] if isinstance(_only_user(analysis, a), ops.Conv) else None
+        second = plain.get((user,))
+        op_a = graph.node(a).op
+        if a in absorbed or second is None or op_a.channels > MAX_HIDDEN or not op_a.bias or \
+                not graph.node(user).op.bias:
+            continue
+        chained[a] = Step("mlp", (a,), first.input, second.relu, tail=(user,),
+                          why=f"two 1x1 convs in one kernel, the {op_a.channels}-channel "
+                              "hidden activation kept on chip")
+        absorbed.add(user)
+    return [chained.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
 
 
 def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:

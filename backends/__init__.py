@@ -2,6 +2,8 @@
 
 - `conv1x1`: a 1x1 convolution + bias + ReLU as one GEMM over NHWC, writing into a channel
   slice of a concat's buffer if asked;
+- `mlp1x1`: two 1x1 convolutions in one kernel, the hidden activation kept on chip (NIN's
+  micro network);
 - `pool2d`: max and average pooling, any window, stride and padding, Caffe's ceil rounding;
 - `global_avg_pool`: the mean over each channel's H x W.
 

@@ -163,6 +163,20 @@ def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
     return list(y.split(widths, dim=1)) if len(convs) > 1 else [y]
 
 
+def mlp1x1(x: torch.Tensor, conv_a: torch.nn.Conv2d, conv_b: torch.nn.Conv2d,
+           relu_a: bool = True, relu_b: bool = True) -> torch.Tensor:
+    """NIN's micro network, `relu(conv_b(relu(conv_a(x))))` for two 1x1 conv layers: at
+    inference one kernel (the hidden activation stays on chip); while autograd records, two
+    fused GEMMs with their backwards."""
+    if not (_runs(x, "conv1x1") and _in_place(x, conv_a.weight, conv_b.weight)):
+        return conv1x1(conv1x1(x, conv_a, relu_a), conv_b, relu_b)
+    from .mlp1x1 import mlp1x1 as kernel
+
+    x = _nhwc(x)
+    a, b = (conv_a.weight, conv_a.bias), (conv_b.weight, conv_b.bias)
+    return kernel(x, *(t.to(x.dtype) for t in a), *(t.to(x.dtype) for t in b), relu_a, relu_b)
+
+
 def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[int, int],
            pad: tuple[int, int], ceil: bool, out: Part | None = None) -> torch.Tensor:
     """max_pool2d or avg_pool2d (torch's AvgPool2d divisor), Caffe's ceil rounding. `out`:

@@ -115,6 +115,7 @@ def ceilings(b: Bench) -> dict:
 def kernels(b: Bench, limits: dict) -> list[dict]:
     rows = [_conv_row(b, limits, *case) for case in INCEPTION_1X1]
     rows.append(_conv_row(b, limits, "3a pool proj", 192, 32, 28, pool=True))
+    rows.append(_mlp_row(b, limits, "NIN mlpconv1", 192, 160, 96, 32))
     rows += [_pool_row(b, limits, *case) for case in POOLS]
     x = b.nhwc(b.batch, b.size(1024), 7, 7)
     first = b.first_call_s(lambda: K.global_avg_pool(x))
@@ -137,6 +138,24 @@ def _conv_row(b: Bench, limits: dict, name: str, c_in: int, c_out: int, h: int,
         eager = b.ms(lambda: F.relu(conv(F.max_pool2d(x, 3, 1, 1) if pool else x)))
     flops = 2 * b.batch * h * h * c_in * c_out
     return {"kernel": f"conv1x1 {name} {c_in}->{c_out} {h}x{h}", "ms": ours,
+            "rate": f"{flops / ours / 1e9:.1f} TFLOP/s",
+            "of_limit": flops / ours / 1e9 / limits["matmul_TFLOPs"],
+            "vs_torch": eager / ours, "first_call_s": first}
+
+
+def _mlp_row(b: Bench, limits: dict, name: str, c_in: int, hidden: int, c_out: int,
+             h: int) -> dict:
+    """NIN's two 1x1 convs in one kernel against two eager cuDNN conv+ReLUs."""
+    c_in, hidden, c_out, h = b.size(c_in), b.size(hidden), b.size(c_out), b.size(h)
+    x = b.nhwc(b.batch, c_in, h, h)
+    convs = [torch.nn.Conv2d(i, o, 1).to(b.device, b.dtype).to(memory_format=torch.channels_last)
+             for i, o in ((c_in, hidden), (hidden, c_out))]
+    with torch.inference_mode():
+        first = b.first_call_s(lambda: K.mlp1x1(x, *convs))
+        ours = b.ms(lambda: K.mlp1x1(x, *convs))
+        eager = b.ms(lambda: F.relu(convs[1](F.relu(convs[0](x)))))
+    flops = 2 * b.batch * h * h * hidden * (c_in + c_out)
+    return {"kernel": f"mlp1x1 {name} {c_in}->{hidden}->{c_out} {h}x{h}", "ms": ours,
             "rate": f"{flops / ours / 1e9:.1f} TFLOP/s",
             "of_limit": flops / ours / 1e9 / limits["matmul_TFLOPs"],
             "vs_torch": eager / ours, "first_call_s": first}

@@ -17,7 +17,7 @@ def test_gpu_benchmark_smoke_run(tmp_path):
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     kernels = [row["kernel"].split()[0] for row in figures["kernels"]]
-    assert kernels == ["conv1x1"] * 5 + ["maxpool", "maxpool", "avgpool", "global"]
+    assert kernels == ["conv1x1"] * 5 + ["mlp1x1", "maxpool", "maxpool", "avgpool", "global"]
     assert all(row["ms"] > 0 and row["vs_torch"] > 0 for row in figures["kernels"])
     (net,) = figures["nets"]
     assert net["eager_img_s"] > 0 and net["triton_img_s"] > 0

@@ -199,3 +199,34 @@ def test_conv1x1_takes_a_3x3_max_pool_as_it_loads(n, c_in, c_out, h, w, dtype):
     want = F.relu(F.conv2d(F.max_pool2d(x.float(), 3, 1, 1), weight.float(), bias.float()))
     got = conv1x1(x, weight, bias, relu=True, pool=True)
     torch.testing.assert_close(got.float(), want, **close(dtype))
+
+
+# ---- mlp1x1: NIN's micro network in one kernel --------------------------------------------
+
+
+@pytest.mark.parametrize("n, c_in, hidden, c_out, h, w", [
+    (2, 5, 7, 9, 4, 3), (1, 20, 33, 17, 5, 5), (3, 3, 160, 10, 1, 6), (1, 16, 16, 16, 2, 2)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_mlp1x1_equals_two_convs(n, c_in, hidden, c_out, h, w, dtype):
+    from archc.backends.mlp1x1 import mlp1x1
+
+    x = nhwc(n, c_in, h, w, dtype=dtype)
+    wa, wb = nhwc(hidden, c_in, 1, 1, dtype=dtype, seed=1), nhwc(c_out, hidden, 1, 1,
+                                                                  dtype=dtype, seed=2)
+    ba, bb = torch.randn(hidden).to(DEVICE, dtype), torch.randn(c_out).to(DEVICE, dtype)
+    hidden_out = F.relu(F.conv2d(x.float(), wa.float(), ba.float()))
+    if dtype == torch.float16:  # the kernel keeps the hidden tile in the input's dtype
+        hidden_out = hidden_out.half().float()
+    want = F.relu(F.conv2d(hidden_out, wb.float(), bb.float()))
+    got = mlp1x1(x, wa, ba, wb, bb)
+    assert got.dtype == dtype and got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got.float(), want, **close(dtype))
+
+
+def test_mlp1x1_refuses_a_hidden_width_it_cannot_hold():
+    from archc.backends.mlp1x1 import mlp1x1
+
+    x = nhwc(1, 4, 2, 2)
+    with pytest.raises(ValueError, match="hidden width of 300 is over 256"):
+        mlp1x1(x, nhwc(300, 4, 1, 1), torch.zeros(300, device=DEVICE), nhwc(2, 300, 1, 1),
+               torch.zeros(2, device=DEVICE))
