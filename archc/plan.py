@@ -2,14 +2,18 @@
 
 A pass like infer or count: a function of the `Analysis` returning a value that can be printed
 (`archc compile FILE --backend triton --plan`) and golden-tested. Each layer becomes one `Step`
-or joins one; three passes decide, in order:
+or joins one; these passes decide, in order:
 
 1. `fuse_1x1`: a 1x1 convolution (stride 1, no padding, one group) and its ReLU is a GEMM step
    with bias and ReLU on the accumulator. Other convolutions stay on cuDNN, and say why.
-2. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
+2. `fuse_epilogues`: a linear conv takes the batch norm after it (folded in eval mode), and a
+   1x1 GEMM also a residual sum's shortcut, and the ReLU after them.
+3. `fold_pools`: a 3x3/1 max pool feeding a 1x1 GEMM is taken as the GEMM loads its input.
+4. `chain_mlps`: a 1x1 GEMM feeding another is one `mlp` kernel (NIN's micro network).
+5. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
    successors: an inception's #1x1, #3x3 reduce and #5x5 reduce) and agree on the ReLU become one
    GEMM over their weights side by side.
-3. `place_in_concats`: each branch of a concat is written into its channel slice of one
+6. `place_in_concats`: each branch of a concat is written into its channel slice of one
    preallocated buffer, by the kernel that makes it where that is a Triton step, else copied.
 
 Pools and global average pooling are Triton steps; everything else stays a torch op.
