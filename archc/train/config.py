@@ -8,7 +8,7 @@ from a paper, applied under what the command line gives explicitly.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,6 @@ class Config:
     recipe: str = ""
     init_from: str = ""
     max_steps: int = 0  # stop after this many steps in all (0: run every epoch)
-    extra: dict = field(default_factory=dict)  # nothing the run reads: free for tools
 
     def to_json(self) -> dict:
         return asdict(self)
