@@ -146,7 +146,7 @@ def title(core: Core) -> str:
 class Stmt:
     label: str | None
     core: Core | None  # None: annotations of the whole net
-    repeat: int
+    repeat: int | Ref  # `x4`, or `x(blocks)`: a parameter, evaluated by the build
     annotations: tuple[Annotation, ...]
     span: Span
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from archc import ast, makers, ops
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
-from archc.evaluate import evaluate, evaluate_word, number, suggest, window
+from archc.evaluate import MAX_NUMBER, evaluate, evaluate_word, number, suggest, window
 from archc.ir import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.loader import Program
 
@@ -33,13 +33,17 @@ class Scope:
     blocks: tuple[int, ...] = ()  # ids of the block uses we are inside (Graph.block_uses)
     row: int | None = None
     head: str | None = None
+    depth: int = 0  # groups, branches and block uses we are inside
 
 
 def build_graph(program: Program, overrides: dict[str, int | float] | None = None) -> Graph:
     try:
         return _Builder(program).build(overrides or {})
-    except RecursionError:
+    except RecursionError:  # MAX_NESTING stops a deep program first; this, a deep stack
         raise ArchError("groups and block uses nested too deeply", program.net.span) from None
+
+
+MAX_NESTING = 100  # real nets nest a few levels; Python's stack allows some 200
 
 
 class _Builder:
@@ -51,6 +55,7 @@ class _Builder:
         self.made: dict[tuple, tuple] = {}  # see _made_op
         self.errors = ErrorList()
         self.failed_labels: set[str] = set()
+        self.nested_labels: dict[str, str] = {}  # label -> the statement or head it is inside
         self.graph = Graph(self.net, {})
 
     # ---- the net ---------------------------------------------------------------------------
@@ -115,6 +120,9 @@ class _Builder:
         env: dict[str, int | float] = {}
         for param in self.net.params:
             if param.name in overrides:
+                if abs(overrides[param.name]) > MAX_NUMBER:
+                    raise UsageError(f"--set {param.name}: number too large (over "
+                                     f"{MAX_NUMBER:.0e})")
                 env[param.name] = overrides[param.name]
             elif param.default is None:
                 raise ArchError(f"net parameter '{param.name}' has no default; give it with "
@@ -143,7 +151,7 @@ class _Builder:
             str(self.row_counts[title])  # relu6_1, not relu61
         name = stmt.label or (core.name if head else f"{title}{number}")
         self.graph.rows.append(Row(len(self.graph.rows), name, title, stmt.span, args,
-                                   stmt.repeat, head))
+                                   repeat_count(stmt, scope), head))
         return len(self.graph.rows) - 1
 
     def _head(self, stmt: ast.Stmt, scope: Scope) -> None:
@@ -156,6 +164,12 @@ class _Builder:
             raise ArchError(f"head '{head.name}' branches from unknown statement "
                             f"'{head.source_label}'{suggest(head.source_label, self.labels)}",
                             head.source_span)
+        if head.source_label in self.nested_labels:
+            where = self.nested_labels[head.source_label]
+            raise ArchError(f"head '{head.name}' branches from '{head.source_label}', which is "
+                            f"inside {where}: a head branches from a statement of the net "
+                            "itself (label that statement)", head.source_span,
+                            (Note(self.labels[head.source_label][1], "labelled here"),))
         source = self.labels[head.source_label][0]
         weight = number(head.weight, scope.env, scope.notes)
         if weight < 0:
@@ -172,6 +186,10 @@ class _Builder:
     # ---- statements ------------------------------------------------------------------------
 
     def _body(self, body: tuple[ast.Stmt, ...], x: int, scope: Scope, span: Span) -> int:
+        if scope.depth >= MAX_NESTING:
+            raise ArchError(f"groups and block uses nested more than {MAX_NESTING} deep", span,
+                            scope.notes[:3])  # the innermost uses: the rest repeat them
+        scope = replace(scope, depth=scope.depth + 1)
         if not any(s.core is not None and not isinstance(s.core, ast.Default) for s in body):
             raise ArchError("empty body: a group or block needs at least one layer", span,
                             scope.notes)
@@ -186,14 +204,11 @@ class _Builder:
         return x
 
     def _stmt(self, stmt: ast.Stmt, x: int, scope: Scope, top: bool = False) -> int:
-        if stmt.repeat < 1 or stmt.repeat > MAX_LAYERS:
-            raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}", stmt.span,
-                            scope.notes)
         first = len(self.graph)
-        for _ in range(stmt.repeat):
+        for _ in range(repeat_count(stmt, scope)):
             x = self._core(stmt.core, x, scope)
         if stmt.label is not None and not scope.blocks:  # labels in blocks are local notes
-            self._label(stmt, x, scope)
+            self._label(stmt, x, scope, top)
         nodes = tuple(range(first, len(self.graph)))
         row = scope.row if top else None
         self.graph.claims += [Claim(a, nodes, x, row, scope.notes) for a in stmt.annotations]
@@ -211,12 +226,16 @@ class _Builder:
         what = "a head" if isinstance(core, ast.Head) else "'default'"
         raise ArchError(f"{what} cannot stand here", core.span, scope.notes)
 
-    def _label(self, stmt: ast.Stmt, x: int, scope: Scope) -> None:
+    def _label(self, stmt: ast.Stmt, x: int, scope: Scope, top: bool) -> None:
         if stmt.label in self.labels:
             first = Note(self.labels[stmt.label][1], "first named here")
             raise ArchError(f"duplicate statement name '{stmt.label}'", stmt.span,
                             (first,) + scope.notes)
         self.labels[stmt.label] = (x, stmt.span)
+        if not top:  # a head's source must be a value the net's own class computes
+            row = self.graph.rows[scope.row]
+            self.nested_labels[stmt.label] = f"head '{row.head}'" if row.head else \
+                f"statement '{row.name}'"
 
     def _concat(self, concat: ast.Concat, x: int, scope: Scope) -> int:
         """A concat's or a sum's branches, each from `x`; an `id` branch is `x` itself."""
@@ -348,6 +367,21 @@ class _Builder:
         merged = dict(scope.defaults.get(default.op, {}))
         merged.update(self._op_args(default, signature, scope))
         return replace(scope, defaults={**scope.defaults, default.op: merged})
+
+
+def repeat_count(stmt: ast.Stmt, scope: Scope) -> int:
+    """How many times a statement repeats: `x4`, or `x(blocks)` with `blocks` bound here."""
+    count, span = stmt.repeat, stmt.span
+    if isinstance(count, ast.Ref):
+        span = count.span
+        count = number(count, scope.env, scope.notes)
+        if not isinstance(count, int):
+            raise ArchError(f"a repetition is a whole number of times; '{stmt.repeat.name}' is "
+                            f"{count}", span, scope.notes)
+    if count < 1 or count > MAX_LAYERS:
+        raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}, got x{count}", span,
+                        scope.notes)
+    return count
 
 
 def _name(op: ast.Op | ast.Default) -> str:

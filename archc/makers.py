@@ -99,6 +99,12 @@ def _pad(args: Args, kernel: tuple[int, int], op_span: Span) -> tuple[int, int]:
         if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
             raise ArchError("pad=same needs an odd window", value.span)
         return (kernel[0] // 2, kernel[1] // 2)
+    if isinstance(value.value, Window):  # pad=HxW: rows above and below, columns either side
+        window = value.value
+        if len(window.dims) != 2 or window.stride is not None:
+            raise ArchError(f"pad is a number or HxW (pad=0x3), got {window_text(window)}",
+                            value.span)
+        return window.dims
     return (_int(args, "pad", op_span, minimum=0),) * 2
 
 

@@ -8,6 +8,7 @@ maker (and a row in the shape and cost tables, which a test enforces).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from archc import ast
@@ -131,6 +132,7 @@ SIGNATURES: dict[str, Signature] = {
     **{name: Signature((), ("slope",) if name == "leakyrelu" else ()) for name in
        ACTIVATION_LAYERS},
 }
+REPETITION = re.compile(r"x[0-9]+")  # how `dropout 0.5x2` lexes its `x2`: a name
 IDENTITY = "id"  # a branch that passes its input on (a residual's shortcut); makes no layer
 
 # Values an option takes when neither the statement nor a `default` gives one.
@@ -168,6 +170,12 @@ def bind(op: str, args: tuple[ast.Arg, ...], signature: Signature) -> dict[str, 
             key = "act"
         else:
             key = slots.pop(0) if slots else None
+        if key is None and isinstance(arg, ast.Ref) and REPETITION.fullmatch(arg.name):
+            raise ArchError(f"'{arg.name}' touches the argument before it: a repetition stands "
+                            f"apart, after a space (`{op} ... {arg.name}`)", arg.span)
+        if key is None and isinstance(arg, ast.Ref) and arg.name == "x":  # `x(2)`, `x(n + 1)`
+            raise ArchError("a repetition repeats a number of times or a parameter's: x4, "
+                            "x(blocks)", arg.span)
         if key is None:
             raise ArchError(f"too many arguments for '{op}'", arg.span)
         if key in bound:

@@ -102,8 +102,9 @@ def conv_shape(op: ops.Conv, inputs, graph, operands) -> Shape:
 
 def pool_shape(op: ops.Pool, inputs, graph, operands) -> Shape:
     (x,) = inputs
-    if op.pad[0] > op.window[0] // 2 or op.pad[1] > op.window[1] // 2:
-        raise ArchError(f"pad {op.pad[0]} is more than half the window {op.window[0]}")
+    for pad, size, side in zip(op.pad, op.window, ("height", "width")):
+        if pad > size // 2:
+            raise ArchError(f"pad {pad} is more than half the window's {side} {size}")
     return _windowed(op, x, x.c, ceil=op.ceil)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -53,14 +54,65 @@ def test_lark_and_networkx_stay_in_their_modules():
     assert not [n for n, s in sources.items() if "import triton" in s]
 
 
-def test_an_unwritable_cache_folder_only_costs_time(tmp_path):
-    blocked = tmp_path / "file"
-    blocked.write_text("")  # a file where the cache folder would go
+def test_a_hostile_cache_file_runs_nothing(tmp_path):
+    """Issue 14: the LALR tables were a Lark pickle in $XDG_CACHE_HOME/archc, and a crafted one
+    ran code at start-up. Plant one under every name the old cache used, and one Lark would
+    read, and check that archc starts, checks, and runs none of it."""
+    import hashlib
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    cache = tmp_path / "cache" / "archc"
+    cache.mkdir(parents=True)
+    grammar = (ROOT / "grammars/arch.lark").read_text()
+    for digest in (hashlib.sha256(grammar.encode()).hexdigest()[:16], "0" * 16):
+        (cache / f"arch-{digest}.lark-cache").write_bytes(pickle.dumps(Payload()))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    for home_cache in (tmp_path / ".cache" / "archc",):
+        home_cache.mkdir(parents=True)
+        for path in cache.iterdir():
+            (home_cache / path.name).write_bytes(path.read_bytes())
     result = subprocess.run([sys.executable, "-m", "archc.cli", "check", "nets/vgg_a.arch"],
-                            cwd=ROOT, capture_output=True, text=True,
-                            env={**__import__("os").environ, "XDG_CACHE_HOME": str(blocked)})
+                            cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0 and result.stdout == "1 file checked, no errors\n"
-    assert result.stderr == ""
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and
+                  "lark" in p.name) == sorted(2 * [p.name for p in cache.iterdir()])
+
+
+def test_the_shipped_parser_tables_are_the_grammars():
+    """grammars/arch_tables.py is made from grammars/arch.lark by `python -m archc.parser`;
+    edit the grammar without making it again and this fails (the parser still works, slower)."""
+    from archc.grammars import arch_tables
+
+    from archc import parser
+
+    grammar = (ROOT / "grammars/arch.lark").read_text()
+    assert arch_tables.GRAMMAR_SHA256 == parser.grammar_hash(grammar), \
+        "run `python -m archc.parser` to remake grammars/arch_tables.py"
+    shipped, built = parser._lark(), parser.build_lark(grammar)
+    assert shipped.source_path == "<deserialized>"  # from the shipped tables, not rebuilt
+    # Lark numbers its states differently on each build, so compare what they parse: every
+    # net and every broken program, trees or the error's place.
+    for path in sorted([*ROOT.glob("nets/**/*.arch"), *ROOT.glob("tests/errors/**/*.arch")]):
+        text = path.read_text(errors="replace") + "\n"
+        assert _parsed(shipped, text) == _parsed(built, text), path
+    source = (ROOT / "archc/parser.py").read_text()
+    assert "import pickle" not in source and "cache=" not in source and "Lark.load(" not in source
+
+
+def _parsed(lark, text: str):
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        return lark.parse(text)
+    except UnexpectedInput as error:
+        return (type(error).__name__, error.line, error.column)
 
 
 def test_backends_import_nothing_of_archc_and_only_they_import_triton():

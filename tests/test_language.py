@@ -254,3 +254,52 @@ def test_a_sum_with_an_identity_branch_adds_the_input(tmp_path):
 def test_activation_flags(tmp_path, flag):
     analysis = analysed(f"input 3x8x8\nconv 3x3 4 {flag}\nfc 2 {flag}", tmp_path)
     assert [analysis.graph.node(r.output).op.act for r in analysis.graph.rows] == [flag] * 2
+
+
+# ---- issue 14: padding per dimension, repetitions, heads -----------------------------------
+
+
+def test_pad_h_by_w_pads_rows_and_columns_apart_and_is_never_a_repetition(tmp_path):
+    """`pad=0x3` read as `pad=0` then `x3` built three unpadded convs, silently."""
+    analysis = analysed("input 768x17x17\nconv 1x7 192 pad=0x3\nconv 7x1 192 pad=3x0", tmp_path)
+    assert [tuple(analysis.shapes[r.output]) for r in analysis.graph.rows] == \
+        [(192, 17, 17), (192, 17, 17)]
+    convs = [analysis.graph.node(n).op for n in analysis.graph.order()][1:]
+    assert [(op.window, op.pad) for op in convs] == [((1, 7), (0, 3)), ((7, 1), (3, 0))]
+    weights = [analysis.costs[n].weights for n in analysis.graph.order()][1:]
+    assert weights == [768 * 192 * 7, 192 * 192 * 7]  # Inception-v3's 7x1 and 1x7, one each
+    assert [r.repeat for r in analysis.graph.rows] == [1, 1]
+
+
+def test_pad_h_by_w_lowers_to_torchs_padding_pair(tmp_path):
+    from archc.emit import emit
+
+    source = emit(analysed("input 8x9x9\nconv 1x7 4 pad=0x3\nmaxpool 3x3/1 pad=1x0",
+                           tmp_path)).source
+    assert "nn.Conv2d(8, 4, (1, 7), padding=(0, 3))" in source
+    assert "nn.MaxPool2d(3, stride=1, padding=(1, 0))" in source
+
+
+def test_a_repetition_can_be_a_parameter(tmp_path):
+    path = tmp_path / "net.arch"
+    path.write_text("block stage(c, blocks) { conv 3x3 c pad=1 x(blocks) }\n"
+                    "net n(twice = 2) {\ninput 3x8x8\nstage(4, 3)\nstage(4, 2) x(twice)\n}\n")
+    analysis = analyse(path)
+    convs = [n for n in analysis.graph.order() if isinstance(analysis.graph.node(n).op, ops.Conv)]
+    assert len(convs) == 3 + 2 * 2
+    assert [r.repeat for r in analysis.graph.rows] == [1, 2]
+
+
+def test_two_heads_from_one_label_are_both_in_the_module(tmp_path):
+    import torch
+
+    from archc.lower import lower
+
+    analysis = analysed("input 3x8x8\na: conv 3x3 4 pad=1 relu\ngap\nfc 5\n"
+                        "head h1 from a weight 0.3 { gap; fc 5 }\n"
+                        "head h2 from a weight 0.2 { gap; fc 3 }", tmp_path)
+    module = lower(analysis).module
+    assert module.loss_weights == {"h1": 0.3, "h2": 0.2}
+    out, aux = module.train()(torch.randn(2, 3, 8, 8))
+    assert out.shape == (2, 5) and {k: v.shape for k, v in aux.items()} == \
+        {"h1": (2, 5), "h2": (2, 3)}
