@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -141,6 +142,11 @@ def _override(text: str) -> tuple[str, int | float]:
         number = float(value) if "." in value or "e" in value.lower() else int(value)
     except ValueError:
         number = None
+    if isinstance(number, float) and "." not in value and number.is_integer() and \
+            math.isfinite(number):
+        number = int(number)  # 1e3 is the count 1000, as an integer parameter needs
+    if isinstance(number, float) and not math.isfinite(number):
+        number = None  # inf, nan: no net has such a parameter
     if not sep or not name.isidentifier() or number is None:
         raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
     return name, number

@@ -46,7 +46,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Note:
-    span: Span
+    span: Span | None  # None: about the command line (`--set`), not the source
     message: str
 
 
@@ -136,8 +136,26 @@ def _render_one(span: Span | None, severity: str, message: str) -> str:
     if span is None:
         return f"archc: {severity}: {message}"
     head = f"{span.source.path}:{span.line}:{span.col}: {severity}: {message}"
-    text = span.source.line(span.line).replace("\t", " ")
+    # One column a character, and nothing a terminal would act on (a binary file's bytes).
+    text = "".join(c if c.isprintable() else " " if c == "\t" else "?"
+                   for c in span.source.line(span.line))
     gutter = f"{span.line:>5} | "
     width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
-    carets = " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" * max(1, width)
+    text, col, width = _cut(text, span.col, max(1, width))
+    carets = " " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * width
     return f"{head}\n{gutter}{text}\n{carets}"
+
+
+MAX_SHOWN = 150  # columns of a source line shown under a message; a longer line is cut
+
+
+def _cut(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """A line of at most about MAX_SHOWN columns around the span (a one-line file of megabytes
+    must not be echoed whole), the span's column in it and its width, both cut to fit."""
+    if len(text) <= MAX_SHOWN:
+        return text, col, width
+    start = max(0, min(col - 1 - MAX_SHOWN // 3, len(text) - MAX_SHOWN))
+    end = start + MAX_SHOWN
+    shown = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+    col = col - start + (3 if start else 0)
+    return shown, col, max(1, min(width, len(shown) - col + 1))

@@ -6,12 +6,15 @@ third); only two different definitions of one block name are an error, shown at 
 note at the `use` of the user's file that brought each in. A missing file and a cycle of uses
 are errors at the `use`. Only blocks are imported; the net comes from the named file.
 
-Text is UTF-8; a byte-order mark (Windows editors write one) is dropped, and a byte that is not
-UTF-8 is an error at its line and column.
+Only regular files of at most 16 MiB are read (checked before reading: a device, a FIFO or a
+huge file would read without end), and a symbolic link loop is an error. Text is UTF-8; a
+byte-order mark (Windows editors write one) is dropped; a byte that is not UTF-8, or a NUL, is
+an error at its line and column, and a UTF-16 file is told so.
 """
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +45,10 @@ def load(path: str | Path, text: str | None = None) -> Program:
     if text is None:
         text = read_source(path)
     file = parse(text.removeprefix(BOM), str(path))
-    loading = _Loading({path.resolve()})
+    here = _resolved(path)
+    loading = _Loading({here})
     for use in file.uses:
-        _import(use, path, loading, (path.resolve(),), use)
+        _import(use, path, loading, (here,), use)
     _add_blocks(file.blocks, loading, None)
     return Program(_the_net(file), loading.blocks, file.blocks)
 
@@ -52,42 +56,88 @@ def load(path: str | Path, text: str | None = None) -> Program:
 BOM = "\ufeff"
 
 
+MAX_SOURCE_BYTES = 16 * 2**20  # a net is kilobytes; more is a wrong file, refused unread
+
+
 def read_source(path: Path, shown: Path | None = None) -> str:
-    """The text of a file (errors name it `shown`); a usage error if it cannot be read."""
+    """The text of a file (errors name it `shown`); a usage error if it cannot be read.
+
+    Only a regular file of at most MAX_SOURCE_BYTES is read: a device (/dev/zero), a FIFO or
+    a huge file is refused before a byte of it is, so nothing reads without end."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"cannot read {path}: not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise UsageError(f"cannot read {path}: {info.st_size:,} bytes, over the limit of "
+                             f"{MAX_SOURCE_BYTES:,} for a source file")
+        with path.open("rb") as file:
+            data = file.read(MAX_SOURCE_BYTES + 1)  # it may have grown since stat
     except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except RuntimeError:  # Path.stat on Python < 3.13 does not raise this; resolve() does
+        raise UsageError(f"cannot read {path}: a symbolic link loop") from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UsageError(f"cannot read {path}: over the limit of {MAX_SOURCE_BYTES:,} bytes")
     try:
-        return data.decode("utf-8").removeprefix(BOM)
+        text = data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as error:
         raise _not_utf8(shown or path, data, error) from None
+    if "\x00" in text:  # UTF-16 without its mark, or not a text file
+        raise _bad_byte(shown or path, data, data.index(b"\x00"),
+                        "(NUL): a source holds text (is it UTF-16, or not a text file?)")
+    return text
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        raise UsageError(f"cannot read {path}: a symbolic link loop") from None
+
+
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")  # the byte-order marks of UTF-16 (LE, BE)
 
 
 def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> ArchError:
-    start = data.rfind(b"\n", 0, error.start) + 1
-    line = data.count(b"\n", 0, error.start) + 1
-    column = len(data[start:error.start].decode("utf-8", "replace")) + 1
-    source = Source(str(path), data.decode("utf-8", "replace"))
-    byte = data[error.start]
-    return ArchError(f"byte 0x{byte:02x} is not UTF-8 (save the file as UTF-8)",
-                     Span.point(source, line, column))
+    if data.startswith(UTF16_MARKS):
+        # Windows editors save "Unicode" as UTF-16. Shown decoded, so the line under the
+        # message reads as the user wrote it, not as a row of NUL bytes.
+        text = data.decode("utf-16", "replace").removeprefix(BOM)
+        return ArchError("the file is UTF-16, not UTF-8 (save the file as UTF-8)",
+                         Span.point(Source(str(path), text), 1, 1))
+    return _bad_byte(path, data, error.start, "is not UTF-8 (save the file as UTF-8)")
+
+
+def _bad_byte(path: Path, data: bytes, at: int, what: str) -> ArchError:
+    start = data.rfind(b"\n", 0, at) + 1
+    line = data.count(b"\n", 0, at) + 1
+    column = len(data[start:at].decode("utf-8", "replace")) + 1
+    text = data.decode("utf-8", "replace").replace("\x00", " ")
+    return ArchError(f"byte 0x{data[at]:02x} {what}",
+                     Span.point(Source(str(path), text), line, column))
 
 
 def _import(use: ast.Use, path: Path, loading: _Loading, stack: tuple[Path, ...],
             top: ast.Use) -> None:
     """Load the file `use` names (from the file at `path`), and the files it uses, once."""
-    target = (path.parent / use.path).resolve()
+    shown = path.parent / use.path
+    try:
+        target = shown.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
+        raise ArchError(f"cannot use '{use.path}': a symbolic link loop", use.span) from None
     if target in stack:
         raise ArchError(f"cyclic use: '{use.path}' is already being loaded", use.span)
     if target in loading.loaded:
         return
     loading.loaded.add(target)
-    shown = path.parent / use.path
+    if not target.exists():
+        raise ArchError(f"cannot find '{use.path}' (looked in {path.parent})", use.span)
     try:
         text = read_source(target, shown)
-    except UsageError:
-        raise ArchError(f"cannot find '{use.path}' (looked in {path.parent})", use.span) from None
+    except UsageError as error:
+        reason = str(error).split(": ", 1)[-1]
+        raise ArchError(f"cannot use '{use.path}': {reason}", use.span) from None
     imported = parse(text, str(shown))
     for inner in imported.uses:
         _import(inner, shown, loading, stack + (target,), top)

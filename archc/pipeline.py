@@ -11,13 +11,13 @@ at any of them. Nothing on this path imports torch or triton.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from archc.build import build_graph
 from archc.check import Checked, compare_claims, diagnose, under_defaults, unused_blocks
 from archc.cost import Cost, count_costs
-from archc.errors import ArchError, Diagnostic
+from archc.errors import ArchError, Diagnostic, Note
 from archc.ir import Graph
 from archc.loader import Program, load
 from archc.shapes import Field, Shape, infer_shapes, receptive_fields
@@ -49,8 +49,11 @@ def analyse(path: str | Path, overrides: dict[str, int | float] | None = None,
             text: str | None = None) -> Analysis:
     """Run the front end on a file (or on `text`, reported as `path`). Raises ArchError."""
     program = load(path, text)                          # parse, follow `use`
-    graph = build_graph(program, overrides)             # expand blocks into layers
-    shapes = infer_shapes(graph)                        # C x H x W of every layer
+    try:
+        graph = build_graph(program, overrides)         # expand blocks into layers
+        shapes = infer_shapes(graph)                    # C x H x W of every layer
+    except ArchError as error:
+        raise _naming_set(error, program, overrides) from None
     fields = receptive_fields(graph, shapes)            # receptive field, cumulative stride
     costs = count_costs(graph, shapes)                  # weights, biases, MACs
     checks = compare_claims(graph, shapes, costs)       # expect and paper against the counts
@@ -64,3 +67,19 @@ def _default_checks(program: Program) -> list[Checked]:
     graph = build_graph(program)
     shapes = infer_shapes(graph)
     return compare_claims(graph, shapes, count_costs(graph, shapes))
+
+
+def _naming_set(error: ArchError, program: Program, overrides) -> ArchError:
+    """An error that the net's defaults do not make is --set's doing: say so, with the values
+    (the error itself points at the line where the value was used)."""
+    if not overrides:
+        return error
+    try:
+        infer_shapes(build_graph(program))
+    except ArchError as default_error:
+        if default_error.diagnostics() == error.diagnostics():
+            return error  # the net is wrong whatever --set says
+    given = " ".join(f"--set {name}={value}" for name, value in overrides.items())
+    note = Note(None, f"the net was built with {given}; its defaults build without this error")
+    first = ArchError(error.message, error.span, error.notes + (note,))
+    return replace(first, more=error.more)
