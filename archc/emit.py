@@ -104,7 +104,9 @@ class _Emitter:
         widths = Widths(self.a, self.flat, scope.input, block)
         fused = fused_epilogues(self.plan, items, scope.input)
         var = LocalNames([self._reads(i, fused) for i in items], scope.input, self.flat)
-        sources = {h.source: h for h in self.graph.heads} if scope.kind == "net" else {}
+        sources: dict[int, list] = {}  # value -> the heads branching from it, in order
+        for head in self.graph.heads if scope.kind == "net" else ():
+            sources.setdefault(head.source, []).append(head)
         attrs = self._attributes(items, members)
         buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused))
         init, forward = [], Draft([], [])
@@ -169,8 +171,8 @@ class _Emitter:
             target = var.assign(position, output, hint)
             note = self._note(output, widths, scope)
             forward.add(f"        {target} = {expression}", note)
-            if output in sources:
-                self._head(sources[output], members.taken, prefix, target, init, forward,
+            for head in sources.get(output, ()):
+                self._head(head, members.taken, prefix, target, init, forward,
                            widths)
         last = scope.nodes[-1]
         result = var.name_of(last)
@@ -324,7 +326,7 @@ class _Emitter:
                            pool=fused.pool is not None)
             if fused.kind == "mlp":
                 site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
-        elif step is not None and step.tail:
+        elif step is not None and step.tail and n in step.nodes:
             site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
         row = self.backend.calls[type(op)]
         return row(op, site)

@@ -152,8 +152,8 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
         if not cudnn and isinstance(user, ops.Sum) and \
                 len(graph.node(graph.users(last)[0]).inputs) == 2:
             total = graph.users(last)[0]
-            other = next(i for i in graph.node(total).inputs if i != last)
-            if other < n:  # computed before the GEMM runs
+            other = next((i for i in graph.node(total).inputs if i != last), None)
+            if other is not None and other < n:  # computed before the GEMM runs (not x + x)
                 residual = other
                 tail.append(total)
         last = tail[-1] if tail else n

@@ -305,6 +305,8 @@ def archc_source(text: str) -> str:
     "conv 5x5/2 4 pad=2\nrelu\nsum { { bn; tanh }; id }",  # a cuDNN conv's ReLU layer
     "conv 1x1 4 bias=false\nbn\nrelu\nconcat { { conv 1x1 3; relu }; id }",
     "sum { { conv 1x1 3 bias=false; bn }; id }\nrelu",
+    "conv 1x1 3\nsum { id; id }\nrelu",  # x + x: no shortcut to take (was StopIteration)
+    "concat { K: conv 1x1 3; check_input: conv 1x1 2; buffer: conv 1x1 2 }",  # emitted names
 ])
 def test_fused_epilogues_keep_every_layer(body):
     """Found by random nets: a conv's ReLU layer taken into its step must still be applied."""
@@ -319,14 +321,63 @@ def test_fused_epilogues_keep_every_layer(body):
                                        rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("source", [
+    "block cb(c) { conv 1x1 c bias=false; bn }\n"
+    "net t { input 16x8x8; sum { cb(16); id }; relu; gap; fc 10 }\n",
+    "block cb(c) { conv 1x1 c bias=false; bn; relu }\n"
+    "net t { input 16x8x8; sum { cb(16); id }; relu; gap; fc 10 }\n",
+    "block pb() { maxpool 3x3/1 pad=1 }\nblock br(c) { pb(); conv 1x1 c bias=false; bn }\n"
+    "net t { input 16x8x8; sum { br(16); id }; relu; gap; fc 10 }\n",
+], ids=["bn", "bn-relu", "pool-bn"])
+def test_a_fusion_that_crosses_a_block_boundary_keeps_each_layer(source):
+    """Issue 14: the plan fuses a 1x1's bn (or pool) and the sum outside its block; the emitter
+    crashed with AttributeError ('BatchNorm' object has no attribute 'act')."""
+    torch.manual_seed(0)
+    reference, fused = archc.compile(source), archc.compile(source, backend="triton")
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 16, 8, 8)
+    for mode in ("train", "eval"):
+        with torch.no_grad():
+            torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
+                                       rtol=1e-4, atol=1e-5)
+
+
+# Blocks the random nets may use, so that the plan's fusions reach across class boundaries
+# (a 1x1 + bn inside a block whose sum and ReLU are outside it: issue 14's crash).
+NESTED_BLOCKS = """
+block cb(c) { conv 1x1 c bias=false; bn }
+block pb() { maxpool 3x3/1 pad=1 }
+block wrap(c) { cb(c); relu }
+"""
+NESTED = st.sampled_from([
+    "sum {{ cb({c}); id }}", "sum {{ wrap({c}); id }}\nrelu", "cb({c})\nrelu", "pb()",
+    "concat {{ conv 1x1 {c} relu; {{ pb(); conv 1x1 2 relu }} }}", "{{ pb(); cb({c}) }}",
+])
+
+
+def random_source(layers, channels: int, size: int) -> str:
+    """A net of the layers, each one inline (depth 0), in a block of its own (1), or in a
+    block used by a block (2)."""
+    blocks, body = [NESTED_BLOCKS], []
+    for i, (template, c, depth) in enumerate(layers):
+        text = template.format(c=c)
+        for level in range(depth):
+            name = f"l{i}_{level}"
+            blocks.append(f"block {name}() {{\n{text}\n}}")
+            text = f"{name}()"
+        body.append(text)
+    return "\n".join(blocks) + f"\nnet r {{\n input {channels}x{size}x{size}\n" + \
+        "\n".join(body) + "\n}\n"
+
+
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.tuples(LAYERS, st.integers(1, 6)), min_size=1, max_size=6),
+@given(st.lists(st.tuples(LAYERS | NESTED, st.integers(1, 6), st.integers(0, 2)), min_size=1,
+                max_size=6),
        st.integers(1, 3), st.integers(5, 12))
 def test_random_nets_agree_across_backends(layers, channels, size):
     """The triton backend's plan (fusions, epilogues, concat buffers) against the torch
-    backend on random small nets, train and eval mode, dropout off."""
-    body = "\n".join(template.format(c=c) for template, c in layers)
-    source = f"net r {{\n input {channels}x{size}x{size}\n{body}\n}}\n"
+    backend on random small nets, nested blocks included, train and eval mode, dropout off."""
+    source = random_source(layers, channels, size)
     try:
         reference = archc.compile(source)
     except ArchError:
