@@ -1,12 +1,14 @@
-"""Front-end cost against network size: parse + build + infer + count + check.
+"""Front-end cost against network size: parse + build + infer + count + check + stats.
 
-Generates nets of about 100, 1,000 and 10,000 layers, runs each stage of the pipeline, and
+Generates nets of about 100, 1,000 and 10,000 layers (`--sizes` for more: issue 14 asks for
+linear growth to 100,000), runs each stage of the pipeline (stats: `archc stats`'s table,
+computed and rendered), and
 prints the best of several repetitions per stage, the time per layer and the growth from one
 size to the next. Two kinds of source: `mixed` (4 lines per 10 layers: convs one per line and an
 inception-style block use) and `blocks` (one inception-style block use of 6 layers a line).
 Target (issue 2): linear growth, 10,000 layers under one second.
 
-    .venv/bin/python bench/frontend.py [--repeat 5] [--kind mixed|blocks]
+    .venv/bin/python bench/frontend.py [--repeat 5] [--kind mixed|blocks] [--sizes 100 1000]
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from archc.check import compare_claims, diagnose
 from archc.cost import count_costs
 from archc.loader import Program
 from archc.parser import parse
+from archc.pipeline import Analysis
+from archc.report import render_table
 from archc.shapes import infer_shapes, receptive_fields
+from archc.stats import stats
 
 BLOCK = """block mix(c) {
     concat {
@@ -57,12 +62,15 @@ def stages(text: str) -> dict[str, float]:
     graph = build_graph(Program(file.nets[0], {b.name: b for b in file.blocks}, file.blocks))
     lap("build")
     shapes = infer_shapes(graph)
-    receptive_fields(graph, shapes)
+    fields = receptive_fields(graph, shapes)
     lap("infer")
     costs = count_costs(graph, shapes)
     lap("count")
-    assert not diagnose(compare_claims(graph, shapes, costs))
+    checks = compare_claims(graph, shapes, costs)
+    assert not diagnose(checks)
     lap("check")
+    render_table(stats(Analysis("generated.arch", graph, shapes, fields, costs, checks, [])))
+    lap("stats")
     times["layers"] = len(graph)
     return times
 
@@ -71,15 +79,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--kind", choices=sorted(UNITS), default="mixed")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
     args = parser.parse_args()
     parse("net warm { input 1x1x1 }", "warm.arch")  # build the Lark parser once, outside timing
     print(f"python {platform.python_version()} on {platform.machine()}, {args.kind} source, "
           f"best of {args.repeat}")
-    header = ["layers", "parse", "build", "infer", "count", "check", "total", "us/layer", "growth"]
+    header = ["layers", "parse", "build", "infer", "count", "check", "stats", "total", "us/layer",
+              "growth"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     previous = None
-    for size in (100, 1_000, 10_000):
+    for size in args.sizes:
         text = generate(size, args.kind)
         runs = [stages(text) for _ in range(args.repeat)]
         best = {k: min(r[k] for r in runs) for k in runs[0]}
