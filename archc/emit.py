@@ -128,7 +128,9 @@ class _Emitter:
                 args = widths.use(output, self.graph.block_uses[item.use], item.input,
                                   child_width)
                 init.append((member, f"{child}({args})", self._note(output, widths, scope)))
-                expression = f"self.{attr}({var.read(item.input, 4)})"
+                # As it is: the block's own layers read a flat value as each needs it (its
+                # class knows its input is flat), so expanding here too would do it twice.
+                expression = f"self.{attr}({var.name_of(item.input)})"
             elif self.logits and item == self.graph.output and not module:
                 var.alias(item, self.graph.node(item).inputs[0])  # the final softmax, left out
                 widths.alias(item, self.graph.node(item).inputs[0])

@@ -23,6 +23,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from archc import ast
 from archc.errors import ArchError, Note, Source, Span
+from archc.ir import MAX_LAYERS
 
 # What the user is told a terminal is, in "expected ..." messages.
 TERMINAL_NAMES = {
@@ -125,11 +126,28 @@ def _int_keys(table: dict) -> dict:
 def parse(text: str, path: str) -> ast.File:
     """Parse one file. Raises ArchError for any syntax error."""
     source = Source(path, text)
+    _refuse_too_many_statements(text, source)
     try:
         tree = _lark().parse(text + "\n")
     except UnexpectedInput as error:
         raise _syntax_error(error, source, text) from None
     return _ToAst(source).transform(tree)
+
+
+def _refuse_too_many_statements(text: str, source: Source) -> None:
+    """More statements than a net may have layers, refused before Lark starts: parsing them
+    would take minutes and gigabytes only to be refused by the build (each statement a net
+    uses makes at least one layer). Counted as lines and `;`s that hold anything but a
+    comment, an upper bound that costs a fraction of a second for the largest source read."""
+    if text.count("\n") + text.count(";") <= MAX_LAYERS:
+        return
+    count = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.partition("#")[0]
+        count += code.count(";") + bool(code.strip())
+        if count > MAX_LAYERS:
+            raise ArchError(f"more than {MAX_LAYERS:,} statements: more than a net may have "
+                            "layers", Span.point(source, number, 1))
 
 
 def _syntax_error(error: UnexpectedInput, source: Source, text: str) -> ArchError:

@@ -349,9 +349,9 @@ block cb(c) { conv 1x1 c bias=false; bn }
 block pb() { maxpool 3x3/1 pad=1 }
 block wrap(c) { cb(c); relu }
 """
-NESTED = st.sampled_from([
-    "sum {{ cb({c}); id }}", "sum {{ wrap({c}); id }}\nrelu", "cb({c})\nrelu", "pb()",
-    "concat {{ conv 1x1 {c} relu; {{ pb(); conv 1x1 2 relu }} }}", "{{ pb(); cb({c}) }}",
+NESTED = st.sampled_from([  # one pool only: a pool costs ~10 s in the interpreter
+    "sum {{ cb({c}); id }}", "sum {{ wrap({c}); id }}\nrelu", "cb({c})\nrelu",
+    "{{ pb(); cb({c}) }}", "conv 1x1 {c}\nsum {{ id; id }}",
 ])
 
 
@@ -372,8 +372,8 @@ def random_source(layers, channels: int, size: int) -> str:
 
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.tuples(LAYERS | NESTED, st.integers(1, 6), st.integers(0, 2)), min_size=1,
-                max_size=6),
-       st.integers(1, 3), st.integers(5, 12))
+                max_size=5),
+       st.integers(1, 3), st.integers(5, 8))  # small: each pool is a program per pixel
 def test_random_nets_agree_across_backends(layers, channels, size):
     """The triton backend's plan (fusions, epilogues, concat buffers) against the torch
     backend on random small nets, nested blocks included, train and eval mode, dropout off."""
