@@ -4,16 +4,24 @@ A checkpoint is one `torch.save` of tensors and primitives only: the model's and
 state, the scheduler's, the RNG states (as tensors), the epoch, the step within it and the
 global step, and the run's config as a JSON string. It is written to a temporary file in the
 same folder, fsynced, renamed over `ckpt-<step>.pt` and the folder fsynced, so a reader sees
-the old file or the new one, never half of one; the newest K are kept. Loading uses
-`weights_only=True` and checks the model's keys and shapes, naming the file and the first key
-that does not match.
+the old file or the new one, never half of one; the newest K are kept. A temporary file left
+by a kill mid-save is removed by the next save.
+
+Each checkpoint stores a checksum (BLAKE2b) of every tensor and value in it; loading verifies
+it, so a flipped bit is an error, not a silently worse net (checkpoints written before the
+checksum existed load unverified). Loading uses `weights_only=True` (a file that asks for code
+is refused, and the message says which global it wanted) and checks the model's keys and
+shapes, naming the file and the first key that does not match. `newest_intact` is where a
+resume starts: the newest checkpoint that reads and verifies, each skipped one said.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,20 +39,22 @@ def save(folder: Path, step: int, state: dict, keep: int) -> Path:
     """Write `state` as checkpoint `step`; on failure (a full disk) the older ones stay."""
     path = folder / f"ckpt-{step:09d}.pt"
     temporary = None
+    remove_temporaries(folder)
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
         with os.fdopen(descriptor, "wb") as f:
-            torch.save(state, f)
+            torch.save({**state, "checksum": checksum(state)}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # RuntimeError: torch's zip writer on a full disk
         if temporary:
             Path(temporary).unlink(missing_ok=True)
         last = latest(folder)
         kept = f"; {last} is intact" if last else ""
-        raise CheckpointError(f"cannot write checkpoint {path}: "
-                              f"{error.strerror or error}{kept}") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else \
+            _first_line(error)
+        raise CheckpointError(f"cannot write checkpoint {path}: {reason}{kept}") from None
     except BaseException:
         if temporary:
             Path(temporary).unlink(missing_ok=True)
@@ -74,11 +84,72 @@ def load(path: Path) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except Exception as error:  # truncated zip, a pickle that wants code, a non-checkpoint
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+        if "Weights only load failed" in str(error):  # not torch's advice (weights_only=False
+            wanted = re.search(r"GLOBAL ([\w.]+)", str(error))  # runs the code): what it wants
+            what = wanted.group(1) if wanted else "an object that is not a tensor"
+            raise CheckpointError(f"{path}: refused: it asks to run code ({what}); archc loads "
+                                  "tensors only and will not load this file") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") \
+            from None
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not an archc checkpoint (no 'model' entry)")
+    stored = state.pop("checksum", None)
+    if stored is not None and stored != checksum(state):
+        raise CheckpointError(f"{path}: corrupt: its contents do not match the checksum saved "
+                              "with them (a flipped bit on disk or in transit)")
     return state
+
+
+def newest_intact(folder: Path, say: Callable[[str], None]) -> tuple[Path, dict] | None:
+    """The newest checkpoint that reads and verifies, and its state; each one skipped (corrupt
+    or unreadable) is said. None when there is none; the newest's error when none is intact."""
+    found = checkpoints(folder)
+    first_error = None
+    for path in reversed(found):
+        try:
+            return path, load(path)
+        except CheckpointError as error:
+            first_error = first_error or error
+            say(f"warning: skipping {error}")
+    if first_error is not None:
+        raise CheckpointError(f"no intact checkpoint in {folder}: {first_error}")
+    return None
+
+
+def checksum(state) -> str:
+    """BLAKE2b of every tensor's dtype, shape and bytes and every other value, keys sorted."""
+    digest = hashlib.blake2b(digest_size=16)
+    _feed(digest, state)
+    return digest.hexdigest()
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+                      if tensor.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, list | tuple):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"V{value!r}".encode())
+
+
+def remove_temporaries(folder: Path) -> None:
+    """The `.ckpt-*.tmp` files a save killed midway left (only one writer runs at a time)."""
+    for stale in folder.glob(".ckpt-*.tmp") if folder.is_dir() else ():
+        stale.unlink(missing_ok=True)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def check_fits(path: Path, weights: dict, model: torch.nn.Module) -> None:

@@ -14,6 +14,7 @@ random crop and flip are a pure function of (seed, epoch, batch), each drawn fro
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,14 @@ def load(spec: str, size: tuple[int, int] | None = None) -> tuple[Split, Split]:
         "mnist": lambda split: formats.mnist(root, split),
         "fashion-mnist": lambda split: formats.mnist(root, split),
         "svhn": lambda split: formats.svhn(root, split),
-        "folder": lambda split: formats.folder(root / split, size),
+        "folder": lambda split: formats.folder(root / split, classes, size),
     }
+    if kind == "folder":
+        classes, one_split_only = formats.folder_classes(root / "train", root / "test")
+        if one_split_only:
+            print(f"archc: warning: {root}: classes in one split only: "
+                  f"{', '.join(one_split_only)} (labels still agree: one class list for both)",
+                  file=sys.stderr)
     return tuple(_split(*readers[kind](split)) for split in ("train", "test"))
 
 

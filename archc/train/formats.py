@@ -30,6 +30,41 @@ Arrays = tuple[np.ndarray, np.ndarray, list[str]]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+def checked(images: np.ndarray, labels, classes: list[str], where: Path | str) -> Arrays:
+    """`images` as uint8 [N, C, H, W] and `labels` as int64 [N], or DataError naming `where`
+    and what is wrong: counts that differ, labels that are not whole numbers in
+    [0, len(classes)), pixel values that are not whole numbers in 0..255. Every reader
+    ends here, so no set trains with an image paired with another's label, or wrapped."""
+    try:
+        labels = np.asarray(labels)
+    except (ValueError, TypeError) as error:
+        raise DataError(f"{where}: labels are not a list of numbers ({error})") from None
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or
+                                np.issubdtype(labels.dtype, np.bool_)):
+        raise DataError(f"{where}: labels must be whole numbers, one an image; got "
+                        f"{labels.dtype} of shape {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise DataError(f"{where}: label {bad} is outside the {len(classes)} classes "
+                        f"(0..{len(classes) - 1})")
+    return _pixels(images, where), labels.astype(np.int64), classes
+
+
+def _pixels(images: np.ndarray, where: Path | str) -> np.ndarray:
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.number) or \
+            np.issubdtype(images.dtype, np.complexfloating):
+        raise DataError(f"{where}: pixels are {images.dtype}, not numbers 0..255")
+    if images.size and (not np.all(np.isfinite(images)) or images.min() < 0 or
+                        images.max() > 255 or np.any(images != np.round(images))):
+        raise DataError(f"{where}: pixels must be whole numbers 0..255 (uint8); found values "
+                        f"in {images.min()}..{images.max()} of {images.dtype}")
+    return images.astype(np.uint8)
+
+
 def digits() -> Arrays:
     from sklearn.datasets import load_digits
 
@@ -61,8 +96,9 @@ def _unpickle(path: Path) -> dict:
             batch = _ArraysOnly(f, encoding="latin1").load()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-        raise DataError(f"{path}: not a CIFAR batch ({error})") from None
+    except Exception as error:  # a corrupt pickle fails in many ways (LookupError, ...);
+        # the unpickler admits no code, so whatever it raises is about the bytes
+        raise DataError(f"{path}: not a CIFAR batch ({type(error).__name__}: {error})") from None
     if not isinstance(batch, dict):
         raise DataError(f"{path}: not a CIFAR batch (a {type(batch).__name__}, not a dict)")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
@@ -73,16 +109,22 @@ def cifar(root: Path, split: str, hundred: bool) -> Arrays:
         if split == "train" else ["test" if hundred else "test_batch"]
     label_key = "fine_labels" if hundred else "labels"
     images, labels = [], []
+    meta_path = root / ("meta" if hundred else "batches.meta")
+    meta = _unpickle(meta_path)
+    classes = meta.get("fine_label_names" if hundred else "label_names")
+    if not isinstance(classes, list) or not classes:
+        raise DataError(f"{meta_path}: no list of class names")
+    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in classes]
     for name in names:
         batch = _unpickle(root / name)
-        data = np.asarray(batch.get("data"))
-        if data.ndim != 2 or data.shape[1] != 3072 or label_key not in batch:
+        data = batch.get("data")
+        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or \
+                label_key not in batch:
             raise DataError(f"{root / name}: expected 'data' N x 3072 and '{label_key}'")
-        images.append(data.reshape(-1, 3, 32, 32).astype(np.uint8))
-        labels.append(np.asarray(batch[label_key], dtype=np.int64))
-    meta = _unpickle(root / ("meta" if hundred else "batches.meta"))
-    classes = meta.get("fine_label_names" if hundred else "label_names") or []
-    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in classes]
+        batch_images, batch_labels, _ = checked(data.reshape(-1, 3, 32, 32), batch[label_key],
+                                                classes, root / name)
+        images.append(batch_images)
+        labels.append(batch_labels)
     return np.concatenate(images), np.concatenate(labels), classes
 
 
@@ -103,6 +145,9 @@ def idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
         raise DataError(f"{path}: not an IDX file of uint8 (magic {raw[:4].hex()})")
     rank = raw[3]
+    if rank == 0 or len(raw) < 4 + 4 * rank:
+        raise DataError(f"{path}: the IDX header is cut short ({len(raw)} bytes for "
+                        f"{rank} sizes)")
     sizes = struct.unpack(f">{rank}I", raw[4:4 + 4 * rank])
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * rank)
     if data.size != int(np.prod(sizes)):
@@ -118,7 +163,10 @@ def mnist(root: Path, split: str) -> Arrays:
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"{root}: {prefix} images {images.shape} and labels {labels.shape} "
                         "do not pair up")
-    return images[:, None], labels, [str(d) for d in range(10)]
+    if not len(labels):
+        raise DataError(f"{root}: the {prefix} files hold no images")
+    return checked(images[:, None], labels, [str(d) for d in range(10)],
+                   root / f"{prefix}-labels-idx1-ubyte")
 
 
 # ---- SVHN ----------------------------------------------------------------------------------
@@ -126,46 +174,70 @@ def mnist(root: Path, split: str) -> Arrays:
 
 def svhn(root: Path, split: str) -> Arrays:
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     path = root / f"{split}_32x32.mat"
     try:
         mat = loadmat(path)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (ValueError, TypeError, OSError) as error:
-        raise DataError(f"{path}: not a MATLAB file ({error})") from None
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as error:
+        raise DataError(f"{path}: not a MATLAB file ({error or type(error).__name__})") from None
     x, y = mat.get("X"), mat.get("y")
-    if x is None or y is None or x.ndim != 4 or x.shape[:3] != (32, 32, 3):
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or x.ndim != 4 or \
+            x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
         raise DataError(f"{path}: expected X 32x32x3xN and y Nx1")
-    labels = y.reshape(-1).astype(np.int64) % 10  # SVHN writes the digit 0 as 10
-    return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), labels, [str(d) for d in range(10)]
+    labels = y.reshape(-1)
+    if labels.size and (not np.issubdtype(labels.dtype, np.number) or labels.min() < 1 or
+                        labels.max() > 10 or np.any(labels != np.round(labels))):
+        raise DataError(f"{path}: labels must be the digits 1..10 (10 is the digit 0)")
+    labels = labels.astype(np.int64) % 10  # SVHN writes the digit 0 as 10
+    return checked(np.ascontiguousarray(x.transpose(3, 2, 0, 1)), labels,
+                   [str(d) for d in range(10)], path)
 
 
 # ---- image folders -------------------------------------------------------------------------
 
 
-def folder(root: Path, size: tuple[int, int] | None = None) -> Arrays:
-    """`root/<class>/<image>`: classes in sorted order; every image the size of the first,
-    or resized to `size` (H, W) as it is decoded."""
+def folder_classes(train: Path, test: Path) -> tuple[list[str], list[str]]:
+    """The class list of an image folder set: the class folders of both splits, sorted, so a
+    label means one class in both (numbered apart, an extra folder in one split shifted every
+    label of the other). Also the classes found in one split only, for a warning."""
+    for root in (train, test):
+        if not root.is_dir():
+            raise DataError(f"{root}: no such folder")
+    found = [{p.name for p in root.iterdir() if p.is_dir()} for root in (train, test)]
+    classes = sorted(found[0] | found[1])
+    if not classes:
+        raise DataError(f"{train}: no class folders (expected {train}/<class>/<image>)")
+    return classes, sorted(found[0] ^ found[1])
+
+
+def folder(root: Path, classes: list[str], size: tuple[int, int] | None = None) -> Arrays:
+    """`root/<class>/<image>` for the classes given (label = position in `classes`; a class
+    may be absent from this split); every image the size of the first, or resized to `size`
+    (H, W) as it is decoded. A class folder without images is an error."""
     from PIL import Image, UnidentifiedImageError
 
-    if not root.is_dir():
-        raise DataError(f"{root}: no such folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not classes:
-        raise DataError(f"{root}: no class folders (expected {root}/<class>/<image>)")
     images, labels = [], []
     for label, name in enumerate(classes):
-        for path in sorted((root / name).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
+        if not (root / name).is_dir():
+            continue
+        paths = [p for p in sorted((root / name).iterdir())
+                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        if not paths:
+            raise DataError(f"{root / name}: a class folder without images (remove it, or add "
+                            "its images)")
+        for path in paths:
             try:
                 with Image.open(path) as image:
                     image = image.convert("RGB")
                     if size is not None:
                         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                     array = np.asarray(image)
-            except (UnidentifiedImageError, OSError) as error:
+            except Image.DecompressionBombError as error:
+                raise DataError(f"{path}: too large to decode safely ({error})") from None
+            except (UnidentifiedImageError, OSError, ValueError) as error:
                 raise DataError(f"{path}: cannot decode the image ({error})") from None
             if images and array.shape != images[0].shape:
                 raise DataError(f"{path}: {array.shape[1]}x{array.shape[0]} pixels, the first "
@@ -175,4 +247,5 @@ def folder(root: Path, size: tuple[int, int] | None = None) -> Arrays:
             labels.append(label)
     if not images:
         raise DataError(f"{root}: no images in the class folders")
-    return np.stack(images).transpose(0, 3, 1, 2).copy(), np.array(labels), classes
+    return checked(np.stack(images).transpose(0, 3, 1, 2).copy(), np.array(labels), classes,
+                   root)

@@ -54,10 +54,11 @@ def _train(run: Run, progress: bool) -> dict:
     c, ranks = run.config, run.ranks
     position = Position()
     tally = None
-    found = checkpoint.latest(run.out)
+    found = checkpoint.newest_intact(run.out, ranks.say)
     if found is not None:
-        position, tally = _resume(run, found)
-        ranks.say(f"resuming from {found} (epoch {position.epoch + 1}, step {position.step})")
+        position, tally = _resume(run, *found)
+        ranks.say(f"resuming from {found[0]} (epoch {position.epoch + 1}, step "
+                  f"{position.step})")
     elif c.init_from:
         run.init_from(Path(c.init_from))
     if ranks.main:
@@ -203,8 +204,7 @@ def _save(run: Run, position: Position, tally) -> None:
     checkpoint.save(run.out, position.global_step, state, run.config.keep)
 
 
-def _resume(run: Run, path: Path):
-    state = checkpoint.load(path)
+def _resume(run: Run, path: Path, state: dict):
     run.load_state(path, state)
     position = Position(int(state["epoch"]), int(state["step"]), int(state["global_step"]))
     tally = None
