@@ -262,6 +262,9 @@ def _writable(path: str, source: str) -> str:
     target = Path(path).resolve()
     if not target.parent.is_dir():
         raise UsageError(f"cannot write {path}: no such folder")
+    if not os.access(target.parent, os.W_OK) or (target.exists() and
+                                                 not os.access(target, os.W_OK)):
+        raise UsageError(f"cannot write {path}: permission denied")
     if target == Path(source).resolve():
         raise UsageError(f"refusing to write {path}: it is the input file")
     return path

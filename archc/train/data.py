@@ -77,7 +77,11 @@ def load(spec: str, size: tuple[int, int] | None = None) -> tuple[Split, Split]:
             print(f"archc: warning: {root}: classes in one split only: "
                   f"{', '.join(one_split_only)} (labels still agree: one class list for both)",
                   file=sys.stderr)
-    return tuple(_split(*readers[kind](split)) for split in ("train", "test"))
+    splits = tuple(_split(*readers[kind](split)) for split in ("train", "test"))
+    for split, name in zip(splits, ("train", "test")):
+        if not len(split):
+            raise DataError(f"{root}: the {name} split holds no images")
+    return splits
 
 
 def _digits_splits() -> tuple[Split, Split]:

@@ -61,6 +61,10 @@ def setup(device: str) -> Ranks:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if device == "cuda":
+        if not torch.cuda.is_available():
+            from archc.train.formats import DataError
+
+            raise DataError("--device cuda: no CUDA device here (use --device cpu)")
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         where = torch.device("cuda", local)

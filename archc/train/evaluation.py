@@ -8,6 +8,7 @@ so a checkpoint evaluates the same on any machine.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,12 +16,15 @@ import torch
 
 from archc.train import checkpoint, distributed, metrics
 from archc.train.config import Config
+from archc.train.formats import DataError
 from archc.train.loop import evaluate
 from archc.train.state import prepare
 
 
 def evaluate_checkpoint(path: Path, net: str, data: str | None, overrides: tuple,
                         device: str, resize, gray_to_rgb, confusion_png: Path | None) -> dict:
+    if confusion_png is not None and not _writable_folder(confusion_png.resolve().parent):
+        raise DataError(f"cannot write {confusion_png}: its folder is missing or not writable")
     state = checkpoint.load(path)
     config = Config.from_json(json.loads(state["config"])) if "config" in state else Config(net)
     config = replace(config, net=net, data=data or config.data, overrides=overrides,
@@ -49,3 +53,7 @@ def evaluate_checkpoint(path: Path, net: str, data: str | None, overrides: tuple
         metrics.plot_confusion(counts, names, target)
         figures["confusion_png"] = str(target)
     return figures
+
+
+def _writable_folder(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK)

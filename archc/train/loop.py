@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from archc.train import checkpoint, data, distributed, metrics
+from archc.train import checkpoint, data, distributed, metrics, resume
 from archc.train.config import Config
 from archc.train.formats import DataError
 from archc.train.state import Run, prepare
@@ -51,6 +51,14 @@ def train(config: Config, dry_run: bool = False, progress: bool = True) -> dict:
 
 
 def _train(run: Run, progress: bool) -> dict:
+    """The run in run.out, under its folder lock (rank 0 holds it)."""
+    if not run.ranks.main:
+        return _train_locked(run, progress)
+    with resume.FolderLock(run.out):
+        return _train_locked(run, progress)
+
+
+def _train_locked(run: Run, progress: bool) -> dict:
     c, ranks = run.config, run.ranks
     position = Position()
     tally = None
@@ -62,19 +70,32 @@ def _train(run: Run, progress: bool) -> dict:
     elif c.init_from:
         run.init_from(Path(c.init_from))
     if ranks.main:
-        (run.out / "run.json").write_text(json.dumps(run.manifest(), indent=1) + "\n")
+        resume.write_manifest(run.out, run.manifest(), found[0] if found else None)
+        resume.drop_rows_after(run.out / "metrics.jsonl", position.epoch)
     record = {}
+    total = data.steps_per_epoch(len(run.train), c.batch_size, ranks.world)
     while position.epoch < c.epochs:
+        if c.max_steps and position.global_step >= c.max_steps:
+            return _stopped(position) if position.step or not record else record
         tally = _epoch(run, position, tally, progress)
+        if position.step < total:  # --max-steps ended it early: keep the place, not an epoch
+            if ranks.main:
+                _save(run, position, tally)
+            ranks.barrier()
+            return _stopped(position)
         record = _end_of_epoch(run, position, tally)
         position = Position(position.epoch + 1, 0, position.global_step)
         tally = None
         if ranks.main:
             _save(run, position, None)
         ranks.barrier()
-        if c.max_steps and position.global_step >= c.max_steps:
-            break
     return record
+
+
+def _stopped(position: Position) -> dict:
+    """Where --max-steps stopped a run (no epoch finished there, so no metrics row)."""
+    return {"stopped_at_step": position.global_step, "epoch": position.epoch + 1,
+            "step_in_epoch": position.step}
 
 
 def _epoch(run: Run, position: Position, tally, progress: bool):
@@ -205,6 +226,10 @@ def _save(run: Run, position: Position, tally) -> None:
 
 
 def _resume(run: Run, path: Path, state: dict):
+    from archc.train.config import Config
+
+    resume.refuse_other_net(state, run.analysis.graph, path)
+    resume.same_options(run.config, Config.from_json(json.loads(state["config"])), run.out)
     run.load_state(path, state)
     position = Position(int(state["epoch"]), int(state["step"]), int(state["global_step"]))
     tally = None

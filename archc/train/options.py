@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from archc.train.config import RECIPES, SCHEDULES, Config
@@ -37,44 +37,51 @@ def add_commands(commands, run_train, run_eval) -> None:
     _data_options(train)
     group = train.add_argument_group("optimisation")
     group.add_argument("--recipe", choices=sorted(RECIPES), help="a paper's protocol")
-    group.add_argument("--epochs", type=int, help="default 30")
-    group.add_argument("--batch-size", type=int, help="per step, over all ranks (default 64)")
+    group.add_argument("--epochs", type=_at_least(1), help="default 30")
+    group.add_argument("--batch-size", type=_at_least(1),
+                       help="per step, over all ranks (default 64)")
     group.add_argument("--optimizer", choices=("sgd", "adamw"), help="default sgd")
-    group.add_argument("--lr", type=float, help="base learning rate (default 0.05)")
-    group.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    group.add_argument("--weight-decay", type=float, help="default 5e-4")
+    group.add_argument("--lr", type=_real(0, above=True), help="base learning rate (default 0.05)")
+    group.add_argument("--momentum", type=_real(0, 1, below=True),
+                       help="SGD momentum (default 0.9)")
+    group.add_argument("--weight-decay", type=_real(0), help="default 5e-4")
     group.add_argument("--schedule", choices=SCHEDULES, help="default cosine")
-    group.add_argument("--step-size", type=float, help="step: epochs between decays (8)")
-    group.add_argument("--gamma", type=float, help="factor of each decay (0.1)")
+    group.add_argument("--step-size", type=_real(0, above=True),
+                       help="step: epochs between decays (8)")
+    group.add_argument("--gamma", type=_real(0, above=True), help="factor of each decay (0.1)")
     group.add_argument("--milestones", type=_floats, help="multistep: epochs, e.g. 30,60")
-    group.add_argument("--patience", type=int, help="plateau: epochs without progress (2)")
-    group.add_argument("--warmup", type=float, help="epochs of linear warm-up (0)")
-    group.add_argument("--bias-lr-mult", type=float, help="biases' lr multiple (1)")
+    group.add_argument("--patience", type=_at_least(1),
+                       help="plateau: epochs without progress (2)")
+    group.add_argument("--warmup", type=_real(0), help="epochs of linear warm-up (0)")
+    group.add_argument("--bias-lr-mult", type=_real(0), help="biases' lr multiple (1)")
     group.add_argument("--no-bias-decay", dest="bias_decay", action="store_const", const=False,
                        help="no weight decay on biases")
-    group.add_argument("--label-smoothing", type=float, help="default 0 (off)")
-    group.add_argument("--ema", type=float, help="Polyak averaging: decay per step (off)")
+    group.add_argument("--label-smoothing", type=_real(0, 1, below=True),
+                       help="default 0 (off)")
+    group.add_argument("--ema", type=_real(0, 1, below=True),
+                       help="Polyak averaging: decay per step (off)")
     group.add_argument("--init-from", metavar="CKPT", help="copy layers that fit by name")
     group = train.add_argument_group("augmentation (torch ops, seeded per batch)")
-    group.add_argument("--crop-pad", type=int, help="random crops from images padded by N")
+    group.add_argument("--crop-pad", type=_at_least(0),
+                       help="random crops from images padded by N")
     group.add_argument("--flip", action="store_const", const=True, help="random h-flips")
-    group.add_argument("--scale-crop", type=_floats, metavar="MIN,MAX",
+    group.add_argument("--scale-crop", type=_area, metavar="MIN,MAX",
                        help="crops of MIN..MAX of the area, aspect 3/4..4/3, resized back")
     group = train.add_argument_group("run")
     group.add_argument("--out", metavar="DIR",
                        help="where the run's files go (default: runs/NET for FILE NET.arch); "
                             "a run started again with the same DIR continues")
     group.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
-    group.add_argument("--seed", type=int, help="data order, augmentation, init (0)")
+    group.add_argument("--seed", type=_at_least(0), help="data order, augmentation, init (0)")
     group.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
     group.add_argument("--amp", choices=("none", "bf16", "fp16"), help="autocast (CUDA)")
     group.add_argument("--channels-last", action="store_const", const=True)
     group.add_argument("--backend", choices=("torch", "triton"), help="default torch")
-    group.add_argument("--save-every", type=int, metavar="N",
+    group.add_argument("--save-every", type=_at_least(1), metavar="N",
                        help="a checkpoint every N steps too (default: each epoch)")
-    group.add_argument("--keep", type=int, help="checkpoints kept (3)")
-    group.add_argument("--max-steps", type=int, metavar="N",
-                       help="stop after N steps in all (smoke tests, benchmarks)")
+    group.add_argument("--keep", type=_at_least(1), help="checkpoints kept (3)")
+    group.add_argument("--max-steps", type=_at_least(0), metavar="N",
+                       help="stop after N steps in all (0: no limit; smoke tests, benchmarks)")
     group.add_argument("--dry-run", action="store_true",
                        help="check the data against the net and print the plan; no training")
     group.add_argument("--no-progress", dest="progress", action="store_false")
@@ -125,14 +132,60 @@ def config_of(args) -> Config:
 
 
 def _resumed(args) -> Config:
-    from archc.train import checkpoint
+    """The saved run's config, with what may change on resume applied (archc.train.resume);
+    any other option given that differs is refused."""
+    from archc.train import checkpoint, resume
 
     folder = Path(args.resume)
-    found = checkpoint.latest(folder)
+    found = checkpoint.newest_intact(folder, lambda text: print(text, file=sys.stderr))
     if found is None:
         raise checkpoint.CheckpointError(f"--resume {folder}: no checkpoint there")
-    config = Config.from_json(json.loads(checkpoint.load(found)["config"]))
-    return replace(config, out=str(folder), epochs=args.epochs or config.epochs)
+    saved = Config.from_json(json.loads(found[1]["config"]))
+    given = {k: v for k, v in vars(args).items() if v is not None and k in Config.__annotations__}
+    if args.set:
+        given["overrides"] = tuple(args.set)
+    for key in ("milestones", "scale_crop"):
+        if key in given:
+            given[key] = tuple(given[key])
+    return resume.find_net(resume.resumed_config(saved, given, folder), folder)
+
+
+def _at_least(minimum: int):
+    """An argparse type: an integer of at least `minimum`, else a message with the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _real(low: float, high: float | None = None, above: bool = False, below: bool = False):
+    """An argparse type: a finite number in [low, high] (`above`/`below`: the end excluded)."""
+    span = ("(" if above else "[") + f"{low:g}, " + \
+        (f"{high:g}" + (")" if below else "]") if high is not None else "inf)")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (above and value == low) or \
+                (high is not None and (value > high or (below and value == high))):
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text}")
+        return value
+    return parse
+
+
+def _area(text: str) -> tuple[float, float]:
+    values = _floats(text)
+    if len(values) != 2 or not 0 < values[0] <= values[1] <= 1:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX with 0 < MIN <= MAX <= 1 (fractions "
+                                         f"of the area), got {text!r}")
+    return values
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -176,6 +229,10 @@ def run_train(args) -> int:
         return 1
     if args.dry_run:
         print_plan(result)
+    elif "stopped_at_step" in result:
+        print(f"stopped by --max-steps after {result['stopped_at_step']} steps, in epoch "
+              f"{result['epoch']} (step {result['step_in_epoch']}); files in {config.out} "
+              f"(go on: archc train --resume {config.out} --max-steps 0)", file=sys.stderr)
     elif not result:
         print(f"{config.out} holds a run of all {config.epochs} epochs already: give --epochs "
               "N to train longer, or another --out", file=sys.stderr)

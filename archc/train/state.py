@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import sys
 import time
@@ -18,6 +19,7 @@ from archc.train import checkpoint, data
 from archc.train.config import Config, Schedule
 from archc.train.distributed import Ranks
 from archc.train.formats import DataError
+from archc.train.resume import fingerprint
 
 
 @dataclass
@@ -66,6 +68,7 @@ class Run:
                 "scaler": self.scaler.state_dict(), "schedule": self.schedule.state(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
                 "rng": rng, "config": json.dumps(self.config.to_json()),
+                "net_fingerprint": fingerprint(self.analysis.graph),
                 "mean": self.mean.cpu(), "std": self.std.cpu()}
 
     def load_state(self, path: Path, state: dict) -> None:
@@ -105,7 +108,7 @@ class Run:
             except PackageNotFoundError:
                 return "not installed"
 
-        return {"command": sys.argv, "config": self.config.to_json(),
+        return {"command": sys.argv, "cwd": os.getcwd(), "config": self.config.to_json(),
                 "arch_source": Path(self.config.net).read_text(encoding="utf-8-sig"),
                 "seed": self.config.seed, "world_size": self.ranks.world,
                 "versions": {"python": platform.python_version(), "torch": torch.__version__,
