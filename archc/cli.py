@@ -277,15 +277,11 @@ EXTRAS = {"graphviz": "graph", "torch": "runtime", "onnx": "export", "onnxruntim
 
 
 def _require(command: str, *modules: str) -> None:
-    """Refuse, naming the extra to install, a command whose optional packages are missing."""
-    import importlib
+    """Refuse, naming the extra to install, a command whose optional packages are missing.
+    Found, not imported: importing them all was 4 s of a 14 s digits run."""
+    from importlib.util import find_spec
 
-    missing = []
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
+    missing = [module for module in modules if find_spec(module) is None]
     if missing:
         extras = ",".join(sorted({EXTRAS[m] for m in missing}))
         raise UsageError(f"archc {command} needs {', '.join(missing)}, which this install "

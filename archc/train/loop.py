@@ -27,6 +27,9 @@ from archc.train.formats import DataError
 from archc.train.state import Run, prepare
 
 
+PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
+
+
 class Diverged(DataError):
     """The loss turned NaN or infinite: the run stops, its last good checkpoint kept."""
 
@@ -187,8 +190,12 @@ def _end_of_epoch(run: Run, position: Position, tally) -> dict:
               "images_per_s": run.images_per_s, "seconds": time.monotonic() - run.started}
     if ranks.main:
         metrics.append_jsonl(run.out / "metrics.jsonl", record)
-        metrics.plot_curves(metrics.read_jsonl(run.out / "metrics.jsonl"),
-                            run.out / "curves.png")
+        last = record["epoch"] == c.epochs
+        if last or time.monotonic() - run.plotted >= PLOT_EVERY_S:
+            # Drawing costs ~0.6 s: each epoch, it was three quarters of a digits run.
+            metrics.plot_curves(metrics.read_jsonl(run.out / "metrics.jsonl"),
+                                run.out / "curves.png")
+            run.plotted = time.monotonic()
         ranks.say(f"epoch {record['epoch']}/{c.epochs}: train loss {train['loss']:.4f}, "
                   f"test top-1 error {test['top1_error']:.2%} (top-5 {test['top5_error']:.2%})"
                   f", {run.images_per_s:.0f} img/s")

@@ -43,6 +43,7 @@ class Run:
     nonfinite: torch.Tensor = None
     images_per_s: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    plotted: float = field(default_factory=time.monotonic)  # when curves.png was last drawn
 
     @property
     def device(self) -> torch.device:
