@@ -26,7 +26,6 @@ from archc.train.config import Config
 from archc.train.formats import DataError
 from archc.train.state import Run, prepare
 
-
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 
 
