@@ -160,6 +160,8 @@ def test_two_process_gloo_run_trains_and_writes_one_set_of_files(tmp_path):
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     assert records[-1]["test_samples"] == 360  # sharded without duplicates, then summed
     assert json.loads((tmp_path / "run.json").read_text())["world_size"] == 2
+    assert result.stdout.count("after 3 epochs") == 1  # rank 0 alone reports
+    assert "Grad strides" not in result.stderr
 
 
 PLAIN = """net plain(classes = 10) {

@@ -48,6 +48,7 @@ class Config:
     recipe: str = ""
     init_from: str = ""
     max_steps: int = 0  # stop after this many steps in all (0: run every epoch)
+    timeout: int = 300  # seconds a rank waits for the others (torch's default: 30 minutes)
 
     def to_json(self) -> dict:
         return asdict(self)

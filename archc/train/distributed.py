@@ -7,6 +7,7 @@ the identity, so the loop reads the same either way.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 
@@ -56,7 +57,9 @@ class Ranks:
 _started = False
 
 
-def setup(device: str) -> Ranks:
+def setup(device: str, timeout: int = 300) -> Ranks:
+    """This process's rank and device; under torchrun, the process group, whose collectives
+    give up after `timeout` seconds (a stalled rank stops the others then, not in 30 min)."""
     global _started
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -71,7 +74,8 @@ def setup(device: str) -> Ranks:
     else:
         where = torch.device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if where.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if where.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=timeout))
         _started = True
     return Ranks(rank, world, where)
 

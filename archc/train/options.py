@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -82,6 +83,9 @@ def add_commands(commands, run_train, run_eval) -> None:
     group.add_argument("--keep", type=_at_least(1), help="checkpoints kept (3)")
     group.add_argument("--max-steps", type=_at_least(0), metavar="N",
                        help="stop after N steps in all (0: no limit; smoke tests, benchmarks)")
+    group.add_argument("--timeout", type=_at_least(1), metavar="S",
+                       help="under torchrun: seconds a rank waits for the others before the "
+                            "run stops (300)")
     group.add_argument("--dry-run", action="store_true",
                        help="check the data against the net and print the plan; no training")
     group.add_argument("--no-progress", dest="progress", action="store_false")
@@ -236,7 +240,7 @@ def run_train(args) -> int:
     elif not result:
         print(f"{config.out} holds a run of all {config.epochs} epochs already: give --epochs "
               "N to train longer, or another --out", file=sys.stderr)
-    else:
+    elif os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
         print(f"{config.net}: test top-1 error {result['test_top1_error']:.2%} (accuracy "
               f"{1 - result['test_top1_error']:.2%}), top-5 error {result['test_top5_error']:.2%}"
               f" after {result['epoch']} epochs; files in {config.out}")

@@ -7,7 +7,8 @@ A folder's checkpoints belong to the run that wrote them. Starting again with th
   comments); a changed net is refused: give another --out.
 - Options that shape the run's trajectory (every `Config` field but those of `MAY_CHANGE`) are
   refused when they differ from the saved ones, naming each. `MAY_CHANGE` are how long it runs
-  and how it is kept: --epochs, --max-steps (0 lifts the limit), --keep, --save-every.
+  and how it is kept: --epochs, --max-steps (0 lifts the limit), --keep, --save-every, and
+  --timeout.
 - A lock file (`DIR/.lock`, flock) lets one process train in a folder at a time.
 - `run.json` keeps the first start's manifest and appends each later start to `starts`.
 - metrics.jsonl rows past the checkpoint a run resumes from (a kill between an epoch's row and
@@ -26,7 +27,7 @@ from pathlib import Path
 from archc.train.config import Config
 from archc.train.formats import DataError
 
-MAY_CHANGE = frozenset({"epochs", "max_steps", "keep", "save_every", "out"})
+MAY_CHANGE = frozenset({"epochs", "max_steps", "keep", "save_every", "out", "timeout"})
 IGNORED = frozenset({"net", "recipe", "init_from"})  # the net is compared by fingerprint
 
 

@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,7 +160,13 @@ def prepare(config: Config, ranks: Ranks, writes: bool = True) -> Run:
         model = model.to(memory_format=torch.channels_last)
     ddp = model
     if ranks.world > 1:
-        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        # Gradients written straight into the all-reduce buckets: no copy, and no stride
+        # mismatch on size-1 dims (a 1x1 conv on 1x1 inputs) to warn about on every step.
+        ddp = torch.nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
+        # What is left is the first backward's check on size-1 dims, which PyTorch's
+        # maintainers call spurious (same physical layout; pytorch/pytorch#47163).
+        warnings.filterwarnings("ignore", "Grad strides do not match bucket view strides",
+                                UserWarning)
     mean, std = data.statistics(train)
     return Run(config, ranks, analysis, model, ddp, _optimizer(model, config),
                torch.amp.GradScaler(ranks.device.type,
