@@ -157,3 +157,27 @@ def test_corrupt_idx_files(tmp_path_factory, name, zipped, data_):
     raw = _corrupt((root / name).read_bytes(), data_)
     (root / name).write_bytes(gzip.compress(raw) if zipped else raw)
     _loads_or_says_which_file(f"mnist:{root}", root)
+
+
+@CORRUPT
+@given(st.data())
+def test_corrupt_svhn_files(tmp_path_factory, data_):
+    from scipy.io import savemat
+
+    root = tmp_path_factory.mktemp("svhn")
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 3), ("test", 2)):
+        savemat(root / f"{split}_32x32.mat", {"X": rng.randint(0, 256, (32, 32, 3, n)).astype(
+            np.uint8), "y": rng.randint(1, 11, (n, 1))})
+    path = root / "train_32x32.mat"
+    path.write_bytes(_corrupt(path.read_bytes(), data_))
+    _loads_or_says_which_file(f"svhn:{root}", root)
+
+
+@CORRUPT
+@given(st.sampled_from(["0.png", "1.jpg"]), st.data())
+def test_corrupt_images(tmp_path_factory, name, data_):
+    root = image_folder(tmp_path_factory.mktemp("images"))
+    path = root / "train" / "dog" / name
+    path.write_bytes(_corrupt(path.read_bytes(), data_))
+    _loads_or_says_which_file(f"folder:{root}", root)
