@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass
 
+from archc.args import add_set, require
 from archc.errors import ArchError, UsageError
 
 
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="count each batch norm folded into the conv before it (inference)")
     stats.add_argument("--wide", action="store_true",
                        help="add receptive field, stride, activations and memory columns")
-    _add_set(stats)
+    add_set(stats)
     stats.set_defaults(run=run_stats)
 
     check = commands.add_parser(
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
     check.add_argument("--json", action="store_true",
                        help="print the errors and warnings as JSON on standard output")
-    _add_set(check)
+    add_set(check)
     check.set_defaults(run=run_check)
 
     compile_ = commands.add_parser(
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="python (the module) or ir (the checked graph, one layer a line)")
     _add_heads(compile_)
     _add_logits(compile_)
-    _add_set(compile_)
+    add_set(compile_)
     compile_.set_defaults(run=run_compile)
     _add_graph_and_export(commands)
     return parser
@@ -99,7 +99,7 @@ def _add_graph_and_export(commands) -> None:
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="out.dot, out.svg, out.png or out.pdf")
     graph.add_argument("--expand", action="store_true", help="draw every layer of every block")
-    _add_set(graph)
+    add_set(graph)
     graph.set_defaults(run=run_graph)
 
     export = commands.add_parser(
@@ -113,7 +113,7 @@ def _add_graph_and_export(commands) -> None:
                         help="ONNX opset (default 18, what torch's exporter writes; others are "
                              "converted, or refused when ONNX's converter cannot)")
     _add_logits(export)
-    _add_set(export)
+    add_set(export)
     export.set_defaults(run=run_export)
 
     from archc.train.options import add_commands, run_eval, run_train  # imports no torch
@@ -129,27 +129,6 @@ def _add_heads(command: argparse.ArgumentParser) -> None:
 def _add_logits(command: argparse.ArgumentParser) -> None:
     command.add_argument("--logits", action="store_true",
                          help="leave out the net's final softmax: return logits")
-
-
-def _add_set(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                         type=_override, help="override a net parameter (e.g. classes=10)")
-
-
-def _override(text: str) -> tuple[str, int | float]:
-    name, sep, value = text.partition("=")
-    try:
-        number = float(value) if "." in value or "e" in value.lower() else int(value)
-    except ValueError:
-        number = None
-    if isinstance(number, float) and "." not in value and number.is_integer() and \
-            math.isfinite(number):
-        number = int(number)  # 1e3 is the count 1000, as an integer parameter needs
-    if isinstance(number, float) and not math.isfinite(number):
-        number = None  # inf, nan: no net has such a parameter
-    if not sep or not name.isidentifier() or number is None:
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
-    return name, number
 
 
 @dataclass
@@ -270,26 +249,8 @@ def _writable(path: str, source: str) -> str:
     return path
 
 
-# Optional dependencies, by the pyproject extra that installs them.
-EXTRAS = {"graphviz": "graph", "torch": "runtime", "onnx": "export", "onnxruntime": "export",
-          "onnxscript": "export", "sklearn": "train", "tqdm": "train", "matplotlib": "train",
-          "scipy": "train", "PIL": "train"}
-
-
-def _require(command: str, *modules: str) -> None:
-    """Refuse, naming the extra to install, a command whose optional packages are missing.
-    Found, not imported: importing them all was 4 s of a 14 s digits run."""
-    from importlib.util import find_spec
-
-    missing = [module for module in modules if find_spec(module) is None]
-    if missing:
-        extras = ",".join(sorted({EXTRAS[m] for m in missing}))
-        raise UsageError(f"archc {command} needs {', '.join(missing)}, which this install "
-                         f"lacks: pip install 'archc[{extras}]'")
-
-
 def run_graph(args) -> int:
-    _require("graph", "graphviz")
+    require("graph", "graphviz")
     from archc.draw import write
 
     output = _writable(args.output, args.file)
@@ -299,7 +260,7 @@ def run_graph(args) -> int:
 
 
 def run_export(args) -> int:
-    _require("export", "torch", "onnx", "onnxruntime", "onnxscript")
+    require("export", "torch", "onnx", "onnxruntime", "onnxscript")
     import logging
 
     from archc.export import export_net

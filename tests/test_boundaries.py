@@ -122,3 +122,10 @@ def test_backends_import_nothing_of_archc_and_only_they_import_triton():
     assert not [n for n, s in kernels.items() if "import archc" in s or "from archc" in s]
     front = {p.name: p.read_text() for p in (ROOT / "archc").rglob("*.py")}
     assert not [n for n, s in front.items() if "import triton" in s]
+
+
+def test_the_runners_command_lines_do_not_import_the_cli():
+    """archc.cli imports archc.train.options; the reverse made a cycle (issue 16). Both take
+    their shared pieces (--set, the extras check) from archc.args."""
+    options = (ROOT / "archc/train/options.py").read_text()
+    assert "archc.cli" not in options and "from archc.args import" in options

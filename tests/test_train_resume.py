@@ -146,3 +146,8 @@ def test_outputs_in_unwritable_folders_fail_before_the_work(archc, tmp_path):
         assert status == 1 and "its folder is missing or not writable" in err
     finally:
         locked.chmod(0o700)
+
+
+def test_train_without_a_file_says_what_to_give(archc):
+    status, _, err = archc("train", "--no-progress")
+    assert status == 1 and "give an .arch FILE to train (or --resume DIR)" in err

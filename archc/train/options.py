@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from archc.args import add_set, require
 from archc.train.config import RECIPES, SCHEDULES, Config
 
 TRAIN_HELP = """examples:
@@ -89,8 +90,7 @@ def add_commands(commands, run_train, run_eval) -> None:
     group.add_argument("--dry-run", action="store_true",
                        help="check the data against the net and print the plan; no training")
     group.add_argument("--no-progress", dest="progress", action="store_false")
-    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                       type=_override, help="override a net parameter (e.g. classes=100)")
+    add_set(train, "classes=100")
     train.set_defaults(run=run_train)
 
     eval_ = commands.add_parser(
@@ -104,8 +104,7 @@ def add_commands(commands, run_train, run_eval) -> None:
                        help="where to draw the confusion matrix (default: beside CKPT)")
     eval_.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     eval_.add_argument("--json", action="store_true", help="print the figures as JSON")
-    eval_.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                       type=_override, help="override a net parameter")
+    add_set(eval_)
     eval_.set_defaults(run=run_eval)
 
 
@@ -124,7 +123,9 @@ def config_of(args) -> Config:
     if args.resume:
         return _resumed(args)
     if not args.file:
-        raise ValueError("give an .arch FILE to train (or --resume DIR)")
+        from archc.train.formats import DataError
+
+        raise DataError("give an .arch FILE to train (or --resume DIR)")
     values = dict(RECIPES[args.recipe][1]) if args.recipe else {}
     given = {k: v for k, v in vars(args).items() if v is not None and k in Config.__annotations__}
     values.update(given)
@@ -200,12 +201,6 @@ def _floats(text: str) -> tuple[float, ...]:
             f"expected numbers separated by commas, got {text!r}") from None
 
 
-def _override(text: str):
-    from archc.cli import _override as parse
-
-    return parse(text)
-
-
 def print_plan(plan: dict) -> None:
     width = max(map(len, plan))
     for key, value in plan.items():
@@ -219,16 +214,14 @@ TRAIN_MODULES = ("torch", "sklearn", "tqdm", "matplotlib", "scipy", "PIL")
 
 
 def run_train(args) -> int:
-    from archc.cli import _require
-
-    _require("train", *TRAIN_MODULES)
+    require("train", *TRAIN_MODULES)
     from archc.train.formats import DataError
     from archc.train.loop import train
 
     try:
         config = config_of(args)
         result = train(config, dry_run=args.dry_run, progress=args.progress)
-    except (DataError, ValueError) as error:
+    except DataError as error:  # archc's own errors only: a bug in archc keeps its traceback
         print(f"archc train: error: {error}", file=sys.stderr)
         return 1
     if args.dry_run:
@@ -248,9 +241,7 @@ def run_train(args) -> int:
 
 
 def run_eval(args) -> int:
-    from archc.cli import _require
-
-    _require("eval", *TRAIN_MODULES)
+    require("eval", *TRAIN_MODULES)
     from archc.train.evaluation import evaluate_checkpoint
     from archc.train.formats import DataError
 
