@@ -310,11 +310,16 @@ def archc_source(text: str) -> str:
 ])
 def test_fused_epilogues_keep_every_layer(body):
     """Found by random nets: a conv's ReLU layer taken into its step must still be applied."""
-    source = f"net r {{\n input 3x9x9\n{body}\n}}\n"
+    assert_backends_agree(f"net r {{\n input 3x9x9\n{body}\n}}\n", (3, 9, 9))
+
+
+def assert_backends_agree(source: str, shape: tuple[int, int, int]) -> None:
+    """The triton module, with the torch module's weights, gives its outputs in train and
+    eval mode (no dropout in these nets)."""
     torch.manual_seed(0)
     reference, fused = archc.compile(source), archc.compile(source, backend="triton")
     fused.load_state_dict(reference.state_dict())
-    x = torch.randn(2, 3, 9, 9)
+    x = torch.randn(2, *shape)
     for mode in ("train", "eval"):
         with torch.no_grad():
             torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
@@ -332,14 +337,7 @@ def test_fused_epilogues_keep_every_layer(body):
 def test_a_fusion_that_crosses_a_block_boundary_keeps_each_layer(source):
     """Issue 14: the plan fuses a 1x1's bn (or pool) and the sum outside its block; the emitter
     crashed with AttributeError ('BatchNorm' object has no attribute 'act')."""
-    torch.manual_seed(0)
-    reference, fused = archc.compile(source), archc.compile(source, backend="triton")
-    fused.load_state_dict(reference.state_dict())
-    x = torch.randn(2, 16, 8, 8)
-    for mode in ("train", "eval"):
-        with torch.no_grad():
-            torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
-                                       rtol=1e-4, atol=1e-5)
+    assert_backends_agree(source, (16, 8, 8))
 
 
 # Blocks the random nets may use, so that the plan's fusions reach across class boundaries
