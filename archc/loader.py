@@ -73,10 +73,8 @@ def read_source(path: Path, shown: Path | None = None) -> str:
                              f"{MAX_SOURCE_BYTES:,} for a source file")
         with path.open("rb") as file:
             data = file.read(MAX_SOURCE_BYTES + 1)  # it may have grown since stat
-    except OSError as error:
+    except OSError as error:  # a symbolic link loop too (ELOOP)
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
-    except RuntimeError:  # Path.stat on Python < 3.13 does not raise this; resolve() does
-        raise UsageError(f"cannot read {path}: a symbolic link loop") from None
     if len(data) > MAX_SOURCE_BYTES:
         raise UsageError(f"cannot read {path}: over the limit of {MAX_SOURCE_BYTES:,} bytes")
     try:

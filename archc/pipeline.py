@@ -11,7 +11,7 @@ at any of them. Nothing on this path imports torch or triton.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from archc.build import build_graph
@@ -81,5 +81,4 @@ def _naming_set(error: ArchError, program: Program, overrides) -> ArchError:
             return error  # the net is wrong whatever --set says
     given = " ".join(f"--set {name}={value}" for name, value in overrides.items())
     note = Note(None, f"the net was built with {given}; its defaults build without this error")
-    first = ArchError(error.message, error.span, error.notes + (note,))
-    return replace(first, more=error.more)
+    return ArchError(error.message, error.span, error.notes + (note,), error.more)

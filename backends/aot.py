@@ -52,6 +52,7 @@ class Usage:
     registers: int  # per thread
     spill_bytes: int  # stack (local memory) per thread: registers that did not fit
     num_warps: int
+    tensor_cores: str  # "wgmma" (Hopper's), "mma" (mma.sync, Ampere's) or "none": from the PTX
 
     def fits(self, target: Target) -> bool:
         return self.shared <= target.shared_per_block and self.spill_bytes == 0
@@ -105,7 +106,9 @@ def _compile(job: Job) -> Usage:
     kernel = triton.compile(source, target=GPUTarget("cuda", TARGETS[job.target].arch, 32),
                             options={"num_warps": job.num_warps, "num_stages": job.num_stages})
     registers, stack = _resource_usage(kernel.asm["cubin"])
-    return Usage(kernel.metadata.shared, registers, stack, job.num_warps)
+    ptx = kernel.asm["ptx"]
+    tensor_cores = "wgmma" if "wgmma." in ptx else "mma" if "mma.sync" in ptx else "none"
+    return Usage(kernel.metadata.shared, registers, stack, job.num_warps, tensor_cores)
 
 
 def pointer_signature(dtype: str, pointers: tuple[str, ...], integers: tuple[str, ...]) -> dict:

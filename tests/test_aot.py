@@ -86,6 +86,9 @@ def test_every_config_fits_its_target(usages, case):
     usage, target = usages[case], TARGETS[case[3]]
     assert usage.fits(target), usage
     assert usage.blocks_per_sm(target) >= 1, usage
+    assert usage.tensor_cores != "none", usage  # every kernel here is a dot
+    if case[0] != "mlp" and case[3] == "sm_90":  # mlp1x1 at hidden 256 (32-pixel tiles) is
+        assert usage.tensor_cores == "wgmma", usage  # on mma.sync still: issue 15
 
 
 def test_a_pool_launch_never_shares_a_tuned_config_with_a_plain_gemm():
