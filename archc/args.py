@@ -32,9 +32,9 @@ def override(text: str) -> tuple[str, int | float]:
 
 
 # Optional dependencies, by the pyproject extra that installs them.
-EXTRAS = {"graphviz": "graph", "torch": "runtime", "onnx": "export", "onnxruntime": "export",
-          "onnxscript": "export", "sklearn": "train", "tqdm": "train", "matplotlib": "train",
-          "scipy": "train", "PIL": "train"}
+EXTRAS = {"graphviz": "graph", "torch": "runtime", "triton": "runtime", "onnx": "export",
+          "onnxruntime": "export", "onnxscript": "export", "sklearn": "train", "tqdm": "runtime",
+          "matplotlib": "train", "scipy": "train", "PIL": "train"}
 
 
 def require(command: str, *modules: str) -> None:

@@ -116,9 +116,11 @@ def _add_graph_and_export(commands) -> None:
     add_set(export)
     export.set_defaults(run=run_export)
 
+    from archc.kernels import add_command  # imports no torch
     from archc.train.options import add_commands, run_eval, run_train  # imports no torch
 
     add_commands(commands, run_train, run_eval)
+    add_command(commands)
 
 
 def _add_heads(command: argparse.ArgumentParser) -> None:

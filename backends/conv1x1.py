@@ -17,18 +17,37 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import launch, shared_limit
 from .layout import check, interpreted, pixel_stride
+from .roofline import Work, cdiv, held_by_l2
 
-# A small list, tuned per (M, N, K) and cached by Triton's autotuner: compile time is a cost
-# users feel. Block K is at least 16, as tl.dot needs.
+# A small list, tuned per (M, N, K) and flags and cached by Triton's autotuner: compile time
+# is a cost users feel. Block K is at least 16, as tl.dot needs; GROUP_M m-tiles share their
+# rows of x across every n-tile before the grid moves on (an L2 swizzle). `prune_configs`
+# leaves out, for each launch, the tiles wider than its N and those over the device's shared
+# memory, so the tuner only ever times configs that can launch.
 CONFIGS = [
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=4),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=4),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=8,
+                  num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=4,
+                  num_stages=4),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=4,
+                  num_stages=4),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}, num_warps=4,
+                  num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=4,
+                  num_stages=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 16, "BLOCK_K": 64, "GROUP_M": 8}, num_warps=4,
+                  num_stages=4),
+    # For few pixels (batch 1 at 7x7) and channel counts that are not multiples of 16 (every
+    # load then scalar, an address register an element): small tiles that do not spill.
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=4,
+                  num_stages=3),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 16, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=4,
+                  num_stages=3),
 ]
-INTERPRETER_BLOCKS = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}  # correctness, not speed
+# Correctness, not speed; two m-tiles a group, so the interpreter tests walk the swizzle.
+INTERPRETER_BLOCKS = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "GROUP_M": 2}
 
 
 @triton.jit
@@ -46,10 +65,18 @@ def conv1x1_kernel(
     HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr,
     POOL: tl.constexpr,  # the input is max-pooled 3x3/1 (pad 1) as it is loaded
     PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
+    # Programs in groups of GROUP_M m-tiles, n fastest within a group: the group's rows of x
+    # stay in L2 while every n-tile reads them (in m-fastest order, an x larger than L2 was
+    # read from DRAM once per n-tile).
+    pid = tl.program_id(0)
+    tiles_n = tl.cdiv(N, BLOCK_N)
+    per_group = GROUP_M * tiles_n
+    first_m = (pid // per_group) * GROUP_M
+    group_size = tl.minimum(tl.cdiv(M, BLOCK_M) - first_m, GROUP_M)
+    pid_m = first_m + (pid % per_group) % group_size
+    pid_n = (pid % per_group) // group_size
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     depth = tl.arange(0, BLOCK_K)
@@ -102,7 +129,41 @@ def conv1x1_kernel(
 # The key holds the flags too: a config tuned for a plain GEMM of some size must not be reused
 # for a launch with a residual or a pool, whose registers and shared memory differ.
 TUNING_KEY = ["M", "N", "K", "HAS_BIAS", "HAS_RESIDUAL", "RELU", "POOL", "PRECISION"]
-tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=TUNING_KEY)(conv1x1_kernel)
+
+
+def shared_estimate(config: triton.Config, element_size: int) -> int:
+    """An upper bound on a config's shared memory: every pipeline stage buffering one x tile
+    and one w tile (tests/test_aot.py holds it above what ptxas reports, for every launch)."""
+    kw = config.kwargs
+    tiles = kw["BLOCK_M"] * kw["BLOCK_K"] + kw["BLOCK_K"] * kw["BLOCK_N"]
+    return config.num_stages * tiles * element_size
+
+
+def prune_configs(configs: list, named_args: dict, **flags) -> list:
+    """The configs a launch may be tuned over: within the device's shared memory (a config
+    over it cannot launch; when Triton's tuner finds every config failing it launches the
+    first anyway), and tiles matched to the problem: none wider than N's power of two (a
+    128-wide tile for N = 32 computes three quarters padding), none narrower than 32 unless N
+    is (a 16-wide tile reads x once per 16 output channels), none taller than M's power of
+    two (64 at least: Hopper's wgmma), and K blocks of 32 at most when the rows of x are not
+    16-aligned (scalar loads, whose addresses spilled at 64; tests/test_aot.py). Raises when
+    nothing fits."""
+    limit = shared_limit()
+    size = named_args["x_ptr"].element_size()
+    fitting = [c for c in configs if shared_estimate(c, size) <= limit]
+    if not fitting:
+        raise RuntimeError(f"conv1x1: no config fits this device's {limit // 1024} KB of shared "
+                           "memory a block")
+    widest = max(16, triton.next_power_of_2(named_args["N"]))
+    tallest = max(64, triton.next_power_of_2(named_args.get("M", 64)))
+    aligned = all(named_args.get(k, 16) % 16 == 0 for k in ("K", "stride_xm"))
+    matched = [c for c in fitting if min(32, widest) <= c.kwargs["BLOCK_N"] <= widest and
+               c.kwargs["BLOCK_M"] <= tallest and (aligned or c.kwargs["BLOCK_K"] <= 32)]
+    return matched or [min(fitting, key=lambda c: shared_estimate(c, size))]
+
+
+tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=TUNING_KEY, prune_configs_by={
+    "early_config_prune": prune_configs})(conv1x1_kernel)
 
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -150,14 +211,14 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None, "RELU": relu,
              "POOL": pool,
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
+    def grid(meta):
+        return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(c_out, meta["BLOCK_N"]),)
+
     if interpreted():
         blocks = INTERPRETER_BLOCKS
-        grid = (triton.cdiv(m, blocks["BLOCK_M"]), triton.cdiv(c_out, blocks["BLOCK_N"]))
-        conv1x1_kernel[grid](*args, **flags, **blocks)
+        launch(conv1x1_kernel, grid(blocks), *args, **flags, **blocks)
     else:
-        def grid(meta):
-            return triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(c_out, meta["BLOCK_N"])
-        tuned_conv1x1_kernel[grid](*args, **flags)
+        launch(tuned_conv1x1_kernel, grid, *args, **flags)
     return out
 
 
@@ -171,3 +232,24 @@ def _output(given: torch.Tensor | None, shape: tuple, x: torch.Tensor, name: str
                          f"got {list(given.shape)} {given.dtype} on {given.device}")
     check(given, "conv1x1", name)
     return given
+
+
+def work(a: dict, blocks: dict, target) -> Work:
+    """A launch's work (archc.backends.roofline): 2*M*N*K FLOPs on tensor cores; x, the
+    weight, the bias, the residual and the output through DRAM once each, x again per group of
+    rows when it is larger than L2 can hold for a group's n-tiles."""
+    e = a["x_ptr"].element_size()
+    m, n, k = a["M"], a["N"], a["K"]
+    bm, bn, bk = blocks["BLOCK_M"], blocks["BLOCK_N"], blocks["BLOCK_K"]
+    x, w, out = m * k * e, n * k * e, m * n * e
+    rest = (n * e if a["HAS_BIAS"] else 0) + (out if a["HAS_RESIDUAL"] else 0)
+    group_rows = blocks["GROUP_M"] * bm * k * e  # the x a group reads across its n-tiles
+    x_moved = x if held_by_l2(group_rows + w, target) else x * cdiv(n, bn)
+    padded = 2 * cdiv(m, bm) * bm * cdiv(n, bn) * bn * cdiv(k, bk) * bk
+    return Work(2 * m * n * k, padded, x + w + out + rest, x_moved + w + out + rest)
+
+
+def shape(a: dict) -> str:
+    """A launch's sizes, as `archc kernels` prints them: M x N x K, and a split's widths."""
+    split = f" ({a['SPLIT']}+{a['N'] - a['SPLIT']})" if a["SPLIT"] < a["N"] else ""
+    return f"{a['M']}x{a['N']}x{a['K']}{split}"

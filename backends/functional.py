@@ -27,6 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from . import ops
+from .launch import capturing
 from .layout import interpreted
 
 _warned: set[str] = set()
@@ -228,7 +229,7 @@ def _in_place(*tensors: torch.Tensor) -> bool:
 
 def _runs(x: torch.Tensor, op: str) -> bool:
     """Whether the kernel can run on `x`; if not, say once that torch ops stand in."""
-    if (x.device.type == "cuda") != interpreted():
+    if capturing() or (x.device.type == "cuda") != interpreted():
         return True
     if op not in _warned:
         _warned.add(op)

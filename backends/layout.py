@@ -12,11 +12,15 @@ import os
 
 import torch
 
+from .launch import capturing
+
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def interpreted() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
+    """Whether kernels run in Triton's interpreter (on CPU tensors); never while capturing
+    launches for a GPU that is not here (archc.backends.launch)."""
+    return os.environ.get("TRITON_INTERPRET") == "1" and not capturing()
 
 
 def check(x: torch.Tensor, op: str, name: str = "x") -> tuple[int, int, int, int]:
@@ -24,10 +28,14 @@ def check(x: torch.Tensor, op: str, name: str = "x") -> tuple[int, int, int, int
         raise ValueError(f"{op}: {name} must be [N, C, H, W], got {list(x.shape)}")
     if x.dtype not in DTYPES:
         raise TypeError(f"{op}: {name} must be float32, float16 or bfloat16, got {x.dtype}")
-    if x.device.type == "cuda" and interpreted():
+    if capturing():
+        if x.device.type != "meta":
+            raise RuntimeError(f"{op}: launches are captured from meta tensors, got {name} on "
+                               f"{x.device}")
+    elif x.device.type == "cuda" and interpreted():
         raise RuntimeError(f"{op}: TRITON_INTERPRET=1 runs kernels on CPU tensors only; "
                            "unset it to run on the GPU")
-    if x.device.type != "cuda" and not interpreted():
+    elif x.device.type != "cuda" and not interpreted():
         raise RuntimeError(f"{op}: a CPU tensor needs TRITON_INTERPRET=1 (set before triton "
                            "is imported); the kernels run on CUDA devices")
     pixel_stride(x, op, name)

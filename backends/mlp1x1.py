@@ -14,7 +14,9 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import arch, launch
 from .layout import check, interpreted, pixel_stride
+from .roofline import Work, cdiv
 
 MAX_HIDDEN = 256  # the hidden tile lives in registers: NIN's widths are 160 and 192
 
@@ -84,10 +86,10 @@ def mlp1x1(x: torch.Tensor, weight_a: torch.Tensor, bias_a: torch.Tensor,
     m = n * h * w
     hidden = max(16, triton.next_power_of_2(hid))
     blocks, warps, stages = ({"BLOCK_M": 16, "BLOCK_K": 16, "BLOCK_N": 16}, 4, 1) \
-        if interpreted() else launch_settings(hidden)
+        if interpreted() else launch_settings(hidden, arch())
     precision = "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"
     grid = (triton.cdiv(m, blocks["BLOCK_M"]),)
-    mlp1x1_kernel[grid](x, weight_a, bias_a, weight_b, bias_b, out, m, c_in, hid, c_out,
+    launch(mlp1x1_kernel, grid, x, weight_a, bias_a, weight_b, bias_b, out, m, c_in, hid, c_out,
                         pixel_stride(x, "mlp1x1"), weight_a.stride(0), weight_b.stride(0),
                         pixel_stride(out, "mlp1x1", "out"), RELU_A=relu_a,
                         RELU_B=relu_b, PRECISION=precision, HIDDEN=hidden, **blocks,
@@ -95,8 +97,32 @@ def mlp1x1(x: torch.Tensor, weight_a: torch.Tensor, bias_a: torch.Tensor,
     return out
 
 
-def launch_settings(hidden: int) -> tuple[dict, int, int]:
-    """(blocks, warps, pipeline stages) on a GPU for a hidden tile of `hidden` (a power of
-    two). Two stages: three buffered 168 KB in fp32 at hidden 256, over an A100's 163 KB for a
-    block; two need 104 KB and spill nothing on sm_80 or sm_90 (tests/test_aot.py)."""
+def launch_settings(hidden: int, arch: int) -> tuple[dict, int, int]:
+    """(blocks, warps, pipeline stages) on a GPU of compute capability `arch` for a hidden tile
+    of `hidden` (a power of two), two pipeline stages (three buffered 168 KB in fp32 at hidden
+    256, over an A100's 163 KB a block). Offline figures: tests/test_aot.py, BENCHMARKS.md.
+
+    sm_90: 64-pixel tiles, the least Hopper's wgmma takes (at 32 pixels it fell back to
+    mma.sync), which also halves the weight reloads per pixel; 32 output channels a step keep
+    fp32 at 136 KB and fp16 at 68 KB (two blocks an SM). Before Hopper: mma.sync, 32-pixel
+    tiles at hidden 256 (104 KB in fp32, no spill)."""
+    if arch >= 90:
+        return {"BLOCK_M": 64, "BLOCK_K": 32, "BLOCK_N": 32}, 8, 2
     return {"BLOCK_M": 64 if hidden <= 128 else 32, "BLOCK_K": 32, "BLOCK_N": 64}, 8, 2
+
+
+def work(a: dict, blocks: dict, target) -> Work:
+    """A launch's work (archc.backends.roofline): both GEMMs on tensor cores, the hidden width
+    padded to HIDDEN; x, both weights and biases and the output through DRAM once (the hidden
+    tile never leaves the SM; the weights, reloaded by every program, come from L2)."""
+    e = a["x_ptr"].element_size()
+    m, k, hid, n = a["M"], a["K"], a["HID"], a["N"]
+    bm, bk, bn, hidden = blocks["BLOCK_M"], blocks["BLOCK_K"], blocks["BLOCK_N"], blocks["HIDDEN"]
+    compulsory = (m * k + m * n + hid * k + hid + n * hid + n) * e
+    padded = 2 * cdiv(m, bm) * bm * hidden * (cdiv(k, bk) * bk + cdiv(n, bn) * bn)
+    return Work(2 * m * hid * (k + n), padded, compulsory, compulsory)
+
+
+def shape(a: dict) -> str:
+    """A launch's sizes, as `archc kernels` prints them: pixels, and channels in, hidden, out."""
+    return f"{a['M']}px {a['K']}>{a['HID']}>{a['N']}"

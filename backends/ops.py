@@ -3,8 +3,10 @@
 `torch.ops.archc.conv1x1`, `torch.ops.archc.pool2d` and `torch.ops.archc.global_avg_pool` are
 what `functional.py` calls. As custom ops they are single nodes to autograd, to
 `torch.compile` (Dynamo traces through them with the fake versions; Inductor calls them as
-they are) and to `torch.export`. The backwards use torch ops: they are correct first; the
-forward is where these kernels save memory traffic.
+they are) and to `torch.export`. Meta tensors reach the fakes too: while launches are
+captured (`launch.capture`), the fakes call the kernels' launchers, which record. The
+backwards use torch ops: they are correct first; the forward is where these kernels save
+memory traffic.
 
 The schemas are written out rather than inferred from annotations, so the file works the same
 on every torch from 2.4 on (the GPU image has 2.11, CI installs 2.13).
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
+
+from .launch import capturing
 
 
 @torch.library.custom_op(
@@ -27,6 +31,10 @@ def conv1x1(x, weight, bias, residual, relu):
 
 @conv1x1.register_fake
 def _(x, weight, bias, residual, relu):
+    if capturing():  # meta tensors reach the fakes: the launcher records the launch
+        from .conv1x1 import conv1x1 as kernel
+
+        return kernel(x, weight, bias, relu=relu, residual=residual)
     n, _, h, w = x.shape
     return x.new_empty((n, weight.shape[0], h, w)).contiguous(memory_format=torch.channels_last)
 
@@ -63,6 +71,10 @@ def pool2d(x, kind, window, stride, pad, ceil):
 def _(x, kind, window, stride, pad, ceil):
     from .pool2d import output_size
 
+    if capturing():
+        from .pool2d import pool2d as kernel
+
+        return kernel(x, kind, tuple(window), tuple(stride), tuple(pad), ceil)
     h, w = (output_size(x.shape[2 + i], window[i], stride[i], pad[i], ceil) for i in (0, 1))
     return x.new_empty((x.shape[0], x.shape[1], h, w)).contiguous(
         memory_format=torch.channels_last)
@@ -93,6 +105,10 @@ def global_avg_pool(x):
 
 @global_avg_pool.register_fake
 def _(x):
+    if capturing():
+        from .global_avg_pool import global_avg_pool as kernel
+
+        return kernel(x)
     return x.new_empty((x.shape[0], x.shape[1], 1, 1)).contiguous(
         memory_format=torch.channels_last)
 

@@ -1,12 +1,13 @@
 """Max and average pooling over NHWC activations: any window, stride and padding; floor or
 ceil rounding with Caffe's rule; exactly what torch's MaxPool2d and AvgPool2d compute.
 
-Each program computes one output pixel for a block of channels, loading each window position
-as a contiguous channel vector. Out-of-image positions are skipped (max) or count as zeros
-(average), and the average divides as torch's AvgPool2d does by default (count_include_pad):
-by the window clipped to the padded image, so a window that ceil rounding lets run past the
-padding counts only what lies within it. Averages accumulate in fp32. Pooling is bandwidth
-work: it reads each input once per window that covers it and writes each output once.
+Each program computes a block of output pixels for a block of channels, loading each window
+position as a [pixels, channels] tile of contiguous channel vectors. Out-of-image positions
+are skipped (max) or count as zeros (average), and the average divides as torch's AvgPool2d
+does by default (count_include_pad): by the window clipped to the padded image, so a window
+that ceil rounding lets run past the padding counts only what lies within it. Averages
+accumulate in fp32. Pooling is bandwidth work: it reads each input once per window that covers
+it (overlaps from L2) and writes each output once.
 """
 
 from __future__ import annotations
@@ -15,54 +16,61 @@ import torch
 import triton
 import triton.language as tl
 
+from .launch import launch
 from .layout import check, interpreted, pixel_stride
+from .roofline import Work
 
 
 @triton.jit
 def pool2d_kernel(
     x_ptr,  # input: pixel (n, h, w) at x_ptr + ((n*H + h)*W + w) * stride_xp, channels contiguous
     out_ptr,  # output: pixel (n, oh, ow) likewise, with stride_op
-    H, W, C, OH, OW,  # input size, channels, output size
+    P, H, W, C, OH, OW,  # output pixels (N*OH*OW), input size, channels, output size
     stride_xp, stride_op,
     KH, KW, SH, SW, PH, PW,  # window, stride, padding
-    IS_MAX: tl.constexpr, BLOCK_C: tl.constexpr,
+    IS_MAX: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    pixel = tl.program_id(0)  # n * OH * OW + oh * OW + ow
+    pixels = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # n * OH * OW + oh * OW + ow
     channels = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    keep = channels < C
-    ow = pixel % OW
-    oh = (pixel // OW) % OH
-    n = pixel // (OW * OH)
+    keep = (pixels[:, None] < P) & (channels[None, :] < C)
+    ow = pixels % OW
+    oh = (pixels // OW) % OH
+    n = pixels // (OW * OH)
     h0 = oh * SH - PH
     w0 = ow * SW - PW
     if IS_MAX:
-        acc = tl.full((BLOCK_C,), float("-inf"), dtype=tl.float32)
+        acc = tl.full((BLOCK_P, BLOCK_C), float("-inf"), dtype=tl.float32)
     else:
-        acc = tl.zeros((BLOCK_C,), dtype=tl.float32)
-    zero = tl.zeros((BLOCK_C,), dtype=tl.int32)  # a window position, as a channel vector
+        acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float32)
     for kh in range(0, KH):
-        h = h0 + kh + zero
+        h = h0 + kh
         for kw in range(0, KW):
-            w = w0 + kw + zero
+            w = w0 + kw
             inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)
             row = ((n * H + h) * W + w).to(tl.int64) * stride_xp
-            v = tl.load(x_ptr + row + channels, mask=keep & inside, other=0.0).to(tl.float32)
-            if IS_MAX:
-                acc = tl.where(inside, tl.maximum(acc, v), acc)
+            v = tl.load(x_ptr + row[:, None] + channels[None, :], mask=keep & inside[:, None],
+                        other=float("-inf") if IS_MAX else 0.0)
+            if IS_MAX:  # positions outside the image load -inf: they never win
+                acc = tl.maximum(acc, v.to(tl.float32))
             else:
-                acc += v
+                acc += v.to(tl.float32)
     if not IS_MAX:
         h1 = tl.minimum(h0 + KH, H + PH)  # torch's divisor: the window within the padded image
         w1 = tl.minimum(w0 + KW, W + PW)
-        acc = acc / ((h1 - h0) * (w1 - w0)).to(tl.float32)
-    out = out_ptr + pixel.to(tl.int64) * stride_op + channels
+        acc = acc / ((h1 - h0) * (w1 - w0)).to(tl.float32)[:, None]
+    out = out_ptr + pixels[:, None].to(tl.int64) * stride_op + channels[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
 
 
-# Warps per program, tuned per (C, output size) and cached: a program reads a window of BLOCK_C
-# contiguous channels per output pixel, so the spread is in how many pixels share an SM.
+# Warps per program, tuned per (C, output size) and cached. A program takes BLOCK_P output
+# pixels of BLOCK_C contiguous channels: 1024 elements, so that each thread loads eight
+# neighbouring channels of a pixel at a time (one 128-bit load in fp16) and a program has
+# enough independent loads in flight (one pixel a program issued 16-bit loads, and 802,816
+# programs for GoogLeNet's first pool at batch 256). Not 4 warps: ptxas then kept a 7x7 average
+# pool at 32 registers and spilled (sm_80, fp16; tests/test_aot.py).
+ELEMENTS = 1024
 tuned_pool2d_kernel = triton.autotune(
-    [triton.Config({}, num_warps=w) for w in (1, 2, 4)], key=["C", "OH", "OW"])(pool2d_kernel)
+    [triton.Config({}, num_warps=w) for w in (1, 2)], key=["C", "OH", "OW"])(pool2d_kernel)
 
 
 def output_size(size: int, window: int, stride: int, pad: int, ceil: bool) -> int:
@@ -101,9 +109,26 @@ def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[in
                          f"{list(out.shape)} {out.dtype}")
     check(out, "pool2d", "out")
     block_c = 16 if interpreted() else min(128, triton.next_power_of_2(c))
-    grid = (n * oh * ow, triton.cdiv(c, block_c))
+    block_p = 4 if interpreted() else ELEMENTS // block_c
+    pixels = n * oh * ow
+    grid = (triton.cdiv(pixels, block_p), triton.cdiv(c, block_c))
     kernel = pool2d_kernel if interpreted() else tuned_pool2d_kernel
-    kernel[grid](x, out, h, w, c, oh, ow, pixel_stride(x, "pool2d"),
-                 pixel_stride(out, "pool2d", "out"), kh, kw, sh, sw, ph, pw,
-                 IS_MAX=kind == "max", BLOCK_C=block_c)
+    launch(kernel, grid, x, out, pixels, h, w, c, oh, ow, pixel_stride(x, "pool2d"),
+           pixel_stride(out, "pool2d", "out"), kh, kw, sh, sw, ph, pw,
+           IS_MAX=kind == "max", BLOCK_P=block_p, BLOCK_C=block_c)
     return out
+
+
+def work(a: dict, blocks: dict, target) -> Work:
+    """A launch's work (archc.backends.roofline): no dot; the input read from DRAM once (the
+    windows' overlap is served by L2) and the output written once."""
+    x = a["x_ptr"]
+    pixels = x.shape[0] * (a["H"] * a["W"] + a["OH"] * a["OW"])
+    moved = pixels * a["C"] * x.element_size()
+    return Work(0, 0, moved, moved)
+
+
+def shape(a: dict) -> str:
+    """A launch's sizes, as `archc kernels` prints them."""
+    return (f"{a['C']}ch {a['H']}x{a['W']}>{a['OH']}x{a['OW']} k{a['KH']}x{a['KW']} "
+            f"s{a['SH']}")

@@ -21,6 +21,19 @@ def pytest_addoption(parser):
                      help="rewrite golden files from the current output")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """`archc kernels`' result cache in a folder of this run's: the tests compile what they
+    check, and never write to the user's ~/.cache."""
+    old = os.environ.get("ARCHC_CACHE_DIR")
+    os.environ["ARCHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("archc-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ARCHC_CACHE_DIR", None)
+    else:
+        os.environ["ARCHC_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def golden(request):
     """golden(path, text): compare `text` with the file at `path` (or rewrite it)."""

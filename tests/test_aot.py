@@ -1,97 +1,165 @@
-"""The kernels on a real GPU's rules, compiled offline for sm_80 (A100) and sm_90 (H100).
+"""The kernels on a real GPU's rules: the launches the triton backend really makes (captured on
+meta tensors by archc.backends.launch), every config the tuner may pick for them, compiled
+offline for sm_80 (A100) and sm_90 (H100) with Triton's bundled ptxas.
 
-ptxas, bundled with Triton, compiles each config the autotuners may pick, and the test holds
-it to the target's limits: shared memory within a block's maximum, no register spilled. The
-default run compiles a representative set (half a minute on 2 cores); `pytest -m aot` compiles
-the rest of the sweep, every dtype and flag combination.
+The default run compiles one launch of each kernel and flag group (GoogLeNet in eval and train
+mode, ResNet-50, NIN) in fp32 and fp16 for both targets; `pytest -m aot` sweeps every shipped
+net at batch 1, 64 and 256, eval and train, fp32, fp16 and bf16.
 """
 
 from __future__ import annotations
 
+import itertools
+import warnings
+from pathlib import Path
+
 import pytest
 from archc.backends import conv1x1 as gemm
-from archc.backends import mlp1x1 as mlp
-from archc.backends.aot import TARGETS, Job, compile_all, pointer_signature
+from archc.backends.aot import TARGETS, compile_all
+from archc.backends.launch import targeting
 
-FULL = pytest.mark.aot
+from archc.kernels import capture_launches, compile_and_model, configs_of, kernel_name
 
-GEMM_POINTERS = ("x_ptr", "w_ptr", "b_ptr", "out_ptr", "rest_ptr", "res_ptr")
-GEMM_INTEGERS = ("M", "N", "K", "H", "W", "SPLIT", "stride_xm", "stride_wn", "stride_wk",
-                 "stride_om", "stride_rm", "stride_resm")
-MLP_POINTERS = ("x_ptr", "wa_ptr", "ba_ptr", "wb_ptr", "bb_ptr", "out_ptr")
-MLP_INTEGERS = ("M", "K", "HID", "N", "stride_xm", "stride_wa", "stride_wb", "stride_om")
-
-
-# What a launch specialises on: torch's allocations are aligned, and input channels, strides
-# and N*H*W are multiples of 16 for every 1x1 of the shipped nets; the output channels need
-# not be (a merged GEMM of GoogLeNet's 4b has 160 + 112 + 24 = 296), so N and SPLIT are not.
-ALIGNED_GEMM = GEMM_POINTERS + ("M", "K", "stride_xm", "stride_wn", "stride_om", "stride_rm",
-                                "stride_resm")
+ROOT = Path(__file__).resolve().parent.parent
+NETS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "nets").glob("*.arch"))
+REPRESENTATIVE = [("nets/googlenet.arch", False), ("nets/googlenet.arch", True),
+                  ("nets/resnet50.arch", False), ("nets/nin_cifar10.arch", False)]
+DEFAULT = list(itertools.product(("sm_90", "sm_80"), ("fp32", "fp16")))
+SWEEP = [(n, t, d, b, train) for n in NETS for t in TARGETS for d in ("fp32", "fp16", "bf16")
+         for b in (1, 64, 256) for train in (False, True)]
 
 
-def precision(dtype: str) -> str:
-    return "tf32" if dtype == "fp32" else "ieee"  # as the launchers choose
+def group_of(launch) -> tuple:
+    flags = tuple(sorted(k for k, v in launch.kwargs.items() if v is True))
+    split = kernel_name(launch) == "conv1x1_kernel" and launch.args[11] < launch.args[7]
+    return kernel_name(launch), flags, split
 
 
-def gemm_job(kind: str, index: int, dtype: str, target: str) -> Job:
-    config = gemm.CONFIGS[index]
-    flags = {"HAS_BIAS": True, "HAS_RESIDUAL": kind == "residual", "RELU": True,
-             "POOL": kind == "pool", "PRECISION": precision(dtype), **config.kwargs}
-    return Job("archc.backends.conv1x1", "conv1x1_kernel",
-               pointer_signature(dtype, GEMM_POINTERS, GEMM_INTEGERS), flags, target,
-               config.num_warps, config.num_stages, ALIGNED_GEMM)
-
-
-def mlp_job(hidden: int, dtype: str, target: str) -> Job:
-    blocks, warps, stages = mlp.launch_settings(hidden)
-    flags = {"RELU_A": True, "RELU_B": True, "PRECISION": precision(dtype), "HIDDEN": hidden,
-             **blocks}
-    return Job("archc.backends.mlp1x1", "mlp1x1_kernel",
-               pointer_signature(dtype, MLP_POINTERS, MLP_INTEGERS), flags, target, warps, stages,
-               MLP_POINTERS + ("M", "K", "N", "stride_xm", "stride_wa", "stride_wb", "stride_om"))
-
-
-# (kernel kind, config index or hidden width, dtype, target): the default run's set, and the
-# full sweep's additions (`pytest -m aot`).
-DEFAULT = [("pool", i, d, t) for i in range(len(gemm.CONFIGS)) for d in ("fp32", "fp16")
-           for t in TARGETS] + \
-    [("residual", i, "fp32", t) for i in range(len(gemm.CONFIGS)) for t in TARGETS] + \
-    [("mlp", h, "fp32", t) for h in (128, 256) for t in TARGETS]
-SWEEP = [("pool", i, "bf16", t) for i in range(len(gemm.CONFIGS)) for t in TARGETS] + \
-    [(k, i, d, t) for k in ("plain", "residual") for i in range(len(gemm.CONFIGS))
-     for d in ("fp16", "bf16") for t in TARGETS] + \
-    [("mlp", h, d, t) for h in (128, 256) for d in ("fp16", "bf16") for t in TARGETS]
-
-
-def job_of(case) -> Job:
-    kind, which, dtype, target = case
-    return mlp_job(which, dtype, target) if kind == "mlp" else \
-        gemm_job(kind, which, dtype, target)
+def representative(target, dtype: str) -> list:
+    """One launch of each kernel and flag group, from the nets above at batch 64."""
+    chosen = {}
+    with warnings.catch_warnings():  # "runs as torch ops here": the layers left to torch
+        warnings.simplefilter("ignore")
+        for net, train in REPRESENTATIVE:
+            for launch in capture_launches(str(ROOT / net), target, dtype, 64, train):
+                chosen.setdefault(group_of(launch), launch)
+    return list(chosen.values())
 
 
 @pytest.fixture(scope="module")
-def usages(request) -> dict:
-    """The selected cases compiled at once, in one child process (see archc.backends.aot)."""
-    cases = [item.callspec.params["case"] for item in request.session.items
-             if item.path == request.path and hasattr(item, "callspec")]
-    return dict(zip(cases, compile_all([job_of(c) for c in cases])))
+def reports() -> dict:
+    """Every default case compiled at once (one child process a core), then modelled."""
+    launches = {case: representative(TARGETS[case[0]], case[1]) for case in DEFAULT}
+    jobs = [job for (t, _), group in launches.items() for launch in group
+            for _, job, _ in configs_of(launch, TARGETS[t])[0]]
+    compile_all(jobs)  # fills the cache that compile_and_model then reads
+    return {case: compile_and_model(group, TARGETS[case[0]], quiet=True)
+            for case, group in launches.items()}
 
 
-@pytest.mark.parametrize("case", DEFAULT + [pytest.param(c, marks=FULL) for c in SWEEP],
-                         ids=lambda c: "-".join(map(str, c)))
-def test_every_config_fits_its_target(usages, case):
-    """GoogLeNet's pool projection needed 295-483 KB of shared memory in fp32 (limits: 227 KB
-    on sm_90, 163 KB on sm_80) and spilled at 255 registers in every dtype; NIN's mlp1x1
-    needed 168 KB in fp32 at hidden 256, over sm_80's limit."""
-    usage, target = usages[case], TARGETS[case[3]]
-    assert usage.fits(target), usage
-    assert usage.blocks_per_sm(target) >= 1, usage
-    assert usage.tensor_cores != "none", usage  # every kernel here is a dot
-    if case[0] != "mlp" and case[3] == "sm_90":  # mlp1x1 at hidden 256 (32-pixel tiles) is
-        assert usage.tensor_cores == "wgmma", usage  # on mma.sync still: issue 15
+def problems(results, target, dtype: str) -> list[str]:
+    """What breaks the offline targets, for every config a launch may be tuned over."""
+    found = []
+    for r in results:
+        dot = r.kernel in ("conv1x1_kernel", "mlp1x1_kernel")
+        for c in r.configs:
+            where = f"{r.kernel} {r.flags} {r.shape} {c.name}"
+            u = c.usage
+            if u is None:
+                found.append(f"{where}: did not compile: {c.error}")
+                continue
+            if not u.fits(target) or u.blocks_per_sm(target) < 1:
+                found.append(f"{where}: {u}")
+            if dot and u.tensor_cores != ("wgmma" if target.arch >= 90 else "mma"):
+                found.append(f"{where}: tensor cores {u.tensor_cores}")
+            if r.kernel == "pool2d_kernel" and dtype != "fp32" and \
+                    int(r.shape.split("ch")[0]) >= 64 and u.widest_load < 16:
+                found.append(f"{where}: widest load {u.widest_load} bytes")
+        if r.refused or r.best(target) is None:
+            found.append(f"{r.kernel} {r.shape}: cannot launch ({r.refused})")
+    return found
 
 
-def test_a_pool_launch_never_shares_a_tuned_config_with_a_plain_gemm():
-    """The autotune key was (M, N, K): a POOL or residual launch reused the config tuned for a
-    plain GEMM of the same sizes, whose registers and shared memory differ."""
-    assert {"HAS_RESIDUAL", "POOL", "RELU", "HAS_BIAS"} <= set(gemm.tuned_conv1x1_kernel.keys)
+@pytest.mark.parametrize("case", DEFAULT, ids=lambda c: "-".join(c))
+def test_every_config_the_tuner_may_pick_fits(reports, case):
+    """Before: GoogLeNet's pool projection needed 295-483 KB of shared memory in fp32 (limits:
+    227 KB on sm_90, 163 KB on sm_80) and spilled; mlp1x1 was on mma.sync on sm_90 and over
+    sm_80's limit in fp32; fp16 pools never issued a 128-bit load."""
+    results = reports[case]
+    kinds = {r.kernel for r in results}
+    assert kinds == {"conv1x1_kernel", "mlp1x1_kernel", "pool2d_kernel",
+                     "global_avg_pool_kernel"}
+    assert problems(results, TARGETS[case[0]], case[1]) == []
+
+
+@pytest.mark.parametrize("case", DEFAULT, ids=lambda c: "-".join(c))
+def test_the_pruners_shared_memory_bound_holds(reports, case):
+    """prune_configs keeps a config by an estimate of its shared memory: the estimate must
+    never be under what ptxas allocates, or a kept config could fail to launch."""
+    size = 4 if case[1] == "fp32" else 2
+    by_name = {f"m{c.kwargs['BLOCK_M']} n{c.kwargs['BLOCK_N']} k{c.kwargs['BLOCK_K']} "
+               f"g{c.kwargs['GROUP_M']} w{c.num_warps} s{c.num_stages}": c for c in gemm.CONFIGS}
+    checked = 0
+    for r in reports[case]:
+        for c in r.configs if r.kernel == "conv1x1_kernel" else ():
+            assert gemm.shared_estimate(by_name[c.name], size) >= c.usage.shared, (r.shape, c)
+            checked += 1
+    assert checked >= 8
+
+
+def test_hot_gemms_hold_two_blocks_an_sm_on_sm_90(reports):
+    """The plain GEMMs (no pool) in fp16 on sm_90 each have a config with two resident
+    blocks an SM, on wgmma."""
+    target = TARGETS["sm_90"]
+    for r in reports[("sm_90", "fp16")]:
+        if r.kernel == "conv1x1_kernel" and "pool" not in r.flags:
+            assert max(c.usage.blocks_per_sm(target) for c in r.configs) >= 2, r
+
+
+def test_a_launch_that_cannot_fit_is_refused_before_it_runs():
+    """When no config fits the device's shared memory, the pruner says so (Triton's tuner,
+    finding every config failing, would launch the first anyway and fail)."""
+    small = TARGETS["sm_80"].__class__(**{**TARGETS["sm_80"].__dict__, "shared_per_block": 8192})
+    launches = capture_launches(str(ROOT / "nets/nin_cifar10.arch"), TARGETS["sm_80"], "fp32",
+                                4, True)
+    launch = next(one for one in launches if kernel_name(one) == "conv1x1_kernel")
+    named = dict(zip(launch.kernel.fn.arg_names, launch.args))
+    with targeting(small), pytest.raises(RuntimeError, match="no config fits this device's 8 KB"):
+        gemm.prune_configs(gemm.CONFIGS, named, **launch.kwargs)
+    assert configs_of(launch, small)[0] == []
+
+
+def test_small_n_gets_matched_tiles():
+    """A GEMM with N = 10 is tuned over 16-wide tiles only; N = 296 over 32- to 128-wide."""
+    import torch
+
+    with targeting(TARGETS["sm_90"]):
+        for n, widths in ((10, {16}), (64, {32, 64}), (296, {32, 64, 128})):
+            x = torch.empty((4, 64, 8, 8), device="meta")
+            named = {"x_ptr": x, "N": n, "M": 4096, "K": 64, "stride_xm": 64}
+            kept = gemm.prune_configs(gemm.CONFIGS, named)
+            assert {c.kwargs["BLOCK_N"] for c in kept} == widths
+
+
+def test_a_second_run_compiles_nothing(reports, monkeypatch):
+    """The results are cached: the same jobs again start no compiler process."""
+    import subprocess
+
+    case = DEFAULT[0]
+    launches = representative(TARGETS[case[0]], case[1])
+    jobs = [job for launch in launches for _, job, _ in configs_of(launch, TARGETS[case[0]])[0]]
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("compiled again"))
+    done = []
+    usages = compile_all(jobs, progress=lambda: done.append(1))
+    assert len(done) == len(jobs) and all(hasattr(u, "shared") for u in usages)
+
+
+@pytest.mark.aot
+@pytest.mark.parametrize("case", SWEEP, ids=lambda c: "-".join(map(str, c)).replace("/", "_"))
+def test_every_shipped_net_fits_both_targets(case):
+    net, target, dtype, batch, train = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        launches = capture_launches(str(ROOT / net), TARGETS[target], dtype, batch, train)
+    results = compile_and_model(launches, TARGETS[target], quiet=True)
+    assert problems(results, TARGETS[target], dtype) == []
