@@ -67,10 +67,11 @@ def _batch(text: str) -> int:
 class ConfigResult:
     """One config of a launch, compiled and modelled."""
 
-    name: str  # "128x64x32 g8 w4 s4": blocks, group, warps, stages
+    name: str  # "m128 n64 k32 g8 w4 s4": blocks, group, warps, stages
     usage: object | None  # archc.backends.aot.Usage, or None when it did not compile
     error: str | None
     timing: object | None  # archc.backends.roofline.Timing
+    programs: int = 0  # the launch's grid, with this config's blocks
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,15 @@ class LaunchResult:
         return [c for c in self.configs if c.usage is not None and c.usage.launchable(target)]
 
     def best(self, target) -> ConfigResult | None:
-        """The runnable config the model times fastest: what a tuner should find."""
-        return min(self.runnable(target), key=lambda c: c.timing.model_s, default=None)
+        """The runnable config the model times fastest (what a tuner should find); among those
+        within 1% of it, the one with the fewest programs (the largest tiles, which reread
+        least from L2, which the model does not count)."""
+        runnable = self.runnable(target)
+        if not runnable:
+            return None
+        fastest = min(c.timing.model_s for c in runnable)
+        near = [c for c in runnable if c.timing.model_s <= fastest * 1.01]
+        return min(near, key=lambda c: c.programs)
 
 
 def run_kernels(args) -> int:
@@ -163,7 +171,8 @@ def compile_and_model(launches: list, target, quiet: bool) -> list[LaunchResult]
                 continue
             programs = _programs(launch, job)
             rows.append(ConfigResult(name, result, None,
-                                     timing(work, programs, result, target, _dtype(launch))))
+                                     timing(work, programs, result, target, _dtype(launch)),
+                                     programs))
         results.append(LaunchResult(kernel_name(launch), _flags(launch), _shape(launch),
                                     len(group), rows, refused))
     return results

@@ -7,6 +7,12 @@
 - `pool2d`: max and average pooling, any window, stride and padding, Caffe's ceil rounding;
 - `global_avg_pool`: the mean over each channel's H x W.
 
+Each kernel file also says, for `archc kernels`, the `work` a launch does (FLOPs and DRAM
+bytes, for `roofline.py`) and its `shape` as printed; an autotuned one, `prune_configs` (what
+the tuner may time on a device). Every launch goes through `launch.launch`, which runs it or,
+inside `launch.capture`, records it; `aot.py` compiles a recorded launch for sm_80 / sm_90
+without a GPU.
+
 Tensors in, tensors out; nothing here imports the rest of archc, and importing this package
 imports no kernel (nor Triton) until one is used. Kernels run on CUDA tensors, or on CPU
 tensors under `TRITON_INTERPRET=1` (set before Triton is imported) for testing.

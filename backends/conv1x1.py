@@ -140,26 +140,34 @@ def shared_estimate(config: triton.Config, element_size: int) -> int:
 
 
 def prune_configs(configs: list, named_args: dict, **flags) -> list:
-    """The configs a launch may be tuned over: within the device's shared memory (a config
+    """The configs a launch may be tuned over. Within the device's shared memory (a config
     over it cannot launch; when Triton's tuner finds every config failing it launches the
-    first anyway), and tiles matched to the problem: none wider than N's power of two (a
-    128-wide tile for N = 32 computes three quarters padding), none narrower than 32 unless N
-    is (a 16-wide tile reads x once per 16 output channels), none taller than M's power of
-    two (64 at least: Hopper's wgmma), and K blocks of 32 at most when the rows of x are not
-    16-aligned (scalar loads, whose addresses spilled at 64; tests/test_aot.py). Raises when
-    nothing fits."""
+    first anyway). Tiles matched to the problem: none wider than N's power of two (a 128-wide
+    tile for N = 32 computes three quarters padding), none narrower than 32 unless N is (a
+    16-wide tile reads x once per 16 output channels), none taller than M's power of two (64
+    at least: Hopper's wgmma). And lean tiles where ptxas spilled (tests/test_aot.py, every
+    shipped net): rows of x or of the output not 16-aligned make every load or store scalar,
+    an address register an element, so at most 32 accumulators a thread and K blocks of 32;
+    a POOL launch keeps K blocks of 32. Raises when nothing fits."""
     limit = shared_limit()
     size = named_args["x_ptr"].element_size()
     fitting = [c for c in configs if shared_estimate(c, size) <= limit]
     if not fitting:
         raise RuntimeError(f"conv1x1: no config fits this device's {limit // 1024} KB of shared "
                            "memory a block")
-    widest = max(16, triton.next_power_of_2(named_args["N"]))
-    tallest = max(64, triton.next_power_of_2(named_args.get("M", 64)))
-    aligned = all(named_args.get(k, 16) % 16 == 0 for k in ("K", "stride_xm"))
-    matched = [c for c in fitting if min(32, widest) <= c.kwargs["BLOCK_N"] <= widest and
-               c.kwargs["BLOCK_M"] <= tallest and (aligned or c.kwargs["BLOCK_K"] <= 32)]
+    matched = [c for c in fitting if _matched(c, named_args, flags)]
     return matched or [min(fitting, key=lambda c: shared_estimate(c, size))]
+
+
+def _matched(config: triton.Config, a: dict, flags: dict) -> bool:
+    kw = config.kwargs
+    widest = max(16, triton.next_power_of_2(a["N"]))
+    tallest = max(64, triton.next_power_of_2(a.get("M", 64)))
+    aligned = all(a.get(k, 16) % 16 == 0 for k in ("K", "stride_xm", "stride_om"))
+    per_thread = kw["BLOCK_M"] * kw["BLOCK_N"] // (32 * config.num_warps)
+    lean = per_thread <= 32 and kw["BLOCK_K"] <= 32
+    return (min(32, widest) <= kw["BLOCK_N"] <= widest and kw["BLOCK_M"] <= tallest and
+            (aligned or lean) and (not flags.get("POOL") or kw["BLOCK_K"] <= 32))
 
 
 tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=TUNING_KEY, prune_configs_by={
