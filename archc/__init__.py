@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def compile(path_or_source, backend: str = "torch", heads: bool = True, overrides=None,
             logits: bool = False):
-    """Parse, check and lower a network to a torch.nn.Module (see archc.lower.compile_net)."""
-    from archc.lower import compile_net
+    """Parse, check and lower a network to a torch.nn.Module (archc.codegen.lower.compile_net)."""
+    from archc.codegen.lower import compile_net
 
     return compile_net(path_or_source, backend, heads, overrides, logits)

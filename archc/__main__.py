@@ -2,6 +2,6 @@
 
 import sys
 
-from archc.cli import main
+from archc.cli.main import main
 
 sys.exit(main())

@@ -3,7 +3,7 @@
   path -load-> Program -build-> Graph -infer-> shapes -count-> costs -check-> diagnostics
 
 Under --set, the net is also built with its defaults, which its `expect` and `paper` claims
-were written for (archc.check says how the two builds are compared).
+were written for (archc.analysis.check says how the two builds are compared).
 
 Each stage is a function taking and returning a named value, so a reader (or a test) can stop
 at any of them. Nothing on this path imports torch or triton.
@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from archc.build import build_graph
-from archc.check import Checked, compare_claims, diagnose, under_defaults, unused_blocks
-from archc.cost import Cost, count_costs
+from archc.analysis.check import Checked, compare_claims, diagnose, under_defaults, unused_blocks
+from archc.analysis.cost import Cost, count_costs
+from archc.analysis.shapes import Field, Shape, infer_shapes, receptive_fields
 from archc.errors import ArchError, Diagnostic, Note
-from archc.ir import Graph
-from archc.loader import Program, load
-from archc.shapes import Field, Shape, infer_shapes, receptive_fields
+from archc.ir.build import build_graph
+from archc.ir.graph import Graph
+from archc.lang.loader import Program, load
 
 
 @dataclass(frozen=True)

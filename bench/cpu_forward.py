@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from references import Bottleneck, GoogLeNet, NinCifar10, ResNet, VggA  # noqa: E402
 
-from archc.lower import lower  # noqa: E402
+from archc.codegen.lower import lower  # noqa: E402
 from archc.pipeline import analyse  # noqa: E402
 
 CASES = [  # net, reference, batch

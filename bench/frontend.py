@@ -17,15 +17,15 @@ import argparse
 import platform
 import time
 
-from archc.build import build_graph
-from archc.check import compare_claims, diagnose
-from archc.cost import count_costs
-from archc.loader import Program
-from archc.parser import parse
+from archc.analysis.check import compare_claims, diagnose
+from archc.analysis.cost import count_costs
+from archc.analysis.shapes import infer_shapes, receptive_fields
+from archc.ir.build import build_graph
+from archc.lang.loader import Program
+from archc.lang.parser import parse
 from archc.pipeline import Analysis
-from archc.report import render_table
-from archc.shapes import infer_shapes, receptive_fields
-from archc.stats import stats
+from archc.report.stats import stats
+from archc.report.tables import render_table
 
 BLOCK = """block mix(c) {
     concat {

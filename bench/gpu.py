@@ -41,8 +41,8 @@ import torch  # noqa: E402
 from archc.backends import functional as K  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from archc.backend import BACKENDS  # noqa: E402
-from archc.lower import lower  # noqa: E402
+from archc.codegen.backend_calls import BACKENDS  # noqa: E402
+from archc.codegen.lower import lower  # noqa: E402
 from archc.pipeline import analyse  # noqa: E402
 
 INCEPTION_1X1 = [  # name, C_in, merged C_out, H: GoogLeNet's merged 1x1 GEMMs

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NET = "nets/googlenet.arch"
-ARCHC = [sys.executable, "-c", "from archc.cli import main; raise SystemExit(main())"]
+ARCHC = [sys.executable, "-c", "from archc.cli.main import main; raise SystemExit(main())"]
 COMMANDS = {
     "python -c pass": ([sys.executable, "-c", "pass"], False),
     f"archc check {NET}": ([*ARCHC, "check", NET], False),

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archc.lower import training_loss  # noqa: E402
+from archc.codegen.lower import training_loss  # noqa: E402
 from archc.train import data, distributed  # noqa: E402
 from archc.train.config import Config  # noqa: E402
 from archc.train.loop import Position, _epoch  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from archc.cli import main
+from archc.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

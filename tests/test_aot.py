@@ -18,7 +18,7 @@ from archc.backends import conv1x1 as gemm
 from archc.backends.aot import TARGETS, compile_all
 from archc.backends.launch import targeting
 
-from archc.kernels import capture_launches, compile_and_model, configs_of, kernel_name
+from archc.cli.kernels import capture_launches, compile_and_model, configs_of, kernel_name
 
 ROOT = Path(__file__).resolve().parent.parent
 NETS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "nets").glob("*.arch"))

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 PROBE = """
 import sys
-from archc.cli import main
+from archc.cli.main import main
 status = main({args!r})
 heavy = sorted(m for m in ("torch", "triton", "numpy", "networkx", "tabulate")
                if m in sys.modules)
@@ -45,12 +45,15 @@ def test_compile_to_a_file_imports_no_torch(tmp_path):
 
 
 def test_lark_and_networkx_stay_in_their_modules():
-    sources = {p.name: p.read_text() for p in (ROOT / "archc").glob("*.py")}
+    sources = {str(p.relative_to(ROOT / "archc")): p.read_text()
+               for p in sorted((ROOT / "archc").rglob("*.py")) if p.parts[-2] != "train"}
+    assert len(sources) > 30
     assert [n for n, s in sources.items() if "import lark" in s or "from lark" in s] == \
-        ["parser.py"]
-    assert [n for n, s in sources.items() if "networkx" in s.split('"""', 2)[-1]] == ["ir.py"]
+        ["lang/parser.py"]
+    assert [n for n, s in sources.items() if "networkx" in s.split('"""', 2)[-1]] == \
+        ["ir/graph.py"]
     torch_users = sorted(n for n, s in sources.items() if "\nimport torch" in s)
-    assert torch_users == ["export.py", "lower.py"]
+    assert torch_users == ["codegen/export.py", "codegen/lower.py"]
     assert not [n for n, s in sources.items() if "import triton" in s]
 
 
@@ -77,7 +80,7 @@ def test_a_hostile_cache_file_runs_nothing(tmp_path):
         home_cache.mkdir(parents=True)
         for path in cache.iterdir():
             (home_cache / path.name).write_bytes(path.read_bytes())
-    result = subprocess.run([sys.executable, "-m", "archc.cli", "check", "nets/vgg_a.arch"],
+    result = subprocess.run([sys.executable, "-m", "archc.cli.main", "check", "nets/vgg_a.arch"],
                             cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0 and result.stdout == "1 file checked, no errors\n"
     assert not marker.exists()
@@ -86,16 +89,16 @@ def test_a_hostile_cache_file_runs_nothing(tmp_path):
 
 
 def test_the_shipped_parser_tables_are_the_grammars():
-    """grammars/arch_tables.json is made from grammars/arch.lark by `python -m archc.parser`;
+    """grammars/arch_tables.json is made from grammars/arch.lark by `python -m archc.lang.parser`;
     edit the grammar without making it again and this fails (the parser still works, slower)."""
     import json
 
-    from archc import parser
+    from archc.lang import parser
 
     grammar = (ROOT / "grammars/arch.lark").read_text()
     tables = json.loads((ROOT / "grammars/arch_tables.json").read_text())
     assert tables["grammar_sha256"] == parser.grammar_hash(grammar), \
-        "run `python -m archc.parser` to remake grammars/arch_tables.json"
+        "run `python -m archc.lang.parser` to remake grammars/arch_tables.json"
     shipped, built = parser._lark(), parser.build_lark(grammar)
     assert shipped.source_path == "<deserialized>"  # from the shipped tables, not rebuilt
     # Lark numbers its states differently on each build, so compare what they parse: every
@@ -103,7 +106,7 @@ def test_the_shipped_parser_tables_are_the_grammars():
     for path in sorted([*ROOT.glob("nets/**/*.arch"), *ROOT.glob("tests/errors/**/*.arch")]):
         text = path.read_text(errors="replace") + "\n"
         assert _parsed(shipped, text) == _parsed(built, text), path
-    source = (ROOT / "archc/parser.py").read_text()
+    source = (ROOT / "archc/lang/parser.py").read_text()
     assert "import pickle" not in source and "cache=" not in source and "Lark.load(" not in source
 
 
@@ -125,7 +128,7 @@ def test_backends_import_nothing_of_archc_and_only_they_import_triton():
 
 
 def test_the_runners_command_lines_do_not_import_the_cli():
-    """archc.cli imports archc.train.options; the reverse made a cycle (issue 16). Both take
-    their shared pieces (--set, the extras check) from archc.args."""
+    """archc.cli.main imports archc.train.options; the reverse made a cycle (issue 16). Both take
+    their shared pieces (--set, the extras check) from archc.cli.args."""
     options = (ROOT / "archc/train/options.py").read_text()
-    assert "archc.cli" not in options and "from archc.args import" in options
+    assert "archc.cli.main" not in options and "from archc.cli.args import" in options

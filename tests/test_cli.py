@@ -95,7 +95,7 @@ def test_json_rows_carry_every_documented_field(archc):
 
 def test_installed_script_runs_from_another_directory(tmp_path):
     """The grammar is found wherever archc is run from."""
-    result = subprocess.run([sys.executable, "-m", "archc.cli", "stats",
+    result = subprocess.run([sys.executable, "-m", "archc.cli.main", "stats",
                              str(ROOT / "nets/nin_cifar10.arch"), "--json"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -117,7 +117,7 @@ def test_the_wheel_carries_the_grammar(tmp_path):
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("archc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "archc/grammars/arch.lark" in names and "archc/parser.py" in names
+    assert "archc/grammars/arch.lark" in names and "archc/lang/parser.py" in names
 
 
 def test_every_file_is_reported_on_its_own(archc):
@@ -141,7 +141,7 @@ def test_json_reports_every_file_with_its_errors(archc):
 
 
 def test_a_closed_pipe_ends_quietly():
-    result = subprocess.run(f"{sys.executable} -m archc.cli check --json nets/*.arch | head -1",
+    result = subprocess.run(f"{sys.executable} -m archc check --json nets/*.arch | head -1",
                             shell=True, cwd=ROOT, capture_output=True, text=True)
     assert result.stdout == "[\n" and result.stderr == ""
 

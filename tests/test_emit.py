@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import ROOT
 
-from archc.lower import lower
-from archc.names import MODULE_ATTRIBUTES
+from archc.codegen.lower import lower
+from archc.codegen.names import MODULE_ATTRIBUTES
 from archc.pipeline import analyse
 
 
@@ -75,8 +75,8 @@ def test_the_list_of_module_attributes_covers_torch():
     ("a / 2 + 1", "a // 2 + 1"), ("2 * 3 - 7", "-1"),
 ])
 def test_widths_print_as_python_with_the_fewest_parentheses(text, python):
-    from archc import pyexpr
-    from archc.parser import parse
+    from archc.codegen import pyexpr
+    from archc.lang.parser import parse
 
     file = parse(f"block b(a, b, c) {{ conv 1x1 ({text}) }}\n", "w.arch")
     (op,) = [s.core for s in file.blocks[0].body]

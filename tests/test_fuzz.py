@@ -10,7 +10,7 @@ from conftest import ROOT, nets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archc.emit import emit
+from archc.codegen.emit import emit
 from archc.errors import ArchError, UsageError
 from archc.pipeline import analyse
 

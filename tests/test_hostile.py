@@ -16,14 +16,14 @@ from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archc.loader import MAX_SOURCE_BYTES
+from archc.lang.loader import MAX_SOURCE_BYTES
 
 NET = "net t {\n    input 3x16x16\n    conv 3x3 8 pad=1 relu\n    gap\n    fc 10\n}\n"
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """archc in its own process, as a user runs it: a hang or a memory blow-up shows here."""
-    return subprocess.run([sys.executable, "-m", "archc.cli", *args], cwd=ROOT, text=True,
+    return subprocess.run([sys.executable, "-m", "archc.cli.main", *args], cwd=ROOT, text=True,
                           capture_output=True, timeout=timeout)
 
 
@@ -170,8 +170,8 @@ def test_a_real_process_on_dev_zero_ends_at_once():
 def test_more_statements_than_layers_allowed_are_refused_before_parsing():
     """A 14 MB file of 1.3M convs parsed for 206 s and 3.7 GB before the build refused it."""
     from archc.errors import ArchError
-    from archc.ir import MAX_LAYERS
-    from archc.parser import parse
+    from archc.ir.graph import MAX_LAYERS
+    from archc.lang.parser import parse
 
     text = "net t {\n input 3x8x8\n" + "# a comment\n" * 1000 + "conv 1x1 4\n" * MAX_LAYERS + "}\n"
     with pytest.raises(ArchError) as refused:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from archc import makers, ops
-from archc.cost import COST_RULES
+from archc import ops
+from archc.analysis.cost import COST_RULES
+from archc.analysis.shapes import FIELD_RULES, SHAPE_RULES
+from archc.codegen.modules import MODULES
 from archc.errors import ArchError
-from archc.modules import MODULES
+from archc.ops import makers
 from archc.pipeline import analyse
-from archc.shapes import FIELD_RULES, SHAPE_RULES
-from archc.stats import TYPE_NAMES
+from archc.report.stats import TYPE_NAMES
 
 
 def shapes_of(body: str, tmp_path, header: str = "", params: str = "") -> list[tuple]:
@@ -272,7 +273,7 @@ def test_pad_h_by_w_pads_rows_and_columns_apart_and_is_never_a_repetition(tmp_pa
 
 
 def test_pad_h_by_w_lowers_to_torchs_padding_pair(tmp_path):
-    from archc.emit import emit
+    from archc.codegen.emit import emit
 
     source = emit(analysed("input 8x9x9\nconv 1x7 4 pad=0x3\nmaxpool 3x3/1 pad=1x0",
                            tmp_path)).source
@@ -293,7 +294,7 @@ def test_a_repetition_can_be_a_parameter(tmp_path):
 def test_two_heads_from_one_label_are_both_in_the_module(tmp_path):
     import torch
 
-    from archc.lower import lower
+    from archc.codegen.lower import lower
 
     analysis = analysed("input 3x8x8\na: conv 3x3 4 pad=1 relu\ngap\nfc 5\n"
                         "head h1 from a weight 0.3 { gap; fc 5 }\n"

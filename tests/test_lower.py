@@ -15,10 +15,10 @@ from torch import nn
 from torch.nn import functional as F
 
 import archc
+from archc.codegen.lower import lower, training_loss
 from archc.errors import ArchError
-from archc.lower import lower, training_loss
 from archc.pipeline import analyse
-from archc.stats import stats
+from archc.report.stats import stats
 
 torch.set_num_threads(2)
 
@@ -332,9 +332,9 @@ def test_a_compiled_net_checks_its_input_shape():
 
 
 def test_a_net_too_big_for_memory_is_refused_before_allocating(monkeypatch):
-    import archc.lower
+    import archc.codegen.lower
 
-    monkeypatch.setattr(archc.lower, "available_memory", lambda: 2**30)  # 1 GiB
+    monkeypatch.setattr(archc.codegen.lower, "available_memory", lambda: 2**30)  # 1 GiB
     big = "net big {\n input 1x1x1\n fc 20000\n fc 20000\n}\n"  # 400,060,000 params
     with pytest.raises(ArchError, match=r"the net's 400,060,000 parameters need 1\.5 GiB in "
                                         r"float32; this machine has 1\.0 GiB available"):

@@ -12,10 +12,10 @@ import pytest
 import torch
 from conftest import ROOT
 
-from archc.draw import KINDS, draw
-from archc.export import export_onnx
-from archc.lower import lower
+from archc.codegen.export import export_onnx
+from archc.codegen.lower import lower
 from archc.pipeline import analyse
+from archc.report.draw import KINDS, draw
 
 # Exported outputs are softmax probabilities in [0, 1]; onnxruntime and PyTorch run different
 # kernels, so they may differ by float32 rounding, far below this.

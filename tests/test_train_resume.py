@@ -82,7 +82,7 @@ def test_resume_from_another_folder_finds_the_net(archc, tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    from archc.cli import main
+    from archc.cli.main import main
 
     assert main(["train", "--resume", str(out), "--max-steps", "0", "--no-progress"]) == 0
     assert rows(out) == [1]

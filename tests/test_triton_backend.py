@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from test_lower import LAYERS
 
 import archc
-from archc.backend import BACKENDS
+from archc.codegen.backend_calls import BACKENDS
+from archc.codegen.lower import compile_net, training_loss
+from archc.codegen.modules import MODULES
+from archc.codegen.triton.plan import plan
 from archc.errors import ArchError
-from archc.ir import IRError
-from archc.lower import compile_net, training_loss
-from archc.modules import MODULES
+from archc.ir.graph import IRError
 from archc.pipeline import analyse
-from archc.plan import plan
 
 TINY_GOOGLENET = """use "lib/inception.arch"
 net tiny_googlenet(classes = 5) {
@@ -296,7 +296,7 @@ def test_triton_resnet_equals_torch_with_bn_folded_in_eval_and_not_in_training(m
 
 
 def archc_source(text: str) -> str:
-    from archc.emit import emit
+    from archc.codegen.emit import emit
 
     return emit(analyse("<source>.arch", {}, text=text), backend=BACKENDS["triton"]).source
 

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from archc.args import add_set, require
+from archc.cli.args import add_set, require
 from archc.train.config import RECIPES, SCHEDULES, Config
 
 TRAIN_HELP = """examples:

@@ -136,8 +136,8 @@ class Run:
 def prepare(config: Config, ranks: Ranks, writes: bool = True) -> Run:
     """Everything a run needs, or an error (ArchError, DataError) before any step.
     `writes=False` (evaluation) leaves the out folder alone."""
-    from archc.backend import BACKENDS
-    from archc.lower import lower
+    from archc.codegen.backend_calls import BACKENDS
+    from archc.codegen.lower import lower
     from archc.pipeline import analyse
 
     analysis = analyse(config.net, dict(config.overrides)).raise_errors()

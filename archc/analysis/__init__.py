@@ -1,0 +1,3 @@
+"""Analyses of the checked graph, no torch: `shapes` (output shape and receptive field of
+every layer), `cost` (weights, biases, MACs), `check` (`expect` and `paper` claims).
+"""

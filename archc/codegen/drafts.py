@@ -1,0 +1,91 @@
+"""Drafts: the classes of one emitted file, as the scopes write them, shared and rendered.
+
+Every use of a block writes its class again (`Draft`), lines of code each with the shape its
+comment will show (`Note`). `Classes` gives uses that wrote the same code one class, and
+renders it with each comment merged from what every use saw there: numbers where the uses
+agree, `H x W` (the class's input size) where they differ. A comment that would make its line
+longer than `LINE_LENGTH` goes on the line above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archc.analysis.shapes import Shape
+from archc.codegen.names import RESERVED, unique
+
+LINE_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a line's comment shows: one value's shape, as one use of the class sees it."""
+
+    width: str  # the channels, as the class's code computes them
+    shape: Shape
+    input: Shape  # the class's input, which `H x W` stands for
+    flat: bool  # an N x C value
+
+
+@dataclass
+class Draft:
+    code: list[str]
+    notes: list[Note | None]
+
+    def add(self, code: str, note: Note | None = None) -> None:
+        self.code.append(code)
+        self.notes.append(note)
+
+    def extend(self, other: Draft) -> None:
+        self.code += other.code
+        self.notes += other.notes
+
+
+class Classes:
+    def __init__(self):
+        self.names: dict[tuple, str] = {}  # (kind, code) -> class name
+        self.drafts: dict[str, list[Draft]] = {}  # class name -> its drafts, in file order
+
+    def register(self, kind: str, base_name: str, draft: Draft) -> str:
+        """The class `draft` belongs to: an existing one with the same code, or a new one."""
+        key = (kind, tuple(draft.code))
+        if key not in self.names:
+            name = unique(base_name, set(self.names.values()) | RESERVED)
+            self.names[key] = name
+            self.drafts[name] = []
+        self.drafts[self.names[key]].append(draft)
+        return self.names[key]
+
+    def render(self) -> list[str]:
+        return [self._render(name) for name in self.drafts]
+
+    def _render(self, name: str) -> str:
+        drafts = self.drafts[name]
+        lines = [f"class {name}(nn.Module):"]
+        for i, code in enumerate(drafts[0].code):
+            notes = [d.notes[i] for d in drafts]
+            comment = "" if notes[0] is None else f"  # {comment_for(notes)}"
+            if comment and len(code.splitlines()[-1] + comment) > LINE_LENGTH:
+                indent = code[: len(code) - len(code.lstrip())]
+                lines.append(f"{indent}{comment.lstrip()}")
+                comment = ""
+            lines.append(code + comment)
+        return "\n".join(lines) + "\n"
+
+
+def comment_for(notes: list[Note]) -> str:
+    """A shape comment for a line of a class, from what each use of the class sees there."""
+    first = notes[0]
+    if first.flat:
+        return first.width
+    sizes = sorted({(n.shape.h, n.shape.w) for n in notes})
+    if len(sizes) == 1 and first.width.isdigit():
+        return f"{first.width}x{sizes[0][0]}x{sizes[0][1]}"
+    if len(sizes) == 1:
+        spatial = f"{sizes[0][0]} x {sizes[0][1]}"
+    elif all((n.shape.h, n.shape.w) == (n.input.h, n.input.w) for n in notes):
+        spatial = "H x W"
+    else:
+        spatial = " or ".join(f"{h}x{w}" for h, w in sizes)
+    width = first.width if first.width.isidentifier() else f"({first.width})"
+    return f"{width} x {spatial}"

@@ -1,0 +1,83 @@
+"""Widths as Python source: the language's expressions, rewritten and printed for emitted code.
+
+A block class takes its parameters and its input channels, so the widths inside it are
+expressions in those names (`n1 + n3 + n5 + proj`). They are built from the AST's own
+expression nodes: `add` and `times` combine them (folding numbers), `substitute` puts a use's
+arguments in for a block's parameters, and `python` prints one with the fewest parentheses.
+`INPUT` stands for a class's input channels; no program can write that name.
+"""
+
+from __future__ import annotations
+
+from archc.errors import Span
+from archc.lang import ast
+from archc.lang.evaluate import evaluate
+
+INPUT = " in_channels"  # a space: never a name of the language, so never a parameter's
+PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def number(value: int | float, span: Span) -> ast.Num:
+    return ast.Num(value, span)
+
+
+def add(left: ast.Expr, right: ast.Expr) -> ast.Expr:
+    if isinstance(left, ast.Num) and isinstance(right, ast.Num):
+        return ast.Num(left.value + right.value, left.span)
+    return ast.BinOp("+", left, right, left.span)
+
+
+def total(terms: list[ast.Expr]) -> ast.Expr:
+    result = terms[0]
+    for term in terms[1:]:
+        result = add(result, term)
+    return result
+
+
+def times(expr: ast.Expr, factor: int) -> ast.Expr:
+    if factor == 1:
+        return expr
+    if isinstance(expr, ast.Num):
+        return ast.Num(expr.value * factor, expr.span)
+    return ast.BinOp("*", expr, ast.Num(factor, expr.span), expr.span)
+
+
+def substitute(expr: ast.Expr, values: dict[str, ast.Expr]) -> ast.Expr:
+    """`expr` with each name in `values` replaced by its expression."""
+    if isinstance(expr, ast.Ref):
+        return values.get(expr.name, expr)
+    if isinstance(expr, ast.Neg):
+        return ast.Neg(substitute(expr.operand, values), expr.span)
+    if isinstance(expr, ast.BinOp):
+        return ast.BinOp(expr.op, substitute(expr.left, values),
+                         substitute(expr.right, values), expr.span)
+    return expr
+
+
+def python(expr: ast.Expr, names: dict[str, str], outer: int = 0) -> str:
+    """Python source for `expr`, names renamed by `names`; parts without names are folded.
+
+    `/` prints as `//`: a width divides exactly (the front end refuses fractional channels).
+    """
+    if not _names_in(expr):
+        value = evaluate(expr, {}, ())
+        return repr(value) if value >= 0 or outer == 0 else f"({value!r})"
+    if isinstance(expr, ast.Ref):
+        return names[expr.name]
+    if isinstance(expr, ast.Neg):
+        return f"-{python(expr.operand, names, 3)}"
+    level = PRECEDENCE[expr.op]
+    left = python(expr.left, names, level)
+    right = python(expr.right, names, level + 1)  # a - (b - c): the right side binds tighter
+    text = f"{left} {'//' if expr.op == '/' else expr.op} {right}"
+    return f"({text})" if level < outer else text
+
+
+def _names_in(expr: ast.Expr) -> bool:
+    if isinstance(expr, ast.Ref):
+        return True
+    if isinstance(expr, ast.Neg):
+        return _names_in(expr.operand)
+    if isinstance(expr, ast.BinOp):
+        return _names_in(expr.left) or _names_in(expr.right)
+    return False

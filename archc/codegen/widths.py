@@ -1,0 +1,123 @@
+"""Widths: the channel counts of the values of one emitted class, as expressions.
+
+In a net or head class they are numbers (the class is written for one build). In a block class
+they are expressions in the block's parameters and its input channels (`n1 + n3 + n5 + proj`),
+read from the statements that made each layer, so one class serves every use of the block.
+`Widths` keeps them for one class as the emitter walks its layers, and prints them as Python
+for the class's code.
+"""
+
+from __future__ import annotations
+
+from archc import ops
+from archc.codegen import pyexpr
+from archc.codegen.names import fresh, safe
+from archc.ir.graph import BlockUseInfo
+from archc.lang import ast
+from archc.pipeline import Analysis
+
+
+class Widths:
+    def __init__(self, analysis: Analysis, flat: dict[int, bool], scope_input: int,
+                 block: BlockUseInfo | None):
+        self.a, self.flat = analysis, flat
+        self.symbolic = block is not None
+        self.params = _python_names(block) if block is not None else {}
+        self.env = dict(block.args) if block is not None else {}  # this use's values
+        span = analysis.graph.node(scope_input).span
+        first = ast.Ref(pyexpr.INPUT, span) if self.symbolic else self._number(scope_input)
+        self.values: dict[int, ast.Expr] = {scope_input: first}
+
+    def text(self, n: int) -> str:
+        return self.python(self.values[n])
+
+    def python(self, expr: ast.Expr) -> str:
+        return pyexpr.python(expr, self.params)
+
+    # ---- values, as the emitter meets them -------------------------------------------------
+
+    def layer(self, n: int) -> None:
+        node = self.a.graph.node(n)
+        op = node.op
+        if isinstance(op, ops.Conv):
+            width = self._given(n, "channels", op.channels)
+        elif isinstance(op, ops.FC):
+            width = self._given(n, "features", op.features)
+        elif isinstance(op, ops.Concat):
+            width = pyexpr.total([self.values[i] for i in node.inputs])
+        elif isinstance(op, ops.Sum):
+            width = self.values[node.inputs[0]]  # the branches agree (checked)
+        elif isinstance(op, ops.Flatten):
+            width = self._flattened(node.inputs[0])
+        else:
+            width = self.values[node.inputs[0]]
+        self.values[n] = width
+
+    def alias(self, n: int, of: int) -> None:
+        self.values[n] = self.values[of]
+
+    def use(self, output: int, use: BlockUseInfo, input: int, child_width: ast.Expr) -> str:
+        """A block use's constructor arguments (input channels first), as Python; `output`
+        gets the block's output width (`child_width`, in the block's names) in ours."""
+        values: dict[str, ast.Expr] = {}
+        if self.symbolic:  # a use inside a block: its own expressions, in our names
+            for i, param in enumerate(use.block.params):
+                given = use.syntax.args[i] if i < len(use.syntax.args) else None
+                values[param.name] = given or pyexpr.substitute(param.default, values)
+        else:
+            values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args
+                      if not isinstance(v, ast.Window)}
+        windows = {k for k, v in use.args if isinstance(v, ast.Window)}
+        values = {k: v for k, v in values.items() if k not in windows}
+        self.values[output] = pyexpr.substitute(
+            child_width, {**values, pyexpr.INPUT: self.values[input]})
+        return ", ".join(self.python(a) for a in [self.values[input], *values.values()])
+
+    def module_texts(self, n: int) -> dict[str, str]:
+        """The constructor arguments of layer `n` that may be expressions (codegen.modules)."""
+        node = self.a.graph.node(n)
+        operand = node.inputs[0]
+        texts = {"in": self.text(operand), "out": self.text(n),
+                 "features_in": self.python(self._flattened(operand))}
+        if isinstance(node.op, ops.Conv):
+            texts["groups"] = self.python(self._given(n, "groups", node.op.groups))
+        if isinstance(node.op, ops.Conv | ops.Pool):
+            texts["stride"] = self.python(self._given(n, "stride", node.op.stride))
+        if isinstance(node.op, ops.Dropout):
+            texts["p"] = self.python(self._given(n, "p", node.op.p))
+        return texts
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _given(self, n: int, key: str, value) -> ast.Expr:
+        """The expression a block's statement gives for `key`, else the value as a number."""
+        node = self.a.graph.node(n)
+        if self.symbolic:
+            syntax = node.syntax
+            signature = ops.SIGNATURES[syntax.name]
+            given = ops.windows_given(syntax.name, syntax.args, signature, self.env)
+            arg = ops.bind(syntax.name, given, signature).get(key)
+            arg = arg.value if isinstance(arg, ast.KeyArg) else arg
+            if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg)):
+                return arg
+        return pyexpr.number(value, node.span)
+
+    def _flattened(self, n: int) -> ast.Expr:
+        shape = self.a.shapes[n]
+        return pyexpr.times(self.values[n], 1 if self.flat[n] else shape.h * shape.w)
+
+    def _number(self, n: int) -> ast.Num:
+        return pyexpr.number(self.a.shapes[n].c, self.a.graph.node(n).span)
+
+
+def _python_names(block: BlockUseInfo) -> dict[str, str]:
+    """A block's parameters, language name -> Python name, its input channels first. A
+    window-valued parameter is no constructor argument: the class is written for its
+    window (a use with another window gets a class of its own)."""
+    taken = {"in_channels"}
+    names = {pyexpr.INPUT: "in_channels"}
+    windows = {k for k, v in block.args if isinstance(v, ast.Window)}
+    for param in block.block.params:
+        if param.name not in windows:
+            names[param.name] = fresh(safe(param.name), taken)
+    return names
