@@ -13,7 +13,10 @@ the tuner may time on a device). Every launch goes through `launch.launch`, whic
 inside `launch.capture`, records it; `aot.py` compiles a recorded launch for sm_80 / sm_90
 without a GPU.
 
-Tensors in, tensors out; nothing here imports the rest of archc, and importing this package
-imports no kernel (nor Triton) until one is used. Kernels run on CUDA tensors, or on CPU
+One op, one file: a kernel's file holds its Triton kernel, its launcher, its torch custom op
+(`torch.ops.archc.<name>`, with the fake and the backward) and what `archc kernels` needs.
+Tensors in, tensors out; nothing here imports the rest of archc. Importing this package imports
+no kernel (nor Triton); `functional` (what emitted modules call) imports them, which registers
+their custom ops. Kernels run on CUDA tensors, or on CPU
 tensors under `TRITON_INTERPRET=1` (set before Triton is imported) for testing.
 """

@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .launch import launch, shared_limit
+from .launch import capturing, launch, shared_limit
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv, held_by_l2
 
@@ -240,6 +240,48 @@ def _output(given: torch.Tensor | None, shape: tuple, x: torch.Tensor, name: str
                          f"got {list(given.shape)} {given.dtype} on {given.device}")
     check(given, "conv1x1", name)
     return given
+
+
+# ---- as a torch custom op: one node to autograd, torch.compile and torch.export ------------
+# The schema is written out rather than inferred from annotations, so it registers the same on
+# every torch from 2.4 on (the GPU image has 2.11, CI installs 2.13). Meta tensors reach the
+# fake too: while launches are captured (launch.capture), it calls the launcher, which records.
+
+
+@torch.library.custom_op(
+    "archc::conv1x1", mutates_args=(),
+    schema="(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, bool relu) -> Tensor")
+def conv1x1_op(x, weight, bias, residual, relu):
+    return conv1x1(x, weight, bias, relu=relu, residual=residual)
+
+
+@conv1x1_op.register_fake
+def _(x, weight, bias, residual, relu):
+    if capturing():
+        return conv1x1(x, weight, bias, relu=relu, residual=residual)
+    n, _, h, w = x.shape
+    return x.new_empty((n, weight.shape[0], h, w)).contiguous(memory_format=torch.channels_last)
+
+
+def _conv1x1_context(ctx, inputs, output):
+    x, weight, bias, residual, relu = inputs
+    ctx.save_for_backward(x, weight, output if relu else None)
+    ctx.has_bias, ctx.has_residual = bias is not None, residual is not None
+
+
+def _conv1x1_backward(ctx, grad):
+    """Torch's own convolution gradients: correct first; the forward is where the kernel
+    saves memory traffic."""
+    x, weight, out = ctx.saved_tensors
+    if out is not None:
+        grad = grad * (out > 0)
+    grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad)
+    grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad)
+    grad_b = grad.sum((0, 2, 3)) if ctx.has_bias else None
+    return grad_x, grad_w, grad_b, grad if ctx.has_residual else None, None
+
+
+conv1x1_op.register_autograd(_conv1x1_backward, setup_context=_conv1x1_context)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

@@ -1,10 +1,11 @@
 """The kernels as differentiable functions: what a module compiled with the triton backend calls.
 
 Each kernel is a torch custom op (`archc::conv1x1`, `archc::pool2d`, `archc::global_avg_pool`,
-see `ops.py`) with a backward written with torch ops, so autograd and `torch.compile` see an
-ordinary operator. `conv1x1_siblings` runs sibling 1x1 convs (an inception's #1x1, #3x3
-reduce and #5x5 reduce) as one GEMM over their weights concatenated at run time, so the module
-keeps one parameter per conv and its `state_dict` is the torch backend's.
+registered in its kernel's file) with a backward written with torch ops, so autograd and
+`torch.compile` see an ordinary operator. `conv1x1_siblings` runs sibling 1x1 convs (an
+inception's #1x1, #3x3 reduce and #5x5 reduce) as one GEMM over their weights concatenated at
+run time, so the module keeps one parameter per conv and its `state_dict` is the torch
+backend's.
 
 Concats cost nothing at inference: a `ConcatBuffer` is one NHWC output, allocated at its first
 write, and the kernels that make a branch write their channel slice of it (`out=buffer.part(i)`);
@@ -26,9 +27,11 @@ from itertools import accumulate
 import torch
 from torch.nn import functional as F
 
-from . import ops
+from . import conv1x1 as _conv1x1  # noqa: F401  (registers torch.ops.archc.conv1x1)
+from . import global_avg_pool as _global_avg_pool  # noqa: F401
 from .launch import capturing
 from .layout import interpreted
+from .pool2d import torch_pool
 
 _warned: set[str] = set()
 
@@ -183,7 +186,7 @@ def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[in
     """max_pool2d or avg_pool2d (torch's AvgPool2d divisor), Caffe's ceil rounding. `out`:
     a concat's slice to write into, at inference."""
     if not _runs(x, "pool2d"):
-        return ops.torch_pool(x, kind, window, stride, pad, ceil)
+        return torch_pool(x, kind, window, stride, pad, ceil)
     x = _nhwc(x)
     if out is not None and _in_place(x):
         from .pool2d import output_size

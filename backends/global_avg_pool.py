@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .launch import launch
+from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
 
@@ -55,6 +55,38 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     launch(kernel, grid, x, out, h * w, c, pixel_stride(x, "global_avg_pool"),
                  out.stride(0), BLOCK_P=block_p, BLOCK_C=block_c)
     return out
+
+
+# ---- as a torch custom op: one node to autograd, torch.compile and torch.export ------------
+# The schema is written out rather than inferred from annotations, so it registers the same on
+# every torch from 2.4 on (the GPU image has 2.11, CI installs 2.13). Meta tensors reach the
+# fake too: while launches are captured (launch.capture), it calls the launcher, which records.
+
+
+@torch.library.custom_op("archc::global_avg_pool", mutates_args=(), schema="(Tensor x) -> Tensor")
+def global_avg_pool_op(x):
+    return global_avg_pool(x)
+
+
+@global_avg_pool_op.register_fake
+def _(x):
+    if capturing():
+        return global_avg_pool(x)
+    return x.new_empty((x.shape[0], x.shape[1], 1, 1)).contiguous(
+        memory_format=torch.channels_last)
+
+
+def _global_avg_pool_context(ctx, inputs, output):
+    ctx.shape = inputs[0].shape
+
+
+def _global_avg_pool_backward(ctx, grad):
+    n, c, h, w = ctx.shape
+    return (grad / (h * w)).expand(n, c, h, w)
+
+
+global_avg_pool_op.register_autograd(_global_avg_pool_backward,
+                                     setup_context=_global_avg_pool_context)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

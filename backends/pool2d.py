@@ -15,8 +15,9 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.nn import functional as F
 
-from .launch import launch
+from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
 
@@ -117,6 +118,51 @@ def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[in
            pixel_stride(out, "pool2d", "out"), kh, kw, sh, sw, ph, pw,
            IS_MAX=kind == "max", BLOCK_P=block_p, BLOCK_C=block_c)
     return out
+
+
+# ---- as a torch custom op: one node to autograd, torch.compile and torch.export ------------
+# The schema is written out rather than inferred from annotations, so it registers the same on
+# every torch from 2.4 on (the GPU image has 2.11, CI installs 2.13). Meta tensors reach the
+# fake too: while launches are captured (launch.capture), it calls the launcher, which records.
+
+
+@torch.library.custom_op(
+    "archc::pool2d", mutates_args=(),
+    schema="(Tensor x, str kind, int[] window, int[] stride, int[] pad, bool ceil) -> Tensor")
+def pool2d_op(x, kind, window, stride, pad, ceil):
+    return pool2d(x, kind, tuple(window), tuple(stride), tuple(pad), ceil)
+
+
+@pool2d_op.register_fake
+def _(x, kind, window, stride, pad, ceil):
+    if capturing():
+        return pool2d(x, kind, tuple(window), tuple(stride), tuple(pad), ceil)
+    h, w = (output_size(x.shape[2 + i], window[i], stride[i], pad[i], ceil) for i in (0, 1))
+    return x.new_empty((x.shape[0], x.shape[1], h, w)).contiguous(
+        memory_format=torch.channels_last)
+
+
+def _pool2d_context(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+    ctx.args = inputs[1:]
+
+
+def _pool2d_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    with torch.enable_grad():  # torch's own pooling, differentiated
+        leaf = x.detach().requires_grad_()
+        (grad_x,) = torch.autograd.grad(torch_pool(leaf, *ctx.args), leaf, grad)
+    return grad_x, None, None, None, None, None
+
+
+pool2d_op.register_autograd(_pool2d_backward, setup_context=_pool2d_context)
+
+
+def torch_pool(x, kind, window, stride, pad, ceil):
+    """The same pooling with torch's functions: the fallback, and the backward's reference."""
+    if kind == "max":
+        return F.max_pool2d(x, tuple(window), tuple(stride), tuple(pad), ceil_mode=ceil)
+    return F.avg_pool2d(x, tuple(window), tuple(stride), tuple(pad), ceil_mode=ceil)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

@@ -18,7 +18,8 @@ It prints, as Markdown tables for BENCHMARKS.md:
    torch.compile(mode="max-autotune") (GoogLeNet at batch 256 only unless --full: its
    autotuning takes minutes a net); ratios to eager; GoogLeNet at 256 also as a percentage of
    its per-layer roofline (each layer at the slower of its arithmetic and its bytes, with the
-   ceilings measured in 1; performance.md estimates 1.58 ms on an H100 SXM).
+   ceilings measured in 1; the design note ../shared/design/performance.md estimates
+   1.58 ms on an H100 SXM). `archc kernels` models the same launches offline (a model).
 The whole run takes about 5 minutes without --full. `--smoke` runs the same code on the CPU
 under TRITON_INTERPRET=1 with tiny nets and one repetition (what the test suite checks).
 """
