@@ -340,6 +340,19 @@ def test_a_fusion_that_crosses_a_block_boundary_keeps_each_layer(source):
     assert_backends_agree(source, (16, 8, 8))
 
 
+def test_a_concat_of_flat_values_is_flat_through_activations():
+    """Flatness has one definition (archc.analysis.shapes.flat_values): a concat of fc outputs
+    passed through ReLUs is flat, so the plan gives it no NHWC buffer."""
+    assert_backends_agree("net t { input 3x4x4; conv 1x1 8; "
+                          "concat { { fc 10; relu }; { fc 6; relu } }; fc 5 }\n", (3, 4, 4))
+    from archc.codegen.triton.plan import plan
+    from archc.pipeline import analyse
+
+    analysis = analyse("t.arch", text="net t { input 3x4x4; conv 1x1 8; "
+                       "concat { { fc 10; relu }; { fc 6; relu } }; fc 5 }\n")
+    assert plan(analysis.raise_errors()).slices == {}
+
+
 # Blocks the random nets may use, so that the plan's fusions reach across class boundaries
 # (a 1x1 + bn inside a block whose sum and ReLU are outside it: issue 14's crash).
 NESTED_BLOCKS = """

@@ -41,16 +41,46 @@ class Field:
     jump: int
 
 
+class Context(NamedTuple):
+    """What a shape rule may read besides its op and input shapes."""
+
+    graph: Graph
+    flat: dict[int, bool]  # flat_values(graph)
+
+
+PASSING_ON = (ops.Dropout, ops.Softmax, ops.Act, ops.BatchNorm)  # keep their input's layout
+
+
+def flat_values(graph: Graph) -> dict[int, bool]:
+    """The one definition of flatness: whether each value is N x C (made by fc or flatten,
+    passed on by dropout, softmax, activations and bn, a concat or sum of flat values) rather
+    than N x C x H x W. The emitter writes flat values as 2-D tensors; bn refuses them; the
+    triton plan gives no concat of one a buffer."""
+    flat: dict[int, bool] = {}
+    for n in graph.order():
+        node = graph.node(n)
+        if isinstance(node.op, ops.FC | ops.Flatten):
+            flat[n] = True
+        elif isinstance(node.op, PASSING_ON):
+            flat[n] = flat[node.inputs[0]]
+        elif isinstance(node.op, ops.Concat | ops.Sum):
+            flat[n] = all(flat[i] for i in node.inputs)
+        else:
+            flat[n] = False
+    return flat
+
+
 def infer_shapes(graph: Graph) -> dict[int, Shape]:
     shapes: dict[int, Shape] = {}
     errors = ErrorList()
+    context = Context(graph, flat_values(graph))
     for node_id in graph.order():
         node = graph.node(node_id)
         if any(i not in shapes for i in node.inputs):
             continue  # downstream of a layer that failed: its error says enough
         inputs = [shapes[i] for i in node.inputs]
         try:
-            shape = SHAPE_RULES[type(node.op)](node.op, inputs, graph, node.inputs)
+            shape = SHAPE_RULES[type(node.op)](node.op, inputs, context, node.inputs)
             if shape.numel() > MAX_ELEMENTS:
                 raise ArchError(f"output {shape} has {shape.numel():,} elements, more than "
                                 f"the {MAX_ELEMENTS:.0e} archc accepts")
@@ -92,7 +122,7 @@ def _windowed(op, x: Shape, channels: int, ceil: bool) -> Shape:
     return Shape(channels, h, w)
 
 
-def conv_shape(op: ops.Conv, inputs, graph, operands) -> Shape:
+def conv_shape(op: ops.Conv, inputs, context: Context, operands) -> Shape:
     (x,) = inputs
     if x.c % op.groups or op.channels % op.groups:
         raise ArchError(f"groups={op.groups} must divide both the {x.c} input and the "
@@ -100,7 +130,7 @@ def conv_shape(op: ops.Conv, inputs, graph, operands) -> Shape:
     return _windowed(op, x, op.channels, ceil=False)
 
 
-def pool_shape(op: ops.Pool, inputs, graph, operands) -> Shape:
+def pool_shape(op: ops.Pool, inputs, context: Context, operands) -> Shape:
     (x,) = inputs
     for pad, size, side in zip(op.pad, op.window, ("height", "width")):
         if pad > size // 2:
@@ -108,27 +138,27 @@ def pool_shape(op: ops.Pool, inputs, graph, operands) -> Shape:
     return _windowed(op, x, x.c, ceil=op.ceil)
 
 
-def concat_shape(op: ops.Concat, inputs, graph, operands) -> Shape:
+def concat_shape(op: ops.Concat, inputs, context: Context, operands) -> Shape:
     first = inputs[0]
     for operand, x in zip(operands[1:], inputs[1:]):
         for axis, name in ((1, "height"), (2, "width")):
             if x[axis] != first[axis]:
-                a, b = (ops.describe(graph.node(o).op) for o in (operands[0], operand))
+                a, b = (ops.describe(context.graph.node(o).op) for o in (operands[0], operand))
                 raise ArchError(f"concat inputs differ in {name}: {first[axis]} ({a}) vs "
                                 f"{x[axis]} ({b})")
     return Shape(sum(x.c for x in inputs), first.h, first.w)
 
 
-def same_shape(op, inputs, graph, operands) -> Shape:
+def same_shape(op, inputs, context: Context, operands) -> Shape:
     return inputs[0]
 
 
-def sum_shape(op: ops.Sum, inputs, graph, operands) -> Shape:
+def sum_shape(op: ops.Sum, inputs, context: Context, operands) -> Shape:
     first = inputs[0]
     for i, x in enumerate(inputs[1:], 1):
         for axis, name in ((0, "channels"), (1, "height"), (2, "width")):
             if x[axis] != first[axis]:
-                a, b = (_branch_text(graph, op, operands, o) for o in (0, i))
+                a, b = (_branch_text(context.graph, op, operands, o) for o in (0, i))
                 raise ArchError(f"sum branches differ in {name}: {first[axis]} ({a}) vs "
                                 f"{x[axis]} ({b})")
     return first
@@ -139,33 +169,24 @@ def _branch_text(graph, op: ops.Sum, operands, i: int) -> str:
     return "id" if op.identities[i] else ops.describe(graph.node(operands[i]).op)
 
 
-def flat_ok(op, inputs, graph, operands) -> Shape:
+def flat_ok(op, inputs, context: Context, operands) -> Shape:
     """Batch norm over channels: of a C x H x W tensor, not of a flat one."""
-    if inputs[0].h == inputs[0].w == 1 and _is_flat(graph, operands[0]):
+    if context.flat[operands[0]]:
         raise ArchError("bn normalises the channels of a C x H x W tensor; this input is "
                         f"flat ({inputs[0].c} features, after "
-                        f"{ops.describe(graph.node(operands[0]).op)})")
+                        f"{ops.describe(context.graph.node(operands[0]).op)})")
     return inputs[0]
 
 
-def _is_flat(graph, n: int) -> bool:
-    op = graph.node(n).op
-    if isinstance(op, ops.FC | ops.Flatten):
-        return True
-    if isinstance(op, ops.Dropout | ops.Softmax | ops.Act | ops.BatchNorm):
-        return _is_flat(graph, graph.node(n).inputs[0])
-    return False
-
-
 SHAPE_RULES = {
-    ops.Input: lambda op, inputs, graph, operands: Shape(*op.shape),
+    ops.Input: lambda op, inputs, context, operands: Shape(*op.shape),
     ops.Conv: conv_shape,
     ops.Pool: pool_shape,
-    ops.GlobalAvgPool: lambda op, inputs, graph, operands: Shape(inputs[0].c, 1, 1),
+    ops.GlobalAvgPool: lambda op, inputs, context, operands: Shape(inputs[0].c, 1, 1),
     ops.LRN: same_shape,
     ops.Dropout: same_shape,
-    ops.FC: lambda op, inputs, graph, operands: Shape(op.features, 1, 1),
-    ops.Flatten: lambda op, inputs, graph, operands: Shape(inputs[0].numel(), 1, 1),
+    ops.FC: lambda op, inputs, context, operands: Shape(op.features, 1, 1),
+    ops.Flatten: lambda op, inputs, context, operands: Shape(inputs[0].numel(), 1, 1),
     ops.Softmax: same_shape,
     ops.Concat: concat_shape,
     ops.BatchNorm: flat_ok,

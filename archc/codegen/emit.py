@@ -32,13 +32,14 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from archc import ops
+from archc.analysis.shapes import flat_values
 from archc.codegen import pyexpr
 from archc.codegen.backend_calls import TORCH, Backend, Site, siblings_call
 from archc.codegen.drafts import Classes, Draft, Note
 from archc.codegen.members import Members, member_names
 from archc.codegen.modules import is_module, module_source
 from archc.codegen.names import LocalNames, camel, fresh, safe
-from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS, flat_values
+from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS
 from archc.codegen.triton.buffers import ConcatBuffers, fused_epilogues
 from archc.codegen.triton.plan import plan
 from archc.codegen.widths import Widths
@@ -78,7 +79,7 @@ class _Emitter:
         self.backend = backend
         self.plan = plan(analysis) if backend.plans else None
         self.graph = analysis.graph
-        self.flat = flat_values(analysis)
+        self.flat = flat_values(analysis.graph)
         self.finals = {self.graph.output} | {h.output for h in self.graph.heads}
         self.classes = Classes()
         self.layer_nodes: dict[str, int] = {}

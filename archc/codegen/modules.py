@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from archc import ops
 
-FLAT_OPS = (ops.FC, ops.Flatten)  # ops whose output is N x C rather than N x C x H x W
-
 
 def _conv(op: ops.Conv, texts: dict[str, str]) -> str:
     options = _options(stride=(_Text(texts.get("stride", str(op.stride))), _Text("1")),

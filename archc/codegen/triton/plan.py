@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from archc import ops
+from archc.analysis.shapes import flat_values
 from archc.pipeline import Analysis
 
 TRITON_KINDS = ("gemm", "mlp", "pool", "gap")
@@ -242,10 +243,10 @@ def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
 def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
     """Each concat branch's slice of the concat's buffer; the steps that make a branch in
     Triton write it there (`into`), the others' outputs are copied in."""
-    graph, slices = analysis.graph, {}
+    graph, slices, flat = analysis.graph, {}, flat_values(analysis.graph)
     for n in graph.order():
         node = graph.node(n)
-        if isinstance(node.op, ops.Concat) and not _flat(analysis, n):
+        if isinstance(node.op, ops.Concat) and not _joins_flat(analysis, n, flat):
             start = 0
             for branch in node.inputs:
                 width = analysis.shapes[branch].c
@@ -254,7 +255,7 @@ def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
                 start += width
     steps = [replace(s, into=_writes(s, slices)) for s in kernel_plan.steps]
     for i, step in enumerate(steps):
-        if n_concat := _concat(analysis, step):
+        if n_concat := _concat(analysis, step, flat):
             in_place = sum(1 for s in steps for into in s.into
                            if into is not None and into.concat == n_concat)
             branches = len(graph.node(n_concat).inputs)
@@ -273,10 +274,10 @@ def _writes(step: Step, slices: dict[int, Slice]) -> tuple[Slice | None, ...]:
     return (slices.get(step.output),) + (None,) * (len(step.nodes) - 1)
 
 
-def _concat(analysis: Analysis, step: Step) -> int | None:
+def _concat(analysis: Analysis, step: Step, flat: dict[int, bool]) -> int | None:
     n = step.nodes[0]
     node = analysis.graph.node(n)
-    return n if isinstance(node.op, ops.Concat) and not _flat(analysis, n) else None
+    return n if isinstance(node.op, ops.Concat) and not _joins_flat(analysis, n, flat) else None
 
 
 def _not_a_gemm(op: ops.Conv) -> str:
@@ -291,6 +292,7 @@ def _not_a_gemm(op: ops.Conv) -> str:
     return ""
 
 
-def _flat(analysis: Analysis, n: int) -> bool:
-    return any(isinstance(analysis.graph.node(i).op, ops.FC | ops.Flatten)
-               for i in analysis.graph.node(n).inputs)
+def _joins_flat(analysis: Analysis, n: int, flat: dict[int, bool]) -> bool:
+    """Whether a concat joins a flat value (archc.analysis.shapes.flat_values): it then gets
+    no buffer (its branches are 2-D)."""
+    return any(flat[i] for i in analysis.graph.node(n).inputs)
