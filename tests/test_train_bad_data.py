@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from test_train_data import cifar10_folder, idx_bytes, image_folder, write_pickle
 
 from archc.train import data
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 
 
 def test_an_image_folder_numbers_classes_alike_in_both_splits(tmp_path, capsys):

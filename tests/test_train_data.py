@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from archc.train import data
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 
 
 def write_pickle(path, obj):

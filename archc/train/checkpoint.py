@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 
 PATTERN = re.compile(r"ckpt-(\d+)\.pt$")
 

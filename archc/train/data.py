@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from archc.train import formats
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 
 KINDS = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn", "folder")
 

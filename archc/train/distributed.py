@@ -65,7 +65,7 @@ def setup(device: str, timeout: int = 300) -> Ranks:
     rank = int(os.environ.get("RANK", "0"))
     if device == "cuda":
         if not torch.cuda.is_available():
-            from archc.train.formats import DataError
+            from archc.train.errors import DataError
 
             raise DataError("--device cuda: no CUDA device here (use --device cpu)")
         local = int(os.environ.get("LOCAL_RANK", "0"))

@@ -16,7 +16,7 @@ import torch
 
 from archc.train import checkpoint, distributed, metrics
 from archc.train.config import Config
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 from archc.train.loop import evaluate
 from archc.train.state import prepare
 

@@ -20,10 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DataError(Exception):
-    """Data that cannot be read, or does not fit the net: a user's mistake, no traceback."""
-
+from archc.train.errors import DataError
 
 Arrays = tuple[np.ndarray, np.ndarray, list[str]]
 

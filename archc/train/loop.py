@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from archc.train import checkpoint, data, distributed, metrics, resume
 from archc.train.config import Config
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 from archc.train.state import Run, prepare
 
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
@@ -40,19 +40,55 @@ class Position:
     global_step: int = 0
 
 
-def train(config: Config, dry_run: bool = False, progress: bool = True) -> dict:
-    """Train as `config` says; the last epoch's metrics (or the plan, for a dry run)."""
+@dataclass(frozen=True)
+class Finished:
+    """The run trained its last epoch."""
+
+    epoch: int
+    test_top1_error: float
+    test_top5_error: float
+    metrics: dict  # the epoch's row of metrics.jsonl, every figure by name
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """--max-steps ended the run mid-epoch: its place is saved, no epoch finished there (so no
+    metrics row)."""
+
+    global_step: int
+    epoch: int  # counted from 1
+    step_in_epoch: int
+
+
+@dataclass(frozen=True)
+class AlreadyDone:
+    """--out holds a run of all the epochs asked for: nothing was trained."""
+
+    epochs: int
+
+
+Outcome = Finished | Stopped | AlreadyDone
+
+
+def train(config: Config, progress: bool = True) -> Outcome:
+    """Train as `config` says, resuming from the newest intact checkpoint in its folder."""
     ranks = distributed.setup(config.device, config.timeout)
     try:
-        run = prepare(config, ranks)
-        if dry_run:
-            return run.plan()
-        return _train(run, progress)
+        return _train(prepare(config, ranks), progress)
     finally:
         distributed.teardown()
 
 
-def _train(run: Run, progress: bool) -> dict:
+def dry_run(config: Config) -> dict:
+    """What `train(config)` would do (data, net, optimiser, steps), by name, without training."""
+    ranks = distributed.setup(config.device, config.timeout)
+    try:
+        return prepare(config, ranks).plan()
+    finally:
+        distributed.teardown()
+
+
+def _train(run: Run, progress: bool) -> Outcome:
     """The run in run.out, under its folder lock (rank 0 holds it)."""
     if not run.ranks.main:
         return _train_locked(run, progress)
@@ -60,7 +96,7 @@ def _train(run: Run, progress: bool) -> dict:
         return _train_locked(run, progress)
 
 
-def _train_locked(run: Run, progress: bool) -> dict:
+def _train_locked(run: Run, progress: bool) -> Outcome:
     c, ranks = run.config, run.ranks
     position = Position()
     tally = None
@@ -74,11 +110,12 @@ def _train_locked(run: Run, progress: bool) -> dict:
     if ranks.main:
         resume.write_manifest(run.out, run.manifest(), found[0] if found else None)
         resume.drop_rows_after(run.out / "metrics.jsonl", position.epoch)
-    record = {}
+    outcome: Outcome = AlreadyDone(c.epochs)
     total = data.steps_per_epoch(len(run.train), c.batch_size, ranks.world)
     while position.epoch < c.epochs:
         if c.max_steps and position.global_step >= c.max_steps:
-            return _stopped(position) if position.step or not record else record
+            return outcome if isinstance(outcome, Finished) and not position.step else \
+                _stopped(position)
         tally = _epoch(run, position, tally, progress)
         if position.step < total:  # --max-steps ended it early: keep the place, not an epoch
             if ranks.main:
@@ -86,18 +123,18 @@ def _train_locked(run: Run, progress: bool) -> dict:
             ranks.barrier()
             return _stopped(position)
         record = _end_of_epoch(run, position, tally)
+        outcome = Finished(record["epoch"], record["test_top1_error"],
+                           record["test_top5_error"], record)
         position = Position(position.epoch + 1, 0, position.global_step)
         tally = None
         if ranks.main:
             _save(run, position, None)
         ranks.barrier()
-    return record
+    return outcome
 
 
-def _stopped(position: Position) -> dict:
-    """Where --max-steps stopped a run (no epoch finished there, so no metrics row)."""
-    return {"stopped_at_step": position.global_step, "epoch": position.epoch + 1,
-            "step_in_epoch": position.step}
+def _stopped(position: Position) -> Stopped:
+    return Stopped(position.global_step, position.epoch + 1, position.step)
 
 
 def _epoch(run: Run, position: Position, tally, progress: bool):

@@ -123,7 +123,7 @@ def config_of(args) -> Config:
     if args.resume:
         return _resumed(args)
     if not args.file:
-        from archc.train.formats import DataError
+        from archc.train.errors import DataError
 
         raise DataError("give an .arch FILE to train (or --resume DIR)")
     values = dict(RECIPES[args.recipe][1]) if args.recipe else {}
@@ -215,35 +215,37 @@ TRAIN_MODULES = ("torch", "sklearn", "tqdm", "matplotlib", "scipy", "PIL")
 
 def run_train(args) -> int:
     require("train", *TRAIN_MODULES)
-    from archc.train.formats import DataError
-    from archc.train.loop import train
+    from archc.train.errors import DataError
+    from archc.train.loop import AlreadyDone, Stopped, dry_run, train
 
     try:
         config = config_of(args)
-        result = train(config, dry_run=args.dry_run, progress=args.progress)
+        if args.dry_run:
+            print_plan(dry_run(config))
+            return 0
+        outcome = train(config, progress=args.progress)
     except DataError as error:  # archc's own errors only: a bug in archc keeps its traceback
         print(f"archc train: error: {error}", file=sys.stderr)
         return 1
-    if args.dry_run:
-        print_plan(result)
-    elif "stopped_at_step" in result:
-        print(f"stopped by --max-steps after {result['stopped_at_step']} steps, in epoch "
-              f"{result['epoch']} (step {result['step_in_epoch']}); files in {config.out} "
+    if isinstance(outcome, Stopped):
+        print(f"stopped by --max-steps after {outcome.global_step} steps, in epoch "
+              f"{outcome.epoch} (step {outcome.step_in_epoch}); files in {config.out} "
               f"(go on: archc train --resume {config.out} --max-steps 0)", file=sys.stderr)
-    elif not result:
-        print(f"{config.out} holds a run of all {config.epochs} epochs already: give --epochs "
+    elif isinstance(outcome, AlreadyDone):
+        print(f"{config.out} holds a run of all {outcome.epochs} epochs already: give --epochs "
               "N to train longer, or another --out", file=sys.stderr)
     elif os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
-        print(f"{config.net}: test top-1 error {result['test_top1_error']:.2%} (accuracy "
-              f"{1 - result['test_top1_error']:.2%}), top-5 error {result['test_top5_error']:.2%}"
-              f" after {result['epoch']} epochs; files in {config.out}")
+        print(f"{config.net}: test top-1 error {outcome.test_top1_error:.2%} (accuracy "
+              f"{1 - outcome.test_top1_error:.2%}), top-5 error "
+              f"{outcome.test_top5_error:.2%} after {outcome.epoch} epochs; files in "
+              f"{config.out}")
     return 0
 
 
 def run_eval(args) -> int:
     require("eval", *TRAIN_MODULES)
+    from archc.train.errors import DataError
     from archc.train.evaluation import evaluate_checkpoint
-    from archc.train.formats import DataError
 
     try:
         figures = evaluate_checkpoint(Path(args.checkpoint), args.file, args.data,

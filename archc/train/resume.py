@@ -25,7 +25,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from archc.train.config import Config
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 
 MAY_CHANGE = frozenset({"epochs", "max_steps", "keep", "save_every", "out", "timeout"})
 IGNORED = frozenset({"net", "recipe", "init_from"})  # the net is compared by fingerprint

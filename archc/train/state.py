@@ -19,7 +19,7 @@ import torch
 from archc.train import checkpoint, data
 from archc.train.config import Config, Schedule
 from archc.train.distributed import Ranks
-from archc.train.formats import DataError
+from archc.train.errors import DataError
 from archc.train.resume import fingerprint
 
 
