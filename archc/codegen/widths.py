@@ -23,7 +23,6 @@ class Widths:
         self.a, self.flat = analysis, flat
         self.symbolic = block is not None
         self.params = _python_names(block) if block is not None else {}
-        self.env = dict(block.args) if block is not None else {}  # this use's values
         span = analysis.graph.node(scope_input).span
         first = ast.Ref(pyexpr.INPUT, span) if self.symbolic else self._number(scope_input)
         self.values: dict[int, ast.Expr] = {scope_input: first}
@@ -93,10 +92,7 @@ class Widths:
         """The expression a block's statement gives for `key`, else the value as a number."""
         node = self.a.graph.node(n)
         if self.symbolic:
-            syntax = node.syntax
-            signature = ops.SIGNATURES[syntax.name]
-            given = ops.windows_given(syntax.name, syntax.args, signature, self.env)
-            arg = ops.bind(syntax.name, given, signature).get(key)
+            arg = dict(node.given).get(key)  # as archc.ir.build bound the statement
             arg = arg.value if isinstance(arg, ast.KeyArg) else arg
             if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg)):
                 return arg

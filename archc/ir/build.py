@@ -136,7 +136,8 @@ class _Builder:
     def _input(self, op: ast.Op, x: int | None, scope: Scope) -> int:
         if x is not None:
             raise ArchError("a net has one 'input', before its first layer", op.span)
-        node = makers.make_input(self._op_args(op, ops.SIGNATURES["input"], scope), op.span)
+        bound = self._bound(op, ops.SIGNATURES["input"], scope)
+        node = makers.make_input(self._op_args(bound, scope), op.span)
         self.graph.input = self.graph.add(node, (), op, (), None, None)
         return self.graph.input
 
@@ -299,11 +300,11 @@ class _Builder:
                 raise ArchError("'id' takes no arguments", op.args[0].span, scope.notes)
             raise ArchError("'id' stands alone as a branch of a sum or concat (a shortcut)",
                             op.span, scope.notes)
-        node = self._made_op(op, scope)
+        node, given = self._made_op(op, scope)
         if isinstance(node, ops.Act):
             self._refuse_second_activation(node, x, op, scope)
         return self.graph.add(node, (x,), op, scope.notes, scope.row, scope.head,
-                              scope.blocks)
+                              scope.blocks, given)
 
     def _refuse_second_activation(self, act: ops.Act, x: int, op: ast.Op, scope: Scope):
         """`conv 3x3 64 relu` then `relu`: the second does nothing, and is likely a slip."""
@@ -313,17 +314,18 @@ class _Builder:
             raise ArchError(f"'{act.kind}' after a layer that already applies '{earlier}' "
                             f"({ops.describe(before)})", op.span, scope.notes)
 
-    def _made_op(self, op: ast.Op, scope: Scope) -> ops.OpT:
-        """The op a statement makes, made once per statement, bindings and defaults: nets
-        repeat the same layer many times (VGG's conv3-512, a block used nine times)."""
+    def _made_op(self, op: ast.Op, scope: Scope) -> tuple[ops.OpT, tuple]:
+        """The op a statement makes and its arguments by slot, made once per statement,
+        bindings and defaults: nets repeat the same layer many times (VGG's conv3-512, a
+        block used nine times)."""
         key = (id(op), id(scope.defaults), tuple(scope.env.items()))
         made = self.made.get(key)
         if made is None:
             # The entry holds the statement and the defaults, so their ids are not reused.
-            made = self.made[key] = (self._make_op(op, scope), op, scope.defaults)
-        return made[0]
+            made = self.made[key] = (*self._make_op(op, scope), op, scope.defaults)
+        return made[0], made[1]
 
-    def _make_op(self, op: ast.Op, scope: Scope) -> ops.OpT:
+    def _make_op(self, op: ast.Op, scope: Scope) -> tuple[ops.OpT, tuple]:
         signature = ops.SIGNATURES.get(op.name)
         if signature is None or op.name == "input":
             if op.name == "input":
@@ -331,18 +333,22 @@ class _Builder:
             hint = suggest(op.name, [*ops.SIGNATURES, *self.blocks])
             raise ArchError(f"unknown op '{op.name}'{hint}", op.span, scope.notes)
         args = dict(scope.defaults.get(ops.family(op.name), {}))
-        args.update(self._op_args(op, signature, scope))
+        bound = self._bound(op, signature, scope)
+        args.update(self._op_args(bound, scope))
         try:
-            return makers.MAKERS[op.name](args, op.span)
+            return makers.MAKERS[op.name](args, op.span), tuple(bound.items())
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
 
-    def _op_args(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
+    def _bound(self, op: ast.Op | ast.Default, signature: ops.Signature, scope: Scope) -> dict:
+        """The statement's arguments by slot, a window parameter written as its window."""
         try:
             given = ops.windows_given(_name(op), op.args, signature, scope.env)
-            bound = ops.bind(_name(op), given, signature)
+            return ops.bind(_name(op), given, signature)
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
+
+    def _op_args(self, bound: dict, scope: Scope) -> dict:
         args: dict[str, makers.Value] = {}
         for key, arg in bound.items():
             if isinstance(arg, ast.Window):
@@ -367,7 +373,7 @@ class _Builder:
             raise ArchError("'default' sets options (pad=same) and flags (relu) only",
                             default.span, scope.notes)
         merged = dict(scope.defaults.get(default.op, {}))
-        merged.update(self._op_args(default, signature, scope))
+        merged.update(self._op_args(self._bound(default, signature, scope), scope))
         return replace(scope, defaults={**scope.defaults, default.op: merged})
 
 

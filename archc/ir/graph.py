@@ -36,6 +36,9 @@ class Node:
     row: int | None  # index into Graph.rows
     head: str | None  # the auxiliary head this layer belongs to, if any
     blocks: tuple[int, ...] = ()  # the block uses it sits in (Graph.block_uses), outermost first
+    # The statement's own arguments by slot, as build bound them (a window parameter written as
+    # its window): where the emitter finds the expression that gave a layer its width.
+    given: tuple[tuple[str, ast.Arg], ...] = ()
 
 
 @dataclass
@@ -99,13 +102,14 @@ class Graph:
 
     def add(self, op: OpT, inputs: tuple[int, ...], syntax: ast.Op | ast.Concat,
             notes: tuple[Note, ...], row: int | None, head: str | None,
-            blocks: tuple[int, ...] = ()) -> int:
+            blocks: tuple[int, ...] = (),
+            given: tuple[tuple[str, ast.Arg], ...] = ()) -> int:
         span = syntax.span
         node_id = len(self._nodes)
         if node_id >= MAX_LAYERS:
             raise ArchError(f"the network has more than {MAX_LAYERS:,} layers", span, notes)
         assert all(i < node_id for i in inputs), "operands are created before their users"
-        node = Node(op, inputs, syntax, span, notes, row, head, blocks)
+        node = Node(op, inputs, syntax, span, notes, row, head, blocks, given)
         self._nodes.append(node)
         self._networkx = None
         if row is not None:
