@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml Makefile
 	# multi-GB CUDA build. Installed first so the project's `torch>=2.4` is already satisfied.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[runtime,graph,export,train,dev]"
+	# torchvision is a test oracle only (tests/torchvision_oracle.py): the release built for
+	# torch 2.13.0, without its dependencies (they would pull a CUDA torch).
+	$(PY) -m pip install --quiet --no-deps torchvision==0.28.0
 	# Graphviz's `dot` renders `archc graph -o x.svg`; best effort (needs root and apt), the
 	# tests that render skip without it and .dot output never needs it.
 	command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
