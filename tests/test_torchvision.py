@@ -12,8 +12,9 @@ from torchvision_oracle import copy_by_order, macs, model
 import archc
 from archc.pipeline import analyse
 
-NETS = ["alexnet", "mobilenet_v2", "resnet101", "resnet152", "squeezenet1_0", "squeezenet1_1",
-        "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+NETS = ["alexnet", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+        "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
+        "vgg16_bn", "vgg19", "vgg19_bn"]
 
 
 @pytest.mark.parametrize("name", NETS)
