@@ -13,3 +13,13 @@ def compile(path_or_source, backend: str = "torch", heads: bool = True, override
     from archc.codegen.lower import compile_net
 
     return compile_net(path_or_source, backend, heads, overrides, logits)
+
+
+def convert_weights(path_or_source, checkpoint, heads: bool = True, overrides=None) -> dict:
+    """A torchvision checkpoint (a path, or a state_dict) as a state_dict for
+    `archc.compile(path_or_source)`: paired by structure, every shape checked
+    (archc.codegen.weights). Raises ArchError at the first layer that does not pair."""
+    from archc.codegen.lower import compile_net  # noqa: F401  (torch starts here)
+    from archc.codegen.weights import convert_net
+
+    return convert_net(path_or_source, checkpoint, heads, overrides)

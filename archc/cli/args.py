@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 from archc.errors import UsageError
 
@@ -47,3 +48,18 @@ def require(command: str, *modules: str) -> None:
         extras = ",".join(sorted({EXTRAS[m] for m in missing}))
         raise UsageError(f"archc {command} needs {', '.join(missing)}, which this install "
                          f"lacks: pip install 'archc[{extras}]'")
+
+
+def writable(path: str, source: str) -> str:
+    """Refuse, before any work, an output in a missing folder or on top of the source."""
+    from pathlib import Path
+
+    target = Path(path).resolve()
+    if not target.parent.is_dir():
+        raise UsageError(f"cannot write {path}: no such folder")
+    if not os.access(target.parent, os.W_OK) or (target.exists() and
+                                                 not os.access(target, os.W_OK)):
+        raise UsageError(f"cannot write {path}: permission denied")
+    if target == Path(source).resolve():
+        raise UsageError(f"refusing to write {path}: it is the input file")
+    return path

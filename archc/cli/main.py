@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from archc.cli.args import add_set, require
+from archc.cli.args import add_set, require, writable
 from archc.errors import ArchError, UsageError
 
 
@@ -116,11 +116,12 @@ def _add_graph_and_export(commands) -> None:
     add_set(export)
     export.set_defaults(run=run_export)
 
-    from archc.cli.kernels import add_command  # imports no torch
+    from archc.cli import kernels, weights  # import no torch
     from archc.train.options import add_commands, run_eval, run_train  # imports no torch
 
     add_commands(commands, run_train, run_eval)
-    add_command(commands)
+    kernels.add_command(commands)
+    weights.add_command(commands)
 
 
 def _add_heads(command: argparse.ArgumentParser) -> None:
@@ -213,7 +214,7 @@ def run_compile(args) -> int:
     from archc.codegen.triton.plan import plan
 
     if args.output is not None:
-        _writable(args.output, args.file)
+        writable(args.output, args.file)
     analysis = _checked(args.file, dict(args.set))
     if args.plan and args.backend != "triton":
         raise UsageError("--plan shows the triton backend's fusions: add --backend triton")
@@ -236,26 +237,11 @@ def run_compile(args) -> int:
     return 0
 
 
-def _writable(path: str, source: str) -> str:
-    """Refuse, before any work, an output in a missing folder or on top of the source."""
-    from pathlib import Path
-
-    target = Path(path).resolve()
-    if not target.parent.is_dir():
-        raise UsageError(f"cannot write {path}: no such folder")
-    if not os.access(target.parent, os.W_OK) or (target.exists() and
-                                                 not os.access(target, os.W_OK)):
-        raise UsageError(f"cannot write {path}: permission denied")
-    if target == Path(source).resolve():
-        raise UsageError(f"refusing to write {path}: it is the input file")
-    return path
-
-
 def run_graph(args) -> int:
     require("graph", "graphviz")
     from archc.report.draw import write
 
-    output = _writable(args.output, args.file)
+    output = writable(args.output, args.file)
     path = write(_checked(args.file, dict(args.set)), output, expand=args.expand)
     print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -268,7 +254,7 @@ def run_export(args) -> int:
     from archc.codegen.export import export_net
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter
-    output = _writable(args.onnx, args.file)
+    output = writable(args.onnx, args.file)
     report = export_net(_checked(args.file, dict(args.set)), output, opset=args.opset,
                         logits=args.logits)
     print(f"wrote {report.path} (opset {report.opset}): ONNX checker passed; onnxruntime vs "

@@ -1,0 +1,55 @@
+"""`archc weights`: a torchvision checkpoint turned into a state_dict for archc's module.
+
+    archc weights nets/resnet50.arch --torchvision resnet50-0676ba61.pth -o resnet50.pt
+
+The net is lowered (torch backend: its state_dict is the triton backend's too), the checkpoint
+loaded without running code, and archc.codegen.weights pairs the two by structure, every shape
+checked; the result is saved (atomically) for `net.load_state_dict(torch.load(OUT))`. A layer
+that does not pair is a located error at the statement that made it: exit status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from archc.cli.args import add_set, require, writable
+
+
+def add_command(commands) -> None:
+    weights = commands.add_parser(
+        "weights", help="turn a torchvision checkpoint into a state_dict for the compiled net",
+        description="Pair a torchvision checkpoint's tensors with FILE's layers by structure "
+                    "(declaration order, every shape checked; names differ) and save the "
+                    "state_dict archc's module loads. Exit 1 at the first layer that does not "
+                    "pair, naming both sides.")
+    weights.add_argument("file", metavar="FILE", help="an .arch file")
+    weights.add_argument("--torchvision", required=True, metavar="CKPT.pth",
+                         help="a checkpoint as torchvision publishes them (a state_dict)")
+    weights.add_argument("-o", "--output", required=True, metavar="OUT.pt",
+                         help="where to save the converted state_dict")
+    weights.add_argument("--no-heads", dest="heads", action="store_false",
+                         help="the net without its auxiliary heads (a checkpoint without them)")
+    add_set(weights)
+    weights.set_defaults(run=run_weights)
+
+
+def run_weights(args) -> int:
+    require("weights", "torch")
+    import torch
+
+    from archc.codegen.lower import lower
+    from archc.codegen.weights import convert, load_checkpoint
+    from archc.pipeline import analyse
+
+    writable(args.output, args.file)
+    lowered = lower(analyse(args.file, dict(args.set)).raise_errors(), heads=args.heads)
+    source = load_checkpoint(args.torchvision)
+    state = convert(lowered, source)
+    lowered.module.load_state_dict(state)  # strict: every key, as the module has them
+    temporary = f"{args.output}.tmp-{os.getpid()}"
+    torch.save(state, temporary)
+    os.replace(temporary, args.output)
+    print(f"wrote {args.output}: {len(state)} tensors paired with {args.torchvision}'s",
+          file=sys.stderr)
+    return 0

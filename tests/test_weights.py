@@ -1,0 +1,96 @@
+"""`archc weights` and archc.convert_weights: torchvision checkpoints into archc's modules, one
+net of each shipped torchvision family, outputs equal after conversion; and what a checkpoint
+that does not pair gets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT
+from torchvision_oracle import model
+
+from archc import compile as compile_net
+from archc import convert_weights
+
+FAMILIES = ["alexnet", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2",
+            "densenet121", "squeezenet1_1", "mobilenet_v2"]
+
+
+def checkpoint(tmp_path, name: str, wrap: str | None = None):
+    reference = model(name)
+    state = reference.state_dict()
+    path = tmp_path / f"{name}.pth"
+    torch.save({wrap: state} if wrap else state, path)
+    return reference, path
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_converted_weights_give_torchvisions_outputs(archc, tmp_path, name):
+    reference, path = checkpoint(tmp_path, name)
+    out = tmp_path / "converted.pt"
+    status, stdout, err = archc("weights", f"nets/{name}.arch", "--torchvision", str(path),
+                                "-o", str(out))
+    assert status == 0, err
+    assert f"wrote {out}: {len(reference.state_dict())} tensors paired" in err
+    net = compile_net(str(ROOT / "nets" / f"{name}.arch")).eval()
+    net.load_state_dict(torch.load(out, weights_only=True))
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
+def test_the_python_function_takes_a_state_dict_or_a_wrapped_file(tmp_path):
+    reference, path = checkpoint(tmp_path, "resnet18", wrap="state_dict")
+    from_file = convert_weights(str(ROOT / "nets/resnet18.arch"), path)
+    from_dict = convert_weights(str(ROOT / "nets/resnet18.arch"), reference.state_dict())
+    assert from_file.keys() == from_dict.keys()
+    assert all(torch.equal(from_file[k], from_dict[k]) for k in from_file)
+    assert "layer1.0.residual.0.weight" in from_file
+
+
+def test_a_checkpoint_of_another_net_is_a_located_error(archc, tmp_path):
+    """ResNet-50's weights for ResNet-101: they pair up to layer3's seventh block, where
+    ResNet-50 has moved on to layer4."""
+    _, path = checkpoint(tmp_path, "resnet50")
+    status, out, err = archc("weights", "nets/resnet101.arch", "--torchvision", str(path),
+                             "-o", str(tmp_path / "x.pt"))
+    assert status == 1 and not (tmp_path / "x.pt").exists()
+    assert err.splitlines()[0] == (
+        "nets/lib/resnet.arch:31:13: error: layer 'layer3.6.residual.0': the checkpoint's "
+        "'layer4.0.conv1.weight' is 512x1024x1x1, this layer's weight 256x1024x1x1")
+    assert "note: in block 'bottleneck' used here" in err
+
+
+def test_a_checkpoint_with_layers_left_over_is_an_error(archc, tmp_path):
+    _, path = checkpoint(tmp_path, "resnet18")
+    status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(path),
+                             "-o", str(tmp_path / "x.pt"), "--set", "classes=10")
+    assert status == 1
+    assert "the checkpoint's 'fc.weight' is 1000x512, this layer's weight 10x512" in err
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read {path}: no such file"),
+    (b"not a checkpoint", "is not a checkpoint torch can load safely"),
+])
+def test_what_is_not_a_checkpoint_exits_2(archc, tmp_path, content, message):
+    path = tmp_path / "bad.pth"
+    if content is not None:
+        path.write_bytes(content)
+    status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(path),
+                             "-o", str(tmp_path / "x.pt"))
+    assert status == 2 and message.format(path=path) in err
+
+
+def test_a_pickle_that_runs_code_is_refused(archc, tmp_path):
+    import pickle
+
+    class Hostile:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    path = tmp_path / "hostile.pth"
+    torch.save({"x": Hostile()}, path, pickle_module=pickle)
+    status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(path),
+                             "-o", str(tmp_path / "x.pt"))
+    assert status == 2 and "ran" not in out and "not a checkpoint torch can load safely" in err
