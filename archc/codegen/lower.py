@@ -1,7 +1,7 @@
 """Lower: `Analysis` -> a torch.nn.Module, by executing the source `archc.codegen.emit` writes.
 
-Torch starts here: with export.py, the only modules outside archc/train that import it at
-import time (tests/test_boundaries.py holds that). One code path serves both
+Torch starts here: with export.py and weights.py, the only modules outside archc/train that
+import it at import time (tests/test_boundaries.py holds that). One code path serves both
 `archc.compile()` (in memory) and `archc compile -o net.py` (on disk), so the two cannot drift.
 """
 
