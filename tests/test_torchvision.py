@@ -16,7 +16,8 @@ NETS = ["alexnet", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet10
         "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
         "vgg16_bn", "vgg19", "vgg19_bn", "resnext50_32x4d", "resnext101_32x8d",
         "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161",
-        "densenet169", "densenet201", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"]
+        "densenet169", "densenet201", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+        "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf"]
 
 
 @pytest.mark.parametrize("name", NETS)
