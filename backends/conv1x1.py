@@ -147,7 +147,7 @@ def prune_configs(configs: list, named_args: dict, **flags) -> list:
     16-wide tile reads x once per 16 output channels), none taller than M's power of two (64
     at least: Hopper's wgmma). And lean tiles where ptxas spilled (tests/test_aot.py, every
     shipped net): rows of x or of the output not 16-aligned make every load or store scalar,
-    an address register an element, so at most 32 accumulators a thread and K blocks of 32;
+    an address register an element, so at most 16 accumulators a thread and K blocks of 32;
     a POOL launch keeps K blocks of 32. Raises when nothing fits."""
     limit = shared_limit()
     size = named_args["x_ptr"].element_size()
@@ -165,7 +165,7 @@ def _matched(config: triton.Config, a: dict, flags: dict) -> bool:
     tallest = max(64, triton.next_power_of_2(a.get("M", 64)))
     aligned = all(a.get(k, 16) % 16 == 0 for k in ("K", "stride_xm", "stride_om"))
     per_thread = kw["BLOCK_M"] * kw["BLOCK_N"] // (32 * config.num_warps)
-    lean = per_thread <= 32 and kw["BLOCK_K"] <= 32
+    lean = per_thread <= 16 and kw["BLOCK_K"] <= 32  # 32 spilled: RegNetX-1.6GF's 408-wide
     return (min(32, widest) <= kw["BLOCK_N"] <= widest and kw["BLOCK_M"] <= tallest and
             (aligned or lean) and (not flags.get("POOL") or kw["BLOCK_K"] <= 32))
 
