@@ -95,3 +95,8 @@ def test_a_pickle_that_runs_code_is_refused(archc, tmp_path):
     status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(path),
                              "-o", str(tmp_path / "x.pt"))
     assert status == 2 and "ran" not in out and "not a checkpoint torch can load safely" in err
+
+
+def test_help(archc):
+    status, out, err = archc("weights", "--help")
+    assert status == 0 and "usage: archc weights" in out and "--torchvision" in out
