@@ -117,3 +117,10 @@ def test_a_broken_net_is_a_located_error(archc, tmp_path):
     net.write_text("net broken {\n    input 3x8x8\n    conv 3x3 4 stride=9x\n}\n")
     status, out, err = archc("kernels", str(net))
     assert status == 1 and f"{net}:3:" in err and "error:" in err
+
+
+def test_a_training_batch_torch_refuses_is_a_usage_error(archc):
+    """Inception-v3's auxiliary head batch-normalises 1x1 maps: one image cannot train it."""
+    status, out, err = archc("kernels", "nets/inception_v3.arch", "--batch", "1", "--train")
+    assert status == 2 and out == ""
+    assert "--train at batch 1: a batch norm of the net would see one value per channel" in err

@@ -14,7 +14,7 @@ from archc import convert_weights
 
 FAMILIES = ["alexnet", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2",
             "densenet121", "squeezenet1_1", "mobilenet_v2", "mnasnet0_5",
-            "regnet_x_400mf"]
+            "regnet_x_400mf", "inception_v3"]
 
 
 def checkpoint(tmp_path, name: str, wrap: str | None = None):
@@ -35,7 +35,7 @@ def test_converted_weights_give_torchvisions_outputs(archc, tmp_path, name):
     assert f"wrote {out}: {len(reference.state_dict())} tensors paired" in err
     net = compile_net(str(ROOT / "nets" / f"{name}.arch")).eval()
     net.load_state_dict(torch.load(out, weights_only=True))
-    x = torch.randn(1, 3, 224, 224)
+    x = torch.randn(1, 3, 299, 299) if name == "inception_v3" else torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(net(x), reference(x), rtol=1e-4, atol=1e-4)
 

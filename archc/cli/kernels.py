@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from archc.cli.args import add_set, require
+from archc.errors import UsageError
 
 DTYPES = ("fp32", "fp16", "bf16")
 HELP = """examples:
@@ -142,7 +143,14 @@ def capture_launches(file: str, target, dtype: str = "fp32", batch: int = 256,
     x = torch.empty((batch, *shape), device="meta", dtype=dtype)
     x = x.contiguous(memory_format=torch.channels_last)
     with capture(target) as launches, torch.set_grad_enabled(train):
-        module(x)
+        try:
+            module(x)
+        except ValueError as error:  # torch's own refusal, of the user's --batch and --train
+            if "Expected more than 1 value per channel" not in str(error):
+                raise
+            raise UsageError(f"--train at batch {batch}: a batch norm of the net would see one "
+                             "value per channel, which torch refuses to train; give a larger "
+                             "--batch") from None
     return launches
 
 
