@@ -54,9 +54,9 @@ def _why(c, target) -> str:
 
 
 def _totals(results: list, target) -> str:
-    runnable = [r for r in results if r.best(target)]
-    model = sum(r.count * r.best(target).timing.model_s for r in runnable)
-    ideal = sum(r.count * r.best(target).timing.ideal_s for r in runnable)
+    from archc.cli.kernels import totals
+
+    model, ideal = totals(results, target)
     ratio = f" ({model / ideal:.2f}x)" if ideal else ""
     return (f"modelled {model * 1e6:.1f} us against an ideal {ideal * 1e6:.1f} us{ratio} for "
             f"the Triton launches: a roofline model on {target.device}'s public peaks "
