@@ -1,12 +1,12 @@
 """Backends: how a checked net's layers become lines of forward(), as values passed to emit.
 
-A `Backend` is its per-op table of calls (`CALLS`: how each op's forward line reads), the
-imports the emitted source needs, its memory format, and whether it runs the fusion plan
-(archc.codegen.triton.plan). Both backends build the same layers (archc.codegen.modules: one
-constructor table), so a module's `state_dict` is the same whichever backend wrote it, and
-checkpoints move between them. A test checks that every op has a row in every backend's table.
+A `Backend` is its table of calls for the ops it writes its own way (`calls`; every other op
+reads as its spec's torch `call`, in the op's family file), the imports the emitted source
+needs, its memory format, and whether it runs the fusion plan (archc.codegen.triton.plan).
+Both backends build the same layers (each op's `module` rule), so a module's `state_dict` is
+the same whichever backend wrote it, and checkpoints move between them.
 
-- `TORCH`: nn.Modules and torch.nn.functional, the reference.
+- `TORCH`: nn.Modules and torch.nn.functional, the reference: no rows of its own.
 - `TRITON`: the plan's GEMMs and pools call archc.backends' kernels (`K.conv1x1(...)`); the
   other convs stay on cuDNN; activations are channels last.
 
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from archc import ops
 from archc.codegen.triton.plan import Step
+from archc.ops.activation import activate
+from archc.ops.common import module_call
 
 
 @dataclass(frozen=True)
@@ -44,42 +46,8 @@ class Site:
 Call = Callable[[ops.OpT, Site], str]
 
 
-# How each activation reads in forward(), flag or layer.
-ACTIVATION_CALLS = {"relu": "F.relu({})", "relu6": "F.relu6({})", "sigmoid": "torch.sigmoid({})",
-                    "tanh": "torch.tanh({})", "hardswish": "F.hardswish({})",
-                    "leakyrelu": "F.leaky_relu({}, {slope!r})"}
-
-
-def activate(act: str, value: str, slope: float = 0.01) -> str:
-    return value if act == "linear" else ACTIVATION_CALLS[act].format(value, slope=slope)
-
-
-def _module(op, site: Site) -> str:
-    return activate(getattr(op, "act", "linear"), f"{site.attr}({site.args[0]})")
-
-
-def _softmax(op, site: Site) -> str:
-    value = site.args[0]
-    if site.final:  # training returns logits, for a cross-entropy loss
-        return f"{value} if self.training else F.softmax({value}, dim=1)"
-    return f"F.softmax({value}, dim=1)"
-
-
-TORCH_CALLS: dict[type, Call] = {
-    ops.Input: lambda op, site: site.args[0],
-    ops.Conv: _module,
-    ops.Pool: _module,
-    ops.GlobalAvgPool: _module,
-    ops.LRN: _module,
-    ops.Dropout: _module,
-    ops.FC: _module,
-    ops.Flatten: lambda op, site: f"torch.flatten({site.args[0]}, 1)",
-    ops.Softmax: _softmax,
-    ops.Concat: lambda op, site: f"torch.cat([{', '.join(site.args)}], dim=1)",
-    ops.BatchNorm: _module,
-    ops.Act: lambda op, site: activate(op.kind, site.args[0], op.slope),
-    ops.Sum: lambda op, site: " + ".join(site.args),
-}
+def _torch_call(op, site: Site) -> str:
+    return ops.spec(op).call(op, site)
 
 
 def _out(site: Site) -> str:
@@ -95,7 +63,7 @@ def _triton_conv(op: ops.Conv, site: Site) -> str:
             f"{site.attr}({site.args[0]})"
         return activate("relu", call) if site.relu else call
     if site.step is None or site.step.kind != "gemm":
-        return _module(op, site)  # cuDNN, or an activation the GEMM does not apply
+        return module_call(op, site)  # cuDNN, or an activation the GEMM does not apply
     relu = op.act == "relu" if site.relu is None else site.relu
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
@@ -110,12 +78,12 @@ def _triton_pool(op: ops.Pool, site: Site) -> str:
 
 def _triton_concat(op: ops.Concat, site: Site) -> str:
     if site.into is None:
-        return TORCH_CALLS[ops.Concat](op, site)
+        return _torch_call(op, site)
     return f"{site.into}.join([{', '.join(site.args)}])"
 
 
+# The ops the triton backend writes its own way; every other op reads as the torch backend's.
 TRITON_CALLS: dict[type, Call] = {
-    **TORCH_CALLS,
     ops.Conv: _triton_conv,
     ops.Pool: _triton_pool,
     ops.GlobalAvgPool: lambda op, site: f"K.global_avg_pool({site.args[0]})",
@@ -133,14 +101,18 @@ def siblings_call(attrs: list[str], x: str, relu: bool, into: str | None) -> str
 @dataclass(frozen=True)
 class Backend:
     name: str
-    calls: dict[type, Call]
+    calls: dict[type, Call]  # its own rows; an op without one reads as its spec's `call`
     imports: tuple[str, ...]
     channels_last: bool  # forward() converts its input, and the kernels keep the format
     plans: bool  # runs archc.codegen.triton.plan, and emits its merged GEMMs
 
+    def call(self, op: ops.OpT, site: Site) -> str:
+        """Layer `op`'s forward() expression at `site`."""
+        return self.calls.get(type(op), _torch_call)(op, site)
+
 
 TORCH_IMPORTS = ("import torch", "from torch import nn", "from torch.nn import functional as F")
-TORCH = Backend("torch", TORCH_CALLS, TORCH_IMPORTS, channels_last=False, plans=False)
+TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, plans=False)
 TRITON = Backend("triton", TRITON_CALLS,
                  TORCH_IMPORTS + ("from archc.backends import functional as K",),
                  channels_last=True, plans=True)

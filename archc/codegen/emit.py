@@ -313,17 +313,7 @@ class _Emitter:
         op = node.op
         if fused is not None and fused.pool is not None:  # the GEMM reads what the pool would
             node = self.graph.node(fused.pool)
-        if isinstance(op, ops.Concat | ops.Sum):
-            dims = 2 if all(self.flat[i] for i in node.inputs) else 4
-            args = [var.read(i, dims) for i in node.inputs]
-        elif isinstance(op, ops.Softmax):
-            args = [var.read(node.inputs[0], 2)]
-        else:
-            wants = 2 if isinstance(op, (ops.FC, ops.Dropout, ops.Act)) else 4  # as it is
-            value = var.read(node.inputs[0], wants)
-            if isinstance(op, ops.FC) and not self.flat[node.inputs[0]]:
-                value = f"torch.flatten({value}, 1)"
-            args = [value]
+        args = self._args(ops.spec(op).reads, node.inputs, var)
         step = self.plan.step_of(n) if self.plan else None
         site = Site(f"self.{attr}", args, n in self.finals, step, into)
         if fused is not None:
@@ -335,8 +325,17 @@ class _Emitter:
                 site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
         elif step is not None and step.tail and n in step.nodes:
             site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
-        row = self.backend.calls[type(op)]
-        return row(op, site)
+        return self.backend.call(op, site)
+
+    def _args(self, reads: str, inputs: tuple[int, ...], var: LocalNames) -> list[str]:
+        """A layer's inputs as Python, in the form its op `reads` them (archc.ops.base)."""
+        if reads == "joins":
+            dims = 2 if all(self.flat[i] for i in inputs) else 4
+            return [var.read(i, dims) for i in inputs]
+        value = var.read(inputs[0], 4 if reads == "spatial" else 2)  # 2: as it is
+        if reads == "flattened" and not self.flat[inputs[0]]:
+            value = f"torch.flatten({value}, 1)"
+        return [value]
 
     def _attributes(self, items: list, members: Members) -> list[tuple]:
         """(member, attribute, state_dict key) of every item: `branch3x3`,

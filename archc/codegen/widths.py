@@ -37,19 +37,15 @@ class Widths:
 
     def layer(self, n: int) -> None:
         node = self.a.graph.node(n)
-        op = node.op
-        if isinstance(op, ops.Conv):
-            width = self._given(n, "channels", op.channels)
-        elif isinstance(op, ops.FC):
-            width = self._given(n, "features", op.features)
-        elif isinstance(op, ops.Concat):
+        rule = ops.spec(node.op).width
+        if rule == "total":
             width = pyexpr.total([self.values[i] for i in node.inputs])
-        elif isinstance(op, ops.Sum):
-            width = self.values[node.inputs[0]]  # the branches agree (checked)
-        elif isinstance(op, ops.Flatten):
+        elif rule == "flattened":
             width = self._flattened(node.inputs[0])
-        else:
+        elif rule == "same":  # a sum's branches agree (checked): its first input's
             width = self.values[node.inputs[0]]
+        else:  # the slot that gave it: conv's channels, fc's features
+            width = self._given(n, rule, getattr(node.op, rule))
         self.values[n] = width
 
     def alias(self, n: int, of: int) -> None:
@@ -78,12 +74,8 @@ class Widths:
         operand = node.inputs[0]
         texts = {"in": self.text(operand), "out": self.text(n),
                  "features_in": self.python(self._flattened(operand))}
-        if isinstance(node.op, ops.Conv):
-            texts["groups"] = self.python(self._given(n, "groups", node.op.groups))
-        if isinstance(node.op, ops.Conv | ops.Pool):
-            texts["stride"] = self.python(self._given(n, "stride", node.op.stride))
-        if isinstance(node.op, ops.Dropout):
-            texts["p"] = self.python(self._given(n, "p", node.op.p))
+        for key in ops.spec(node.op).given:  # conv's groups and stride, dropout's p
+            texts[key] = self.python(self._given(n, key, getattr(node.op, key)))
         return texts
 
     # ---- helpers ---------------------------------------------------------------------------

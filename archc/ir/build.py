@@ -23,13 +23,13 @@ from archc.ir.graph import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.lang import ast
 from archc.lang.evaluate import MAX_NUMBER, evaluate, evaluate_word, number, suggest, window
 from archc.lang.loader import Program
-from archc.ops import makers
+from archc.ops.args import Value
 
 
 @dataclass(frozen=True)
 class Scope:
     env: dict[str, int | float]
-    defaults: dict[str, dict[str, makers.Value]]  # op family -> options
+    defaults: dict[str, dict[str, Value]]  # op family -> options
     notes: tuple[Note, ...]  # block uses we are inside, innermost first
     blocks_in_use: tuple[str, ...]
     blocks: tuple[int, ...] = ()  # ids of the block uses we are inside (Graph.block_uses)
@@ -137,7 +137,7 @@ class _Builder:
         if x is not None:
             raise ArchError("a net has one 'input', before its first layer", op.span)
         bound = self._bound(op, ops.SIGNATURES["input"], scope)
-        node = makers.make_input(self._op_args(bound, scope), op.span)
+        node = ops.STATEMENTS["input"].make(self._op_args(bound, scope), op.span)
         self.graph.input = self.graph.add(node, (), op, (), None, None)
         return self.graph.input
 
@@ -336,7 +336,7 @@ class _Builder:
         bound = self._bound(op, signature, scope)
         args.update(self._op_args(bound, scope))
         try:
-            return makers.MAKERS[op.name](args, op.span), tuple(bound.items())
+            return ops.STATEMENTS[op.name].make(args, op.span), tuple(bound.items())
         except ArchError as error:
             raise ArchError(error.message, error.span, scope.notes) from None
 
@@ -349,16 +349,16 @@ class _Builder:
             raise ArchError(error.message, error.span, scope.notes) from None
 
     def _op_args(self, bound: dict, scope: Scope) -> dict:
-        args: dict[str, makers.Value] = {}
+        args: dict[str, Value] = {}
         for key, arg in bound.items():
             if isinstance(arg, ast.Window):
-                args[key] = makers.Value(window(arg, scope.env, scope.notes), arg.span)
+                args[key] = Value(window(arg, scope.env, scope.notes), arg.span)
             elif isinstance(arg, ast.KeyArg):
-                args[key] = makers.Value(evaluate_word(arg.value, scope.env, scope.notes), arg.span)
+                args[key] = Value(evaluate_word(arg.value, scope.env, scope.notes), arg.span)
             elif key == "act":
-                args[key] = makers.Value(arg.name, arg.span)
+                args[key] = Value(arg.name, arg.span)
             else:
-                args[key] = makers.Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
+                args[key] = Value(evaluate_word(arg, scope.env, scope.notes), arg.span)
         return args
 
     def _default(self, default: ast.Default, scope: Scope) -> Scope:

@@ -154,7 +154,7 @@ class Graph:
             _require(isinstance(node.op, ops.OP_TYPES), f"%{n} has an op of archc's: {node.op}")
             _require(all(0 <= i < n for i in node.inputs), f"%{n} reads only earlier layers")
             many = len(node.inputs) or -1  # concat and sum: one operand a branch
-            arity = {ops.Input: 0, ops.Concat: many, ops.Sum: many}.get(type(node.op), 1)
+            arity = {"none": 0, "one": 1, "many": many}[ops.spec(node.op).arity]
             _require(len(node.inputs) == arity, f"%{n} ({ops.describe(node.op)}) has "
                      f"{len(node.inputs)} operands")
             _require(all(0 <= b < len(self.block_uses) for b in node.blocks),

@@ -26,11 +26,6 @@ FORMATS = ("dot", "gv", "svg", "png", "pdf")
 # Fill colour by kind of node (ColorBrewer Pastel1, which prints and reads in grey too).
 KINDS = {"conv": "#b3cde3", "pool": "#ccebc5", "normalisation": "#fed9a6", "fc": "#decbe4",
          "block": "#fbb4ae", "head": "#f2f2f2", "other": "#ffffff"}
-KIND_OF = {ops.Conv: "conv", ops.Pool: "pool", ops.GlobalAvgPool: "pool",
-           ops.LRN: "normalisation", ops.FC: "fc", ops.Input: "other", ops.Dropout: "other",
-           ops.Flatten: "other", ops.Softmax: "other", ops.Concat: "other",
-           ops.BatchNorm: "normalisation", ops.Act: "other", ops.Sum: "other"}
-
 
 def draw(analysis: Analysis, expand: bool = False) -> graphviz.Digraph:
     graph = analysis.graph
@@ -119,8 +114,9 @@ def _siblings_side_by_side(dot, analysis: Analysis, nodes: list[int]) -> None:
 
 def _layer_node(dot, analysis: Analysis, n: int, kinds: set[str]) -> None:
     node = analysis.graph.node(n)
-    kind = "head" if node.head and not isinstance(node.op, ops.Conv | ops.FC) else \
-        KIND_OF[type(node.op)]
+    kind = ops.spec(node.op).draw
+    if node.head and kind not in ("conv", "fc"):  # a head's weight layers keep their colour
+        kind = "head"
     lines = [ops.full_text(node.op).replace(" relu", " + relu")]
     if analysis.costs[n].params:
         lines.append(_counts(analysis.costs[n]))

@@ -19,12 +19,9 @@ from archc.pipeline import Analysis
 BYTES_PER_ELEMENT = 4  # activation memory is counted in float32
 
 # How Table 1 names each op.
-TYPE_NAMES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
-              "gap": "global avg pool", "lrn": "LRN", "dropout": "dropout", "fc": "linear",
-              "flatten": "flatten", "softmax": "softmax", "concat": "concat",
-              "bn": "batch norm", "sum": "residual sum", "relu": "ReLU", "relu6": "ReLU6",
-              "leakyrelu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
-              "hardswish": "hard swish"}
+# The type column: each op's title (its spec's `titles`), by the language's name.
+TYPE_NAMES = {name: title for spec in ops.REGISTRY.values()
+              for name, title in spec.titles.items()}
 
 
 @dataclass(frozen=True)
@@ -191,8 +188,8 @@ def _type(row: Row, lead: ops.OpT, head: tuple[str, float] | None) -> str:
         name = TYPE_NAMES[ops.op_name(lead)]
     elif row.title in TYPE_NAMES:
         name = TYPE_NAMES[row.title]
-        if isinstance(lead, ops.Dropout):
-            name += f" ({lead.p:.0%})"
+        if ops.op_name(lead) == row.title:
+            name += ops.spec(lead).title_detail(lead)  # dropout's (40%)
     else:
         name = row.title if row.name.startswith(row.title) else f"{row.title} ({row.name})"
     return name + (f" x{row.repeat}" if row.repeat > 1 else "")

@@ -113,9 +113,10 @@ def fuse_1x1(analysis: Analysis) -> list[Step]:
     for n in analysis.graph.order():
         node = analysis.graph.node(n)
         op, source = node.op, node.inputs[0] if node.inputs else None
-        if isinstance(op, ops.Input):
+        kind = ops.spec(op).plan
+        if kind == "none":
             continue
-        if isinstance(op, ops.Conv):
+        if kind == "gemm":
             reason = _not_a_gemm(op)
             if reason:
                 steps.append(Step("torch", (n,), source, op.act == "relu", f"cuDNN: {reason}"))
@@ -123,9 +124,9 @@ def fuse_1x1(analysis: Analysis) -> list[Step]:
                 steps.append(Step("gemm", (n,), source, op.act == "relu",
                                   "1x1 conv, bias and ReLU in one GEMM" if op.act == "relu"
                                   else "1x1 conv and bias in one GEMM"))
-        elif isinstance(op, ops.Pool):
+        elif kind == "pool":
             steps.append(Step("pool", (n,), source, why=f"{op.kind} pool"))
-        elif isinstance(op, ops.GlobalAvgPool):
+        elif kind == "gap":
             steps.append(Step("gap", (n,), source, why="global average pool"))
         else:
             steps.append(Step("torch", (n,), source, why=f"{ops.op_name(op)}: a torch op"))

@@ -1,0 +1,88 @@
+"""The op registry: every op has every part, and the stages' tables are views of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+from archc import ops
+from archc.codegen.backend_calls import BACKENDS
+from archc.ops import base
+from archc.report.stats import TYPE_NAMES
+
+SPECS = list(ops.REGISTRY.values())
+FIELDS = typing.get_type_hints(base.OpSpec)
+
+
+def test_the_registry_holds_every_op_type_once():
+    assert set(ops.REGISTRY) == set(typing.get_args(ops.OpT))
+    assert [s.type for s in SPECS] == list(ops.REGISTRY)  # no family defines a type twice
+
+
+def test_an_op_cannot_lack_a_part():
+    for field in dataclasses.fields(base.OpSpec):
+        assert field.default is dataclasses.MISSING, field.name
+        assert field.default_factory is dataclasses.MISSING, field.name
+    parts = {f.name: getattr(ops.REGISTRY[ops.Dropout], f.name)
+             for f in dataclasses.fields(base.OpSpec)}
+    del parts["cost"]
+    with pytest.raises(TypeError, match="cost"):
+        base.OpSpec(**parts)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.type.__name__ for s in SPECS])
+def test_every_part_has_its_kind(spec: base.OpSpec):
+    for field in dataclasses.fields(base.OpSpec):
+        value, hint = getattr(spec, field.name), FIELDS[field.name]
+        if typing.get_origin(hint) is typing.Literal:
+            assert value in typing.get_args(hint), (field.name, value)
+        elif field.name in ("module",):
+            assert value is None or callable(value)
+        elif field.name not in ("type", "statements", "titles", "given", "width", "folds_bn"):
+            assert callable(value), field.name
+    assert dataclasses.is_dataclass(spec.type) and spec.type.__dataclass_params__.frozen
+    for key in spec.given:  # constructor arguments a block parameter may give are op fields
+        assert key in {f.name for f in dataclasses.fields(spec.type)}, key
+    assert spec.width in ("same", "total", "flattened") or \
+        spec.width in {f.name for f in dataclasses.fields(spec.type)}
+    assert set(spec.titles) <= set(spec.statements) | {spec.name(_sample(spec))}
+
+
+def test_statement_names_are_unique_and_titled():
+    names = [name for s in SPECS for name in s.statements]
+    assert len(names) == len(set(names))
+    assert set(names) == set(ops.SIGNATURES)
+    assert set(names) - {"input"} <= set(TYPE_NAMES)
+    assert {"concat", "sum"} <= set(TYPE_NAMES)  # made by groups, titled all the same
+
+
+def test_every_kernel_an_op_is_planned_onto_has_a_triton_call():
+    triton = BACKENDS["triton"]
+    assert set(triton.calls) <= set(ops.REGISTRY)
+    for spec in SPECS:
+        if spec.plan in ("gemm", "pool", "gap"):
+            assert spec.type in triton.calls, spec.type.__name__
+    assert BACKENDS["torch"].calls == {}  # the reference: every op reads as its spec says
+
+
+def test_ops_are_named_as_the_language_writes_them():
+    conv = ops.Conv((3, 3), 2, (1, 1), 64, 1, "relu", bias=False)
+    assert ops.full_text(conv) == "conv 3x3/2 64 pad=1 bias=false relu"
+    pool = ops.Pool("max", (3, 3), 2, (0, 1), True)
+    assert ops.full_text(pool) == "maxpool 3x3/2 pad=0x1 ceil"
+    assert ops.full_text(ops.Input((3, 32, 32))) == "input 3x32x32"
+    assert ops.describe(ops.Dropout(0.4)) == "dropout 0.4"
+    assert ops.op_name(ops.Act("leakyrelu", 0.2)) == "leakyrelu"
+
+
+def _sample(spec: base.OpSpec):
+    """An instance of the spec's op, for the rules that name one."""
+    samples = {ops.Input: ops.Input((3, 8, 8)), ops.Conv: ops.Conv((1, 1), 1, (0, 0), 4, 1,
+                                                                   "linear"),
+               ops.Pool: ops.Pool("max", (2, 2), 2, (0, 0), False), ops.LRN: ops.LRN(5, 1, 1, 1),
+               ops.BatchNorm: ops.BatchNorm(1e-5, 0.1), ops.Act: ops.Act("relu"),
+               ops.Dropout: ops.Dropout(0.5), ops.FC: ops.FC(10, "linear"),
+               ops.Sum: ops.Sum((False, True))}
+    return samples.get(spec.type) or spec.type()
