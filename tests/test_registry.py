@@ -38,8 +38,10 @@ def test_every_part_has_its_kind(spec: base.OpSpec):
         value, hint = getattr(spec, field.name), FIELDS[field.name]
         if typing.get_origin(hint) is typing.Literal:
             assert value in typing.get_args(hint), (field.name, value)
-        elif field.name in ("module",):
+        elif field.name == "module":
             assert value is None or callable(value)
+        elif field.name == "group":
+            assert value is None or (isinstance(value, base.Group) and callable(value.make))
         elif field.name not in ("type", "statements", "titles", "given", "width", "folds_bn"):
             assert callable(value), field.name
     assert dataclasses.is_dataclass(spec.type) and spec.type.__dataclass_params__.frozen
@@ -48,6 +50,14 @@ def test_every_part_has_its_kind(spec: base.OpSpec):
     assert spec.width in ("same", "total", "flattened") or \
         spec.width in {f.name for f in dataclasses.fields(spec.type)}
     assert set(spec.titles) <= set(spec.statements) | {spec.name(_sample(spec))}
+
+
+def test_groups_make_their_ops():
+    assert set(ops.GROUPS) == {"concat", "sum", "mul"}
+    for keyword, group in ops.GROUPS.items():
+        op = group.make((False, True))
+        assert ops.spec(op).group is group and ops.op_name(op) == keyword
+    assert ops.GROUPS["sum"].make((False, True)).identities == (False, True)
 
 
 def test_statement_names_are_unique_and_titled():

@@ -43,7 +43,7 @@ def member_names(body: tuple[ast.Stmt, ...], taken: set[str]) -> Members:
         title = ast.title(core)
         counts[title] = counts.get(title, 0) + 1
         if isinstance(core, ast.Concat):
-            parts = [(b, _branch_name(b, i)) for i, b in enumerate(core.branches, 1)]
+            parts = [(b, _branch_name(b, i, core.kind)) for i, b in enumerate(core.branches, 1)]
         else:
             name = stmt.label or f"{title}{counts[title]}"
             parts = [(stmt, name if name.isidentifier() else f"{title}{name}")]
@@ -69,11 +69,13 @@ def syntax_in(stmt: ast.Stmt) -> Iterator[Syntax]:
             yield from syntax_in(inner)
 
 
-def _branch_name(branch: ast.Stmt, index: int) -> str:
+def _branch_name(branch: ast.Stmt, index: int, kind: str) -> str:
     if branch.label:
         return branch.label if branch.label.isidentifier() else f"branch{branch.label}"
     parts = list(syntax_in(branch))
     first = parts[0] if parts else None
+    if kind == "mul" and isinstance(first, ast.Op) and first.name == "gap":
+        return "se"  # squeeze (the global pool) and excitation: the gate's branch
     if isinstance(first, ast.Op) and first.name.endswith("pool"):
         return "branch_pool"
     if isinstance(first, ast.BlockUse):

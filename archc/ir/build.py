@@ -241,7 +241,7 @@ class _Builder:
                 f"statement '{row.name}'"
 
     def _concat(self, concat: ast.Concat, x: int, scope: Scope) -> int:
-        """A concat's or a sum's branches, each from `x`; an `id` branch is `x` itself."""
+        """A join's branches (concat, sum, mul), each from `x`; an `id` branch is `x` itself."""
         outputs = []
         for branch in concat.branches:
             if branch.core is None or isinstance(branch.core, ast.Default):
@@ -251,11 +251,11 @@ class _Builder:
                 outputs.append(x)  # no layer: the shortcut is the input itself
                 continue
             outputs.append(self._stmt(branch, x, scope))
-        if len(outputs) < (2 if concat.kind == "sum" else 1):
-            needs = "at least two branches" if concat.kind == "sum" else "at least one branch"
+        group = ops.GROUPS[concat.kind]
+        if len(outputs) < group.minimum:
+            needs = "at least two branches" if group.minimum == 2 else "at least one branch"
             raise ArchError(f"{concat.kind} needs {needs}", concat.span, scope.notes)
-        op = ops.Concat() if concat.kind == "concat" else \
-            ops.Sum(tuple(_is_identity(b) for b in concat.branches))
+        op = group.make(tuple(_is_identity(b) for b in concat.branches))
         return self.graph.add(op, tuple(outputs), concat, scope.notes, scope.row, scope.head,
                               scope.blocks)
 

@@ -106,11 +106,12 @@ class Group:
 
 @dataclass(frozen=True)
 class Concat:
-    """`concat { ... }` (along channels) or `sum { ... }` (elementwise): branches of layers."""
+    """`concat { ... }` (along channels), `sum { ... }` or `mul { ... }` (elementwise): branches
+    of layers, joined by the op of archc.ops.GROUPS[kind]."""
 
     branches: tuple[Stmt, ...]
     span: Span
-    kind: str = "concat"  # or "sum"
+    kind: str = "concat"  # or "sum", "mul"
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,10 @@ TERMINAL_NAMES = {
 # Common mistakes, told by what the parser expected and what it found. (Lark's match_examples
 # compares parser states, which Lark 1.3 no longer makes comparable, so this is by hand.)
 STATEMENT_START = ("a statement starts with an op, a block use, a label, '{', 'concat', "
-                   "'sum', 'default' or 'head'")
+                   "'sum', 'mul', 'default' or 'head'")
 
 
-BODIES = ("a group '{ ... }'", "'concat'", "'sum'", "'head'", "'block'", "'net'")
+BODIES = ("a group '{ ... }'", "'concat'", "'sum'", "'mul'", "'head'", "'block'", "'net'")
 STATEMENT_WORD = re.compile(r"(?:^|[\n;{:])[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")  # `mul {`
 REPETITION = re.compile(r"x([0-9]+|\([A-Za-z_][A-Za-z0-9_]*\))")
 
@@ -304,6 +304,9 @@ class _ToAst:
 
     def sum_block(self, meta, items):
         return ast.Concat(items[0], self._span(meta), "sum")
+
+    def mul_block(self, meta, items):
+        return ast.Concat(items[0], self._span(meta), "mul")
 
     def default(self, meta, items):
         args = tuple(self._arg(i) for i in items[1:])

@@ -16,12 +16,12 @@ from __future__ import annotations
 from archc.ops import activation, conv, dropout, input, join, linear, norm, pool, softmax
 from archc.ops.activation import ACTIVATION_LAYERS, ACTIVATIONS, Act
 from archc.ops.args import BUILTIN_DEFAULTS, window_text
-from archc.ops.base import OpSpec, Signature, Statement
+from archc.ops.base import Group, OpSpec, Signature, Statement
 from archc.ops.binding import IDENTITY, REPETITION, bind, windows_given
 from archc.ops.conv import Conv
 from archc.ops.dropout import Dropout
 from archc.ops.input import Input
-from archc.ops.join import Concat, Sum
+from archc.ops.join import Concat, Mul, Sum
 from archc.ops.linear import FC, Flatten
 from archc.ops.norm import LRN, BatchNorm
 from archc.ops.pool import GlobalAvgPool, Pool
@@ -31,18 +31,21 @@ FAMILIES = (input, conv, pool, norm, activation, linear, dropout, softmax, join)
 REGISTRY: dict[type, OpSpec] = {s.type: s for family in FAMILIES for s in family.SPECS}
 OP_TYPES = tuple(REGISTRY)
 OpT = (Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | FC | Flatten | Softmax | Concat
-       | BatchNorm | Act | Sum)
+       | BatchNorm | Act | Sum | Mul)
 
 # The language's statements: name -> what it takes and how it is made.
 STATEMENTS: dict[str, Statement] = {name: statement for s in REGISTRY.values()
                                     for name, statement in s.statements.items()}
 SIGNATURES: dict[str, Signature] = {name: st.signature for name, st in STATEMENTS.items()}
+# The groups that make a join: keyword -> how.
+GROUPS: dict[str, Group] = {s.group.keyword: s.group for s in REGISTRY.values() if s.group}
 
 __all__ = ["ACTIVATIONS", "ACTIVATION_LAYERS", "BUILTIN_DEFAULTS", "FC", "IDENTITY", "LRN",
            "OP_TYPES", "REGISTRY", "REPETITION", "SIGNATURES", "STATEMENTS", "Act",
-           "BatchNorm", "Concat", "Conv", "Dropout", "Flatten", "GlobalAvgPool", "Input",
-           "OpSpec", "OpT", "Pool", "Signature", "Softmax", "Sum", "bind", "describe",
-           "family", "full_text", "op_name", "spec", "window_text", "windows_given"]
+           "BatchNorm", "Concat", "Conv", "Dropout", "Flatten", "GROUPS", "GlobalAvgPool",
+           "Group", "Input", "Mul", "OpSpec", "OpT", "Pool", "Signature", "Softmax", "Sum",
+           "bind", "describe", "family", "full_text", "op_name", "spec", "window_text",
+           "windows_given"]
 
 
 def spec(op: OpT) -> OpSpec:

@@ -1,4 +1,6 @@
-"""Activations: `relu`, `relu6`, `leakyrelu slope=0.2`, `sigmoid`, `tanh`, `hardswish`.
+"""Activations: `relu`, `relu6`, `leakyrelu slope=0.2`, `sigmoid`, `tanh`, `hardswish`,
+`hardsigmoid` (MobileNet-v3's gate: relu6(x + 3) / 6), `silu` (x * sigmoid(x), EfficientNet's
+swish) and `gelu` (exact, erf-based, as torch's default and ConvNeXt's).
 
 Each is a layer of its own and a flag on conv and fc (`conv 3x3 64 relu6`; a flag leakyrelu
 takes the default slope). Elementwise: same shape, same field, no parameters and no MACs (the
@@ -17,7 +19,9 @@ from archc.ops.base import Cost, OpSpec, Signature, Statement
 CALLS = {"relu": ("F.relu({})", "ReLU"), "relu6": ("F.relu6({})", "ReLU6"),
          "leakyrelu": ("F.leaky_relu({}, {slope!r})", "leaky ReLU"),
          "sigmoid": ("torch.sigmoid({})", "sigmoid"), "tanh": ("torch.tanh({})", "tanh"),
-         "hardswish": ("F.hardswish({})", "hard swish")}
+         "hardswish": ("F.hardswish({})", "hard swish"),
+         "hardsigmoid": ("F.hardsigmoid({})", "hard sigmoid"), "silu": ("F.silu({})", "SiLU"),
+         "gelu": ("F.gelu({})", "GELU")}
 ACTIVATION_LAYERS = tuple(CALLS)
 ACTIVATIONS = ("linear", *ACTIVATION_LAYERS)  # the flags conv and fc take
 
@@ -42,6 +46,7 @@ def _statement(kind: str) -> Statement:
 ACT = OpSpec(
     type=Act,
     statements={kind: _statement(kind) for kind in ACTIVATION_LAYERS},
+    group=None,
     name=lambda op: op.kind,
     describe=lambda op: op.kind,
     options=lambda op: "",

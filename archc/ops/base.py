@@ -81,6 +81,15 @@ class Statement:
     make: Maker
 
 
+@dataclass(frozen=True)
+class Group:
+    """A braced group that makes the op from its branches: `sum { ...; id }`."""
+
+    keyword: str  # the grammar's keyword for it
+    minimum: int  # branches it needs
+    make: Callable[[tuple[bool, ...]], Any]  # per branch, whether it is `id` -> the op
+
+
 ShapeRule = Callable[[Any, list[Shape], Context], Shape]  # may raise ArchError (no span)
 FieldRule = Callable[[Any, list[tuple[Field, Shape]]], Field]
 CostRule = Callable[[Any, list[Shape], Shape], Cost]
@@ -104,6 +113,7 @@ class OpSpec:
 
     type: type
     statements: dict[str, Statement]  # language name -> statement; {} if a group makes it
+    group: Group | None  # the group that makes it (concat, sum, mul), if one does
     name: Callable[[Any], str]  # the language's name of an instance: `maxpool`, `relu`
     describe: Callable[[Any], str]  # a short text for messages: `conv 1x1/1 64`
     options: Callable[[Any], str]  # what full_text adds to describe: ` pad=1 relu`

@@ -67,6 +67,7 @@ CONV = OpSpec(
     statements={"conv": Statement(Signature(("window", "channels"),
                                             ("stride", "pad", "groups", "bias"), ACTIVATIONS),
                                   make_conv)},
+    group=None,
     name=lambda op: "conv",
     describe=lambda op: f"conv {op.window[0]}x{op.window[1]}/{op.stride} {op.channels}",
     options=conv_options,

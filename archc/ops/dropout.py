@@ -29,6 +29,7 @@ def make_dropout(args, span) -> Dropout:
 DROPOUT = OpSpec(
     type=Dropout,
     statements={"dropout": Statement(Signature(("p",)), make_dropout)},
+    group=None,
     name=lambda op: "dropout",
     describe=lambda op: f"dropout {op.p:g}",
     options=lambda op: "",

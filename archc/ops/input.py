@@ -26,6 +26,7 @@ def make_input(args, span) -> Input:
 INPUT = OpSpec(
     type=Input,
     statements={"input": Statement(Signature(("shape",)), make_input)},
+    group=None,
     name=lambda op: "input",
     describe=lambda op: "input",
     options=lambda op: " " + "x".join(map(str, op.shape)),

@@ -1,7 +1,11 @@
 """Joins, made by groups rather than statements: `concat { ... }` (along channels, inputs in
-operand order) and `sum { ... }` (elementwise, of branches that agree in C, H and W: a
-residual connection; an `id` branch is the sum's own input). Neither has parameters or MACs
-(the additions of a sum are not multiply-accumulates). A join of flat values is flat.
+operand order), `sum { ... }` (elementwise, of branches that agree in C, H and W: a residual
+connection; an `id` branch is the group's own input) and `mul { ... }` (elementwise product,
+of branches that agree in C and in H and W or are 1x1: a squeeze-and-excitation gate,
+`mul { id; { gap; conv 1x1 16 relu; conv 1x1 64 sigmoid } }`). None has parameters or MACs:
+the additions of a sum and the gate's multiplies are elementwise, not multiply-accumulates
+(FlopCounterMode, which torchvision's GFLOPS come from, counts neither). A join of flat
+values is flat.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archc.errors import ArchError
-from archc.ops.base import OpSpec, Shape
+from archc.ops.base import Group, OpSpec, Shape
 from archc.ops.common import free, widest
 
 
@@ -23,6 +27,13 @@ class Sum:
     """Elementwise, of branches that agree in C, H and W: a residual connection."""
 
     identities: tuple[bool, ...] = ()  # per branch: an `id` shortcut (the sum's own input)
+
+
+@dataclass(frozen=True)
+class Mul:
+    """Elementwise product; a 1x1 branch (a per-channel gate) scales every pixel."""
+
+    identities: tuple[bool, ...] = ()  # per branch: an `id` branch (the group's input)
 
 
 def concat_shape(op: Concat, inputs, context) -> Shape:
@@ -47,7 +58,20 @@ def sum_shape(op: Sum, inputs, context) -> Shape:
     return first
 
 
-def _branch_text(op: Sum, context, i: int) -> str:
+def mul_shape(op: Mul, inputs, context) -> Shape:
+    full = max(inputs, key=lambda x: x.h * x.w)
+    for i, x in enumerate(inputs):
+        axes = ((0, "channels"),) + (() if (x.h, x.w) == (1, 1) else
+                                     ((1, "height"), (2, "width")))
+        for axis, name in axes:
+            if x[axis] != full[axis]:
+                a, b = (_branch_text(op, context, o) for o in (inputs.index(full), i))
+                raise ArchError(f"mul branches differ in {name}: {full[axis]} ({a}) vs "
+                                f"{x[axis]} ({b}); a branch is the full size or a 1x1 gate")
+    return full
+
+
+def _branch_text(op: Sum | Mul, context, i: int) -> str:
     """The layer that ends branch i, or `id` for a shortcut."""
     return "id" if op.identities[i] else context.describe(context.operands[i])
 
@@ -55,6 +79,7 @@ def _branch_text(op: Sum, context, i: int) -> str:
 CONCAT = OpSpec(
     type=Concat,
     statements={},
+    group=Group("concat", 1, lambda identities: Concat()),
     name=lambda op: "concat",
     describe=lambda op: "concat",
     options=lambda op: "",
@@ -78,6 +103,7 @@ CONCAT = OpSpec(
 SUM = OpSpec(
     type=Sum,
     statements={},
+    group=Group("sum", 2, Sum),
     name=lambda op: "sum",
     describe=lambda op: "sum",
     options=lambda op: "",
@@ -97,4 +123,27 @@ SUM = OpSpec(
     call=lambda op, site: " + ".join(site.args),
     plan="torch",
 )
-SPECS = (CONCAT, SUM)
+MUL = OpSpec(
+    type=Mul,
+    statements={},
+    group=Group("mul", 2, Mul),
+    name=lambda op: "mul",
+    describe=lambda op: "mul",
+    options=lambda op: "",
+    titles={"mul": "gate multiply"},
+    title_detail=lambda op: "",
+    arity="many",
+    layout="joins",
+    shape=mul_shape,
+    field=lambda op, inputs: widest(inputs),
+    cost=free,
+    folds_bn=False,
+    draw="other",
+    width="same",
+    given=(),
+    module=None,
+    reads="joins",
+    call=lambda op, site: " * ".join(site.args),
+    plan="torch",
+)
+SPECS = (CONCAT, SUM, MUL)

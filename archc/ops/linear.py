@@ -36,6 +36,7 @@ FC_SPEC = OpSpec(
     statements={"fc": Statement(Signature(("features",), (), ACTIVATIONS),
                                 lambda args, span: FC(int_arg(args, "features", span),
                                                       word_arg(args, "act", ACTIVATIONS, span)))},
+    group=None,
     name=lambda op: "fc",
     describe=lambda op: f"fc {op.features}",
     options=lambda op: f" {op.act}" if op.act != "linear" else "",
@@ -59,6 +60,7 @@ FC_SPEC = OpSpec(
 FLATTEN = OpSpec(
     type=Flatten,
     statements={"flatten": Statement(Signature(()), lambda args, span: Flatten())},
+    group=None,
     name=lambda op: "flatten",
     describe=lambda op: "flatten",
     options=lambda op: "",

@@ -59,6 +59,7 @@ def bn_module(op: BatchNorm, texts: dict[str, str]) -> str:
 BN = OpSpec(
     type=BatchNorm,
     statements={"bn": Statement(Signature((), ("eps", "momentum")), make_bn)},
+    group=None,
     name=lambda op: "bn",
     describe=lambda op: "bn",
     options=lambda op: "",
@@ -85,6 +86,7 @@ LRN_SPEC = OpSpec(
                                  lambda args, span: LRN(
                                      int_arg(args, "size", span), real_arg(args, "alpha", span),
                                      real_arg(args, "beta", span), real_arg(args, "k", span)))},
+    group=None,
     name=lambda op: "lrn",
     describe=lambda op: f"lrn {op.size}",
     options=lambda op: "",

@@ -69,6 +69,7 @@ def pool_module(op: Pool, texts: dict[str, str]) -> str:
 POOL = OpSpec(
     type=Pool,
     statements={f"{kind}pool": _statement(kind) for kind in ("max", "avg")},
+    group=None,
     name=lambda op: f"{op.kind}pool",
     describe=lambda op: f"{op.kind}pool {op.window[0]}x{op.window[1]}/{op.stride}",
     options=lambda op: pad_text(op.pad) + (" ceil" if op.ceil else ""),
@@ -92,6 +93,7 @@ POOL = OpSpec(
 GAP = OpSpec(
     type=GlobalAvgPool,
     statements={"gap": Statement(Signature(()), lambda args, span: GlobalAvgPool())},
+    group=None,
     name=lambda op: "gap",
     describe=lambda op: "gap",
     options=lambda op: "",

@@ -24,6 +24,7 @@ def softmax_call(op: Softmax, site) -> str:
 SOFTMAX = OpSpec(
     type=Softmax,
     statements={"softmax": Statement(Signature(()), lambda args, span: Softmax())},
+    group=None,
     name=lambda op: "softmax",
     describe=lambda op: "softmax",
     options=lambda op: "",

@@ -1,0 +1,80 @@
+"""Squeeze-and-excitation (`mul { id; gate }`) and the activations the nets of today use
+(`silu`, `hardsigmoid`, `gelu`): counts, lowering against hand-written torch, both backends."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_lower import copy_weights
+from test_triton_backend import assert_backends_agree
+from torch import nn
+from torch.nn import functional as F
+
+import archc
+from archc import ops
+from archc.pipeline import analyse
+
+SE_NET = """net se(c = 16) {{
+    input 8x12x12
+    conv 3x3 c pad=1 bias=false; bn; {act}
+    mul {{
+        id
+        {{ gap; conv 1x1 (c / 4) relu; conv 1x1 c {gate} }}
+    }}
+    conv 1x1 c gelu
+    gap
+    fc 10
+}}
+"""
+
+
+class Reference(nn.Module):
+    """torchvision's SqueezeExcitation, written out: scale = gate(fc2(relu(fc1(pool(x)))))."""
+
+    def __init__(self, act, gate, c=16):
+        super().__init__()
+        self.act, self.gate = act, gate
+        self.conv = nn.Conv2d(8, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.fc1, self.fc2 = nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+        self.conv2, self.fc = nn.Conv2d(c, c, 1), nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.act(self.bn(self.conv(x)))
+        scale = self.gate(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+        x = F.gelu(self.conv2(scale * x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.mark.parametrize("act, gate", [("hardswish", "hardsigmoid"), ("silu", "sigmoid")])
+def test_a_squeeze_excitation_net_equals_hand_written_torch(act, gate):
+    net = archc.compile(SE_NET.format(act=act, gate=gate))
+    reference = Reference(getattr(F, act), getattr(F, gate) if gate != "sigmoid" else
+                          torch.sigmoid)
+    copy_weights(net, reference)
+    torch.manual_seed(1)
+    x = torch.randn(3, 8, 12, 12)
+    for mode in ("train", "eval"):
+        with torch.no_grad():
+            torch.testing.assert_close(getattr(net, mode)()(x), getattr(reference, mode)()(x),
+                                       rtol=0, atol=0)
+
+
+def test_the_gate_counts_its_convs_and_no_multiplies():
+    analysis = analyse("<se>.arch", {}, text=SE_NET.format(act="silu", gate="hardsigmoid"))
+    analysis.raise_errors()
+    (mul,) = [n for n in analysis.graph.order() if isinstance(analysis.graph.node(n).op, ops.Mul)]
+    assert analysis.shapes[mul] == (16, 12, 12)
+    macs = sum(analysis.costs[n].macs for n in analysis.graph.order())
+    assert macs == 16 * 8 * 9 * 144 + (16 * 4 + 4 * 16) + 16 * 16 * 144 + 16 * 10
+    assert analysis.costs[mul].macs == 0
+
+
+@pytest.mark.parametrize("act, gate", [("hardswish", "hardsigmoid"), ("silu", "sigmoid")])
+def test_both_backends_agree_on_a_gate(act, gate):
+    assert_backends_agree(SE_NET.format(act=act, gate=gate), (8, 12, 12))
+
+
+def test_a_gate_of_flat_values_multiplies_features():
+    net = archc.compile("net f { input 4x2x2; fc 6; mul { id; { fc 6 sigmoid } }; fc 3 }")
+    assert net(torch.randn(2, 4, 2, 2)).shape == (2, 3)
