@@ -292,3 +292,20 @@ def test_two_heads_from_one_label_are_both_in_the_module(tmp_path):
     out, aux = module.train()(torch.randn(2, 3, 8, 8))
     assert out.shape == (2, 5) and {k: v.shape for k, v in aux.items()} == \
         {"h1": (2, 5), "h2": (2, 3)}
+
+
+def test_an_activation_is_a_block_parameter_as_a_flag_and_as_a_layer(tmp_path):
+    header = ("block cba(c, act) { conv 3x3 c pad=1 bias=false; bn; act }\n"
+              "block flagged(c, act = relu6) { conv 1x1 c act }")
+    analysis = analysed("input 3x8x8\ncba(8, hardswish)\ncba(8, linear)\nflagged(4)\n"
+                        "flagged(4, silu)", tmp_path, header)
+    layers = [analysis.graph.node(n).op for n in analysis.graph.order()][1:]
+    assert [ops.op_name(op) for op in layers] == ["conv", "bn", "hardswish", "conv", "bn",
+                                                  "conv", "conv"]
+    assert [op.act for op in layers if isinstance(op, ops.Conv)] == ["linear", "linear",
+                                                                     "relu6", "silu"]
+    from archc.codegen.emit import emit  # torch-free: it writes source text
+
+    source = emit(analysis).source
+    assert "F.hardswish(x)" in source and "F.silu(self.conv1(x))" in source
+    assert "def __init__(self, in_channels, c):" in source  # the activation is no argument

@@ -61,8 +61,8 @@ class Widths:
                 values[param.name] = given or pyexpr.substitute(param.default, values)
         else:
             values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args
-                      if not isinstance(v, ast.Window)}
-        windows = {k for k, v in use.args if isinstance(v, ast.Window)}
+                      if not isinstance(v, ast.Window | str)}
+        windows = {k for k, v in use.args if isinstance(v, ast.Window | str)}
         values = {k: v for k, v in values.items() if k not in windows}
         self.values[output] = pyexpr.substitute(
             child_width, {**values, pyexpr.INPUT: self.values[input]})
@@ -100,11 +100,11 @@ class Widths:
 
 def _python_names(block: BlockUseInfo) -> dict[str, str]:
     """A block's parameters, language name -> Python name, its input channels first. A
-    window-valued parameter is no constructor argument: the class is written for its
-    window (a use with another window gets a class of its own)."""
+    parameter holding a window or an activation is no constructor argument: the class is
+    written for its value (a use with another gets a class of its own)."""
     taken = {"in_channels"}
     names = {pyexpr.INPUT: "in_channels"}
-    windows = {k for k, v in block.args if isinstance(v, ast.Window)}
+    windows = {k for k, v in block.args if isinstance(v, ast.Window | str)}
     for param in block.block.params:
         if param.name not in windows:
             names[param.name] = fresh(safe(param.name), taken)

@@ -55,6 +55,7 @@ class _Builder:
         self.labels: dict[str, tuple[int, Span]] = {}
         self.row_counts: dict[str, int] = {}  # per title, to name unlabelled rows conv1, conv2
         self.made: dict[tuple, tuple] = {}  # see _made_op
+        self.words: dict[tuple, tuple] = {}  # see _word_op
         self.errors = ErrorList()
         self.failed_labels: set[str] = set()
         self.nested_labels: dict[str, str] = {}  # label -> the statement or head it is inside
@@ -147,7 +148,7 @@ class _Builder:
         args = ()
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
-            args = tuple(zip(names, (_shown(evaluate(a, scope.env, scope.notes))
+            args = tuple(zip(names, (_shown(_argument(a, scope.env, scope.notes))
                                      for a in core.args)))
         self.row_counts[title] = self.row_counts.get(title, 0) + 1
         number = f"_{self.row_counts[title]}" if title[-1].isdigit() else \
@@ -287,14 +288,23 @@ class _Builder:
             raise ArchError(f"block '{block.name}' takes {wanted} argument"
                             f"{'' if wanted == '1' else 's'}, got {len(use.args)}", use.span,
                             scope.notes)
-        env = {p.name: evaluate(a, scope.env, scope.notes) for p, a in zip(block.params, use.args)}
+        env = {p.name: _argument(a, scope.env, scope.notes)
+               for p, a in zip(block.params, use.args)}
         for param in block.params[len(use.args):]:
-            env[param.name] = evaluate(param.default, env, scope.notes)
+            env[param.name] = _argument(param.default, env, scope.notes)
         return env
 
     # ---- ops and their arguments -----------------------------------------------------------
 
     def _op(self, op: ast.Op, x: int, scope: Scope) -> int:
+        word = scope.env.get(op.name)
+        if isinstance(word, str):  # a parameter holding an activation, used as a layer
+            if op.args:
+                raise ArchError(f"'{op.name}' is the activation '{word}': it takes no "
+                                "arguments", op.args[0].span, scope.notes)
+            if word == "linear":
+                return x  # no activation: no layer
+            op = self._word_op(op, word)
         if op.name == ops.IDENTITY:
             if op.args:
                 raise ArchError("'id' takes no arguments", op.args[0].span, scope.notes)
@@ -305,6 +315,14 @@ class _Builder:
             self._refuse_second_activation(node, x, op, scope)
         return self.graph.add(node, (x,), op, scope.notes, scope.row, scope.head,
                               scope.blocks, given)
+
+    def _word_op(self, op: ast.Op, word: str) -> ast.Op:
+        """The statement `act` as `relu`: one syntax node per word, so the layers it makes
+        share their statement as other layers do (members, `_made_op`'s cache)."""
+        key = (id(op), word)
+        if key not in self.words:
+            self.words[key] = (replace(op, name=word), op)  # op kept: its id stays taken
+        return self.words[key][0]
 
     def _refuse_second_activation(self, act: ops.Act, x: int, op: ast.Op, scope: Scope):
         """`conv 3x3 64 relu` then `relu`: the second does nothing, and is likely a slip."""
@@ -390,6 +408,14 @@ def repeat_count(stmt: ast.Stmt, scope: Scope) -> int:
         raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}, got x{count}", span,
                         scope.notes)
     return count
+
+
+def _argument(expr: ast.Expr, env: dict, notes: tuple) -> int | float | ast.Window | str:
+    """A block argument's value: a number, a window, or an activation's name (`relu`,
+    `linear`), which the block's statements then use as a flag or as a layer."""
+    if isinstance(expr, ast.Ref) and expr.name not in env and expr.name in ops.ACTIVATIONS:
+        return expr.name
+    return evaluate(expr, env, notes)
 
 
 def _name(op: ast.Op | ast.Default) -> str:

@@ -15,7 +15,8 @@ from archc.lang import ast
 
 MAX_NUMBER = 10**18  # larger values in a program are a typo, and would slow every count
 
-Env = dict[str, "int | float | ast.Window"]  # a block parameter may hold a window
+# A block parameter may hold a window, or a word: an activation (`block b(act) { ...; act }`).
+Env = dict[str, "int | float | ast.Window | str"]
 
 
 def evaluate_word(expr: ast.Expr, env: Env, notes: tuple[Note, ...]) -> int | float | str:
@@ -35,10 +36,10 @@ def evaluate(expr: ast.Expr, env: Env, notes: tuple[Note, ...]) -> int | float |
                             notes)
         value = env[expr.name]
     elif isinstance(expr, ast.Neg):
-        value = -evaluate(expr.operand, env, notes)
+        value = -number(expr.operand, env, notes)
     else:
         value = _binop(expr, env, notes)
-    if isinstance(value, ast.Window):
+    if isinstance(value, ast.Window | str):
         return value
     if abs(value) > MAX_NUMBER:
         raise ArchError(f"number too large (over {MAX_NUMBER:.0e})", expr.span, notes)
@@ -61,9 +62,9 @@ def window(expr: ast.Window, env: Env, notes: tuple[Note, ...]) -> ast.Window:
 
 
 def number(expr: ast.Expr, env: Env, notes: tuple[Note, ...]) -> int | float:
-    """`evaluate`, refusing a window where a number is needed."""
+    """`evaluate`, refusing a window or a word where a number is needed."""
     value = evaluate(expr, env, notes)
-    if isinstance(value, ast.Window):
+    if isinstance(value, ast.Window | str):
         raise ArchError(f"{_what(value)} where a number is needed", expr.span, notes)
     return value
 
@@ -72,6 +73,8 @@ def _what(value) -> str:
     if isinstance(value, ast.Window):
         text = "x".join(map(str, value.dims))
         return f"a window ({text}{'' if value.stride is None else f'/{value.stride}'})"
+    if isinstance(value, str):
+        return f"the activation '{value}'"
     return f"{value}"
 
 

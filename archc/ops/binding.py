@@ -58,7 +58,8 @@ def bind(op: str, args: tuple[ast.Arg, ...], signature: Signature) -> dict[str, 
 def windows_given(op: str, args: tuple[ast.Arg, ...], signature: Signature,
                   env: dict) -> tuple[ast.Arg, ...]:
     """`args` with a parameter that holds a window (`block b(k) { conv k 64 }` used as
-    `b(11x11/4)`) written as that window, where the op takes one and has none yet."""
+    `b(11x11/4)`) written as that window, where the op takes one and has none yet, and one
+    that holds an activation (`b(relu6)` for `conv 3x3 64 act`) written as that flag."""
     slot = any(s in ("window", "shape") for s in signature.positional)
     has_window = any(isinstance(a, Window) for a in args)
     result = []
@@ -69,6 +70,12 @@ def windows_given(op: str, args: tuple[ast.Arg, ...], signature: Signature,
                 raise ArchError(f"'{arg.name}' is a window ({window_text(value)}) where '{op}' "
                                 "needs a number", arg.span)
             arg, has_window = Window(value.dims, value.stride, arg.span), True
+        elif isinstance(value, str):
+            if value not in signature.flags:
+                raise ArchError(f"'{arg.name}' is the activation '{value}' where '{op}' needs "
+                                "a number" + (" (it takes no activation flag)" if
+                                              not signature.flags else ""), arg.span)
+            arg = ast.Ref(value, arg.span)
         result.append(arg)
     return tuple(result)
 
