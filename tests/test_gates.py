@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ROOT
 from test_lower import copy_weights
 from test_triton_backend import assert_backends_agree
 from torch import nn
@@ -78,3 +79,22 @@ def test_both_backends_agree_on_a_gate(act, gate):
 def test_a_gate_of_flat_values_multiplies_features():
     net = archc.compile("net f { input 4x2x2; fc 6; mul { id; { fc 6 sigmoid } }; fc 3 }")
     assert net(torch.randn(2, 4, 2, 2)).shape == (2, 3)
+
+
+def test_both_backends_agree_on_mobilenet_v3s_blocks(monkeypatch):
+    """The lib's bottlenecks at a small size: expansion, depthwise, gate, projection, the
+    shortcut; ReLU and hard swish (the nets themselves: tests/test_torchvision.py)."""
+    monkeypatch.chdir(ROOT / "nets")
+    assert_backends_agree("""use "lib/mobilenet_v3.arch"
+net tiny {
+    input 3x16x16
+    default bn eps=0.001 momentum=0.01
+    conv 3x3/2 16 pad=1 bias=false; bn; hardswish
+    { depthwise(16, 3, 2, relu); gate(16, 8); project(16) }
+    bneck_se(48, 5, 24, 1, hardswish, 16)
+    bneck_se_res(72, 3, 24, hardswish, 24)
+    bneck_res(40, 3, 24, relu)
+    gap
+    fc 10
+}
+""", (3, 16, 16))
