@@ -42,7 +42,8 @@ def test_every_part_has_its_kind(spec: base.OpSpec):
             assert value is None or callable(value)
         elif field.name == "group":
             assert value is None or (isinstance(value, base.Group) and callable(value.make))
-        elif field.name not in ("type", "statements", "titles", "given", "width", "folds_bn"):
+        elif field.name not in ("type", "statements", "titles", "given", "width", "folds_bn",
+                                "helper"):
             assert callable(value), field.name
     assert dataclasses.is_dataclass(spec.type) and spec.type.__dataclass_params__.frozen
     for key in spec.given:  # constructor arguments a block parameter may give are op fields
@@ -93,6 +94,7 @@ def _sample(spec: base.OpSpec):
                                                                    "linear"),
                ops.Pool: ops.Pool("max", (2, 2), 2, (0, 0), False), ops.LRN: ops.LRN(5, 1, 1, 1),
                ops.BatchNorm: ops.BatchNorm(1e-5, 0.1), ops.Act: ops.Act("relu"),
-               ops.Dropout: ops.Dropout(0.5), ops.FC: ops.FC(10, "linear"),
+               ops.Dropout: ops.Dropout(0.5), ops.DropPath: ops.DropPath(0.1),
+               ops.FC: ops.FC(10, "linear"),
                ops.Sum: ops.Sum((False, True))}
     return samples.get(spec.type) or spec.type()

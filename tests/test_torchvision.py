@@ -18,7 +18,7 @@ NETS = ["alexnet", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet10
         "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161",
         "densenet169", "densenet201", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
         "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "inception_v3",
-        "mobilenet_v3_large", "mobilenet_v3_small"]
+        "mobilenet_v3_large", "mobilenet_v3_small", *(f"efficientnet_b{i}" for i in range(8))]
 
 
 @pytest.mark.parametrize("name", NETS)
@@ -42,3 +42,26 @@ def test_logits_equal_torchvisions_with_its_weights(name):
     x = torch.randn(1, *analysis.shapes[analysis.graph.input])
     with torch.no_grad():
         torch.testing.assert_close(net(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
+def test_efficientnet_trains_as_torchvisions_stochastic_depth_and_dropout_draw_alike():
+    """Training mode, same weights and seed: the same batch-norm statistics, the same blocks
+    dropped by stochastic depth, the same dropout; so the same logits and gradients."""
+    path = str(ROOT / "nets" / "efficientnet_b0.arch")
+    reference = model("efficientnet_b0").train()
+    net = archc.compile(path, overrides={"size": 64}).train()
+    copy_by_order(reference, net)
+    x = torch.randn(4, 3, 64, 64)
+    outputs = []
+    for module in (reference, net):
+        torch.manual_seed(7)
+        out = module(x)
+        out.square().sum().backward()
+        outputs.append((out, next(iter(module.parameters())).grad))
+    (ref_out, ref_grad), (out, grad) = outputs
+    torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-3, atol=1e-5)
+    rates = [m.p for m in net.modules() if type(m).__name__ == "StochasticDepth"]
+    applied = [m.stochastic_depth.p for m in reference.modules()
+               if getattr(m, "use_res_connect", False)]  # the blocks with a shortcut
+    assert rates == applied and len(rates) == 9  # to the bit: 0.2 * i / 16, as torchvision

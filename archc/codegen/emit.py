@@ -95,6 +95,8 @@ class _Emitter:
                   + ("." if self.backend is TORCH else f", {self.backend.name} backend."),
                   "# Edit the .arch file and run `archc compile` again rather than editing "
                   "this file.", *self.backend.imports, "", "", CHECK_INPUT, "", INIT_WEIGHTS]
+        for helper in dict.fromkeys(ops.spec(graph.node(n).op).helper for n in graph.order()):
+            header += ["", helper] if helper else []  # what an op's code needs, once
         classes = self.classes.render()
         source = "\n".join(header) + "\n\n" + "\n\n".join(classes)
         return Emitted(source, class_name, dict(self.layer_nodes))

@@ -19,7 +19,7 @@ from archc.ops.args import BUILTIN_DEFAULTS, window_text
 from archc.ops.base import Group, OpSpec, Signature, Statement
 from archc.ops.binding import IDENTITY, REPETITION, bind, windows_given
 from archc.ops.conv import Conv
-from archc.ops.dropout import Dropout
+from archc.ops.dropout import Dropout, DropPath
 from archc.ops.input import Input
 from archc.ops.join import Concat, Mul, Sum
 from archc.ops.linear import FC, Flatten
@@ -30,8 +30,8 @@ from archc.ops.softmax import Softmax
 FAMILIES = (input, conv, pool, norm, activation, linear, dropout, softmax, join)
 REGISTRY: dict[type, OpSpec] = {s.type: s for family in FAMILIES for s in family.SPECS}
 OP_TYPES = tuple(REGISTRY)
-OpT = (Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | FC | Flatten | Softmax | Concat
-       | BatchNorm | Act | Sum | Mul)
+OpT = (Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | DropPath | FC | Flatten | Softmax
+       | Concat | BatchNorm | Act | Sum | Mul)
 
 # The language's statements: name -> what it takes and how it is made.
 STATEMENTS: dict[str, Statement] = {name: statement for s in REGISTRY.values()
@@ -41,11 +41,10 @@ SIGNATURES: dict[str, Signature] = {name: st.signature for name, st in STATEMENT
 GROUPS: dict[str, Group] = {s.group.keyword: s.group for s in REGISTRY.values() if s.group}
 
 __all__ = ["ACTIVATIONS", "ACTIVATION_LAYERS", "BUILTIN_DEFAULTS", "FC", "IDENTITY", "LRN",
-           "OP_TYPES", "REGISTRY", "REPETITION", "SIGNATURES", "STATEMENTS", "Act",
-           "BatchNorm", "Concat", "Conv", "Dropout", "Flatten", "GROUPS", "GlobalAvgPool",
-           "Group", "Input", "Mul", "OpSpec", "OpT", "Pool", "Signature", "Softmax", "Sum",
-           "bind", "describe", "family", "full_text", "op_name", "spec", "window_text",
-           "windows_given"]
+           "OP_TYPES", "REGISTRY", "REPETITION", "SIGNATURES", "STATEMENTS", "Act", "BatchNorm",
+           "Concat", "Conv", "DropPath", "Dropout", "Flatten", "GROUPS", "GlobalAvgPool", "Group",
+           "Input", "Mul", "OpSpec", "OpT", "Pool", "Signature", "Softmax", "Sum", "bind",
+           "describe", "family", "full_text", "op_name", "spec", "window_text", "windows_given"]
 
 
 def spec(op: OpT) -> OpSpec:

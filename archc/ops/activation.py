@@ -62,6 +62,7 @@ ACT = OpSpec(
     width="same",
     given=(),
     module=None,
+    helper="",
     reads="as-is",
     call=lambda op, site: activate(op.kind, site.args[0], op.slope),
     plan="torch",

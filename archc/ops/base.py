@@ -130,6 +130,7 @@ class OpSpec:
     #             "same" (its first input's), "total" (its inputs' sum) or "flattened"
     given: tuple[str, ...]  # constructor arguments a block parameter may give ("stride")
     module: ModuleRule | None  # None: plain code in forward(), no member
+    helper: str  # Python the emitted file defines once if the net has the op ("" if none)
     reads: Reads
     call: CallRule  # the torch backend's forward() expression
     plan: PlanKind

@@ -83,6 +83,7 @@ CONV = OpSpec(
     width="channels",
     given=("groups", "stride"),
     module=conv_module,
+    helper="",
     reads="spatial",
     call=module_call,
     plan="gemm",

@@ -42,6 +42,7 @@ INPUT = OpSpec(
     width="same",
     given=(),
     module=None,
+    helper="",
     reads="spatial",
     call=lambda op, site: site.args[0],
     plan="none",

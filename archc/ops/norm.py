@@ -75,6 +75,7 @@ BN = OpSpec(
     width="same",
     given=(),
     module=bn_module,
+    helper="",
     reads="spatial",
     call=module_call,
     plan="torch",
@@ -103,6 +104,7 @@ LRN_SPEC = OpSpec(
     given=(),
     module=lambda op, texts: (f"nn.LocalResponseNorm({op.size}, alpha={op.alpha!r}, "
                               f"beta={op.beta!r}, k={op.k!r})"),
+    helper="",
     reads="spatial",
     call=module_call,
     plan="torch",

@@ -40,6 +40,7 @@ SOFTMAX = OpSpec(
     width="same",
     given=(),
     module=None,
+    helper="",
     reads="flat",
     call=softmax_call,
     plan="torch",
