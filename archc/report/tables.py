@@ -117,6 +117,8 @@ def _finding(rows: tuple[RowStats, ...]) -> list[str]:
 
 
 def _number(value) -> str:
+    if isinstance(value, float):  # a computed rate (0.2 * 3 / 55): the table shows 4 digits,
+        return f"{value:.4g}"     # --json the exact value
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -132,15 +134,24 @@ def _footer(net: NetStats, wide: bool) -> list[str]:
     t, tt = net.total, net.training_total
     memory = f" ({_bytes(net.memory)})" if wide else ""
     buffers = f", {t.buffers:,} buffers" if net.training_total.buffers else ""
-    lines = [f"total (inference, heads excluded): {net.depth} weight layers deep, "
-             f"{t.weights:,} weights, {t.params:,} params{buffers}, {t.macs:,} MACs, "
-             f"{net.activations:,} activations{memory}"]
+    lines = _wrapped(f"total (inference, heads excluded): {net.depth} weight layers deep, "
+                     f"{t.weights:,} weights, {t.params:,} params{buffers}, {t.macs:,} MACs, "
+                     f"{net.activations:,} activations{memory}")
     if net.heads:
         names = ", ".join(h.name for h in net.heads)
         lines.append(f"training total (with heads {names}): {tt.weights:,} weights, "
                      f"{tt.params:,} params, {tt.macs:,} MACs")
     lines += [f"paper, whole net: {p.key}={p.printed}, {_verdict(p)}" for p in net.paper]
     return lines + [""] + _conventions(wide, net.training_total.buffers > 0)
+
+
+def _wrapped(line: str, width: int = 160) -> list[str]:
+    """`line` as one line, or two at the last ", " that keeps the first within `width`
+    (EfficientNet-B7's counts); the second indented."""
+    if len(line) <= width:
+        return [line]
+    cut = line.rindex(", ", 0, width)
+    return [line[: cut + 1], "  " + line[cut + 2:]]
 
 
 def _verdict(p: PaperValue) -> str:
