@@ -98,3 +98,25 @@ net tiny {
     fc 10
 }
 """, (3, 16, 16))
+
+
+def test_both_backends_agree_on_shufflenets_units(monkeypatch):
+    """Split, branch, concat, shuffle: at a small size, in train and eval mode."""
+    monkeypatch.chdir(ROOT / "nets")
+    assert_backends_agree("""use "lib/shufflenet.arch"
+net tiny {
+    input 3x16x16
+    conv 3x3/2 8 pad=1 bias=false; bn; relu
+    shuffle_down(8, 16)
+    shuffle_unit(16) x2
+    gap
+    fc 10
+}
+""", (3, 16, 16))
+
+
+def test_chunk_and_shuffle_rearrange_channels_as_torchvision_does():
+    net = archc.compile("net s { input 4x1x1; concat { chunk 2 1; chunk 2 0 }; shuffle 2 }")
+    x = torch.arange(4.0).reshape(1, 4, 1, 1)
+    # chunks swapped: 2 3 0 1; shuffled as 2 groups of 2: 2 0 3 1
+    assert net(x).flatten().tolist() == [2.0, 0.0, 3.0, 1.0]

@@ -48,7 +48,7 @@ def test_every_part_has_its_kind(spec: base.OpSpec):
     assert dataclasses.is_dataclass(spec.type) and spec.type.__dataclass_params__.frozen
     for key in spec.given:  # constructor arguments a block parameter may give are op fields
         assert key in {f.name for f in dataclasses.fields(spec.type)}, key
-    assert spec.width in ("same", "total", "flattened") or \
+    assert spec.width in ("same", "total", "flattened", "divided") or \
         spec.width in {f.name for f in dataclasses.fields(spec.type)}
     assert set(spec.titles) <= set(spec.statements) | {spec.name(_sample(spec))}
 
@@ -96,5 +96,6 @@ def _sample(spec: base.OpSpec):
                ops.BatchNorm: ops.BatchNorm(1e-5, 0.1), ops.Act: ops.Act("relu"),
                ops.Dropout: ops.Dropout(0.5), ops.DropPath: ops.DropPath(0.1),
                ops.FC: ops.FC(10, "linear"),
-               ops.Sum: ops.Sum((False, True))}
+               ops.Sum: ops.Sum((False, True)), ops.Chunk: ops.Chunk(2, 1),
+               ops.Shuffle: ops.Shuffle(2)}
     return samples.get(spec.type) or spec.type()

@@ -19,7 +19,8 @@ NETS = ["alexnet", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet10
         "densenet169", "densenet201", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
         "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "inception_v3",
         "mobilenet_v3_large", "mobilenet_v3_small", *(f"efficientnet_b{i}" for i in range(8)),
-        "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf"]
+        "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "shufflenet_v2_x0_5",
+        "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"]
 
 
 @pytest.mark.parametrize("name", NETS)

@@ -42,6 +42,14 @@ def times(expr: ast.Expr, factor: int) -> ast.Expr:
     return ast.BinOp("*", expr, ast.Num(factor, expr.span), expr.span)
 
 
+def divided(expr: ast.Expr, parts: int) -> ast.Expr:
+    if parts == 1:
+        return expr
+    if isinstance(expr, ast.Num):
+        return ast.Num(expr.value // parts, expr.span)  # divides exactly (checked)
+    return ast.BinOp("/", expr, ast.Num(parts, expr.span), expr.span)
+
+
 def substitute(expr: ast.Expr, values: dict[str, ast.Expr]) -> ast.Expr:
     """`expr` with each name in `values` replaced by its expression."""
     if isinstance(expr, ast.Ref):

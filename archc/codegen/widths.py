@@ -42,6 +42,8 @@ class Widths:
             width = pyexpr.total([self.values[i] for i in node.inputs])
         elif rule == "flattened":
             width = self._flattened(node.inputs[0])
+        elif rule == "divided":  # a chunk of the channels
+            width = pyexpr.divided(self.values[node.inputs[0]], node.op.chunks)
         elif rule == "same":  # a sum's branches agree (checked): its first input's
             width = self.values[node.inputs[0]]
         else:  # the slot that gave it: conv's channels, fc's features

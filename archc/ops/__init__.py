@@ -1,23 +1,35 @@
 """The op registry: every op of the language, one `OpSpec` each, defined in its family's file.
 
 A family file (conv.py, pool.py, norm.py, activation.py, linear.py, dropout.py, softmax.py,
-join.py, input.py) holds its ops' frozen dataclasses and, in one `OpSpec` per op, everything
-about them: the statements that make them (signature and maker), shape and receptive-field
-rules, cost rule, layout, bn folding, names for messages, tables and drawings, the torch
-constructor and call, and what the triton plan makes of them (archc.ops.base says each
-field). Every field is required, so an op cannot lack a part; the stages read `spec(op)` and
-the tables below are views of the registry, not lists kept beside it. Adding an op is one
+join.py, channels.py, input.py) holds its ops' frozen dataclasses and, in one `OpSpec` per op,
+everything about them: the statements that make them (signature and maker), shape and
+receptive-field rules, cost rule, layout, bn folding, names for messages, tables and drawings,
+the torch constructor and call, and what the triton plan makes of them (archc.ops.base says
+each field). Every field is required, so an op cannot lack a part; the stages read `spec(op)`
+and the tables below are views of the registry, not lists kept beside it. Adding an op is one
 family file (or a spec in one) and its entry in `FAMILIES`; a Triton kernel adds its kernel
 file and one plan rule.
 """
 
 from __future__ import annotations
 
-from archc.ops import activation, conv, dropout, input, join, linear, norm, pool, softmax
+from archc.ops import (
+    activation,
+    channels,
+    conv,
+    dropout,
+    input,
+    join,
+    linear,
+    norm,
+    pool,
+    softmax,
+)
 from archc.ops.activation import ACTIVATION_LAYERS, ACTIVATIONS, Act
 from archc.ops.args import BUILTIN_DEFAULTS, window_text
 from archc.ops.base import Group, OpSpec, Signature, Statement
 from archc.ops.binding import IDENTITY, REPETITION, bind, windows_given
+from archc.ops.channels import Chunk, Shuffle
 from archc.ops.conv import Conv
 from archc.ops.dropout import Dropout, DropPath
 from archc.ops.input import Input
@@ -27,11 +39,11 @@ from archc.ops.norm import LRN, BatchNorm
 from archc.ops.pool import GlobalAvgPool, Pool
 from archc.ops.softmax import Softmax
 
-FAMILIES = (input, conv, pool, norm, activation, linear, dropout, softmax, join)
+FAMILIES = (input, conv, pool, norm, activation, linear, dropout, softmax, join, channels)
 REGISTRY: dict[type, OpSpec] = {s.type: s for family in FAMILIES for s in family.SPECS}
 OP_TYPES = tuple(REGISTRY)
 OpT = (Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | DropPath | FC | Flatten | Softmax
-       | Concat | BatchNorm | Act | Sum | Mul)
+       | Concat | BatchNorm | Act | Sum | Mul | Chunk | Shuffle)
 
 # The language's statements: name -> what it takes and how it is made.
 STATEMENTS: dict[str, Statement] = {name: statement for s in REGISTRY.values()
@@ -40,11 +52,12 @@ SIGNATURES: dict[str, Signature] = {name: st.signature for name, st in STATEMENT
 # The groups that make a join: keyword -> how.
 GROUPS: dict[str, Group] = {s.group.keyword: s.group for s in REGISTRY.values() if s.group}
 
-__all__ = ["ACTIVATIONS", "ACTIVATION_LAYERS", "BUILTIN_DEFAULTS", "FC", "IDENTITY", "LRN",
-           "OP_TYPES", "REGISTRY", "REPETITION", "SIGNATURES", "STATEMENTS", "Act", "BatchNorm",
-           "Concat", "Conv", "DropPath", "Dropout", "Flatten", "GROUPS", "GlobalAvgPool", "Group",
-           "Input", "Mul", "OpSpec", "OpT", "Pool", "Signature", "Softmax", "Sum", "bind",
-           "describe", "family", "full_text", "op_name", "spec", "window_text", "windows_given"]
+__all__ = ["ACTIVATIONS", "ACTIVATION_LAYERS", "Act", "BUILTIN_DEFAULTS", "BatchNorm", "Concat",
+           "Conv", "DropPath", "Dropout", "FC", "Flatten", "GROUPS", "GlobalAvgPool", "Group",
+           "IDENTITY", "Input", "LRN", "Mul", "OP_TYPES", "OpSpec", "OpT", "Pool", "REGISTRY",
+           "REPETITION", "SIGNATURES", "STATEMENTS", "Shuffle", "Signature", "Softmax", "Sum",
+           "bind", "describe", "family", "full_text", "op_name", "spec", "window_text",
+           "windows_given"]
 
 
 def spec(op: OpT) -> OpSpec:

@@ -127,7 +127,8 @@ class OpSpec:
     folds_bn: bool  # a batch norm that is its only user folds into it at inference
     draw: DrawKind
     width: str  # its output width in emitted code: a slot it was given ("channels"),
-    #             "same" (its first input's), "total" (its inputs' sum) or "flattened"
+    #             "same" (its first input's), "total" (its inputs' sum), "flattened", or
+    #             "divided" (its input's over the op's `chunks`)
     given: tuple[str, ...]  # constructor arguments a block parameter may give ("stride")
     module: ModuleRule | None  # None: plain code in forward(), no member
     helper: str  # Python the emitted file defines once if the net has the op ("" if none)
