@@ -120,3 +120,33 @@ def test_chunk_and_shuffle_rearrange_channels_as_torchvision_does():
     x = torch.arange(4.0).reshape(1, 4, 1, 1)
     # chunks swapped: 2 3 0 1; shuffled as 2 groups of 2: 2 0 3 1
     assert net(x).flatten().tolist() == [2.0, 0.0, 3.0, 1.0]
+
+
+def test_both_backends_agree_on_convnexts_blocks(monkeypatch):
+    """Depthwise 7x7, layer norm over channels (channels last on the triton side), GELU,
+    layer scale, stochastic depth (p 0: the draw would differ between the two runs)."""
+    monkeypatch.chdir(ROOT / "nets")
+    assert_backends_agree("""use "lib/convnext.arch"
+net tiny {
+    input 3x16x16
+    default layernorm eps=1e-6
+    conv 4x4/4 16; layernorm
+    cn_block(16, 0.0)
+    cn_down(32)
+    cn_block(32, 0.0)
+    gap
+    layernorm
+    fc 10
+}
+""", (3, 16, 16))
+
+
+def test_a_layer_scale_is_a_learnt_parameter_a_channel_and_costs_no_macs():
+    source = "net s { input 4x2x2; scale 0.5 }"
+    net = archc.compile(source)
+    assert [tuple(p.shape) for p in net.parameters()] == [(4, 1, 1)]
+    x = torch.randn(1, 4, 2, 2)
+    torch.testing.assert_close(net(x).reshape(1, 4, 2, 2), 0.5 * x, rtol=0, atol=0)
+    analysis = analyse("<s>.arch", {}, text=source)
+    assert [c.params for c in analysis.costs.values()] == [0, 4]
+    assert sum(c.macs for c in analysis.costs.values()) == 0

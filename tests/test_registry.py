@@ -97,5 +97,6 @@ def _sample(spec: base.OpSpec):
                ops.Dropout: ops.Dropout(0.5), ops.DropPath: ops.DropPath(0.1),
                ops.FC: ops.FC(10, "linear"),
                ops.Sum: ops.Sum((False, True)), ops.Chunk: ops.Chunk(2, 1),
-               ops.Shuffle: ops.Shuffle(2)}
+               ops.Shuffle: ops.Shuffle(2), ops.LayerNorm: ops.LayerNorm(1e-6),
+               ops.LayerScale: ops.LayerScale(1e-6)}
     return samples.get(spec.type) or spec.type()

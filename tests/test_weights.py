@@ -15,7 +15,7 @@ from archc import convert_weights
 FAMILIES = ["alexnet", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2",
             "densenet121", "squeezenet1_1", "mobilenet_v2", "mnasnet0_5",
             "regnet_x_400mf", "inception_v3", "mobilenet_v3_small", "efficientnet_b0",
-            "regnet_y_400mf", "shufflenet_v2_x0_5"]
+            "regnet_y_400mf", "shufflenet_v2_x0_5", "convnext_tiny"]
 
 
 def checkpoint(tmp_path, name: str, wrap: str | None = None):

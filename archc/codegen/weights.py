@@ -26,13 +26,33 @@ class Layer:
     tensors: dict[str, torch.Tensor]  # by role: "weight", "bias", "running_mean", ...
 
 
+# Roles torchvision names otherwise: ConvNeXt's block holds its layer scale itself.
+ROLES = {"layer_scale": "scale"}
+
+
 def layers(state: dict[str, torch.Tensor]) -> list[Layer]:
-    """A state_dict's tensors grouped by module, in its order."""
+    """A state_dict's tensors grouped by module, in its order, each module after the modules
+    inside it: a state_dict lists a module's own tensors before its children's (ConvNeXt's
+    block: its layer_scale, then its convs), the order its forward() meets them is after."""
     grouped: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
         path, _, role = key.rpartition(".")
-        grouped.setdefault(path, {})[role] = value
-    return [Layer(path, tensors) for path, tensors in grouped.items()]
+        grouped.setdefault(path, {})[ROLES.get(role, role)] = value
+    found = [Layer(path, tensors) for path, tensors in grouped.items()]
+    return _children_first(found)
+
+
+def _children_first(found: list[Layer]) -> list[Layer]:
+    ordered: list[Layer] = []
+    waiting: list[Layer] = []  # modules whose children are still being listed
+    for layer in found:
+        while waiting and not layer.path.startswith(waiting[-1].path + "."):
+            ordered.append(waiting.pop())
+        if any(other.path.startswith(layer.path + ".") for other in found):
+            waiting.append(layer)
+        else:
+            ordered.append(layer)
+    return ordered + waiting[::-1]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
