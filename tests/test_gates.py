@@ -150,3 +150,14 @@ def test_a_layer_scale_is_a_learnt_parameter_a_channel_and_costs_no_macs():
     analysis = analyse("<s>.arch", {}, text=source)
     assert [c.params for c in analysis.costs.values()] == [0, 4]
     assert sum(c.macs for c in analysis.costs.values()) == 0
+
+
+def test_an_adaptive_pool_takes_pytorchs_windows():
+    """14 to 4: windows 0-4, 3-7, 7-11, 10-14 (each 4 wide, overlapping): the field is 4."""
+    analysis = analyse("<a>.arch", {}, text="net a { input 2x14x14; adaptivepool 4x4 }")
+    pool = analysis.graph.output
+    assert analysis.shapes[pool] == (2, 4, 4)
+    assert (analysis.fields[pool].size, analysis.fields[pool].jump) == (4, 3)
+    net = archc.compile("net a { input 2x14x14; adaptivepool 4x4 }")
+    x = torch.randn(1, 2, 14, 14)
+    torch.testing.assert_close(net(x), F.adaptive_avg_pool2d(x, 4), rtol=0, atol=0)

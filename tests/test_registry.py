@@ -98,5 +98,5 @@ def _sample(spec: base.OpSpec):
                ops.FC: ops.FC(10, "linear"),
                ops.Sum: ops.Sum((False, True)), ops.Chunk: ops.Chunk(2, 1),
                ops.Shuffle: ops.Shuffle(2), ops.LayerNorm: ops.LayerNorm(1e-6),
-               ops.LayerScale: ops.LayerScale(1e-6)}
+               ops.LayerScale: ops.LayerScale(1e-6), ops.AdaptivePool: ops.AdaptivePool((4, 4))}
     return samples.get(spec.type) or spec.type()

@@ -21,7 +21,9 @@ NETS = ["alexnet", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet10
         "mobilenet_v3_large", "mobilenet_v3_small", *(f"efficientnet_b{i}" for i in range(8)),
         "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "shufflenet_v2_x0_5",
         "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "convnext_tiny",
-        "convnext_small"]
+        "convnext_small", "googlenet_torchvision"]
+# Files named otherwise than torchvision's builder: the paper's GoogLeNet is googlenet.arch.
+BUILDERS = {"googlenet_torchvision": "googlenet"}
 # torchvision lists ConvNeXt's layer scale before the block's convs in its state_dict: these
 # pair by archc's converter (children first), not by the state_dict's order.
 BY_STRUCTURE = {"convnext_tiny", "convnext_small"}
@@ -34,17 +36,17 @@ def test_counts_equal_torchvisions(name):
     analysis = analyse(str(ROOT / "nets" / f"{name}.arch")).raise_errors()
     params = sum(analysis.costs[n].params for n in analysis.graph.order())
     total_macs = sum(analysis.costs[n].macs for n in analysis.graph.main_nodes())
-    reference = model(name)
+    reference = model(BUILDERS.get(name, name))
     assert params == sum(p.numel() for p in reference.parameters())
     assert total_macs == macs(reference, tuple(analysis.shapes[analysis.graph.input]))
 
 
 @pytest.mark.parametrize("name", NETS)
 def test_logits_equal_torchvisions_with_its_weights(name):
-    reference, net = model(name), archc.compile(str(ROOT / "nets" / f"{name}.arch")).eval()
+    path = str(ROOT / "nets" / f"{name}.arch")
+    reference, net = model(BUILDERS.get(name, name)), archc.compile(path).eval()
     if name in BY_STRUCTURE:
-        net.load_state_dict(archc.convert_weights(str(ROOT / "nets" / f"{name}.arch"),
-                                                  reference.state_dict()))
+        net.load_state_dict(archc.convert_weights(path, reference.state_dict()))
     else:
         copy_by_order(reference, net)
     torch.manual_seed(1)

@@ -15,11 +15,13 @@ from archc import convert_weights
 FAMILIES = ["alexnet", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2",
             "densenet121", "squeezenet1_1", "mobilenet_v2", "mnasnet0_5",
             "regnet_x_400mf", "inception_v3", "mobilenet_v3_small", "efficientnet_b0",
-            "regnet_y_400mf", "shufflenet_v2_x0_5", "convnext_tiny"]
+            "regnet_y_400mf", "shufflenet_v2_x0_5", "convnext_tiny",
+            "googlenet_torchvision"]
+BUILDERS = {"googlenet_torchvision": "googlenet"}  # the paper's is googlenet.arch
 
 
 def checkpoint(tmp_path, name: str, wrap: str | None = None):
-    reference = model(name)
+    reference = model(BUILDERS.get(name, name))
     state = reference.state_dict()
     path = tmp_path / f"{name}.pth"
     torch.save({wrap: state} if wrap else state, path)

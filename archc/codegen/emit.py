@@ -126,7 +126,9 @@ class _Emitter:
             forward.add("        aux = {}")
         done: set[int] = set()  # values a merged GEMM already assigned
         covered = {s.pool for s in fused.values() if s.pool is not None}  # and epilogues
+        pending: list[tuple[int, tuple]] = []  # heads' members, declared where written
         for position, item in enumerate(items):
+            _declare(pending, init, before=item.nodes[0] if isinstance(item, _Scope) else item)
             member, attr, key = attrs[position]
             module = self._is_module(item)
             if isinstance(item, _Scope):
@@ -181,8 +183,9 @@ class _Emitter:
             note = self._note(output, widths, scope)
             forward.add(f"        {target} = {expression}", note)
             for head in sources.get(output, ()):
-                self._head(head, members.taken, prefix, target, init, forward,
+                self._head(head, members.taken, prefix, target, pending, forward,
                            widths)
+        _declare(pending, init, before=len(self.graph))
         last = scope.nodes[-1]
         result = var.name_of(last)
         if scope.kind == "net" and self.a.shapes[last][1:] == (1, 1) and not self.flat[last]:
@@ -194,7 +197,7 @@ class _Emitter:
         draft.extend(forward)
         return self.classes.register(scope.kind, scope.name, draft), widths.values[last]
 
-    def _head(self, head, taken: set[str], prefix: str, source: str, init, forward,
+    def _head(self, head, taken: set[str], prefix: str, source: str, pending, forward,
               widths: Widths) -> None:
         attr = fresh(safe(head.name), taken)
         nodes = [n for n in self.graph.order() if self.graph.node(n).head == head.name]
@@ -208,7 +211,7 @@ class _Emitter:
         if child.kind == "block":
             args = widths.use(nodes[-1], self.graph.block_uses[child.use], child.input, width)
         call = f"{name}({args}) if heads else None"
-        init.append((None, f"self.{attr} = {call}", None))
+        pending.append((head.declared, (None, f"self.{attr} = {call}", None)))
         self.layer_nodes[prefix + attr] = nodes[-1]
         forward.add(f"        if self.{attr} is not None and self.training:")
         output = Note(str(self.a.shapes[nodes[-1]].c), self.a.shapes[nodes[-1]],
@@ -379,3 +382,10 @@ class _Emitter:
 
     def _shape(self, n: int) -> str:
         return f"{self.a.shapes[n].c}" if self.flat[n] else str(self.a.shapes[n])
+
+
+def _declare(pending: list[tuple[int, tuple]], init: list, before: int) -> None:
+    """Move the pending heads declared after a node before `before` into `init`."""
+    for entry in [e for e in pending if e[0] < before]:
+        init.append(entry[1])
+        pending.remove(entry)

@@ -71,7 +71,7 @@ class _Builder:
         for stmt in self.net.body:
             core = stmt.core
             if isinstance(core, ast.Head):
-                heads.append(stmt)
+                heads.append((stmt, x))  # x: the value made before it, where it is declared
             elif core is None:
                 net_claims += stmt.annotations
             elif isinstance(core, ast.Op) and core.name == "input":
@@ -88,8 +88,8 @@ class _Builder:
         if not self.graph.rows:
             raise ArchError("the net has no layers after its input", self.net.span)
         self.graph.output = x
-        for stmt in heads:
-            self._collecting(self._head, None, stmt, scope)
+        for stmt, before in heads:
+            self._collecting(self._head, None, stmt, scope, before)
         self.errors.raise_any()
         main = tuple(self.graph.main_nodes())
         self.graph.claims += [Claim(a, main, x, None, ()) for a in net_claims]
@@ -158,7 +158,7 @@ class _Builder:
                                    repeat_count(stmt, scope), head))
         return len(self.graph.rows) - 1
 
-    def _head(self, stmt: ast.Stmt, scope: Scope) -> None:
+    def _head(self, stmt: ast.Stmt, scope: Scope, before: int | None) -> None:
         head: ast.Head = stmt.core
         if head.source_label in self.failed_labels:
             return  # its source failed, and said so
@@ -183,7 +183,9 @@ class _Builder:
         inner = replace(scope, row=row, head=head.name)
         output = self._body(head.body, source, inner, head.span)
         self.graph.rows[row].output = output
-        self.graph.heads.append(HeadInfo(head.name, float(weight), source, output, head))
+        declared = max(source, before if before is not None else source)
+        self.graph.heads.append(HeadInfo(head.name, float(weight), source, output, head,
+                                         declared))
         nodes = tuple(self.graph.rows[row].nodes)
         self.graph.claims += [Claim(a, nodes, output, row, ()) for a in stmt.annotations]
 

@@ -78,7 +78,8 @@ class HeadInfo:
     source: int  # the node the head branches from
     output: int
     syntax: ast.Head
-
+    declared: int  # the node after which its statement stands (its source, if written before
+    #                it): where the emitted module declares it, as torchvision's nets do
 
 class IRError(AssertionError):
     """A broken IR: a bug in archc (a pass that broke an invariant), not in the user's net."""

@@ -36,14 +36,15 @@ from archc.ops.input import Input
 from archc.ops.join import Concat, Mul, Sum
 from archc.ops.linear import FC, Flatten
 from archc.ops.norm import LRN, BatchNorm, LayerNorm, LayerScale
-from archc.ops.pool import GlobalAvgPool, Pool
+from archc.ops.pool import AdaptivePool, GlobalAvgPool, Pool
 from archc.ops.softmax import Softmax
 
 FAMILIES = (input, conv, pool, norm, activation, linear, dropout, softmax, join, channels)
 REGISTRY: dict[type, OpSpec] = {s.type: s for family in FAMILIES for s in family.SPECS}
 OP_TYPES = tuple(REGISTRY)
-OpT = (Input | Conv | Pool | GlobalAvgPool | LRN | Dropout | DropPath | FC | Flatten | Softmax
-       | Concat | BatchNorm | LayerNorm | LayerScale | Act | Sum | Mul | Chunk | Shuffle)
+OpT = (Input | Conv | Pool | GlobalAvgPool | AdaptivePool | LRN | Dropout | DropPath | FC
+       | Flatten | Softmax | Concat | BatchNorm | LayerNorm | LayerScale | Act | Sum | Mul
+       | Chunk | Shuffle)
 
 # The language's statements: name -> what it takes and how it is made.
 STATEMENTS: dict[str, Statement] = {name: statement for s in REGISTRY.values()
@@ -52,12 +53,12 @@ SIGNATURES: dict[str, Signature] = {name: st.signature for name, st in STATEMENT
 # The groups that make a join: keyword -> how.
 GROUPS: dict[str, Group] = {s.group.keyword: s.group for s in REGISTRY.values() if s.group}
 
-__all__ = ["ACTIVATIONS", "ACTIVATION_LAYERS", "Act", "BUILTIN_DEFAULTS", "BatchNorm", "Chunk",
-           "Concat", "Conv", "DropPath", "Dropout", "FC", "Flatten", "GROUPS", "GlobalAvgPool",
-           "Group", "IDENTITY", "Input", "LRN", "LayerNorm", "LayerScale", "Mul", "OP_TYPES",
-           "OpSpec", "OpT", "Pool", "REGISTRY", "REPETITION", "SIGNATURES", "STATEMENTS",
-           "Shuffle", "Signature", "Softmax", "Sum", "bind", "describe", "family", "full_text",
-           "op_name", "spec", "window_text", "windows_given"]
+__all__ = ["ACTIVATIONS", "ACTIVATION_LAYERS", "Act", "AdaptivePool", "BUILTIN_DEFAULTS",
+           "BatchNorm", "Chunk", "Concat", "Conv", "DropPath", "Dropout", "FC", "Flatten",
+           "GROUPS", "GlobalAvgPool", "Group", "IDENTITY", "Input", "LRN", "LayerNorm",
+           "LayerScale", "Mul", "OP_TYPES", "OpSpec", "OpT", "Pool", "REGISTRY", "REPETITION",
+           "SIGNATURES", "STATEMENTS", "Shuffle", "Signature", "Softmax", "Sum", "bind",
+           "describe", "family", "full_text", "op_name", "spec", "window_text", "windows_given"]
 
 
 def spec(op: OpT) -> OpSpec:

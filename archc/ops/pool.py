@@ -1,4 +1,7 @@
-"""Pooling: `maxpool 3x3/2 pad=1 round=ceil`, `avgpool 7x7/1`, and `gap` (global average).
+"""Pooling: `maxpool 3x3/2 pad=1 round=ceil`, `avgpool 7x7/1`, `gap` (global average) and
+`adaptivepool 4x4` (PyTorch's adaptive average pool to that output size: window i spans
+floor(i x H / 4) to ceil((i + 1) x H / 4), so windows may overlap and differ in size, as
+torchvision's GoogLeNet heads pool 14x14 to 4x4).
 
 Shape: rounds as the op says, with Caffe's rule for ceil (a window that would start inside
 the right/bottom padding is dropped); padding at most half the window, as PyTorch allows. No
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 
 from archc.errors import ArchError
 from archc.ops.args import pad_arg, stride_arg, window_arg, word_arg
-from archc.ops.base import OpSpec, Shape, Signature, Statement
+from archc.ops.base import Field, OpSpec, Shape, Signature, Statement
 from archc.ops.common import (
     Text,
     free,
@@ -38,6 +41,35 @@ class Pool:
 @dataclass(frozen=True)
 class GlobalAvgPool:
     pass
+
+
+@dataclass(frozen=True)
+class AdaptivePool:
+    size: tuple[int, int]  # the output's height and width
+
+
+def make_adaptive(args, span) -> AdaptivePool:
+    window = window_arg(args, span)
+    if window.stride is not None:
+        raise ArchError("an adaptive pool takes its output size, without a stride",
+                        window.span)
+    return AdaptivePool(window.dims)
+
+
+def adaptive_shape(op: AdaptivePool, inputs, context) -> Shape:
+    (x,) = inputs
+    if op.size[0] > x.h or op.size[1] > x.w:
+        raise ArchError(f"output {op.size[0]}x{op.size[1]} is larger than its input "
+                        f"{x.h}x{x.w}")
+    return Shape(x.c, *op.size)
+
+
+def adaptive_field(op: AdaptivePool, inputs) -> Field:
+    """The widest of its windows, and their stride rounded down where they do not tile."""
+    field, shape = inputs[0]
+    h, out = shape.h, op.size[0]
+    window = max(-(-(i + 1) * h // out) - i * h // out for i in range(out))
+    return grow(field, window, h // out)
 
 
 def _statement(kind: str) -> Statement:
@@ -115,4 +147,28 @@ GAP = OpSpec(
     call=module_call,
     plan="gap",
 )
-SPECS = (POOL, GAP)
+ADAPTIVE = OpSpec(
+    type=AdaptivePool,
+    statements={"adaptivepool": Statement(Signature(("window",)), make_adaptive)},
+    group=None,
+    name=lambda op: "adaptivepool",
+    describe=lambda op: f"adaptivepool {op.size[0]}x{op.size[1]}",
+    options=lambda op: "",
+    titles={"adaptivepool": "adaptive avg pool"},
+    title_detail=lambda op: "",
+    arity="one",
+    layout="spatial",
+    shape=adaptive_shape,
+    field=adaptive_field,
+    cost=free,
+    folds_bn=False,
+    draw="pool",
+    width="same",
+    given=(),
+    module=lambda op, texts: f"nn.AdaptiveAvgPool2d({square(op.size)})",
+    helper="",
+    reads="spatial",
+    call=module_call,
+    plan="torch",
+)
+SPECS = (POOL, GAP, ADAPTIVE)

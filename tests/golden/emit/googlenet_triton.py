@@ -106,11 +106,9 @@ class Googlenet(nn.Module):
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)  # 480x28x28
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 480x14x14
         self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)  # 512x14x14
-        self.aux1 = AuxClassifier(512, 1000) if heads else None
         self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)  # 512x14x14
         self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)  # 512x14x14
         self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)  # 528x14x14
-        self.aux2 = AuxClassifier(528, 1000) if heads else None
         self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)  # 832x14x14
         self.maxpool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 832x7x7
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)  # 832x7x7
@@ -118,6 +116,8 @@ class Googlenet(nn.Module):
         self.avgpool1 = nn.AvgPool2d(7, stride=1, ceil_mode=True)  # 1024x1x1
         self.dropout1 = nn.Dropout(0.4)  # 1024x1x1
         self.fc1 = nn.Linear(1024, 1000)  # 1000
+        self.aux1 = AuxClassifier(512, 1000) if heads else None
+        self.aux2 = AuxClassifier(528, 1000) if heads else None
         init_weights(self)
 
     def forward(self, x):  # 3x224x224
