@@ -90,10 +90,10 @@ net tiny {
     input 3x16x16
     default bn eps=0.001 momentum=0.01
     conv 3x3/2 16 pad=1 bias=false; bn; hardswish
-    { depthwise(16, 3, 2, relu); gate(16, 8); project(16) }
-    bneck_se(48, 5, 24, 1, hardswish, 16)
-    bneck_se_res(72, 3, 24, hardswish, 24)
-    bneck_res(40, 3, 24, relu)
+    { depthwise(3, 2, relu); gate(); project(16) }
+    bneck_se(48, 5, 24, 1, hardswish)
+    bneck_se_res(72, 3, hardswish)
+    bneck_res(40, 3, relu)
     gap
     fc 10
 }
@@ -107,8 +107,8 @@ def test_both_backends_agree_on_shufflenets_units(monkeypatch):
 net tiny {
     input 3x16x16
     conv 3x3/2 8 pad=1 bias=false; bn; relu
-    shuffle_down(8, 16)
-    shuffle_unit(16) x2
+    shuffle_down(16)
+    shuffle_unit() x2
     gap
     fc 10
 }

@@ -15,7 +15,7 @@ from archc.errors import ArchError, ErrorList
 from archc.ir.graph import Graph
 from archc.ops.base import Context, Field, Shape
 
-__all__ = ["MAX_ELEMENTS", "Field", "Shape", "flat_values", "infer_shapes", "receptive_fields"]
+__all__ = ["MAX_ELEMENTS", "Field", "Shape", "flat_values", "infer_shapes", "shape_so_far", "receptive_fields"]
 
 MAX_ELEMENTS = 10**12
 
@@ -38,28 +38,49 @@ def flat_values(graph: Graph) -> dict[int, bool]:
     return flat
 
 
+def shape_so_far(graph: Graph, value: int, known: dict[int, Shape]) -> Shape:
+    """The shape of `value` in a graph still being built (archc.ir.build asks, for a block
+    that reads `in_channels`): its ancestors' shapes, kept in `known` from call to call. The
+    first of them that fails raises its error, at its layer."""
+    wanted, stack = set(), [value]
+    while stack:
+        n = stack.pop()
+        if n not in known and n not in wanted:
+            wanted.add(n)
+            stack += graph.node(n).inputs
+    flat = flat_values(graph)
+    for n in sorted(wanted):
+        known[n] = _infer(graph, n, [known[i] for i in graph.node(n).inputs], flat)
+    return known[value]
+
+
 def infer_shapes(graph: Graph) -> dict[int, Shape]:
     shapes: dict[int, Shape] = {}
     errors = ErrorList()
     flat = flat_values(graph)
-    describe = lambda n: ops.describe(graph.node(n).op)  # noqa: E731
     for node_id in graph.order():
         node = graph.node(node_id)
         if any(i not in shapes for i in node.inputs):
             continue  # downstream of a layer that failed: its error says enough
-        inputs = [shapes[i] for i in node.inputs]
         try:
-            shape = ops.spec(node.op).shape(node.op, inputs,
-                                            Context(flat, node.inputs, describe))
-            if shape.numel() > MAX_ELEMENTS:
-                raise ArchError(f"output {shape} has {shape.numel():,} elements, more than "
-                                f"the {MAX_ELEMENTS:.0e} archc accepts")
+            shapes[node_id] = _infer(graph, node_id, [shapes[i] for i in node.inputs], flat)
         except ArchError as error:
-            errors.add(ArchError(error.message, node.span, node.notes))
-            continue
-        shapes[node_id] = shape
+            errors.add(error)
     errors.raise_any()
     return shapes
+
+
+def _infer(graph: Graph, node_id: int, inputs: list[Shape], flat: dict[int, bool]) -> Shape:
+    node = graph.node(node_id)
+    describe = lambda n: ops.describe(graph.node(n).op)  # noqa: E731
+    try:
+        shape = ops.spec(node.op).shape(node.op, inputs, Context(flat, node.inputs, describe))
+        if shape.numel() > MAX_ELEMENTS:
+            raise ArchError(f"output {shape} has {shape.numel():,} elements, more than the "
+                            f"{MAX_ELEMENTS:.0e} archc accepts")
+    except ArchError as error:
+        raise ArchError(error.message, node.span, node.notes) from None
+    return shape
 
 
 def receptive_fields(graph: Graph, shapes: dict[int, Shape]) -> dict[int, Field]:

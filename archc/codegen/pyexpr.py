@@ -4,16 +4,19 @@ A block class takes its parameters and its input channels, so the widths inside 
 expressions in those names (`n1 + n3 + n5 + proj`). They are built from the AST's own
 expression nodes: `add` and `times` combine them (folding numbers), `substitute` puts a use's
 arguments in for a block's parameters, and `python` prints one with the fewest parentheses.
-`INPUT` stands for a class's input channels; no program can write that name.
+`INPUT` stands for a class's input channels: the name a block's statements read them by, and
+the constructor argument of its class. A call prints as archc.lang.functions says, and `python`
+notes each function it prints, so the emitted file defines what it uses.
 """
 
 from __future__ import annotations
 
 from archc.errors import Span
 from archc.lang import ast
-from archc.lang.evaluate import evaluate
+from archc.lang.evaluate import IN_CHANNELS, evaluate
+from archc.lang.functions import FUNCTIONS
 
-INPUT = " in_channels"  # a space: never a name of the language, so never a parameter's
+INPUT = IN_CHANNELS  # no parameter may take this name (archc.lang.loader refuses it)
 PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 
@@ -59,25 +62,36 @@ def substitute(expr: ast.Expr, values: dict[str, ast.Expr]) -> ast.Expr:
     if isinstance(expr, ast.BinOp):
         return ast.BinOp(expr.op, substitute(expr.left, values),
                          substitute(expr.right, values), expr.span)
+    if isinstance(expr, ast.Call):
+        return ast.Call(expr.name, tuple(substitute(a, values) for a in expr.args), expr.span)
     return expr
 
 
-def python(expr: ast.Expr, names: dict[str, str], outer: int = 0) -> str:
+def python(expr: ast.Expr, names: dict[str, str], outer: int = 0, real: bool = False,
+           used: set[str] | None = None) -> str:
     """Python source for `expr`, names renamed by `names`; parts without names are folded.
+    The functions it calls are added to `used`.
 
-    `/` prints as `//`: a width divides exactly (the front end refuses fractional channels).
+    `/` prints as `//`: a width divides exactly (the front end refuses fractional channels);
+    inside a function of real numbers (`divisible(c / 3, 8)`), it prints as `/`.
     """
+    used = set() if used is None else used
     if not _names_in(expr):
         value = evaluate(expr, {}, ())
         return repr(value) if value >= 0 or outer == 0 else f"({value!r})"
     if isinstance(expr, ast.Ref):
         return names[expr.name]
     if isinstance(expr, ast.Neg):
-        return f"-{python(expr.operand, names, 3)}"
+        return f"-{python(expr.operand, names, 3, real, used)}"
+    if isinstance(expr, ast.Call):
+        function = FUNCTIONS[expr.name]
+        used.add(expr.name)
+        args = (python(a, names, 0, real or function.real, used) for a in expr.args)
+        return f"{function.python}({', '.join(args)})"
     level = PRECEDENCE[expr.op]
-    left = python(expr.left, names, level)
-    right = python(expr.right, names, level + 1)  # a - (b - c): the right side binds tighter
-    text = f"{left} {'//' if expr.op == '/' else expr.op} {right}"
+    left = python(expr.left, names, level, real, used)
+    right = python(expr.right, names, level + 1, real, used)  # a - (b - c): binds tighter
+    text = f"{left} {'//' if expr.op == '/' and not real else expr.op} {right}"
     return f"({text})" if level < outer else text
 
 
@@ -88,4 +102,6 @@ def _names_in(expr: ast.Expr) -> bool:
         return _names_in(expr.operand)
     if isinstance(expr, ast.BinOp):
         return _names_in(expr.left) or _names_in(expr.right)
+    if isinstance(expr, ast.Call):
+        return any(_names_in(a) for a in expr.args)
     return False

@@ -26,12 +26,13 @@ class Widths:
         span = analysis.graph.node(scope_input).span
         first = ast.Ref(pyexpr.INPUT, span) if self.symbolic else self._number(scope_input)
         self.values: dict[int, ast.Expr] = {scope_input: first}
+        self.functions: set[str] = set()  # of archc.lang.functions, that its widths call
 
     def text(self, n: int) -> str:
         return self.python(self.values[n])
 
     def python(self, expr: ast.Expr) -> str:
-        return pyexpr.python(expr, self.params)
+        return pyexpr.python(expr, self.params, used=self.functions)
 
     # ---- values, as the emitter meets them -------------------------------------------------
 
@@ -58,9 +59,11 @@ class Widths:
         gets the block's output width (`child_width`, in the block's names) in ours."""
         values: dict[str, ast.Expr] = {}
         if self.symbolic:  # a use inside a block: its own expressions, in our names
+            child_input = {pyexpr.INPUT: self.values[input]}  # what its defaults read
             for i, param in enumerate(use.block.params):
                 given = use.syntax.args[i] if i < len(use.syntax.args) else None
-                values[param.name] = given or pyexpr.substitute(param.default, values)
+                values[param.name] = given or pyexpr.substitute(param.default,
+                                                                {**values, **child_input})
         else:
             values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args
                       if not isinstance(v, ast.Window | str)}
@@ -88,7 +91,7 @@ class Widths:
         if self.symbolic:
             arg = dict(node.given).get(key)  # as archc.ir.build bound the statement
             arg = arg.value if isinstance(arg, ast.KeyArg) else arg
-            if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg)):
+            if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg, ast.Call)):
                 return arg
         return pyexpr.number(value, node.span)
 
@@ -104,8 +107,8 @@ def _python_names(block: BlockUseInfo) -> dict[str, str]:
     """A block's parameters, language name -> Python name, its input channels first. A
     parameter holding a window or an activation is no constructor argument: the class is
     written for its value (a use with another gets a class of its own)."""
-    taken = {"in_channels"}
-    names = {pyexpr.INPUT: "in_channels"}
+    taken = {pyexpr.INPUT}
+    names = {pyexpr.INPUT: pyexpr.INPUT}
     windows = {k for k, v in block.args if isinstance(v, ast.Window | str)}
     for param in block.block.params:
         if param.name not in windows:

@@ -10,7 +10,9 @@ Contract:
 - Errors inside a block use carry a note pointing at each use on the way out.
 - A statement that fails is reported and skipped, and the build goes on: one pass reports a
   mistake in every statement (each once, however often its block is used).
-- Nothing here knows shapes or costs; ops check their own arguments (archc.ops).
+- Nothing here knows costs, nor shapes but one: a block whose statements read `in_channels`
+  is given its input's channel count (archc.analysis.shapes.shape_so_far infers the layers
+  made so far). Ops check their own arguments (archc.ops).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from archc import ops
+from archc.analysis.shapes import Shape, shape_so_far
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
 from archc.ir.graph import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.lang import ast
-from archc.lang.evaluate import MAX_NUMBER, evaluate, evaluate_word, number, suggest, window
+from archc.lang.evaluate import IN_CHANNELS, MAX_NUMBER, evaluate, evaluate_word, number, suggest, window
 from archc.lang.loader import Program
 from archc.ops.args import Value
 
@@ -59,6 +62,8 @@ class _Builder:
         self.errors = ErrorList()
         self.failed_labels: set[str] = set()
         self.nested_labels: dict[str, str] = {}  # label -> the statement or head it is inside
+        self.shapes: dict[int, Shape] = {}  # of the layers made so far, for `in_channels`
+        self.reads_input: dict[str, bool] = {}  # block -> whether it reads `in_channels`
         self.graph = Graph(self.net, {})
 
     # ---- the net ---------------------------------------------------------------------------
@@ -273,16 +278,18 @@ class _Builder:
             raise ArchError(f"unknown block '{use.name}'{hint}", use.span, scope.notes)
         if use.name in scope.blocks_in_use:
             raise ArchError(f"block '{use.name}' uses itself", use.span, scope.notes)
-        env = self._bind_block_args(block, use, scope)
+        env = self._bind_block_args(block, use, scope, x)
         note = Note(use.span, f"in block '{use.name}' used here")
-        info = BlockUseInfo(use.name, tuple(env.items()), block, use)
+        args = tuple((k, v) for k, v in env.items() if k != IN_CHANNELS)  # its parameters'
+        info = BlockUseInfo(use.name, args, block, use)
         instance = self.graph.add_block_use(info)
         inner = replace(scope, env=env, notes=(note,) + scope.notes,
                         blocks_in_use=scope.blocks_in_use + (use.name,),
                         blocks=scope.blocks + (instance,))
         return self._body(block.body, x, inner, use.span)
 
-    def _bind_block_args(self, block: ast.BlockDef, use: ast.BlockUse, scope: Scope) -> dict:
+    def _bind_block_args(self, block: ast.BlockDef, use: ast.BlockUse, scope: Scope,
+                         x: int) -> dict:
         required = sum(p.default is None for p in block.params)
         if not required <= len(use.args) <= len(block.params):
             wanted = (str(required) if required == len(block.params)
@@ -292,9 +299,16 @@ class _Builder:
                             scope.notes)
         env = {p.name: _argument(a, scope.env, scope.notes)
                for p, a in zip(block.params, use.args)}
+        if self._reads_input(block):
+            env[IN_CHANNELS] = shape_so_far(self.graph, x, self.shapes).c
         for param in block.params[len(use.args):]:
             env[param.name] = _argument(param.default, env, scope.notes)
         return env
+
+    def _reads_input(self, block: ast.BlockDef) -> bool:
+        if block.name not in self.reads_input:
+            self.reads_input[block.name] = ast.reads(block, IN_CHANNELS)
+        return self.reads_input[block.name]
 
     # ---- ops and their arguments -----------------------------------------------------------
 
@@ -398,13 +412,14 @@ class _Builder:
 
 
 def repeat_count(stmt: ast.Stmt, scope: Scope) -> int:
-    """How many times a statement repeats: `x4`, or `x(blocks)` with `blocks` bound here."""
+    """How many times a statement repeats: `x4`, or `x(blocks)`, `x(ceil(3 * depth))` with
+    their names bound here."""
     count, span = stmt.repeat, stmt.span
-    if isinstance(count, ast.Ref):
+    if not isinstance(count, int):
         span = count.span
         count = number(count, scope.env, scope.notes)
         if not isinstance(count, int):
-            raise ArchError(f"a repetition is a whole number of times; '{stmt.repeat.name}' is "
+            raise ArchError(f"a repetition is a whole number of times; '{ast.text(span)}' is "
                             f"{count}", span, scope.notes)
     if count < 1 or count > MAX_LAYERS:
         raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}, got x{count}", span,

@@ -6,7 +6,7 @@ expressions stay expressions until the builder binds parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 
 from archc.errors import Span
 
@@ -39,7 +39,16 @@ class Neg:
     span: Span
 
 
-Expr = Num | Ref | BinOp | Neg
+@dataclass(frozen=True)
+class Call:
+    """`divisible(c * 0.75, 8)`: one of archc.lang.functions."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: Span
+
+
+Expr = Num | Ref | BinOp | Neg | Call
 
 # ---- op arguments --------------------------------------------------------------------------
 
@@ -147,7 +156,7 @@ def title(core: Core) -> str:
 class Stmt:
     label: str | None
     core: Core | None  # None: annotations of the whole net
-    repeat: int | Ref  # `x4`, or `x(blocks)`: a parameter, evaluated by the build
+    repeat: int | Expr  # `x4`, or `x(blocks)`, `x(ceil(3 * depth))`: evaluated by the build
     annotations: tuple[Annotation, ...]
     span: Span
 
@@ -197,3 +206,23 @@ def first_line(definition: BlockDef | NetDef) -> Span:
     s = definition.span
     end = len(s.source.line(s.line).rstrip()) + 1
     return Span(s.source, s.line, s.col, s.line, max(s.col + 1, end))
+
+
+def reads(node, name: str) -> bool:
+    """Whether `name` is read anywhere in `node` (a definition, a statement, an expression, a
+    window's sizes)."""
+    if isinstance(node, Ref):
+        return node.name == name
+    if isinstance(node, Window):
+        return name in node.dims or node.stride == name
+    if isinstance(node, tuple):
+        return any(reads(item, name) for item in node)
+    if is_dataclass(node) and not isinstance(node, Span):
+        return any(reads(getattr(node, f.name), name) for f in fields(node))
+    return False
+
+
+def text(span: Span) -> str:
+    """The source text of a one-line span (an expression, as written)."""
+    line = span.source.line(span.line)
+    return line[span.col - 1:span.end_col - 1] if span.end_line == span.line else line

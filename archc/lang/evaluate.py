@@ -2,7 +2,8 @@
 
 `evaluate` gives an int or a float (`/` gives an int when it divides exactly); an undefined
 name, a division by zero, or a number over `MAX_NUMBER` is an `ArchError` at the expression,
-with the block-use notes of where it was evaluated. `evaluate_word` leaves a bare unbound name
+with the block-use notes of where it was evaluated. An expression may call the helpers of
+archc.lang.functions; a block's may read `in_channels` (archc.ir.build binds it). `evaluate_word` leaves a bare unbound name
 as a word (`same`, `ceil`): the op it is given to decides whether that word means anything.
 """
 
@@ -12,6 +13,9 @@ import difflib
 
 from archc.errors import ArchError, Note
 from archc.lang import ast
+from archc.lang.functions import FUNCTIONS
+
+IN_CHANNELS = "in_channels"  # a block's input channel count, bound where the block is used
 
 MAX_NUMBER = 10**18  # larger values in a program are a typo, and would slow every count
 
@@ -32,11 +36,12 @@ def evaluate(expr: ast.Expr, env: Env, notes: tuple[Note, ...]) -> int | float |
         value = expr.value
     elif isinstance(expr, ast.Ref):
         if expr.name not in env:
-            raise ArchError(f"undefined name '{expr.name}'{suggest(expr.name, env)}", expr.span,
-                            notes)
+            raise ArchError(_undefined(expr.name, env), expr.span, notes)
         value = env[expr.name]
     elif isinstance(expr, ast.Neg):
         value = -number(expr.operand, env, notes)
+    elif isinstance(expr, ast.Call):
+        value = _call(expr, env, notes)
     else:
         value = _binop(expr, env, notes)
     if isinstance(value, ast.Window | str):
@@ -76,6 +81,30 @@ def _what(value) -> str:
     if isinstance(value, str):
         return f"the activation '{value}'"
     return f"{value}"
+
+
+def _call(expr: ast.Call, env: Env, notes: tuple[Note, ...]) -> int | float:
+    function = FUNCTIONS.get(expr.name)
+    if function is None:
+        raise ArchError(f"unknown function '{expr.name}'{suggest(expr.name, FUNCTIONS)} (there "
+                        f"are {', '.join(FUNCTIONS)})", expr.span, notes)
+    if len(expr.args) != len(function.params):
+        wanted = ", ".join(function.params)
+        raise ArchError(f"{expr.name}({wanted}) takes {len(function.params)} argument"
+                        f"{'s' if len(function.params) > 1 else ''}, got {len(expr.args)}",
+                        expr.span, notes)
+    args = [number(a, env, notes) for a in expr.args]
+    refused = function.refuse(*args)
+    if refused:
+        raise ArchError(refused, expr.span, notes)
+    return function.compute(*args)
+
+
+def _undefined(name: str, env: Env) -> str:
+    if name == IN_CHANNELS:
+        return (f"'{IN_CHANNELS}' is defined in a block only: the channel count of the value "
+                "the block is used on")
+    return f"undefined name '{name}'{suggest(name, env)}"
 
 
 def _binop(expr: ast.BinOp, env: Env, notes: tuple[Note, ...]) -> int | float:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from archc.errors import ArchError, Note, Source, Span, UsageError
 from archc.lang import ast
+from archc.lang.evaluate import IN_CHANNELS
 from archc.lang.parser import parse
 
 
@@ -144,6 +145,7 @@ def _import(use: ast.Use, path: Path, loading: _Loading, stack: tuple[Path, ...]
 
 def _add_blocks(new: tuple[ast.BlockDef, ...], loading: _Loading, top: ast.Use | None) -> None:
     for block in new:
+        _check_params(block)
         first = loading.blocks.get(block.name)
         if first is not None:
             notes = [Note(ast.first_line(first), "first defined here")]
@@ -153,6 +155,18 @@ def _add_blocks(new: tuple[ast.BlockDef, ...], loading: _Loading, top: ast.Use |
                             tuple(notes))
         loading.blocks[block.name] = block
         loading.brought_by[block.name] = top
+
+
+def _check_params(definition: ast.BlockDef | ast.NetDef) -> None:
+    seen: dict[str, ast.Param] = {}
+    for param in definition.params:
+        if param.name == IN_CHANNELS:
+            raise ArchError(f"'{IN_CHANNELS}' cannot be a parameter: in a block it is the "
+                            "channel count of the block's input", param.span)
+        if param.name in seen:
+            raise ArchError(f"parameter '{param.name}' is named twice", param.span,
+                            (Note(seen[param.name].span, "first named here"),))
+        seen[param.name] = param
 
 
 def _brought(use: ast.Use | None, what: str) -> list[Note]:
@@ -166,5 +180,6 @@ def _the_net(file: ast.File) -> ast.NetDef:
     if len(file.nets) > 1:
         raise ArchError("a file holds one net", ast.first_line(file.nets[1]),
                         (Note(ast.first_line(file.nets[0]), "first net here"),))
+    _check_params(file.nets[0])
     return file.nets[0]
 

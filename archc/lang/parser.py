@@ -30,6 +30,7 @@ TERMINAL_NAMES = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "NEG_INT": "an integer",
     "WINDOW": "a size such as 3x3 or 7x7/2",
     "LABEL": "a label", "LABEL_REF": "a label", "REPEAT": "a repetition such as x4",
+    "REPEAT_OPEN": "a repetition such as x(blocks)",
     "QUANTITY": "a count such as 112Ki", "STRING": 'a quoted path', "_SEP": "a new line",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
     "EQUAL": "'='", "SLASH": "'/'", "COLON": "':'", "$END": "end of file",
@@ -44,7 +45,7 @@ STATEMENT_START = ("a statement starts with an op, a block use, a label, '{', 'c
 
 BODIES = ("a group '{ ... }'", "'concat'", "'sum'", "'mul'", "'head'", "'block'", "'net'")
 STATEMENT_WORD = re.compile(r"(?:^|[\n;{:])[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")  # `mul {`
-REPETITION = re.compile(r"x([0-9]+|\([A-Za-z_][A-Za-z0-9_]*\))")
+REPETITION = re.compile(r"x([0-9]+|\()")
 
 
 def _known_mistake(error: UnexpectedInput, text: str) -> str | None:
@@ -57,8 +58,6 @@ def _known_mistake(error: UnexpectedInput, text: str) -> str | None:
         before = STATEMENT_WORD.search(text[:error.token.start_pos])
         word = f"'{before.group(1)}' takes no body" if before else "no body here"
         return f"{word}: only {', '.join(BODIES[:-1])} and {BODIES[-1]} take '{{ ... }}'"
-    if found == "NAME" and str(error.token) == "x" and text[error.token.end_pos:][:1] == "(":
-        return "a repetition repeats a number of times or a parameter's: x4, x(blocks)"
     if found == "NAME" and REPETITION.match(text, error.token.start_pos):
         return "a repetition stands apart, after a space: `{ conv 3x3 64 } x2`"
     if "LABEL" in expected and found not in ("RBRACE", "$END"):
@@ -283,8 +282,14 @@ class _ToAst:
     def stmt(self, meta, items):
         label, core, repeat, *annotations = items
         name = str(label).rstrip(": \t") if label is not None else None
-        count = 1 if repeat is None else _repeat(repeat, self._tok(repeat))
+        count = 1 if repeat is None else repeat
         return ast.Stmt(name, core, count, tuple(annotations), self._span(meta))
+
+    def repeat(self, meta, items):
+        """`x4`, or `x(blocks)`, `x(ceil(3 * depth))`: an expression the build evaluates."""
+        if len(items) == 1:
+            return int(str(items[0])[1:])
+        return items[1]
 
     def net_annotation(self, meta, items):
         return ast.Stmt(None, None, 1, tuple(items), self._span(meta))
@@ -361,6 +366,9 @@ class _ToAst:
     def ref(self, meta, items):
         return ast.Ref(str(items[0]), self._span(meta))
 
+    def call(self, meta, items):
+        return ast.Call(str(items[0]), _present(items[1:]), self._span(meta))
+
     def neg(self, meta, items):
         return ast.Neg(items[0], self._span(meta))
 
@@ -382,7 +390,7 @@ class _ToAst:
 
 # The tokens that carry a value into the AST; every other token is punctuation or a keyword.
 VALUES = frozenset({"NAME", "INT", "FLOAT", "NEG_INT", "WINDOW", "LABEL", "LABEL_REF", "REPEAT",
-                    "QUANTITY", "STRING", "EXPECT", "PAPER"})
+                    "REPEAT_OPEN", "QUANTITY", "STRING", "EXPECT", "PAPER"})
 
 
 class _Where:
@@ -400,12 +408,6 @@ class _Where:
 def _present(items) -> tuple:
     """Drop the None placeholders Lark leaves for an empty optional list."""
     return tuple(i for i in items if i is not None)
-
-
-def _repeat(token: Token, span: Span) -> int | ast.Ref:
-    """`x4`, or `x(blocks)`: a parameter's name, evaluated where the statement is built."""
-    text = str(token)[1:]
-    return ast.Ref(text[1:-1], span) if text.startswith("(") else int(text)
 
 
 def _window(text: str, span: Span) -> ast.Window:

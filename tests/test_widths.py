@@ -1,0 +1,137 @@
+"""Width helpers: a block reads its input channels (`in_channels`), expressions call integer
+functions (`divisible`, `ceil`, `floor`, `min`, `max`), and a repetition is an expression;
+the front end's counts and the emitted module agree on all of them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision_oracle import torchvision
+
+import archc
+from archc.codegen.lower import lower
+from archc.lang.functions import make_divisible
+from archc.pipeline import analyse
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "net.arch"
+    path.write_text(text)
+    return path
+
+
+def params_of(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("divisor", [1, 3, 8, 16])
+def test_divisible_is_torchvisions_make_divisible(divisor):
+    rounding = torchvision().models._utils._make_divisible
+    values = [v / 4 for v in range(1, 4000)] + [24 * a for a in (0.25, 0.35, 0.5, 0.75, 1.3)]
+    assert [make_divisible(v, divisor) for v in values] == \
+        [rounding(v, divisor) for v in values]
+
+
+def test_functions_compute_widths(tmp_path):
+    path = write(tmp_path, """
+net t(alpha = 0.75) {
+    input 3x8x8
+    conv 1x1 (divisible(32 * alpha, 8))
+    conv 1x1 (ceil(10 / 3))
+    conv 1x1 (floor(10 / 3))
+    conv 1x1 (max(1, 6 / 2))
+    conv 1x1 (min(5, 2 + 1))
+}
+""")
+    graph = analyse(path).graph
+    assert [graph.node(r.output).op.channels for r in graph.rows] == [24, 4, 3, 3, 3]
+
+
+def test_a_block_reads_its_input_channels(tmp_path):
+    path = write(tmp_path, """
+block widen(t) { conv 1x1 (in_channels * t) }
+net t {
+    input 3x8x8
+    conv 1x1 5
+    widen(2)
+    widen(3)
+    { conv 1x1 7; widen(1) }
+}
+""")
+    analysis = analyse(path)
+    assert [analysis.shapes[r.output].c for r in analysis.graph.rows] == [5, 10, 30, 7]
+
+
+def test_a_parameter_default_reads_the_input_and_earlier_parameters(tmp_path):
+    path = write(tmp_path, """
+block squeeze(r = 4, c = in_channels / r) { conv 1x1 c }
+net t {
+    input 16x8x8
+    squeeze()
+    squeeze(2)
+}
+""")
+    analysis = analyse(path)
+    assert [analysis.shapes[r.output].c for r in analysis.graph.rows] == [4, 2]
+
+
+def test_a_repetition_is_an_expression(tmp_path):
+    path = write(tmp_path, """
+net t(depth = 1.4) {
+    input 3x8x8
+    conv 1x1 4 x(ceil(3 * depth))
+    conv 1x1 4 x(max(1, floor(depth)))
+}
+""")
+    graph = analyse(path).graph
+    assert [r.repeat for r in graph.rows] == [5, 1]
+    assert len(graph) == 1 + 5 + 1
+
+
+# A net of every helper inside blocks, nested: the emitted block classes compute the widths
+# in Python from their constructor arguments, so they must agree with the front end's.
+HELPERS = """
+block se(r = 4, squeezed = max(8, in_channels / r)) {
+    mul { id; { gap; conv 1x1 squeezed relu; conv 1x1 in_channels sigmoid } }
+}
+block inverted(t, c, alpha) {
+    conv 1x1 (in_channels * t) relu
+    conv 3x3 (in_channels * t) pad=1 groups=(in_channels * t) relu
+    se()
+    conv 1x1 (divisible(c * alpha, 8))
+}
+block stage(c, n, alpha) { inverted(6, c, alpha) x(ceil(n * 1.5)) }
+net t(alpha = 0.75) {
+    input 3x16x16
+    conv 3x3 (divisible(16 * alpha, 8)) pad=1
+    stage(40, 1, alpha)
+    stage(24, 2, 1.0)
+    gap
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_emitted_blocks_compute_the_same_widths(tmp_path, backend, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    analysis = analyse(write(tmp_path, HELPERS))
+    module = archc.compile(analysis.path, backend=backend)
+    # By hand: the stem 448; stage 1 (two blocks, 32 wide) 10,424 + 33,104; stage 2 (three
+    # blocks, 24 wide) 31,560 + 2 x 19,068.
+    assert params_of(module) == sum(c.params for c in analysis.costs.values()) == 113_672
+    out = module.eval()(torch.randn(1, 3, 16, 16))
+    assert out.shape == (1, analysis.shapes[analysis.graph.output].c) == (1, 24)
+
+
+def test_emitted_source_defines_only_the_functions_it_calls(tmp_path):
+    source = lower(analyse(write(tmp_path, HELPERS))).emitted.source
+    assert "def make_divisible(value, divisor):" in source
+    assert "make_divisible(c * alpha, 8)" in source  # inside a function: real numbers
+    assert "Se(in_channels * t, 4, max(8, in_channels * t // 4))" in source  # exact division
+    assert "math" not in source  # the repetition's ceil is the build's, not the module's
+    rounded = lower(analyse(write(tmp_path, """
+block third(c) { conv 1x1 (ceil(c / 3)) }
+net t { input 3x8x8; third(10); third(11) }
+"""))).emitted.source
+    assert "import math" in rounded and "math.ceil(c / 3)" in rounded
+    assert "make_divisible" not in rounded
