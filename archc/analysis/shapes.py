@@ -15,7 +15,8 @@ from archc.errors import ArchError, ErrorList
 from archc.ir.graph import Graph
 from archc.ops.base import Context, Field, Shape
 
-__all__ = ["MAX_ELEMENTS", "Field", "Shape", "flat_values", "infer_shapes", "shape_so_far", "receptive_fields"]
+__all__ = ["MAX_ELEMENTS", "Field", "Shape", "flat_values", "infer_shapes", "receptive_fields",
+           "shape_so_far"]
 
 MAX_ELEMENTS = 10**12
 

@@ -24,7 +24,15 @@ from archc.analysis.shapes import Shape, shape_so_far
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
 from archc.ir.graph import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.lang import ast
-from archc.lang.evaluate import IN_CHANNELS, MAX_NUMBER, evaluate, evaluate_word, number, suggest, window
+from archc.lang.evaluate import (
+    IN_CHANNELS,
+    MAX_NUMBER,
+    evaluate,
+    evaluate_word,
+    number,
+    suggest,
+    window,
+)
 from archc.lang.loader import Program
 from archc.ops.args import Value
 
@@ -280,7 +288,7 @@ class _Builder:
             raise ArchError(f"block '{use.name}' uses itself", use.span, scope.notes)
         env = self._bind_block_args(block, use, scope, x)
         note = Note(use.span, f"in block '{use.name}' used here")
-        args = tuple((k, v) for k, v in env.items() if k != IN_CHANNELS)  # its parameters'
+        args = tuple((k, v) for k, v in env.items() if k != IN_CHANNELS)  # its parameters
         info = BlockUseInfo(use.name, args, block, use)
         instance = self.graph.add_block_use(info)
         inner = replace(scope, env=env, notes=(note,) + scope.notes,

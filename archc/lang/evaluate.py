@@ -3,8 +3,9 @@
 `evaluate` gives an int or a float (`/` gives an int when it divides exactly); an undefined
 name, a division by zero, or a number over `MAX_NUMBER` is an `ArchError` at the expression,
 with the block-use notes of where it was evaluated. An expression may call the helpers of
-archc.lang.functions; a block's may read `in_channels` (archc.ir.build binds it). `evaluate_word` leaves a bare unbound name
-as a word (`same`, `ceil`): the op it is given to decides whether that word means anything.
+archc.lang.functions; a block's may read `in_channels` (archc.ir.build binds it).
+`evaluate_word` leaves a bare unbound name as a word (`same`, `ceil`): the op it is given to
+decides whether that word means anything.
 """
 
 from __future__ import annotations
