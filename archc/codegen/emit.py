@@ -1,14 +1,15 @@
 """Emit: `Analysis` -> the source of a standalone PyTorch module (archc's lowering).
 
 Contract: `emit` writes one Python file that imports only torch (the triton backend's also
-imports archc.backends.functional) and reads like a hand-written model: one class per net; one
-class per block, whose constructor takes its input channels and the block's parameters (as
-torchvision's `Inception(in_channels, ch1x1, ...)` does), so its widths are expressions in
-them; uses of a block whose code differs (the triton plan fused them differently) get a class
-each (archc.codegen.drafts); one class per auxiliary head that is more than one block use.
-Members are named by archc.codegen.members (`inception3a.branch3x3[0]`); every layer line
-carries its output shape in a comment. `archc.codegen.lower` executes this very source to build
-the in-memory module, so `archc compile -o net.py` and `archc.compile()` are the same code.
+imports archc.backends.functional; a width that rounds, Python's math) and reads like a
+hand-written model: one class per net; one class per block, whose constructor takes its input
+channels and the block's parameters (as torchvision's `Inception(in_channels, ch1x1, ...)`
+does), so its widths are expressions in them; uses of a block whose code differs (the triton
+plan fused them differently) get a class each (archc.codegen.drafts); one class per auxiliary
+head that is more than one block use. Members are named by archc.codegen.members
+(`inception3a.branch3x3[0]`); every layer line carries its output shape in a comment.
+`archc.codegen.lower` executes this very source to build the in-memory module, so `archc
+compile -o net.py` and `archc.compile()` are the same code.
 
 The `state_dict` keys follow from the member names and are a contract: checkpoints depend on
 them (tests/golden/state_dict holds GoogLeNet's and NIN's).
