@@ -103,7 +103,7 @@ def test_installed_script_runs_from_another_directory(tmp_path):
 
 
 def test_the_wheel_carries_the_grammar(tmp_path):
-    """`pip install .` (not only editable) must find grammars/arch.lark from anywhere."""
+    """`pip install .` (not only editable) must find archc/grammars/arch.lark from anywhere."""
     import shutil
     import zipfile
 

@@ -1,8 +1,9 @@
 """Parse: .arch text -> `ast.File`. The only module that imports Lark.
 
-Lark parses with LALR. Its tables ship as JSON beside the grammar (grammars/arch_tables.json,
-made by `python -m archc.lang.parser` and stamped with the grammar's hash): no cache file is ever
-read and nothing is unpickled, so nothing a user's cache folder holds can run as code.
+Lark parses with LALR. Its tables ship as JSON beside the grammar
+(archc/grammars/arch_tables.json, made by `python -m archc.lang.parser` and stamped with the
+grammar's hash): no cache file is ever read and nothing is unpickled, so nothing a user's cache
+folder holds can run as code.
 `_ToAst` turns the tree into frozen dataclasses with spans, and the tree never leaves this
 module. Every user
 mistake is a syntax error mapped here to an `ArchError` at the right line and column, end of
@@ -66,10 +67,8 @@ def _known_mistake(error: UnexpectedInput, text: str) -> str | None:
 
 
 def grammar_path() -> Path:
-    """grammars/arch.lark: inside the installed package (a wheel), or beside it (a checkout)."""
-    package = Path(__file__).resolve().parent.parent  # archc/, where lang/ lives
-    candidates = (package / "grammars" / "arch.lark", package.parent / "grammars" / "arch.lark")
-    return next((c for c in candidates if c.is_file()), candidates[-1])
+    """archc/grammars/arch.lark, in a checkout and in an installed package alike."""
+    return Path(__file__).resolve().parent.parent / "grammars" / "arch.lark"
 
 
 @cache
@@ -106,8 +105,8 @@ def _shipped_tables(grammar: str) -> dict | None:
 
 
 def tables_text(grammar: str) -> str:
-    """grammars/arch_tables.json for `grammar`: Lark's LALR tables and terminals, as Lark's
-    standalone generator embeds them, in JSON (tuples become lists, and the integer keys of
+    """archc/grammars/arch_tables.json for `grammar`: Lark's LALR tables and terminals, as
+    Lark's standalone generator embeds them, in JSON (tuples become lists, and the integer keys of
     state and rule numbers strings, which `_int_keys` turns back), and the grammar's hash."""
     from lark.grammar import Rule
     from lark.lexer import TerminalDef
@@ -424,5 +423,5 @@ def _window(text: str, span: Span) -> ast.Window:
 _SIZE = re.compile(r"\(([A-Za-z_][A-Za-z0-9_]*)\)|([0-9]+)")
 
 
-if __name__ == "__main__":  # remake grammars/arch_tables.json after editing the grammar
+if __name__ == "__main__":  # remake archc/grammars/arch_tables.json after editing the grammar
     tables_path().write_text(tables_text(grammar_path().read_text()))
