@@ -1,4 +1,5 @@
-"""The triton backend on every shipped net: it compiles each, and equals the torch backend.
+"""The triton backend on every shipped net: it compiles each, builds no module its forward()
+does not call, and equals the torch backend.
 
 Each net is built at a small input (its text's `input` statement made 64 pixels or, where the
 net cannot shrink that far, the next size that it takes; its `expect` shapes then speak of
@@ -49,7 +50,9 @@ def test_the_triton_backend_equals_the_torch_backend(name, monkeypatch):
     torch.manual_seed(0)
     reference = lower(analysis, heads=False, logits=True, backend=TORCH).module
     with torch.device("meta"):  # no weights drawn: the reference's are loaded, all of them
-        fused = lower(analysis, heads=False, logits=True, backend=TRITON).module
+        lowered = lower(analysis, heads=False, logits=True, backend=TRITON)
+    assert not unused_members(lowered.emitted.source)
+    fused = lowered.module
     assert list(fused.state_dict()) == list(reference.state_dict())
     fused.to_empty(device="cpu").load_state_dict(reference.state_dict())
     for module in (reference, fused):
@@ -69,3 +72,20 @@ def test_the_triton_backend_equals_the_torch_backend(name, monkeypatch):
 def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     assert got.shape == want.shape and got.dtype == want.dtype == torch.float64
     return ((got - want).norm() / want.norm()).item()
+
+
+def unused_members(source: str) -> list[str]:
+    """`self.x = ...` in a class's __init__ that its forward() never reads."""
+    unused = []
+    for text in source.split("\nclass ")[1:]:
+        init, _, forward = text.partition("    def forward(")
+        for attr in re.findall(r"^        self\.(\w+) = ", init, re.MULTILINE):
+            if not re.search(rf"self\.{attr}\b", forward):
+                unused.append(f"{text.split('(')[0]}.{attr}")
+    return unused
+
+
+def test_unused_members_are_found():
+    source = "\nclass A(nn.Module):\n    def __init__(self):\n        self.pool = P()\n" \
+             "        self.conv = C()\n\n    def forward(self, x):\n        return self.conv(x)\n"
+    assert unused_members(source) == ["A.pool"]

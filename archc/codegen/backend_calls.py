@@ -105,6 +105,7 @@ class Backend:
     imports: tuple[str, ...]
     channels_last: bool  # forward() converts its input, and the kernels keep the format
     plans: bool  # runs archc.codegen.triton.plan, and emits its merged GEMMs
+    moduleless: frozenset[type]  # ops its calls compute without their nn.Module (no weights)
 
     def call(self, op: ops.OpT, site: Site) -> str:
         """Layer `op`'s forward() expression at `site`."""
@@ -112,8 +113,10 @@ class Backend:
 
 
 TORCH_IMPORTS = ("import torch", "from torch import nn", "from torch.nn import functional as F")
-TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, plans=False)
+TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, plans=False,
+                moduleless=frozenset())
 TRITON = Backend("triton", TRITON_CALLS,
                  TORCH_IMPORTS + ("from archc.backends import functional as K",),
-                 channels_last=True, plans=True)
+                 channels_last=True, plans=True,
+                 moduleless=frozenset({ops.Pool, ops.GlobalAvgPool}))  # K.pool2d and the gap
 BACKENDS = {backend.name: backend for backend in (TORCH, TRITON)}

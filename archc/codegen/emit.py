@@ -158,7 +158,7 @@ class _Emitter:
             else:
                 output = item
                 widths.layer(item)
-                if module:
+                if module and not self._unused(item, attr, member):
                     source = module_source(self.graph.node(item).op, widths.module_texts(item))
                     init.append((member, source, self._note(item, widths, scope)))
                     self.layer_nodes[prefix + key] = item
@@ -307,6 +307,11 @@ class _Emitter:
         if isinstance(item, _Scope):
             return members.names[id(self.graph.block_uses[item.use].syntax)]
         return members.names.get(id(self.graph.node(item).syntax))
+
+    def _unused(self, item: int, attr: str, member: str) -> bool:
+        """A module the backend's call does without, held alone (in a list of several its
+        index keeps its siblings' state_dict keys, so it stays): it is not built."""
+        return type(self.graph.node(item).op) in self.backend.moduleless and attr == member
 
     def _is_module(self, item: int | _Scope) -> bool:
         return isinstance(item, _Scope) or is_module(self.graph.node(item).op)

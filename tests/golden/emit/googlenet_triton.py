@@ -63,7 +63,6 @@ class AuxClassifier(nn.Module):
 
     def __init__(self, in_channels, classes):
         super().__init__()
-        self.avgpool1 = nn.AvgPool2d(5, stride=3)  # in_channels x 4 x 4
         self.conv1 = nn.Conv2d(in_channels, 128, 1)  # 128x4x4
         self.fc1 = nn.Linear(2048, 1024)  # 1024
         self.dropout1 = nn.Dropout(0.7)  # 1024
@@ -94,26 +93,21 @@ class Googlenet(nn.Module):
     def __init__(self, heads: bool = True):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)  # 64x112x112
-        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 64x56x56
         self.lrn1 = nn.LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)  # 64x56x56
         self.conv2 = nn.ModuleList([
             nn.Conv2d(64, 64, 1),  # 64x56x56
             nn.Conv2d(64, 192, 3, padding=1),  # 192x56x56
         ])
         self.lrn2 = nn.LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)  # 192x56x56
-        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 192x28x28
         self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)  # 256x28x28
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)  # 480x28x28
-        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 480x14x14
         self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)  # 512x14x14
         self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)  # 512x14x14
         self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)  # 512x14x14
         self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)  # 528x14x14
         self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)  # 832x14x14
-        self.maxpool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 832x7x7
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)  # 832x7x7
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)  # 1024x7x7
-        self.avgpool1 = nn.AvgPool2d(7, stride=1, ceil_mode=True)  # 1024x1x1
         self.dropout1 = nn.Dropout(0.4)  # 1024x1x1
         self.fc1 = nn.Linear(1024, 1000)  # 1000
         self.aux1 = AuxClassifier(512, 1000) if heads else None
