@@ -82,3 +82,16 @@ def test_widths_print_as_python_with_the_fewest_parentheses(text, python):
     (op,) = [s.core for s in file.blocks[0].body]
     expr = op.args[1]
     assert pyexpr.python(expr, {"a": "a", "b": "b", "c": "c"}) == python
+
+
+def test_strided_sizes_are_written_in_the_blocks_input_size():
+    """A block used at several sizes: `H/s x W/s` where each use divides its input by its own
+    stride parameter, `H/2 x W/2` where all halve it, never a list of every size."""
+    source = lower(analyse(ROOT / "nets/resnet50.arch")).emitted.source
+    assert "nn.Conv2d(w, w, 3, stride=s, padding=1, bias=False),  # w x H/s x W/s" in source
+    assert not re.search(r"# .*\d+x\d+ or \d+x\d+", source)
+    halving = lower(analyse(ROOT / "nets/x.arch", text="""
+block down(c) { conv 3x3/2 c pad=1 }
+net t { input 3x32x32; down(8); down(16); down(16) }
+""")).emitted.source
+    assert "= nn.Conv2d(in_channels, c, 3, stride=2, padding=1)  # c x H/2 x W/2" in halving

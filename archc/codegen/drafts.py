@@ -3,7 +3,8 @@
 Every use of a block writes its class again (`Draft`), lines of code each with the shape its
 comment will show (`Note`). `Classes` gives uses that wrote the same code one class, and
 renders it with each comment merged from what every use saw there: numbers where the uses
-agree, `H x W` (the class's input size) where they differ. A comment that would make its line
+agree, `H x W` (the class's input size) where they differ, `H/2 x W/2` or `H/s x W/s` (a
+stride parameter) where each use divides it alike. A comment that would make its line
 longer than `LINE_LENGTH` goes on the line above.
 """
 
@@ -25,6 +26,7 @@ class Note:
     shape: Shape
     input: Shape  # the class's input, which `H x W` stands for
     flat: bool  # an N x C value
+    params: tuple[tuple[str, int], ...] = ()  # the use's whole-number arguments, by Python name
 
 
 @dataclass
@@ -73,6 +75,28 @@ class Classes:
         return "\n".join(lines) + "\n"
 
 
+def _strided(notes: list[Note]) -> str | None:
+    """`H/2 x W/2` where every use divides the input's size by 2 (rounding either way), or
+    `H/s x W/s` where each divides it by its own value of a parameter (a stride)."""
+    ratios = [_ratio(n.input, n.shape) for n in notes]
+    if None in ratios:
+        return None
+    if len(set(ratios)) == 1:
+        return f"H/{ratios[0]} x W/{ratios[0]}"
+    for name, _ in notes[0].params:
+        if all(dict(n.params).get(name) == r for n, r in zip(notes, ratios)):
+            return f"H/{name} x W/{name}"
+    return None
+
+
+def _ratio(before: Shape, after: Shape) -> int | None:
+    """The whole number r with after = before / r (rounded down or up) in both dimensions."""
+    r = max(1, round(before.h / max(after.h, 1)))
+    fits = all(size // r == out or -(-size // r) == out
+               for size, out in ((before.h, after.h), (before.w, after.w)))
+    return r if fits else None
+
+
 def comment_for(notes: list[Note]) -> str:
     """A shape comment for a line of a class, from what each use of the class sees there."""
     first = notes[0]
@@ -86,6 +110,6 @@ def comment_for(notes: list[Note]) -> str:
     elif all((n.shape.h, n.shape.w) == (n.input.h, n.input.w) for n in notes):
         spatial = "H x W"
     else:
-        spatial = " or ".join(f"{h}x{w}" for h, w in sizes)
+        spatial = _strided(notes) or " or ".join(f"{h}x{w}" for h, w in sizes)
     width = first.width if first.width.isidentifier() else f"({first.width})"
     return f"{width} x {spatial}"

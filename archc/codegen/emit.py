@@ -395,7 +395,11 @@ class _Emitter:
         return f"{', '.join(names)} = {call}"
 
     def _note(self, n: int, widths: Widths, scope: _Scope) -> Note:
-        return Note(widths.text(n), self.a.shapes[n], self.a.shapes[scope.input], self.flat[n])
+        use = self.graph.block_uses[scope.use] if scope.kind == "block" else None
+        params = tuple((widths.params[k], v) for k, v in (use.args if use else ())
+                       if k in widths.params and type(v) is int)
+        return Note(widths.text(n), self.a.shapes[n], self.a.shapes[scope.input], self.flat[n],
+                    params)
 
     def _shape(self, n: int) -> str:
         return f"{self.a.shapes[n].c}" if self.flat[n] else str(self.a.shapes[n])
