@@ -95,3 +95,17 @@ block down(c) { conv 3x3/2 c pad=1 }
 net t { input 3x32x32; down(8); down(16); down(16) }
 """)).emitted.source
     assert "= nn.Conv2d(in_channels, c, 3, stride=2, padding=1)  # c x H/2 x W/2" in halving
+
+
+def test_a_chain_of_layers_is_an_nn_sequential_called_once():
+    """ResNet's stages and its stem's conv + bn read as torchvision writes them, with the keys
+    an nn.ModuleList had (layer1.0.residual.0.weight)."""
+    lowered = lower(analyse(ROOT / "nets/resnet50.arch"))
+    source = lowered.emitted.source
+    assert "        self.layer1 = nn.Sequential(\n            BottleneckProj(64, 64, 1)," in source
+    assert "        x = self.layer1(x)  # 256x56x56\n        x = self.layer2(x)" in source
+    assert "self.layer1[" not in source
+    assert "self.residual = nn.ModuleList([" in source  # a ReLU between its layers: indexed
+    keys = list(lowered.module.state_dict())
+    assert keys[:3] == ["conv1.0.weight", "conv1.1.weight", "conv1.1.bias"]
+    assert "layer1.0.residual.0.weight" in keys and "layer4.2.residual.5.running_var" in keys

@@ -31,6 +31,7 @@ user text reaches comments only through `repr`, so no name can inject code.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -204,7 +205,8 @@ class _Emitter:
         if sources:
             result = f"({result}, aux) if self.training and aux else {result}"
         forward.add(f"        return {result}")
-        draft = self._draft(scope, widths.params, init, heads)
+        chains = _sequential(forward, Counter(m for m, _, _ in init if m is not None))
+        draft = self._draft(scope, widths.params, init, heads, chains)
         draft.extend(forward)
         self.functions |= widths.functions
         return self.classes.register(scope.kind, scope.name, draft), widths.values[last]
@@ -230,7 +232,8 @@ class _Emitter:
                        self.a.shapes[head.source], self.flat[nodes[-1]])
         forward.add(f"            aux[{head.name!r}] = self.{attr}({source})", output)
 
-    def _draft(self, scope: _Scope, params: dict[str, str], init: list, heads: bool) -> Draft:
+    def _draft(self, scope: _Scope, params: dict[str, str], init: list, heads: bool,
+               chains: set[str]) -> Draft:
         draft = Draft([], [])
         weights = {h.name: h.weight for h in self.graph.heads}
         has_heads = scope.kind == "net" and bool(weights)
@@ -249,11 +252,13 @@ class _Emitter:
             elif rows[member] == 1:
                 draft.add(f"        self.{member} = {source}", note)
             else:
+                opening, closing = ("nn.Sequential(", ")") if member in chains else \
+                    ("nn.ModuleList([", "])")
                 if i == 0 or init[i - 1][0] != member:
-                    draft.add(f"        self.{member} = nn.ModuleList([")
+                    draft.add(f"        self.{member} = {opening}")
                 draft.add(f"            {source},", note)
                 if i + 1 == len(init) or init[i + 1][0] != member:
-                    draft.add("        ])")
+                    draft.add(f"        {closing}")
         if scope.kind == "net":
             draft.add("        init_weights(self)")
         draft.add("")
@@ -403,6 +408,32 @@ class _Emitter:
 
     def _shape(self, n: int) -> str:
         return f"{self.a.shapes[n].c}" if self.flat[n] else str(self.a.shapes[n])
+
+
+CALL_OF_ONE = re.compile(r"        (\w+) = self\.(\w+)\[(\d+)\]\((\w+)\)$")
+
+
+def _sequential(forward: Draft, sizes: Counter) -> set[str]:
+    """The members forward() calls as a chain, each layer on the one before and nothing else
+    of them read (`x = self.layer1[0](x)`, `x = self.layer1[1](x)`, ...): they become
+    nn.Sequential (the same state_dict keys) and forward() calls each once. Returns them."""
+    lines = [CALL_OF_ONE.match(code) for code in forward.code]
+    chains = set()
+    for member, size in sizes.items():
+        uses = [i for i, code in enumerate(forward.code) if f"self.{member}[" in code]
+        if size < 2 or len(uses) != size or uses != list(range(uses[0], uses[0] + size)):
+            continue
+        calls = [lines[i] for i in uses]
+        if all(c and c[2] == member and int(c[3]) == k and (k == 0 or c[4] == calls[0][1])
+               and c[1] == calls[0][1] for k, c in enumerate(calls)):
+            chains.add(member)
+    for member in chains:
+        uses = [i for i, code in enumerate(forward.code) if f"self.{member}[" in code]
+        first, last = CALL_OF_ONE.match(forward.code[uses[0]]), uses[-1]
+        forward.code[last] = f"        {first[1]} = self.{member}({first[4]})"
+        for i in reversed(uses[:-1]):
+            del forward.code[i], forward.notes[i]
+    return chains
 
 
 def _declare(pending: list[tuple[int, tuple]], init: list, before: int) -> None:
