@@ -14,10 +14,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+
 from archc.backends import conv1x1 as gemm
 from archc.backends.aot import TARGETS, compile_all
 from archc.backends.launch import targeting
-
 from archc.cli.kernels import capture_launches, compile_and_model, configs_of, kernel_name
 from archc.errors import UsageError
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import has_cuda
+from torch.nn import functional as F
+
 from archc.backends.conv1x1 import conv1x1
 from archc.backends.global_avg_pool import global_avg_pool
 from archc.backends.pool2d import pool2d
-from conftest import has_cuda
-from torch.nn import functional as F
 
 DEVICE = "cuda" if has_cuda() else "cpu"
 gpu = pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from . import conv1x1 as _conv1x1  # noqa: F401  (registers torch.ops.archc.conv1x1)
 from . import global_avg_pool as _global_avg_pool  # noqa: F401
+from .folding import fold_bn
 from .launch import capturing
 from .layout import interpreted
 from .pool2d import torch_pool
@@ -132,17 +133,6 @@ def conv_bn(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) ->
         return bn(conv(x))
     weight, bias = fold_bn(conv, bn)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-
-
-def fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d):
-    """The weight and bias of `bn(conv(x))` with the running statistics: one conv's.
-    Differentiable torch ops, so gradients reach conv's and bn's parameters alike."""
-    scale = bn.running_var.add(bn.eps).rsqrt()
-    scale = scale * bn.weight if bn.weight is not None else scale
-    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    shift = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
-    return weight, (bias - bn.running_mean) * scale + shift
 
 
 def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,

@@ -73,12 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("file", metavar="FILE", help="an .arch file")
     compile_.add_argument("-o", "--output", metavar="OUT.py",
                           help="where to write the module (default: standard output)")
-    compile_.add_argument("--backend", choices=("torch", "triton"), default="torch",
-                          help="torch (nn.Modules, the reference) or triton (fused 1x1 convs "
-                               "and pools as Triton kernels; same state_dict)")
+    compile_.add_argument("--backend", choices=("torch", "cpu", "triton"), default="torch",
+                          help="torch (nn.Modules, the reference), cpu (each conv one oneDNN "
+                               "primitive with its bn, shortcut and activation, at inference) "
+                               "or triton (fused 1x1 convs and pools as Triton kernels); the "
+                               "same state_dict")
     compile_.add_argument("--plan", action="store_true",
-                          help="print the triton backend's fusion plan instead: what was "
-                               "fused, and why the rest was not")
+                          help="print the backend's fusion plan instead (triton or cpu): what "
+                               "was fused, and why the rest was not")
     compile_.add_argument("--emit", choices=("python", "ir"), default="python",
                           help="python (the module) or ir (the checked graph, one layer a line)")
     _add_heads(compile_)
@@ -211,19 +213,20 @@ def _checked(path: str, overrides: dict):
 def run_compile(args) -> int:
     from archc.codegen.backend_calls import BACKENDS
     from archc.codegen.emit import emit
-    from archc.codegen.triton.plan import plan
 
     if args.output is not None:
         writable(args.output, args.file)
     analysis = _checked(args.file, dict(args.set))
-    if args.plan and args.backend != "triton":
-        raise UsageError("--plan shows the triton backend's fusions: add --backend triton")
+    backend = BACKENDS[args.backend]
+    if args.plan and backend.planner is None:
+        raise UsageError("--plan shows a fusing backend's plan: add --backend triton or "
+                         "--backend cpu")
     if args.plan:
-        text, what = plan(analysis).text(analysis), "the plan"
+        text, what = backend.planner(analysis).text(analysis), "the plan"
     elif args.emit == "ir":
         text, what = analysis.graph.verify().dump(analysis.shapes), "the IR"
     else:
-        emitted = emit(analysis, args.heads, args.logits, BACKENDS[args.backend])
+        emitted = emit(analysis, args.heads, args.logits, backend)
         text, what = emitted.source, f"class {emitted.class_name}"
     if args.output is None:
         sys.stdout.write(text)

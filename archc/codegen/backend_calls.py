@@ -2,11 +2,15 @@
 
 A `Backend` is its table of calls for the ops it writes its own way (`calls`; every other op
 reads as its spec's torch `call`, in the op's family file), the imports the emitted source
-needs, its memory format, and whether it runs the fusion plan (archc.codegen.triton.plan).
-Both backends build the same layers (each op's `module` rule), so a module's `state_dict` is
+needs, its memory format, and the fusion plan it runs (archc.codegen.triton.plan,
+archc.codegen.cpu.plan), if any.
+Every backend builds the same layers (each op's `module` rule), so a module's `state_dict` is
 the same whichever backend wrote it, and checkpoints move between them.
 
 - `TORCH`: nn.Modules and torch.nn.functional, the reference: no rows of its own.
+- `CPU`: every conv is one oneDNN primitive with the bn, shortcut and activation after it
+  (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), local response norms archc's
+  own; activations are channels last.
 - `TRITON`: the plan's GEMMs and pools call archc.backends' kernels (`K.conv1x1(...)`); the
   other convs stay on cuDNN; activations are channels last.
 
@@ -21,9 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archc import ops
-from archc.codegen.triton.plan import Step
+from archc.codegen.cpu.plan import POST_OP_ACTS
+from archc.codegen.cpu.plan import plan as cpu_plan
+from archc.codegen.triton.plan import KernelPlan, Step
+from archc.codegen.triton.plan import plan as triton_plan
 from archc.ops.activation import activate
 from archc.ops.common import module_call
+from archc.pipeline import Analysis
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class Site:
     epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call
     pool: bool = False  # the step's 3x3/1 max pool is taken as the GEMM loads its input
     second: str | None = None  # an mlp step's second 1x1 conv member
+    act: str = "linear"  # a fused step's activation layer (the cpu backend applies any)
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -52,6 +61,23 @@ def _torch_call(op, site: Site) -> str:
 
 def _out(site: Site) -> str:
     return f", out={site.into}" if site.into else ""
+
+
+def _cpu_conv(op: ops.Conv, site: Site) -> str:
+    act = site.act if site.epilogue else op.act
+    if act not in POST_OP_ACTS + ("linear",):
+        return module_call(op, site)  # an activation oneDNN does not apply: torch's own
+    extra = (f", bn={site.bn}" if site.bn else "") + \
+        (f", residual={site.residual}" if site.residual else "") + \
+        (f", act={act!r}" if act != "linear" else "")
+    return f"C.conv({site.args[0]}, {site.attr}{extra})"
+
+
+# The ops the cpu backend writes its own way; every other op reads as the torch backend's.
+CPU_CALLS: dict[type, Call] = {
+    ops.Conv: _cpu_conv,
+    ops.LRN: lambda op, site: f"C.local_response_norm({site.args[0]}, {site.attr})",
+}
 
 
 def _triton_conv(op: ops.Conv, site: Site) -> str:
@@ -104,7 +130,7 @@ class Backend:
     calls: dict[type, Call]  # its own rows; an op without one reads as its spec's `call`
     imports: tuple[str, ...]
     channels_last: bool  # forward() converts its input, and the kernels keep the format
-    plans: bool  # runs archc.codegen.triton.plan, and emits its merged GEMMs
+    planner: Callable[[Analysis], KernelPlan] | None  # its fusion plan, None: no fusions
     moduleless: frozenset[type]  # ops its calls compute without their nn.Module (no weights)
 
     def call(self, op: ops.OpT, site: Site) -> str:
@@ -113,10 +139,12 @@ class Backend:
 
 
 TORCH_IMPORTS = ("import torch", "from torch import nn", "from torch.nn import functional as F")
-TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, plans=False,
+TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, planner=None,
                 moduleless=frozenset())
 TRITON = Backend("triton", TRITON_CALLS,
                  TORCH_IMPORTS + ("from archc.backends import functional as K",),
-                 channels_last=True, plans=True,
+                 channels_last=True, planner=triton_plan,
                  moduleless=frozenset({ops.Pool, ops.GlobalAvgPool}))  # K.pool2d and the gap
-BACKENDS = {backend.name: backend for backend in (TORCH, TRITON)}
+CPU = Backend("cpu", CPU_CALLS, TORCH_IMPORTS + ("from archc.backends import cpu as C",),
+              channels_last=True, planner=cpu_plan, moduleless=frozenset())
+BACKENDS = {backend.name: backend for backend in (TORCH, CPU, TRITON)}

@@ -45,7 +45,6 @@ from archc.codegen.modules import is_module, module_source
 from archc.codegen.names import LocalNames, camel, fresh, safe
 from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS
 from archc.codegen.triton.buffers import ConcatBuffers, fused_epilogues
-from archc.codegen.triton.plan import plan
 from archc.codegen.widths import Widths
 from archc.lang import ast
 from archc.lang.functions import FUNCTIONS
@@ -82,7 +81,7 @@ class _Emitter:
         self.a = analysis
         self.logits = logits
         self.backend = backend
-        self.plan = plan(analysis) if backend.plans else None
+        self.plan = backend.planner(analysis) if backend.planner else None
         self.graph = analysis.graph
         self.flat = flat_values(analysis.graph)
         self.finals = {self.graph.output} | {h.output for h in self.graph.heads}
@@ -347,7 +346,7 @@ class _Emitter:
             bn = f"self.{attrs[items.index(fused.bn)][1]}" if fused.bn is not None else None
             residual = var.read(fused.residual, 4) if fused.residual is not None else None
             site = replace(site, bn=bn, residual=residual, relu=fused.relu, epilogue=True,
-                           pool=fused.pool is not None)
+                           pool=fused.pool is not None, act=fused.act)
             if fused.kind == "mlp":
                 site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
         elif step is not None and step.tail and n in step.nodes:

@@ -42,7 +42,8 @@ class Slice:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "gemm" (fused 1x1 conv + bias + ReLU), "mlp", "pool", "gap", or "torch"
+    kind: str  # "gemm" (fused 1x1 conv + bias + ReLU), "mlp", "pool", "gap", "onednn" (the
+    # cpu plan's convs) or "torch"
     nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
     input: int | None  # the value it reads (a concat reads its branches)
     relu: bool = False
@@ -52,6 +53,7 @@ class Step:
     residual: int | None = None  # a value the GEMM adds in its epilogue (a shortcut)
     tail: tuple[int, ...] = ()  # the bn, sum and ReLU layers the GEMM computes too
     pool: int | None = None  # a 3x3/1 max pool folded into the GEMM's input load
+    act: str = "linear"  # the activation layer its epilogue applies (relu: `relu` is True)
 
     @property
     def output(self) -> int:
@@ -64,6 +66,7 @@ class KernelPlan:
     net: str
     steps: tuple[Step, ...]
     slices: dict[int, Slice] = field(default_factory=dict)  # branch output -> its slice
+    backend: str = "triton"  # whose plan: "triton" or "cpu" (archc.codegen.cpu.plan)
 
     def step_of(self, node: int) -> Step:
         return next(s for s in self.steps
@@ -75,13 +78,15 @@ class KernelPlan:
         for step in self.steps:
             counts[step.kind] = counts.get(step.kind, 0) + 1
         merged = sum(1 for s in self.steps if s.kind == "gemm" and len(s.nodes) > 1)
-        summary = ", ".join(f"{counts[k]} {k}" for k in (*TRITON_KINDS, "torch") if k in counts)
+        summary = ", ".join(f"{counts[k]} {k}" for k in (*TRITON_KINDS, "onednn", "torch")
+                            if k in counts)
         folds = sum(1 for s in self.steps if s.bn is not None)
         shortcuts = sum(1 for s in self.steps if s.residual is not None)
         epilogues = f"; {folds} fold a bn, {shortcuts} add a shortcut" if folds or shortcuts \
             else ""
-        lines = [f"plan for {self.net}, triton backend: {len(self.steps)} steps ({summary}; "
-                 f"{merged} GEMMs merge sibling 1x1 convs{epilogues})"]
+        merges = f"; {merged} GEMMs merge sibling 1x1 convs" if self.backend == "triton" else ""
+        lines = [f"plan for {self.net}, {self.backend} backend: {len(self.steps)} steps "
+                 f"({summary}{merges}{epilogues})"]
         for step in self.steps:
             covered = (step.pool,) * (step.pool is not None) + step.nodes + step.tail
             nodes = ", ".join(f"%{n}" for n in covered)
@@ -133,25 +138,28 @@ def fuse_1x1(analysis: Analysis) -> list[Step]:
     return steps
 
 
-def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
+def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] = ("relu",),
+                   shortcuts: tuple[str, ...] = ("gemm",)) -> list[Step]:
     """A linear 1x1 GEMM takes in what follows it alone: a batch norm, then a sum with a value
     computed before it (a ResNet block's shortcut), then a ReLU. A cuDNN conv takes its batch
     norm (folded into its weight and bias in eval mode) and the ReLU after it. Each must be
-    the only user of the layer before it, so no value the step skips is read elsewhere."""
+    the only user of the layer before it, so no value the step skips is read elsewhere.
+    Another backend's plan (archc.codegen.cpu.plan) names the activations its steps apply
+    (`acts`) and the step kinds that add a shortcut."""
     graph, fused, absorbed = analysis.graph, {}, set()
     for step in steps:
         n = step.nodes[0]
         cudnn = step.kind == "torch" and isinstance(graph.node(n).op, ops.Conv)
-        if not (step.kind == "gemm" or cudnn) or step.relu or \
+        if not (step.kind in ("gemm", "onednn") or cudnn) or step.relu or \
                 getattr(graph.node(n).op, "act", "linear") != "linear":
             continue
-        tail, bn, residual, relu = [], None, None, False
+        tail, bn, residual, act = [], None, None, "linear"
         if isinstance(_only_user(analysis, n), ops.BatchNorm):
             bn = graph.users(n)[0]
             tail.append(bn)
         last = tail[-1] if tail else n
         user = _only_user(analysis, last)
-        if not cudnn and isinstance(user, ops.Sum) and \
+        if step.kind in shortcuts and isinstance(user, ops.Sum) and \
                 len(graph.node(graph.users(last)[0]).inputs) == 2:
             total = graph.users(last)[0]
             other = next((i for i in graph.node(total).inputs if i != last), None)
@@ -160,16 +168,17 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step]) -> list[Step]:
                 tail.append(total)
         last = tail[-1] if tail else n
         user = _only_user(analysis, last)
-        if isinstance(user, ops.Act) and user.kind == "relu":
-            relu = True
+        if isinstance(user, ops.Act) and user.kind in acts:
+            act = user.kind
             tail.append(graph.users(last)[0])
         if tail:
             parts = ["bn folded (eval)"] * (bn is not None) + \
-                ["the shortcut added"] * (residual is not None) + ["ReLU"] * relu
-            why = f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue" if not cudnn else \
-                f"{step.why}; {', '.join(parts)}"
-            fused[n] = replace(step, relu=relu, bn=bn, residual=residual, tail=tuple(tail),
-                               why=why)
+                ["the shortcut added"] * (residual is not None) + \
+                ([ops.REGISTRY[ops.Act].titles[act]] if act != "linear" else [])
+            why = f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue" \
+                if step.kind == "gemm" else f"{step.why}; {', '.join(parts)}"
+            fused[n] = replace(step, relu=act == "relu", act=act, bn=bn, residual=residual,
+                               tail=tuple(tail), why=why)
             absorbed.update(tail)
     return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
 

@@ -1,0 +1,109 @@
+"""The cpu backend's calls: a conv and what follows it as one oneDNN primitive, at inference.
+
+A module compiled with `backend="cpu"` calls these where the torch backend writes
+`F.relu(self.bn(self.conv(x)) + shortcut)` or `F.local_response_norm(...)`. In eval mode,
+with autograd not recording, on a float32 CPU tensor where oneDNN is available:
+
+- `conv`: one oneDNN convolution (the primitive `torch.compile`'s freezing pass emits,
+  `mkldnn::_convolution_pointwise`): the batch norm folded into its weight and bias, the
+  weight reordered once into oneDNN's blocked layout for this input size, the shortcut added
+  and the activation applied as post-ops, so the activations are read and written once.
+- `local_response_norm`: the window's sum of squares as shifted channel slices added in
+  place; torch's own pads the squares and runs a 3-D average pool over them, three times
+  slower on channels-last activations.
+
+Otherwise (training, autograd recording, another device or dtype) each computes the same with
+the torch backend's ops, batch statistics and running averages included. The reordered
+weights are a cache beside the module, never state: the `state_dict` is the torch backend's,
+and a weight changed in place (an optimiser step, `load_state_dict`) is reordered again.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+from torch.nn import functional as F
+
+from .folding import fold_bn
+
+# An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
+# mkldnn::_convolution_pointwise takes (torch/_inductor/mkldnn_ir.py's map).
+POST_OPS = {"relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
+            "sigmoid": ("sigmoid", [], ""), "tanh": ("tanh", [], ""),
+            "hardswish": ("hardswish", [], ""), "hardsigmoid": ("hardsigmoid", [], ""),
+            "silu": ("swish", [], ""), "gelu": ("gelu", [], "none")}
+TORCH_ACTS = {"linear": lambda y: y, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
+              "tanh": torch.tanh, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
+              "silu": F.silu, "gelu": F.gelu}
+
+_packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # conv -> (key, weight, bias)
+
+
+def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
+         residual: torch.Tensor | None = None, act: str = "linear") -> torch.Tensor:
+    """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference."""
+    if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS):
+        y = conv(x)
+        y = bn(y) if bn is not None else y
+        y = y + residual if residual is not None else y
+        return TORCH_ACTS[act](y)
+    weight, bias = _weights(x, conv, bn)
+    geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+    if residual is None:
+        unary, scalars, algorithm = POST_OPS.get(act, ("none", [], ""))
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *geometry, unary,
+                                                       scalars, algorithm)
+    residual = residual.contiguous(memory_format=torch.channels_last)
+    after = "relu" if act == "relu" else None  # oneDNN fuses no other activation after a sum
+    y = torch.ops.mkldnn._convolution_pointwise.binary(
+        x, residual, weight, bias, *geometry, "add", None, after, [], "")
+    return y if after or act == "linear" else TORCH_ACTS[act](y)
+
+
+def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> torch.Tensor:
+    """lrn(x): x / (k + alpha/size * the sum of the squares of the `size` channels around
+    each, zeros past the edges) ** beta."""
+    if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or x.dim() != 4:
+        return lrn(x)
+    size, alpha, beta, k = lrn.size, lrn.alpha, lrn.beta, lrn.k
+    squares = x.square()
+    window = squares.clone()
+    channels = x.shape[1]
+    for offset in range(1, size // 2 + 1):  # the channels before and after, as torch pads
+        window[:, offset:].add_(squares[:, :channels - offset])
+    for offset in range(1, (size - 1) // 2 + 1):
+        window[:, :channels - offset].add_(squares[:, offset:])
+    return x * window.mul_(alpha / size).add_(k).pow_(-beta)
+
+
+def _fuses(x, conv, bn, residual) -> bool:
+    """Whether oneDNN runs the step: inference on float32 CPU tensors, oneDNN built in."""
+    if conv.training or (bn is not None and bn.training) or x.device.type != "cpu" or \
+            x.dtype != torch.float32 or conv.weight.dtype != torch.float32 or \
+            conv.padding_mode != "zeros" or isinstance(conv.padding, str) or \
+            not torch.backends.mkldnn.is_available():
+        return False
+    tensors = [x, conv.weight] + ([residual] if residual is not None else [])
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def _weights(x: torch.Tensor, conv: torch.nn.Conv2d, bn) -> tuple[torch.Tensor, torch.Tensor]:
+    """The conv's weight (bn folded, oneDNN's layout for this input) and bias, made once for
+    each input size and each version of the parameters and running statistics."""
+    sources = [conv.weight, conv.bias] + ([] if bn is None else
+                                          [bn.weight, bn.bias, bn.running_mean, bn.running_var])
+    key = (tuple(x.shape), *((t.data_ptr(), t._version) for t in sources if t is not None))
+    cached = _packed.get(conv)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    weight, bias = conv.weight, conv.bias
+    if bn is not None:
+        weight, bias = fold_bn(conv, bn)
+    if bias is None:
+        bias = weight.new_zeros(weight.shape[0])
+    packed = torch.ops.mkldnn._reorder_convolution_weight(
+        weight.detach(), list(conv.padding), list(conv.stride), list(conv.dilation),
+        conv.groups, list(x.shape))
+    _packed[conv] = (key, packed, bias.detach())
+    return packed, bias.detach()

@@ -1,0 +1,46 @@
+"""CPU plan: the checked graph -> `KernelPlan` for the cpu backend. No torch.
+
+A pass like the triton plan (`archc compile FILE --backend cpu --plan` prints it), with one
+rule: every convolution is one oneDNN primitive (archc.backends.cpu.conv) that also computes
+what follows it alone, in order: a batch norm (folded into its weight and bias in eval mode),
+a sum with a value made before it (a residual block's shortcut), and an activation, which
+oneDNN applies as a post-op (after a sum only a ReLU is; another is applied after the
+primitive, still in the same call). Local response norms are archc's own channel-window sum;
+everything else is a torch op on channels-last activations, which oneDNN reads without a
+reorder.
+"""
+
+from __future__ import annotations
+
+from archc import ops
+from archc.codegen.triton.plan import KernelPlan, Step, fuse_epilogues
+from archc.pipeline import Analysis
+
+# The activations oneDNN applies as a convolution's post-op (archc.backends.cpu.POST_OPS).
+POST_OP_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
+
+
+def plan(analysis: Analysis) -> KernelPlan:
+    graph = analysis.graph.verify()
+    steps = fuse_epilogues(analysis, convs_on_onednn(analysis), acts=POST_OP_ACTS,
+                           shortcuts=("onednn",))
+    return KernelPlan(graph.name, tuple(steps), backend="cpu")
+
+
+def convs_on_onednn(analysis: Analysis) -> list[Step]:
+    steps = []
+    for n in analysis.graph.order():
+        node = analysis.graph.node(n)
+        op, source = node.op, node.inputs[0] if node.inputs else None
+        if ops.spec(op).plan == "none":
+            continue
+        if isinstance(op, ops.Conv):
+            act = op.act if op.act in POST_OP_ACTS else "linear"
+            why = "oneDNN conv" + (f", its {op.act} a post-op" if act != "linear" else "")
+            steps.append(Step("onednn", (n,), source, act == "relu", why, act=act))
+        elif isinstance(op, ops.LRN):
+            steps.append(Step("torch", (n,), source, why="lrn: the channel window summed "
+                                                         "in place"))
+        else:
+            steps.append(Step("torch", (n,), source, why=f"{ops.op_name(op)}: a torch op"))
+    return steps
