@@ -7,9 +7,11 @@ needs neither torch nor triton, so importing archc stays light until `compile` i
 from __future__ import annotations
 
 
-def compile(path_or_source, backend: str = "torch", heads: bool = True, overrides=None,
+def compile(path_or_source, backend: str = "cpu", heads: bool = True, overrides=None,
             logits: bool = False):
-    """Parse, check and lower a network to a torch.nn.Module (archc.codegen.lower.compile_net)."""
+    """Parse, check and lower a network to a torch.nn.Module (archc.codegen.lower.compile_net):
+    by default the cpu backend (oneDNN's fused convs at CPU inference, torch's ops otherwise);
+    `backend="torch"` for the plain reference, `"triton"` for the GPU kernels."""
     from archc.codegen.lower import compile_net
 
     return compile_net(path_or_source, backend, heads, overrides, logits)

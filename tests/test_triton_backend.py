@@ -106,7 +106,7 @@ def test_triton_backend_equals_torch_backend(source, monkeypatch):
     """Same state_dict; same outputs in train and eval mode; same gradients."""
     monkeypatch.chdir(ROOT / "nets")
     torch.manual_seed(0)
-    reference = archc.compile(source)
+    reference = archc.compile(source, backend="torch")
     fused = archc.compile(source, backend="triton")
     assert {k: v.shape for k, v in reference.state_dict().items()} == \
         {k: v.shape for k, v in fused.state_dict().items()}
@@ -168,7 +168,7 @@ def test_at_inference_the_kernels_write_their_concat_slices_and_only_cudnns_are_
     monkeypatch.setattr(ConcatBuffer, "join", spy)
     monkeypatch.chdir(ROOT / "nets")
     net = archc.compile(TINY_GOOGLENET, backend="triton")
-    reference = archc.compile(TINY_GOOGLENET)
+    reference = archc.compile(TINY_GOOGLENET, backend="torch")
     reference.load_state_dict(net.state_dict())
     x = torch.randn(2, 3, 12, 12)
     with torch.no_grad():
@@ -223,7 +223,8 @@ def test_full_size_nets_on_the_gpu_equal_the_torch_backend(name):
     gradients, same weights. TF32 and fp16 round differently from cuDNN's algorithms, so
     the comparison is by relative norm: TF32 lands near 3e-4, fp16 near 1e-3."""
     torch.manual_seed(0)
-    reference = archc.compile(ROOT / f"nets/{name}.arch", heads=False, logits=True).cuda()
+    reference = archc.compile(ROOT / f"nets/{name}.arch", backend="torch", heads=False,
+                               logits=True).cuda()
     fused = archc.compile(ROOT / f"nets/{name}.arch", backend="triton", heads=False,
                           logits=True).cuda()
     fused.load_state_dict(reference.state_dict())
@@ -270,7 +271,7 @@ def test_resnets_plan_folds_bn_and_adds_the_shortcut_in_the_gemm_epilogue():
 def test_triton_resnet_equals_torch_with_bn_folded_in_eval_and_not_in_training(monkeypatch):
     monkeypatch.chdir(ROOT / "nets")
     torch.manual_seed(0)
-    reference = archc.compile(TINY_RESNET)
+    reference = archc.compile(TINY_RESNET, backend="torch")
     fused = archc.compile(TINY_RESNET, backend="triton")
     fused.load_state_dict(reference.state_dict())
     source = archc_source(TINY_RESNET)
@@ -312,7 +313,8 @@ def assert_backends_agree(source: str, shape: tuple[int, int, int]) -> None:
     """The triton module, with the torch module's weights, gives its outputs in train and
     eval mode (no dropout in these nets)."""
     torch.manual_seed(0)
-    reference, fused = archc.compile(source), archc.compile(source, backend="triton")
+    reference = archc.compile(source, backend="torch")
+    fused = archc.compile(source, backend="triton")
     fused.load_state_dict(reference.state_dict())
     x = torch.randn(2, *shape)
     for mode in ("train", "eval"):
@@ -385,7 +387,7 @@ def test_random_nets_agree_across_backends(layers, channels, size):
     backend on random small nets, nested blocks included, train and eval mode, dropout off."""
     source = random_source(layers, channels, size)
     try:
-        reference = archc.compile(source)
+        reference = archc.compile(source, backend="torch")
     except ArchError:
         return  # refused by the front end, as it should be
     fused = archc.compile(source, backend="triton")

@@ -64,7 +64,7 @@ def available_memory() -> int | None:
     return None
 
 
-def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool = True,
+def compile_net(path_or_source: str | Path, backend: str = "cpu", heads: bool = True,
                 overrides: dict[str, int | float] | None = None,
                 logits: bool = False) -> torch.nn.Module:
     """A checked .arch network as a torch.nn.Module (archc.codegen.emit says what forward returns).
@@ -72,9 +72,13 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
     `path_or_source` is a path, or the text of a net (anything containing "{"), whose `use`
     imports are then looked up from the current directory. `heads=False` builds the
     deployment network without auxiliary heads; `logits=True` skips a final softmax in eval
-    mode too. `backend="triton"` runs the fused 1x1 convs and the pools as archc.backends'
-    Triton kernels (archc.codegen.backend_calls says how); its `state_dict` is the torch backend's.
-    Raises ArchError for a broken program.
+    mode too. The backend (archc.codegen.backend_calls) decides only how forward() computes;
+    every backend's `state_dict` is the same. The default, "cpu", is the torch backend's
+    layers with each conv, at CPU inference, one oneDNN primitive with its bn folded and what
+    follows fused (archc.backends.cpu); on any other device, in training or with autograd on,
+    it runs torch's ops. "torch" is the plain reference (the file `archc compile` writes by
+    default: torch alone runs it); "triton" runs the fused 1x1 convs and the pools as
+    archc.backends' Triton kernels. Raises ArchError for a broken program.
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")

@@ -143,9 +143,9 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
     """A linear 1x1 GEMM takes in what follows it alone: a batch norm, then a sum with a value
     computed before it (a ResNet block's shortcut), then a ReLU. A cuDNN conv takes its batch
     norm (folded into its weight and bias in eval mode) and the ReLU after it. Each must be
-    the only user of the layer before it, so no value the step skips is read elsewhere.
-    Another backend's plan (archc.codegen.cpu.plan) names the activations its steps apply
-    (`acts`) and the step kinds that add a shortcut."""
+    the only user of the layer before it, so no value the step skips is read elsewhere, and
+    sit in the conv's block use (`_user_in`). Another backend's plan (archc.codegen.cpu.plan)
+    names the activations its steps apply (`acts`) and the step kinds that add a shortcut."""
     graph, fused, absorbed = analysis.graph, {}, set()
     for step in steps:
         n = step.nodes[0]
@@ -153,12 +153,13 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
         if not (step.kind in ("gemm", "onednn") or cudnn) or step.relu or \
                 getattr(graph.node(n).op, "act", "linear") != "linear":
             continue
+        scope = graph.node(n).blocks
         tail, bn, residual, act = [], None, None, "linear"
-        if isinstance(_only_user(analysis, n), ops.BatchNorm):
+        if isinstance(_user_in(analysis, n, scope), ops.BatchNorm):
             bn = graph.users(n)[0]
             tail.append(bn)
         last = tail[-1] if tail else n
-        user = _only_user(analysis, last)
+        user = _user_in(analysis, last, scope)
         if step.kind in shortcuts and isinstance(user, ops.Sum) and \
                 len(graph.node(graph.users(last)[0]).inputs) == 2:
             total = graph.users(last)[0]
@@ -167,7 +168,7 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
                 residual = other
                 tail.append(total)
         last = tail[-1] if tail else n
-        user = _only_user(analysis, last)
+        user = _user_in(analysis, last, scope)
         if isinstance(user, ops.Act) and user.kind in acts:
             act = user.kind
             tail.append(graph.users(last)[0])
@@ -228,6 +229,15 @@ def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:
     if len(users) != 1 or n == graph.output or any(h.source == n for h in graph.heads):
         return None
     return graph.node(users[0]).op
+
+
+def _user_in(analysis: Analysis, n: int, blocks: tuple[int, ...]) -> ops.OpT | None:
+    """`_only_user`, if it sits in the block use `blocks`: a fused step is one call in one
+    emitted module (a block's last layer summed with its caller's shortcut, as MobileNet-v2's
+    inverted residual, leaves the sum a line of the caller)."""
+    user = _only_user(analysis, n)
+    return user if user is not None and \
+        analysis.graph.node(analysis.graph.users(n)[0]).blocks == blocks else None
 
 
 def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:

@@ -1,0 +1,154 @@
+"""The cpu backend (archc.compile's default): its plan, and equality with the torch backend on
+the shipped nets (same state_dict; same outputs in eval mode, where its convs run as oneDNN
+primitives with the bn folded, and in train mode, where it runs torch's ops); its reordered
+weights follow the weights; where oneDNN does not run it falls back to torch's ops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT
+from test_triton_backend import TINY_GOOGLENET, TINY_NIN, TINY_RESNET
+
+import archc
+from archc.backends import cpu
+from archc.codegen.cpu.plan import plan
+from archc.codegen.lower import training_loss
+from archc.pipeline import analyse
+
+# Every post-op oneDNN applies among them: relu (GoogLeNet, NIN, VGG, ResNet), relu6
+# (MobileNet-v2), silu and sigmoid (EfficientNet's SE), hardswish (MobileNet-v3), and the
+# local response norm (VGG-A-LRN, GoogLeNet); ConvNeXt's 7x7 depthwise with its bias.
+NETS = ["googlenet", "nin_cifar10", "vgg_a_lrn", "resnet50", "mobilenet_v2", "efficientnet_b0",
+        "mobilenet_v3_small", "convnext_tiny"]
+
+
+def _pair(path, seed: int = 0):
+    """The torch backend's module with perturbed batch-norm statistics, and the cpu backend's
+    with its state_dict loaded."""
+    torch.manual_seed(seed)
+    reference = archc.compile(path, backend="torch", heads=False, logits=True)
+    for module in reference.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # not the identity that init leaves
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    fused = archc.compile(path, heads=False, logits=True)
+    assert list(fused.state_dict()) == list(reference.state_dict())
+    fused.load_state_dict(reference.state_dict())
+    return reference, fused
+
+
+def _input(path, batch: int = 1) -> torch.Tensor:
+    analysis = analyse(path)
+    return torch.randn(batch, *analysis.shapes[analysis.graph.input])
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_cpu_backend_equals_torch_backend_in_eval_with_every_conv_on_onednn(name):
+    path = ROOT / "nets" / f"{name}.arch"
+    reference, fused = _pair(path)
+    x = _input(path)
+    with torch.no_grad():
+        expected, got = reference.eval()(x), fused.eval()(x)
+    scale = expected.abs().max().item()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * scale)
+    convs = [m for m in fused.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m in cpu._packed for m in convs)  # each ran as one oneDNN primitive
+
+
+@pytest.mark.parametrize("source", [TINY_GOOGLENET, TINY_NIN, TINY_RESNET],
+                         ids=["googlenet", "nin", "resnet"])
+def test_cpu_backend_trains_as_the_torch_backend(source, monkeypatch):
+    """Train mode runs torch's ops: same outputs, gradients and running statistics."""
+    monkeypatch.chdir(ROOT / "nets")
+    torch.manual_seed(0)
+    reference = archc.compile(source, backend="torch")
+    fused = archc.compile(source)
+    fused.load_state_dict(reference.state_dict())
+    for module in (*reference.modules(), *fused.modules()):
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0  # masks drawn in memory order differ on channels-last tensors
+    x, labels = torch.randn(2, 3, 12, 12), torch.tensor([1, 3])
+    outputs = []
+    for module in (reference, fused):
+        out = module.train()(x)
+        training_loss(module, out, labels).backward()
+        outputs.append(out[0] if isinstance(out, tuple) else out)
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+    grads = dict(fused.named_parameters())
+    for name, p in reference.named_parameters():
+        torch.testing.assert_close(grads[name].grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    stats = fused.state_dict()
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(stats[key], value, msg=key)
+
+
+def test_reordered_weights_follow_load_state_dict_and_in_place_updates():
+    path = ROOT / "nets/resnet_digits.arch"
+    reference, fused = _pair(path)
+    x = _input(path, batch=2)
+    with torch.no_grad():
+        fused.eval()(x)
+        other, _ = _pair(path, seed=1)
+        fused.load_state_dict(other.state_dict())  # new tensors copied into the same storage
+        torch.testing.assert_close(fused(x), other.eval()(x), rtol=1e-4, atol=1e-5)
+        conv = next(m for m in fused.modules() if isinstance(m, torch.nn.Conv2d))
+        twin = next(m for m in other.modules() if isinstance(m, torch.nn.Conv2d))
+        for module in (conv, twin):  # an optimiser's step: the same tensor, a new version
+            module.weight.mul_(1.5)
+        bn = [m for m in fused.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        for module in (bn[0], [m for m in other.modules()
+                               if isinstance(m, torch.nn.BatchNorm2d)][0]):
+            module.running_var.mul_(3.0)
+        torch.testing.assert_close(fused(x), other(x), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fused(x[:1]), other(x[:1]), rtol=1e-4, atol=1e-5)
+
+
+def test_float64_and_autograd_in_eval_fall_back_to_torchs_ops():
+    path = ROOT / "nets/resnet_digits.arch"
+    reference, fused = _pair(path)
+    reference.eval(), fused.eval()
+    x = _input(path, batch=2)
+    with torch.no_grad():
+        torch.testing.assert_close(fused.double()(x.double()), reference.double()(x.double()))
+    reference.float(), fused.float()
+    inputs = [x.clone().requires_grad_() for _ in range(2)]
+    for module, leaf in zip((reference, fused), inputs):
+        module(leaf).sum().backward()
+    torch.testing.assert_close(inputs[1].grad, inputs[0].grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("size,beta", [(5, 0.75), (4, 0.5), (3, 1.0)])
+def test_local_response_norm_equals_torchs(size, beta):
+    lrn = torch.nn.LocalResponseNorm(size, alpha=1e-3, beta=beta, k=2.0)
+    x = 10 * torch.randn(2, 7, 5, 6)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = x.contiguous(memory_format=layout)
+        torch.testing.assert_close(cpu.local_response_norm(x, lrn), lrn(x))
+
+
+def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    assert cpu.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv("ARCHC_KEEP_CPU_MEMORY", "0")
+    assert cpu.keep_freed_memory.__wrapped__() is False
+
+
+@pytest.mark.parametrize("name", ["googlenet", "resnet50", "mobilenet_v2", "efficientnet_b0"])
+def test_cpu_plan(archc, golden, name):
+    status, out, err = archc("compile", f"nets/{name}.arch", "--backend", "cpu", "--plan")
+    assert status == 0, err
+    golden(ROOT / "tests/golden/plan" / f"{name}_cpu.txt", out)
+
+
+def test_the_cpu_plan_keeps_a_blocks_sum_with_its_callers_shortcut_a_torch_op():
+    """MobileNet-v2's inverted residual adds its input to what its inner block returns: the
+    projection's bn is folded, the sum stays in the caller's forward()."""
+    steps = plan(analyse(ROOT / "nets/mobilenet_v2.arch")).steps
+    convs = [s for s in steps if s.kind == "onednn"]
+    assert len(convs) == 52 and all(s.bn is not None for s in convs)
+    assert not any(s.residual is not None for s in convs)
+    assert sum(s.why == "sum: a torch op" for s in steps) == 10
