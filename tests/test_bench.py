@@ -1,5 +1,6 @@
-"""bench/gpu.py runs end to end: its smoke mode, on the CPU in Triton's interpreter, goes
-through every kernel and peer it times on a GPU and writes its tables and JSON."""
+"""The benchmarks run end to end: bench/gpu.py's smoke mode, on the CPU in Triton's
+interpreter, goes through every kernel and peer it times on a GPU and writes its tables and
+JSON; bench/cpu_peers.py on one small net."""
 
 from __future__ import annotations
 
@@ -22,3 +23,18 @@ def test_gpu_benchmark_smoke_run(tmp_path):
     (net,) = figures["nets"]
     assert net["eager_img_s"] > 0 and net["triton_img_s"] > 0
     assert "| kernel | ms | rate | % of ceiling | vs torch | first call s |" in result.stdout
+
+
+def test_cpu_peers_benchmark_runs_each_engine_in_its_process_and_compares_outputs():
+    result = subprocess.run([sys.executable, "bench/cpu_peers.py", "--nets", "nin_cifar10",
+                             "--batch", "2", "--rounds", "2", "--threads", "1", "--engines",
+                             "archc", "onnxruntime", "eager", "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert (row["net"], row["batch"]) == ("nin_cifar10", 2)
+    assert set(row["median_ms"]) == {"archc", "onnxruntime", "eager"}
+    assert all(ms > 0 for ms in row["median_ms"].values())
+    assert all(ms > 0 for ms in row["first_call_ms"].values())
+    assert row["max_rel_diff"]["eager"] == 0.0  # the reference, against itself
+    assert row["max_rel_diff"]["archc"] < 1e-5 and row["max_rel_diff"]["onnxruntime"] < 1e-5

@@ -46,7 +46,7 @@ def _input(path, batch: int = 1) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", NETS)
-def test_cpu_backend_equals_torch_backend_in_eval_with_every_conv_on_onednn(name):
+def test_cpu_backend_equals_torch_backend_in_eval_with_every_conv_and_fc_on_onednn(name):
     path = ROOT / "nets" / f"{name}.arch"
     reference, fused = _pair(path)
     x = _input(path)
@@ -54,8 +54,8 @@ def test_cpu_backend_equals_torch_backend_in_eval_with_every_conv_on_onednn(name
         expected, got = reference.eval()(x), fused.eval()(x)
     scale = expected.abs().max().item()
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * scale)
-    convs = [m for m in fused.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(m in cpu._packed for m in convs)  # each ran as one oneDNN primitive
+    layers = [m for m in fused.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert all(m in cpu._packed for m in layers)  # each ran as one oneDNN primitive
 
 
 @pytest.mark.parametrize("source", [TINY_GOOGLENET, TINY_NIN, TINY_RESNET],
@@ -120,6 +120,26 @@ def test_float64_and_autograd_in_eval_fall_back_to_torchs_ops():
     torch.testing.assert_close(inputs[1].grad, inputs[0].grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("act", ["linear", *cpu.POST_OPS])
+def test_every_post_op_equals_torchs_activation(act):
+    torch.manual_seed(0)
+    conv, fc = torch.nn.Conv2d(6, 8, 3, padding=1).eval(), torch.nn.Linear(6, 8).eval()
+    bn = torch.nn.BatchNorm2d(8).eval()
+    bn.running_var.uniform_(0.5, 2.0)
+    image = 3 * torch.randn(2, 6, 5, 5).contiguous(memory_format=torch.channels_last)
+    shortcut = torch.randn(2, 8, 5, 5)
+    with torch.no_grad():
+        expected = cpu.TORCH_ACTS[act](bn(conv(image)) + shortcut)
+        torch.testing.assert_close(cpu.conv(image, conv, bn, shortcut, act), expected,
+                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(cpu.conv(image, conv, act=act),
+                                   cpu.TORCH_ACTS[act](conv(image)), rtol=1e-5, atol=1e-5)
+        flat = 3 * torch.randn(3, 6)
+        torch.testing.assert_close(cpu.linear(flat, fc, act), cpu.TORCH_ACTS[act](fc(flat)),
+                                   rtol=1e-5, atol=1e-5)
+    assert conv in cpu._packed and fc in cpu._packed
+
+
 @pytest.mark.parametrize("size,beta", [(5, 0.75), (4, 0.5), (3, 1.0)])
 def test_local_response_norm_equals_torchs(size, beta):
     lrn = torch.nn.LocalResponseNorm(size, alpha=1e-3, beta=beta, k=2.0)
@@ -148,7 +168,7 @@ def test_the_cpu_plan_keeps_a_blocks_sum_with_its_callers_shortcut_a_torch_op():
     """MobileNet-v2's inverted residual adds its input to what its inner block returns: the
     projection's bn is folded, the sum stays in the caller's forward()."""
     steps = plan(analyse(ROOT / "nets/mobilenet_v2.arch")).steps
-    convs = [s for s in steps if s.kind == "onednn"]
+    convs = [s for s in steps if s.kind == "onednn" and s.why.startswith("oneDNN conv")]
     assert len(convs) == 52 and all(s.bn is not None for s in convs)
     assert not any(s.residual is not None for s in convs)
     assert sum(s.why == "sum: a torch op" for s in steps) == 10

@@ -195,7 +195,7 @@ def test_equals_hand_written_reference(source, reference, shape, rtol, monkeypat
     text = source if "{" in source else (ROOT / source).read_text()
     if "{" in source:
         text = 'use "lib/inception.arch"\n' + text
-    compiled = archc.compile(text, heads=False).eval()
+    compiled = archc.compile(text, backend="torch", heads=False).eval()  # to the bit
     ref = reference().eval()
     copy_weights(compiled, ref)
     torch.manual_seed(1)
@@ -209,7 +209,7 @@ def test_equals_hand_written_reference(source, reference, shape, rtol, monkeypat
 def test_resnets_equal_hand_written_in_train_and_eval_mode(name, block, layers):
     """Same weights: the same training-mode output, gradients and running statistics (batch
     norm's buffers), then the same eval-mode output."""
-    compiled = archc.compile(ROOT / f"nets/{name}.arch")
+    compiled = archc.compile(ROOT / f"nets/{name}.arch", backend="torch")
     ref = ResNet(block, layers)
     copy_weights(compiled, ref)
     torch.manual_seed(1)

@@ -36,7 +36,7 @@ def test_converted_weights_give_torchvisions_outputs(archc, tmp_path, name):
                                 "-o", str(out))
     assert status == 0, err
     assert f"wrote {out}: {len(reference.state_dict())} tensors paired" in err
-    net = compile_net(str(ROOT / "nets" / f"{name}.arch")).eval()
+    net = compile_net(str(ROOT / "nets" / f"{name}.arch"), backend="torch").eval()
     net.load_state_dict(torch.load(out, weights_only=True))
     x = torch.randn(1, 3, 299, 299) if name == "inception_v3" else torch.randn(1, 3, 224, 224)
     with torch.no_grad():

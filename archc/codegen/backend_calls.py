@@ -9,8 +9,9 @@ the same whichever backend wrote it, and checkpoints move between them.
 
 - `TORCH`: nn.Modules and torch.nn.functional, the reference: no rows of its own.
 - `CPU`: every conv is one oneDNN primitive with the bn, shortcut and activation after it
-  (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), local response norms archc's
-  own; activations are channels last.
+  (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), every fc one with its
+  activation (`C.linear(...)`), local response norms archc's own; activations are channels
+  last.
 - `TRITON`: the plan's GEMMs and pools call archc.backends' kernels (`K.conv1x1(...)`); the
   other convs stay on cuDNN; activations are channels last.
 
@@ -73,9 +74,17 @@ def _cpu_conv(op: ops.Conv, site: Site) -> str:
     return f"C.conv({site.args[0]}, {site.attr}{extra})"
 
 
+def _cpu_linear(op: ops.FC, site: Site) -> str:
+    if op.act not in POST_OP_ACTS + ("linear",):
+        return module_call(op, site)
+    return f"C.linear({site.args[0]}, {site.attr}" + \
+        (f", act={op.act!r})" if op.act != "linear" else ")")
+
+
 # The ops the cpu backend writes its own way; every other op reads as the torch backend's.
 CPU_CALLS: dict[type, Call] = {
     ops.Conv: _cpu_conv,
+    ops.FC: _cpu_linear,
     ops.LRN: lambda op, site: f"C.local_response_norm({site.args[0]}, {site.attr})",
 }
 

@@ -1,13 +1,13 @@
 """CPU plan: the checked graph -> `KernelPlan` for the cpu backend. No torch.
 
 A pass like the triton plan (`archc compile FILE --backend cpu --plan` prints it), with one
-rule: every convolution is one oneDNN primitive (archc.backends.cpu.conv) that also computes
-what follows it alone, in order: a batch norm (folded into its weight and bias in eval mode),
-a sum with a value made before it (a residual block's shortcut), and an activation, which
-oneDNN applies as a post-op (after a sum only a ReLU is; another is applied after the
-primitive, still in the same call). Local response norms are archc's own channel-window sum;
-everything else is a torch op on channels-last activations, which oneDNN reads without a
-reorder.
+rule: every convolution and fc is one oneDNN primitive (archc.backends.cpu.conv, .linear),
+and a convolution also computes what follows it alone in its block, in order: a batch norm
+(folded into its weight and bias in eval mode), a sum with a value made before it (a residual
+block's shortcut), and an activation, which oneDNN applies as a post-op (after a sum only a
+ReLU is; another is applied after the primitive, still in the same call). Local response
+norms are archc's own channel-window sum; everything else is a torch op on channels-last
+activations, which oneDNN reads without a reorder.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ def convs_on_onednn(analysis: Analysis) -> list[Step]:
         if isinstance(op, ops.Conv):
             act = op.act if op.act in POST_OP_ACTS else "linear"
             why = "oneDNN conv" + (f", its {op.act} a post-op" if act != "linear" else "")
+            steps.append(Step("onednn", (n,), source, act == "relu", why, act=act))
+        elif isinstance(op, ops.FC):
+            act = op.act if op.act in POST_OP_ACTS else "linear"
+            why = "oneDNN inner product" + (f", its {op.act} a post-op" if act != "linear" else "")
             steps.append(Step("onednn", (n,), source, act == "relu", why, act=act))
         elif isinstance(op, ops.LRN):
             steps.append(Step("torch", (n,), source, why="lrn: the channel window summed "

@@ -151,7 +151,7 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
         n = step.nodes[0]
         cudnn = step.kind == "torch" and isinstance(graph.node(n).op, ops.Conv)
         if not (step.kind in ("gemm", "onednn") or cudnn) or step.relu or \
-                getattr(graph.node(n).op, "act", "linear") != "linear":
+                not isinstance(graph.node(n).op, ops.Conv) or graph.node(n).op.act != "linear":
             continue
         scope = graph.node(n).blocks
         tail, bn, residual, act = [], None, None, "linear"
