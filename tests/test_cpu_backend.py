@@ -172,3 +172,20 @@ def test_the_cpu_plan_keeps_a_blocks_sum_with_its_callers_shortcut_a_torch_op():
     assert len(convs) == 52 and all(s.bn is not None for s in convs)
     assert not any(s.residual is not None for s in convs)
     assert sum(s.why == "sum: a torch op" for s in steps) == 10
+
+
+def test_torch_compile_traces_the_cpu_backend_as_torchs_ops(monkeypatch):
+    """Under torch.compile the calls are torch's ops (Inductor fuses them itself): no graph
+    break on the weight cache, no oneDNN primitive of archc's in the graph."""
+    import torch._dynamo
+
+    monkeypatch.chdir(ROOT / "nets")
+    torch._dynamo.reset()
+    reference, fused = _pair(TINY_NIN)
+    x = torch.randn(2, 3, 12, 12)
+    explanation = torch._dynamo.explain(fused.eval())(x)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(fused, backend="eager")(x), reference.eval()(x),
+                                   rtol=1e-5, atol=1e-6)
+    assert not any(isinstance(m, torch.nn.Conv2d) and m in cpu._packed for m in fused.modules())

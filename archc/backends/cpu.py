@@ -20,10 +20,11 @@ glibc only; `ARCHC_KEEP_CPU_MEMORY=0` opts out): by default glibc hands every bl
 again, which on this project's machines cost more than the convolution that writes it (a 38 MB
 activation: 15 ms of faults, 4 ms of conv). onnxruntime keeps an arena for the same reason.
 
-Otherwise (training, autograd recording, another device or dtype) each computes the same with
-the torch backend's ops, batch statistics and running averages included. The reordered
-weights are a cache beside the module, never state: the `state_dict` is the torch backend's,
-and a weight changed in place (an optimiser step, `load_state_dict`) is reordered again.
+Otherwise (training, autograd recording, another device or dtype, or while `torch.compile`
+traces the module) each computes the same with the torch backend's ops, batch statistics and
+running averages included. The reordered weights are a cache beside the module, never state:
+the `state_dict` is the torch backend's, and a weight changed in place (an optimiser step,
+`load_state_dict`) is reordered again.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def linear(x: torch.Tensor, fc: torch.nn.Linear, act: str = "linear") -> torch.T
 def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> torch.Tensor:
     """lrn(x): x / (k + alpha/size * the sum of the squares of the `size` channels around
     each, zeros past the edges) ** beta."""
-    if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or x.dim() != 4:
+    if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or \
+            x.dim() != 4 or torch.compiler.is_compiling():
         return lrn(x)
     size, alpha, beta, k = lrn.size, lrn.alpha, lrn.beta, lrn.k
     squares = x.square()
@@ -123,15 +125,16 @@ def keep_freed_memory() -> bool:
 
 
 def _fuses(x, layer, bn, residual) -> bool:
-    """Whether oneDNN runs the step: inference on float32 CPU tensors, oneDNN built in."""
-    if layer.training or (bn is not None and bn.training) or x.device.type != "cpu" or \
-            x.dtype != torch.float32 or layer.weight.dtype != torch.float32 or \
-            getattr(layer, "padding_mode", "zeros") != "zeros" or \
-            isinstance(getattr(layer, "padding", ()), str) or \
-            not torch.backends.mkldnn.is_available():
-        return False
+    """Whether oneDNN runs the step: inference on float32 CPU tensors, oneDNN built in, and
+    not while torch.compile traces (Inductor then sees torch's ops and fuses them itself)."""
+    inference = not (layer.training or (bn is not None and bn.training))
     tensors = [x, layer.weight] + ([residual] if residual is not None else [])
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+    recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    float32_cpu = x.device.type == "cpu" and x.dtype == layer.weight.dtype == torch.float32
+    plain = getattr(layer, "padding_mode", "zeros") == "zeros" and \
+        not isinstance(getattr(layer, "padding", ()), str)  # "same": torch's own padding
+    return inference and not recording and float32_cpu and plain and \
+        torch.backends.mkldnn.is_available() and not torch.compiler.is_compiling()
 
 
 def _conv_weights(x: torch.Tensor, conv: torch.nn.Conv2d, bn) -> tuple[torch.Tensor, torch.Tensor]:
