@@ -189,3 +189,13 @@ def test_torch_compile_traces_the_cpu_backend_as_torchs_ops(monkeypatch):
         torch.testing.assert_close(torch.compile(fused, backend="eager")(x), reference.eval()(x),
                                    rtol=1e-5, atol=1e-6)
     assert not any(isinstance(m, torch.nn.Conv2d) and m in cpu._packed for m in fused.modules())
+
+
+def test_emitted_cpu_source(archc, golden):
+    status, source, err = archc("compile", "nets/resnet50.arch", "--backend", "cpu")
+    assert status == 0, err
+    assert "from archc.backends import cpu as C" in source
+    assert "C.conv(residual, self.residual[4], bn=self.residual[5], residual=x, act='relu')" \
+        in source  # a bottleneck's last conv: its bn, the shortcut and the ReLU in one call
+    assert max(map(len, source.splitlines())) <= 100
+    golden(ROOT / "tests/golden/emit/resnet50_cpu.py", source)

@@ -15,9 +15,9 @@ with autograd not recording, on a float32 CPU tensor where oneDNN is available:
   slower on channels-last activations.
 
 The first call that runs on oneDNN also keeps freed memory in the process (`keep_freed_memory`;
-glibc only; `ARCHC_KEEP_CPU_MEMORY=0` opts out): by default glibc hands every block over 32 MiB
-(and the heap's free top) back to the kernel, and the next forward faults each 4 KiB page in
-again, which on this project's machines cost more than the convolution that writes it (a 38 MB
+glibc only; `ARCHC_KEEP_CPU_MEMORY=0` opts out): by default glibc hands large blocks and the
+heap's free top back to the kernel, and the next forward faults each 4 KiB page in again,
+which on this project's machines cost more than the convolution that writes it (a 38 MB
 activation: 15 ms of faults, 4 ms of conv). onnxruntime keeps an arena for the same reason.
 
 Otherwise (training, autograd recording, another device or dtype, or while `torch.compile`
@@ -112,16 +112,22 @@ def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> tor
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """Once per process: glibc's malloc serves every block from its heap and never trims it,
-    so memory a forward frees is reused, not faulted in again (mallopt(3): M_MMAP_MAX 0,
-    M_TRIM_THRESHOLD and M_TOP_PAD as large as they go). The process keeps its peak; whether
-    it was applied is returned."""
-    if os.environ.get("ARCHC_KEEP_CPU_MEMORY", "1") == "0" or platform.libc_ver()[0] != "glibc":
+    """Once per process, on glibc: the memory a forward frees is kept for the next one, not
+    handed back to the kernel and faulted in again (mallopt(3)). Blocks up to 32 MiB (the
+    most glibc allows) come from the heap, whose free top is kept up to 1 GiB; larger ones
+    stay mmap'd and return to the kernel, so a process that builds many nets does not keep
+    their peak. `ARCHC_KEEP_CPU_MEMORY=all` serves every block from the heap and never trims
+    it (VGG at batch 8, whose activations pass 32 MiB: 12% faster; the heap then keeps the
+    process's peak and can fragment), `=0` leaves glibc as it is. Whether it applied."""
+    policy = os.environ.get("ARCHC_KEEP_CPU_MEMORY", "1")
+    if policy == "0" or platform.libc_ver()[0] != "glibc":
         return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold, m_mmap_max = -1, -2, -3, -4
+    settings = ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1)) if policy == "all" else \
+        ((m_mmap_threshold, 32 << 20), (m_trim_threshold, 1 << 30))
     libc = ctypes.CDLL(None)
-    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
     return all(libc.mallopt(option, value) == 1 for option, value in
-               ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_top_pad, 64 << 20)))
+               (*settings, (m_top_pad, 64 << 20)))
 
 
 def _fuses(x, layer, bn, residual) -> bool:
