@@ -199,3 +199,17 @@ def test_emitted_cpu_source(archc, golden):
         in source  # a bottleneck's last conv: its bn, the shortcut and the ReLU in one call
     assert max(map(len, source.splitlines())) <= 100
     golden(ROOT / "tests/golden/emit/resnet50_cpu.py", source)
+
+
+def test_torch_export_and_jit_trace_record_torchs_ops(monkeypatch):
+    monkeypatch.chdir(ROOT / "nets")
+    reference, fused = _pair(TINY_NIN)
+    reference.eval(), fused.eval()
+    x = torch.randn(2, 3, 12, 12)
+    exported = torch.export.export(fused, (x,))
+    targets = [str(node.target) for node in exported.graph.nodes]
+    assert "aten.conv2d.default" in targets and not any("mkldnn" in t for t in targets)
+    traced = torch.jit.trace(fused, x)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(x), reference(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(traced(x), reference(x), rtol=1e-5, atol=1e-6)

@@ -20,11 +20,11 @@ heap's free top back to the kernel, and the next forward faults each 4 KiB page 
 which on this project's machines cost more than the convolution that writes it (a 38 MB
 activation: 15 ms of faults, 4 ms of conv). onnxruntime keeps an arena for the same reason.
 
-Otherwise (training, autograd recording, another device or dtype, or while `torch.compile`
-traces the module) each computes the same with the torch backend's ops, batch statistics and
-running averages included. The reordered weights are a cache beside the module, never state:
-the `state_dict` is the torch backend's, and a weight changed in place (an optimiser step,
-`load_state_dict`) is reordered again.
+Otherwise (training, autograd recording, another device or dtype, or while torch.compile,
+torch.export or torch.jit.trace records the module) each computes the same with the torch
+backend's ops, batch statistics and running averages included. The reordered weights are a
+cache beside the module, never state: the `state_dict` is the torch backend's, and a weight
+changed in place (an optimiser step, `load_state_dict`) is reordered again.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> tor
     """lrn(x): x / (k + alpha/size * the sum of the squares of the `size` channels around
     each, zeros past the edges) ** beta."""
     if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or \
-            x.dim() != 4 or torch.compiler.is_compiling():
+            x.dim() != 4 or _tracing():
         return lrn(x)
     size, alpha, beta, k = lrn.size, lrn.alpha, lrn.beta, lrn.k
     squares = x.square()
@@ -132,7 +132,7 @@ def keep_freed_memory() -> bool:
 
 def _fuses(x, layer, bn, residual) -> bool:
     """Whether oneDNN runs the step: inference on float32 CPU tensors, oneDNN built in, and
-    not while torch.compile traces (Inductor then sees torch's ops and fuses them itself)."""
+    not while the module is traced (`_tracing`)."""
     inference = not (layer.training or (bn is not None and bn.training))
     tensors = [x, layer.weight] + ([residual] if residual is not None else [])
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -140,7 +140,13 @@ def _fuses(x, layer, bn, residual) -> bool:
     plain = getattr(layer, "padding_mode", "zeros") == "zeros" and \
         not isinstance(getattr(layer, "padding", ()), str)  # "same": torch's own padding
     return inference and not recording and float32_cpu and plain and \
-        torch.backends.mkldnn.is_available() and not torch.compiler.is_compiling()
+        torch.backends.mkldnn.is_available() and not _tracing()
+
+
+def _tracing() -> bool:
+    """torch.compile, torch.export or torch.jit.trace is recording the module: they see
+    torch's ops (and fuse them their own way), not a cache keyed on data pointers."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
 def _conv_weights(x: torch.Tensor, conv: torch.nn.Conv2d, bn) -> tuple[torch.Tensor, torch.Tensor]:
