@@ -120,6 +120,13 @@ def test_float64_and_autograd_in_eval_fall_back_to_torchs_ops():
     torch.testing.assert_close(inputs[1].grad, inputs[0].grad, rtol=1e-4, atol=1e-6)
 
 
+def test_the_plan_fuses_exactly_the_activations_the_backend_applies_as_post_ops():
+    from archc.codegen.cpu.plan import POST_OP_ACTS  # the plan's copy: it imports no torch
+
+    assert set(POST_OP_ACTS) == set(cpu.POST_OPS) and set(cpu.TORCH_ACTS) - {"linear"} == \
+        set(cpu.POST_OPS)
+
+
 @pytest.mark.parametrize("act", ["linear", *cpu.POST_OPS])
 def test_every_post_op_equals_torchs_activation(act):
     torch.manual_seed(0)

@@ -117,7 +117,7 @@ def keep_freed_memory() -> bool:
     most glibc allows) come from the heap, whose free top is kept up to 1 GiB; larger ones
     stay mmap'd and return to the kernel, so a process that builds many nets does not keep
     their peak. `ARCHC_KEEP_CPU_MEMORY=all` serves every block from the heap and never trims
-    it (VGG at batch 8, whose activations pass 32 MiB: 12% faster; the heap then keeps the
+    it (VGG at batch 8, whose activations pass 32 MiB: 6% faster; the heap then keeps the
     process's peak and can fragment), `=0` leaves glibc as it is. Whether it applied."""
     policy = os.environ.get("ARCHC_KEEP_CPU_MEMORY", "1")
     if policy == "0" or platform.libc_ver()[0] != "glibc":
