@@ -2,8 +2,9 @@
 meta tensors by archc.backends.launch), every config the tuner may pick for them, compiled
 offline for sm_80 (A100) and sm_90 (H100) with Triton's bundled ptxas.
 
-The default run compiles one launch of each kernel and flag group (GoogLeNet in eval and train
-mode, ResNet-50, NIN) in fp32 and fp16 for both targets; `pytest -m aot` sweeps every shipped
+The default run compiles one launch of each kernel, flag and activation group (GoogLeNet in
+eval and train mode, ResNet-50, NIN, EfficientNet-B0, ConvNeXt-T) in fp32 and fp16 for both
+targets; `pytest -m aot` sweeps every shipped
 net at batch 1, 64 and 256, eval and train, fp32, fp16 and bf16.
 """
 
@@ -24,7 +25,8 @@ from archc.errors import UsageError
 ROOT = Path(__file__).resolve().parent.parent
 NETS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "nets").glob("*.arch"))
 REPRESENTATIVE = [("nets/googlenet.arch", False), ("nets/googlenet.arch", True),
-                  ("nets/resnet50.arch", False), ("nets/nin_cifar10.arch", False)]
+                  ("nets/resnet50.arch", False), ("nets/nin_cifar10.arch", False),
+                  ("nets/efficientnet_b0.arch", False), ("nets/convnext_tiny.arch", False)]
 DEFAULT = list(itertools.product(("sm_90", "sm_80"), ("fp32", "fp16")))
 SWEEP = [(n, t, d, b, train) for n in NETS for t in TARGETS for d in ("fp32", "fp16", "bf16")
          for b in (1, 64, 256) for train in (False, True)]
@@ -32,6 +34,7 @@ SWEEP = [(n, t, d, b, train) for n in NETS for t in TARGETS for d in ("fp32", "f
 
 def group_of(launch) -> tuple:
     flags = tuple(sorted(k for k, v in launch.kwargs.items() if v is True))
+    flags += (launch.kwargs.get("ACT", "linear"),)
     split = kernel_name(launch) == "conv1x1_kernel" and launch.args[11] < launch.args[7]
     return kernel_name(launch), flags, split
 
@@ -73,7 +76,7 @@ def problems(results, target, dtype: str) -> list[str]:
                 found.append(f"{where}: {u}")
             if dot and u.tensor_cores != ("wgmma" if target.arch >= 90 else "mma"):
                 found.append(f"{where}: tensor cores {u.tensor_cores}")
-            if r.kernel == "pool2d_kernel" and dtype != "fp32" and \
+            if r.kernel in ("pool2d_kernel", "dwconv_kernel") and dtype != "fp32" and \
                     int(r.shape.split("ch")[0]) >= 64 and u.widest_load < 16:
                 found.append(f"{where}: widest load {u.widest_load} bytes")
         if r.refused or r.best(target) is None:
@@ -85,11 +88,12 @@ def problems(results, target, dtype: str) -> list[str]:
 def test_every_config_the_tuner_may_pick_fits(reports, case):
     """Before: GoogLeNet's pool projection needed 295-483 KB of shared memory in fp32 (limits:
     227 KB on sm_90, 163 KB on sm_80) and spilled; mlp1x1 was on mma.sync on sm_90 and over
-    sm_80's limit in fp32; fp16 pools never issued a 128-bit load."""
+    sm_80's limit in fp32; fp16 pools never issued a 128-bit load. The depthwise conv and
+    each activation in the GEMM's epilogue are held to the same."""
     results = reports[case]
     kinds = {r.kernel for r in results}
     assert kinds == {"conv1x1_kernel", "mlp1x1_kernel", "pool2d_kernel",
-                     "global_avg_pool_kernel"}
+                     "global_avg_pool_kernel", "dwconv_kernel"}
     assert problems(results, TARGETS[case[0]], case[1]) == []
 
 

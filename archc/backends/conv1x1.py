@@ -1,10 +1,11 @@
-"""Fused 1x1 convolution + bias + optional ReLU, as one GEMM over NHWC activations.
+"""Fused 1x1 convolution + bias + activation, as one GEMM over NHWC activations.
 
 A 1x1 convolution of a channels-last tensor is a matrix product: the input seen as
 `[M = N*H*W, K = C_in]` (no copy: its rows are the pixels) times the weight seen as
 `[K, C_out]` (the transpose of `[C_out, C_in, 1, 1]`, again no copy). The kernel tiles the
-output `[M, C_out]`, accumulates over K in fp32, adds the bias and applies the ReLU to the
-accumulator, and stores once, in the output's dtype.
+output `[M, C_out]`, accumulates over K in fp32, adds the bias (and a shortcut) and applies
+the activation (any of archc.backends.epilogue's) to the accumulator, and stores once, in the
+output's dtype.
 
 The output may be a channel slice of a larger channels-last tensor (`buffer[:, 64:192]`): its
 rows are then `buffer`'s channel count apart, and a concat of branches costs nothing. Channel
@@ -16,7 +17,10 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.nn import functional as F
 
+from .activation import act_of, activation_grad
+from .epilogue import activate
 from .launch import capturing, launch, shared_limit
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv, held_by_l2
@@ -57,12 +61,13 @@ def conv1x1_kernel(
     b_ptr,  # bias [C_out], or any pointer when HAS_BIAS is false
     out_ptr,  # output pixels: row m at out_ptr + m * stride_om, channels contiguous
     rest_ptr,  # with a SPLIT: output channels SPLIT.. go here, row m at rest_ptr + m * stride_rm
-    res_ptr,  # with HAS_RESIDUAL: a tensor like the output, added before the ReLU
+    res_ptr,  # with HAS_RESIDUAL: a tensor like the output, added before the activation
     M, N, K,  # pixels (N*H*W), output channels, input channels
     H, W,  # the image size, for POOL's neighbours
     SPLIT,  # channels 0..SPLIT go to out, the others to rest (SPLIT = N: all to out)
     stride_xm, stride_wn, stride_wk, stride_om, stride_rm, stride_resm,
-    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr,
+    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    ACT: tl.constexpr,  # the activation's name (archc.backends.activation.ACTS)
     POOL: tl.constexpr,  # the input is max-pooled 3x3/1 (pad 1) as it is loaded
     PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
@@ -114,9 +119,7 @@ def conv1x1_kernel(
     if HAS_RESIDUAL:  # a residual connection's shortcut, added in the epilogue
         acc += tl.load(res_ptr + rows[:, None].to(tl.int64) * stride_resm + cols[None, :],
                        mask=(rows[:, None] < M) & (cols[None, :] < N), other=0.0).to(tl.float32)
-    if RELU:
-        acc = tl.maximum(acc, 0.0)
-    acc = acc.to(out_ptr.dtype.element_ty)
+    acc = activate(acc, ACT).to(out_ptr.dtype.element_ty)
     row = rows[:, None].to(tl.int64)
     inside = rows[:, None] < M
     tl.store(out_ptr + row * stride_om + cols[None, :], acc,
@@ -128,7 +131,7 @@ def conv1x1_kernel(
 
 # The key holds the flags too: a config tuned for a plain GEMM of some size must not be reused
 # for a launch with a residual or a pool, whose registers and shared memory differ.
-TUNING_KEY = ["M", "N", "K", "HAS_BIAS", "HAS_RESIDUAL", "RELU", "POOL", "PRECISION"]
+TUNING_KEY = ["M", "N", "K", "HAS_BIAS", "HAS_RESIDUAL", "ACT", "POOL", "PRECISION"]
 
 
 def shared_estimate(config: triton.Config, element_size: int) -> int:
@@ -177,15 +180,17 @@ tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=TUNING_KEY, prune_configs_by
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
             relu: bool = False, out: torch.Tensor | None = None,
             rest: torch.Tensor | None = None,
-            residual: torch.Tensor | None = None, pool: bool = False) -> torch.Tensor:
-    """`relu(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
+            residual: torch.Tensor | None = None, pool: bool = False,
+            act: str | None = None) -> torch.Tensor:
+    """`act(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
 
     x: [N, C_in, H, W], channels last (or a channel slice of such a tensor). weight:
     [C_out, C_in, 1, 1] or [C_out, C_in]. bias: [C_out] or None. out: where to write, an
     [N, C_out, H, W] channels-last tensor or channel slice of one; allocated if None.
     rest: with it, `out` takes the first channels only and `rest` the others (a merged GEMM
     whose first conv writes into a concat's buffer). residual: an [N, C_out, H, W] NHWC
-    tensor added to the accumulator before the ReLU (a ResNet block's shortcut). pool: x is
+    tensor added to the accumulator before the activation (a ResNet block's shortcut). act:
+    the activation's name (archc.backends.activation.ACTS; `relu=True` says "relu"). pool: x is
     max-pooled 3x3, stride 1, pad 1 as it is loaded (GoogLeNet's pool projection, whose pooled
     tensor then never exists). Returns `out`.
     """
@@ -216,7 +221,8 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
             pixel_stride(out, "conv1x1", "out"), pixel_stride(rest, "conv1x1", "rest"),
             pixel_stride(residual, "conv1x1", "residual") if residual is not None else 0)
     # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
-    flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None, "RELU": relu,
+    flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None,
+             "ACT": act_of(relu, act),
              "POOL": pool,
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
     def grid(meta):
@@ -250,31 +256,40 @@ def _output(given: torch.Tensor | None, shape: tuple, x: torch.Tensor, name: str
 
 @torch.library.custom_op(
     "archc::conv1x1", mutates_args=(),
-    schema="(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, bool relu) -> Tensor")
-def conv1x1_op(x, weight, bias, residual, relu):
-    return conv1x1(x, weight, bias, relu=relu, residual=residual)
+    schema="(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, str act) -> Tensor")
+def conv1x1_op(x, weight, bias, residual, act):
+    return conv1x1(x, weight, bias, residual=residual, act=act)
 
 
 @conv1x1_op.register_fake
-def _(x, weight, bias, residual, relu):
+def _(x, weight, bias, residual, act):
     if capturing():
-        return conv1x1(x, weight, bias, relu=relu, residual=residual)
+        return conv1x1(x, weight, bias, residual=residual, act=act)
     n, _, h, w = x.shape
     return x.new_empty((n, weight.shape[0], h, w)).contiguous(memory_format=torch.channels_last)
 
 
 def _conv1x1_context(ctx, inputs, output):
-    x, weight, bias, residual, relu = inputs
-    ctx.save_for_backward(x, weight, output if relu else None)
-    ctx.has_bias, ctx.has_residual = bias is not None, residual is not None
+    x, weight, bias, residual, act = inputs
+    # ReLU's gradient is read off its output; another activation's from its input, recomputed
+    # in the backward (archc.backends.functional records torch's activation instead, in
+    # training, where the input is kept anyway).
+    recompute = act not in ("linear", "relu")
+    ctx.save_for_backward(x, weight, output if act == "relu" else None,
+                          bias if recompute else None, residual if recompute else None)
+    ctx.has_bias, ctx.has_residual, ctx.act = bias is not None, residual is not None, act
 
 
 def _conv1x1_backward(ctx, grad):
     """Torch's own convolution gradients: correct first; the forward is where the kernel
     saves memory traffic."""
-    x, weight, out = ctx.saved_tensors
-    if out is not None:
+    x, weight, out, bias, residual = ctx.saved_tensors
+    if ctx.act == "relu":
         grad = grad * (out > 0)
+    elif ctx.act != "linear":
+        before = F.conv2d(x, weight.reshape(*weight.shape[:2], 1, 1), bias)
+        before = before + residual if residual is not None else before
+        grad = activation_grad(before, ctx.act, grad)
     grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad)
     grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad)
     grad_b = grad.sum((0, 2, 3)) if ctx.has_bias else None

@@ -36,8 +36,8 @@ import platform
 import weakref
 
 import torch
-from torch.nn import functional as F
 
+from .activation import TORCH_ACTS
 from .folding import fold_bn
 
 # An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
@@ -46,9 +46,6 @@ POST_OPS = {"relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
             "sigmoid": ("sigmoid", [], ""), "tanh": ("tanh", [], ""),
             "hardswish": ("hardswish", [], ""), "hardsigmoid": ("hardsigmoid", [], ""),
             "silu": ("swish", [], ""), "gelu": ("gelu", [], "none")}
-TORCH_ACTS = {"linear": lambda y: y, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
-              "tanh": torch.tanh, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
-              "silu": F.silu, "gelu": F.gelu}
 
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (key, what it made)
 

@@ -1,11 +1,11 @@
 """The kernels as differentiable functions: what a module compiled with the triton backend calls.
 
-Each kernel is a torch custom op (`archc::conv1x1`, `archc::pool2d`, `archc::global_avg_pool`,
-registered in its kernel's file) with a backward written with torch ops, so autograd and
-`torch.compile` see an ordinary operator. `conv1x1_siblings` runs sibling 1x1 convs (an
-inception's #1x1, #3x3 reduce and #5x5 reduce) as one GEMM over their weights concatenated at
-run time, so the module keeps one parameter per conv and its `state_dict` is the torch
-backend's.
+Each kernel is a torch custom op (`archc::conv1x1`, `archc::dwconv`, `archc::pool2d`,
+`archc::global_avg_pool`, registered in its kernel's file) with a backward written with torch
+ops, so autograd and `torch.compile` see an ordinary operator. `conv1x1_siblings` runs
+sibling 1x1 convs (an inception's #1x1, #3x3 reduce and #5x5 reduce) as one GEMM over their
+weights concatenated at run time, so the module keeps one parameter per conv and its
+`state_dict` is the torch backend's.
 
 Concats cost nothing at inference: a `ConcatBuffer` is one NHWC output, allocated at its first
 write, and the kernels that make a branch write their channel slice of it (`out=buffer.part(i)`);
@@ -28,7 +28,9 @@ import torch
 from torch.nn import functional as F
 
 from . import conv1x1 as _conv1x1  # noqa: F401  (registers torch.ops.archc.conv1x1)
+from . import dwconv as _dwconv  # noqa: F401
 from . import global_avg_pool as _global_avg_pool  # noqa: F401
+from .activation import TORCH_ACTS, act_of
 from .folding import fold_bn
 from .launch import capturing
 from .layout import interpreted
@@ -85,24 +87,30 @@ class Part:
 
 def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
             out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
-            residual: torch.Tensor | None = None, pool: bool = False) -> torch.Tensor:
-    """`relu(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
-    and the ReLU in its epilogue. A batch norm in eval mode is folded into the GEMM's weight
-    and bias; in training mode (batch statistics, running averages to update) it runs after
-    the GEMM as torch's own, and the addition and ReLU with it. `pool`: x is first max-pooled
-    3x3/1 (pad 1); at inference while the GEMM loads it, else as its own op."""
+            residual: torch.Tensor | None = None, pool: bool = False,
+            act: str | None = None) -> torch.Tensor:
+    """`act(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
+    and the activation in its epilogue (`relu=True` is `act="relu"`). A batch norm in eval
+    mode is folded into the GEMM's weight and bias; in training mode (batch statistics,
+    running averages to update) it runs after the GEMM as torch's own, and the addition and
+    activation with it. An activation other than ReLU is torch's own while autograd records.
+    `pool`: x is first max-pooled 3x3/1 (pad 1); at inference while the GEMM loads it, else
+    as its own op."""
+    act = act_of(relu, act)
     if pool:
         if _runs(x, "conv1x1") and _in_place(x, conv.weight) and bn is None and \
-                residual is None:
-            return _pooled_gemm(x, conv, relu, out)
+                residual is None and act in ("linear", "relu"):
+            return _pooled_gemm(x, conv, act == "relu", out)
         x = pool2d(x, "max", (3, 3), (1, 1), (1, 1), True)
+    if act not in ("linear", "relu") and _recording(x, conv.weight):
+        return TORCH_ACTS[act](conv1x1(x, conv, bn=bn, residual=residual))
     if bn is None and residual is None:
-        return conv1x1_siblings(x, [conv], relu, out)[0]
+        return conv1x1_siblings(x, [conv], relu, out, act=act)[0]
     if not _runs(x, "conv1x1") or (bn is not None and bn.training):
         y = conv1x1(x, conv) if _runs(x, "conv1x1") else F.conv2d(x, conv.weight, conv.bias)
         y = bn(y) if bn is not None else y
         y = y + residual if residual is not None else y
-        return F.relu(y) if relu else y
+        return TORCH_ACTS[act](y)
     weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
     x, weight = _nhwc(x), weight.to(x.dtype)
     bias = bias.to(x.dtype) if bias is not None else None
@@ -111,8 +119,8 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         from .conv1x1 import conv1x1 as kernel
 
         n, _, h, w = x.shape
-        return kernel(x, weight, bias, relu=relu, out=out.tensor(x, h, w), residual=residual)
-    return torch.ops.archc.conv1x1(x, weight, bias, residual, relu)
+        return kernel(x, weight, bias, out=out.tensor(x, h, w), residual=residual, act=act)
+    return torch.ops.archc.conv1x1(x, weight, bias, residual, act)
 
 
 def _pooled_gemm(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool, out: Part | None):
@@ -136,10 +144,11 @@ def conv_bn(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) ->
 
 
 def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
-                     out: Part | None = None) -> list[torch.Tensor]:
+                     out: Part | None = None, act: str | None = None) -> list[torch.Tensor]:
     """Several 1x1 conv layers of one input as one GEMM over their weights side by side
     (concatenated at run time, so each layer keeps its parameters); their outputs. `out`:
     where the first conv's output goes (a concat's slice), at inference."""
+    act = act_of(relu, act)
     weight = torch.cat([c.weight for c in convs]) if len(convs) > 1 else convs[0].weight
     bias = None
     if any(c.bias is not None for c in convs):
@@ -147,14 +156,33 @@ def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
                           for c in convs])
     widths = [c.out_channels for c in convs]
     if not _runs(x, "conv1x1"):
-        y = F.conv2d(x, weight, bias)
-        return list((F.relu(y) if relu else y).split(widths, dim=1))
+        return list(TORCH_ACTS[act](F.conv2d(x, weight, bias)).split(widths, dim=1))
     x, weight = _nhwc(x), weight.to(x.dtype)  # under autocast activations are half, weights not
     bias = bias.to(x.dtype) if bias is not None else None
     if out is not None and _in_place(x, weight):
-        return _gemm_into(x, weight, bias, relu, widths, out)
-    y = torch.ops.archc.conv1x1(x, weight, bias, None, relu)
+        return _gemm_into(x, weight, bias, act, widths, out)
+    y = torch.ops.archc.conv1x1(x, weight, bias, None, act)
     return list(y.split(widths, dim=1)) if len(convs) > 1 else [y]
+
+
+def dwconv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
+           act: str = "linear") -> torch.Tensor:
+    """`act(bn(conv(x)))` for a depthwise conv layer as one kernel: in eval mode the batch
+    norm folded into its weight and bias and the activation in its epilogue, one read and one
+    write of the activations. While autograd records, or in training mode, the kernel makes
+    the conv alone and the batch norm and activation are torch's own."""
+    if not _runs(x, "dwconv"):
+        y = conv(x)
+        return TORCH_ACTS[act](bn(y) if bn is not None else y)
+    x = _nhwc(x)
+    geometry = (list(conv.stride), list(conv.padding))
+    if _recording(x, conv.weight) or (bn is not None and bn.training):
+        bias = conv.bias.to(x.dtype) if conv.bias is not None else None
+        y = torch.ops.archc.dwconv(x, conv.weight.to(x.dtype), bias, *geometry, "linear")
+        return TORCH_ACTS[act](bn(y) if bn is not None else y)
+    weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
+    bias = bias.to(x.dtype) if bias is not None else None
+    return torch.ops.archc.dwconv(x, weight.to(x.dtype), bias, *geometry, act)
 
 
 def mlp1x1(x: torch.Tensor, conv_a: torch.nn.Conv2d, conv_b: torch.nn.Conv2d,
@@ -194,7 +222,7 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     return torch.ops.archc.global_avg_pool(_nhwc(x))
 
 
-def _gemm_into(x, weight, bias, relu, widths, out: Part) -> list[torch.Tensor]:
+def _gemm_into(x, weight, bias, act, widths, out: Part) -> list[torch.Tensor]:
     from .conv1x1 import conv1x1 as kernel
 
     n, _, h, w = x.shape
@@ -203,7 +231,7 @@ def _gemm_into(x, weight, bias, relu, widths, out: Part) -> list[torch.Tensor]:
     if len(widths) > 1:
         rest = torch.empty((n, sum(widths[1:]), h, w), dtype=x.dtype, device=x.device,
                            memory_format=torch.channels_last)
-    kernel(x, weight, bias, relu=relu, out=head, rest=rest)
+    kernel(x, weight, bias, out=head, rest=rest, act=act)
     return [head, *(rest.split(widths[1:], dim=1) if rest is not None else ())]
 
 
@@ -214,10 +242,14 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def _recording(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records an op of these tensors."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def _in_place(*tensors: torch.Tensor) -> bool:
     """Whether outputs may go into shared buffers: not while autograd records or compiles."""
-    recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    return not recording and not torch.compiler.is_compiling()
+    return not _recording(*tensors) and not torch.compiler.is_compiling()
 
 
 def _runs(x: torch.Tensor, op: str) -> bool:

@@ -263,8 +263,10 @@ def _dtype(launch) -> str:
 
 
 def _flags(launch) -> str:
-    on = [k.lower().removeprefix("has_").removeprefix("is_") for k, v in launch.kwargs.items()
-          if v is True]
+    """"bias,relu,tf32": the flags that are on, the activation and the precision, in order."""
+    on = [k.lower().removeprefix("has_").removeprefix("is_") if v is True else v
+          for k, v in launch.kwargs.items()
+          if v is True or (k == "ACT" and v != "linear")]
     precision = launch.kwargs.get("PRECISION")
     return ",".join(on + ([precision] if precision else []))
 

@@ -12,8 +12,9 @@ the same whichever backend wrote it, and checkpoints move between them.
   (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), every fc one with its
   activation (`C.linear(...)`), local response norms archc's own; activations are channels
   last.
-- `TRITON`: the plan's GEMMs and pools call archc.backends' kernels (`K.conv1x1(...)`); the
-  other convs stay on cuDNN; activations are channels last.
+- `TRITON`: the plan's GEMMs, depthwise convs and pools call archc.backends' kernels
+  (`K.conv1x1(...)`, `K.dwconv(...)`); the other convs stay on cuDNN; activations are channels
+  last.
 
 A call row takes the op and its `Site`: the member it is stored in, its arguments as Python
 text, whether it ends the net or a head, its plan step (None for the torch backend) and the
@@ -50,7 +51,7 @@ class Site:
     epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call
     pool: bool = False  # the step's 3x3/1 max pool is taken as the GEMM loads its input
     second: str | None = None  # an mlp step's second 1x1 conv member
-    act: str = "linear"  # a fused step's activation layer (the cpu backend applies any)
+    act: str = "linear"  # a fused step's activation layer
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -93,17 +94,23 @@ def _triton_conv(op: ops.Conv, site: Site) -> str:
     if site.epilogue and site.step.kind == "mlp":  # two 1x1 convs, one kernel
         return (f"K.mlp1x1({site.args[0]}, {site.attr}, {site.second}, "
                 f"relu_a={op.act == 'relu'}, relu_b={site.relu})")
-    if site.epilogue and site.step.kind == "torch":  # cuDNN, its bn folded, its ReLU
+    act = site.act if site.epilogue else op.act
+    if site.epilogue and site.step.kind == "torch":  # cuDNN, its bn folded, its activation
         call = f"K.conv_bn({site.args[0]}, {site.attr}, {site.bn})" if site.bn else \
             f"{site.attr}({site.args[0]})"
-        return activate("relu", call) if site.relu else call
+        return activate(act, call)
+    if site.step is not None and site.step.kind == "dwconv":
+        return f"K.dwconv({site.args[0]}, {site.attr}" + \
+            (f", bn={site.bn}" if site.bn else "") + \
+            (f", act={act!r})" if act != "linear" else ")")
     if site.step is None or site.step.kind != "gemm":
         return module_call(op, site)  # cuDNN, or an activation the GEMM does not apply
-    relu = op.act == "relu" if site.relu is None else site.relu
+    # relu=True/False for those two, as emitted modules have always written; else act=...
+    flag = f"act={act!r}" if act not in ("linear", "relu") else f"relu={act == 'relu'}"
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
         (", pool=True" if site.pool else "")
-    return f"K.conv1x1({site.args[0]}, {site.attr}, relu={relu}{epilogue}{_out(site)})"
+    return f"K.conv1x1({site.args[0]}, {site.attr}, {flag}{epilogue}{_out(site)})"
 
 
 def _triton_pool(op: ops.Pool, site: Site) -> str:

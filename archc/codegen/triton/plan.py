@@ -4,10 +4,13 @@ A pass like infer or count: a function of the `Analysis` returning a value that 
 (`archc compile FILE --backend triton --plan`) and golden-tested. Each layer becomes one `Step`
 or joins one; these passes decide, in order:
 
-1. `fuse_1x1`: a 1x1 convolution (stride 1, no padding, one group) and its ReLU is a GEMM step
-   with bias and ReLU on the accumulator. Other convolutions stay on cuDNN, and say why.
+1. `choose_kernels`: a 1x1 convolution (stride 1, no padding, one group) and its activation is
+   a GEMM step with bias and activation on the accumulator; a depthwise convolution (groups =
+   channels = output channels) a `dwconv` step, one read and one write. Other convolutions
+   stay on cuDNN, and say why.
 2. `fuse_epilogues`: a linear conv takes the batch norm after it (folded in eval mode), and a
-   1x1 GEMM also a residual sum's shortcut, and the ReLU after them.
+   1x1 GEMM also a residual sum's shortcut, and the activation after them (any of
+   `TRITON_ACTS`, which archc.backends.epilogue applies).
 3. `fold_pools`: a 3x3/1 max pool feeding a 1x1 GEMM is taken as the GEMM loads its input.
 4. `chain_mlps`: a 1x1 GEMM feeding another is one `mlp` kernel (NIN's micro network).
 5. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
@@ -27,7 +30,9 @@ from archc import ops
 from archc.analysis.shapes import flat_values
 from archc.pipeline import Analysis
 
-TRITON_KINDS = ("gemm", "mlp", "pool", "gap")
+TRITON_KINDS = ("gemm", "dwconv", "mlp", "pool", "gap")
+# The activations the kernels apply to their accumulator (archc.backends.activation.ACTS).
+TRITON_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
 MAX_HIDDEN = 256  # archc.backends.mlp1x1 keeps the hidden tile in registers
 
 
@@ -42,8 +47,8 @@ class Slice:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "gemm" (fused 1x1 conv + bias + ReLU), "mlp", "pool", "gap", "onednn" (the
-    # cpu plan's convs) or "torch"
+    kind: str  # "gemm" (fused 1x1 conv + bias + activation), "dwconv", "mlp", "pool", "gap",
+    # "onednn" (the cpu plan's convs) or "torch"
     nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
     input: int | None  # the value it reads (a concat reads its branches)
     relu: bool = False
@@ -87,6 +92,7 @@ class KernelPlan:
         merges = f"; {merged} GEMMs merge sibling 1x1 convs" if self.backend == "triton" else ""
         lines = [f"plan for {self.net}, {self.backend} backend: {len(self.steps)} steps "
                  f"({summary}{merges}{epilogues})"]
+        kind_width = max(5, *(len(s.kind) for s in self.steps))
         for step in self.steps:
             covered = (step.pool,) * (step.pool is not None) + step.nodes + step.tail
             nodes = ", ".join(f"%{n}" for n in covered)
@@ -96,14 +102,14 @@ class KernelPlan:
             into = [f"%{n}->%{s.concat}[{s.start}:{s.stop}]" for n, s in
                     zip(step.nodes, step.into) if s is not None]
             where = f"  into {', '.join(into)}" if into else ""
-            lines.append(f"{step.kind:<5} {nodes:<16} {what}{where}  ({step.why})")
+            lines.append(f"{step.kind:<{kind_width}} {nodes:<16} {what}{where}  ({step.why})")
         return "\n".join(lines) + "\n"
 
 
 def plan(analysis: Analysis) -> KernelPlan:
     graph = analysis.graph.verify()
-    steps = fuse_1x1(analysis)
-    steps = fuse_epilogues(analysis, steps)
+    steps = choose_kernels(analysis)
+    steps = fuse_epilogues(analysis, steps, acts=TRITON_ACTS)
     steps = fold_pools(analysis, steps)
     steps = chain_mlps(analysis, steps)
     steps = merge_siblings(analysis, steps)
@@ -113,7 +119,7 @@ def plan(analysis: Analysis) -> KernelPlan:
 # ---- the passes ----------------------------------------------------------------------------
 
 
-def fuse_1x1(analysis: Analysis) -> list[Step]:
+def choose_kernels(analysis: Analysis) -> list[Step]:
     steps = []
     for n in analysis.graph.order():
         node = analysis.graph.node(n)
@@ -121,14 +127,17 @@ def fuse_1x1(analysis: Analysis) -> list[Step]:
         kind = ops.spec(op).plan
         if kind == "none":
             continue
-        if kind == "gemm":
+        if kind == "gemm" and _depthwise(op, analysis.shapes[source].c):
+            steps.append(_dwconv_step(n, source, op))
+        elif kind == "gemm":
             reason = _not_a_gemm(op)
             if reason:
                 steps.append(Step("torch", (n,), source, op.act == "relu", f"cuDNN: {reason}"))
             else:
+                act = ops.REGISTRY[ops.Act].titles.get(op.act)
                 steps.append(Step("gemm", (n,), source, op.act == "relu",
-                                  "1x1 conv, bias and ReLU in one GEMM" if op.act == "relu"
-                                  else "1x1 conv and bias in one GEMM"))
+                                  f"1x1 conv, bias and {act} in one GEMM" if act
+                                  else "1x1 conv and bias in one GEMM", act=op.act))
         elif kind == "pool":
             steps.append(Step("pool", (n,), source, why=f"{op.kind} pool"))
         elif kind == "gap":
@@ -150,7 +159,7 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
     for step in steps:
         n = step.nodes[0]
         cudnn = step.kind == "torch" and isinstance(graph.node(n).op, ops.Conv)
-        if not (step.kind in ("gemm", "onednn") or cudnn) or step.relu or \
+        if not (step.kind in ("gemm", "dwconv", "onednn") or cudnn) or step.relu or \
                 not isinstance(graph.node(n).op, ops.Conv) or graph.node(n).op.act != "linear":
             continue
         scope = graph.node(n).blocks
@@ -195,7 +204,8 @@ def fold_pools(analysis: Analysis, steps: list[Step]) -> list[Step]:
                 or op.pad != (1, 1):
             continue
         user = graph.users(n)[0] if isinstance(_only_user(analysis, n), ops.Conv) else None
-        gemm = next((s for s in steps if s.kind == "gemm" and s.nodes == (user,)), None)
+        gemm = next((s for s in steps if s.kind == "gemm" and s.nodes == (user,) and
+                     _relu_or_linear(s)), None)
         if gemm is not None:
             folded[user] = replace(gemm, pool=n, input=step.input,
                                    why=f"{gemm.why}; its input max-pooled 3x3/1 as it loads")
@@ -207,7 +217,8 @@ def chain_mlps(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """A 1x1 GEMM whose only user is another 1x1 GEMM (NIN's mlpconv: cccp after cccp) is one
     `mlp` step: both convs in one kernel, the hidden activation never written out."""
     graph, chained, absorbed = analysis.graph, {}, set()
-    plain = {s.nodes: s for s in steps if s.kind == "gemm" and not s.tail and s.pool is None}
+    plain = {s.nodes: s for s in steps if s.kind == "gemm" and not s.tail and s.pool is None
+             and _relu_or_linear(s)}
     for (a,), first in ((k, s) for k, s in plain.items() if len(k) == 1):
         user = graph.users(a)[0] if isinstance(_only_user(analysis, a), ops.Conv) else None
         second = plain.get((user,))
@@ -220,6 +231,11 @@ def chain_mlps(analysis: Analysis, steps: list[Step]) -> list[Step]:
                               "hidden activation kept on chip")
         absorbed.add(user)
     return [chained.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
+def _relu_or_linear(step: Step) -> bool:
+    """Whether a GEMM's activation is one the pooled, mlp and merged GEMMs apply."""
+    return step.act in ("linear", "relu")
 
 
 def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:
@@ -242,9 +258,9 @@ def _user_in(analysis: Analysis, n: int, blocks: tuple[int, ...]) -> ops.OpT | N
 
 def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """One GEMM for the 1x1 GEMMs among a tensor's successors that agree on the ReLU; not
-    those with an epilogue of their own."""
+    those with an epilogue of their own or another activation."""
     gemm_of = {s.nodes[0]: s for s in steps
-               if s.kind == "gemm" and not s.tail and s.pool is None}
+               if s.kind == "gemm" and not s.tail and s.pool is None and _relu_or_linear(s)}
     merged: dict[int, Step] = {}  # first sibling -> the merged step
     absorbed: set[int] = set()
     for tensor in analysis.graph.order():
@@ -300,9 +316,21 @@ def _concat(analysis: Analysis, step: Step, flat: dict[int, bool]) -> int | None
     return n if isinstance(node.op, ops.Concat) and not _joins_flat(analysis, n, flat) else None
 
 
+def _depthwise(op: ops.Conv, in_channels: int) -> bool:
+    return op.groups == in_channels == op.channels and op.groups > 1
+
+
+def _dwconv_step(n: int, source: int, op: ops.Conv) -> Step:
+    act = op.act if op.act in TRITON_ACTS else "linear"
+    title = ops.REGISTRY[ops.Act].titles.get(act)
+    why = f"depthwise {op.window[0]}x{op.window[1]} conv, one read and one write" + \
+        (f", {title} in its epilogue" if title else "")
+    return Step("dwconv", (n,), source, act == "relu", why, act=act)
+
+
 def _not_a_gemm(op: ops.Conv) -> str:
-    if op.act not in ("relu", "linear"):
-        return f"its {op.act} is not fused; only ReLU is"
+    if op.act not in ("linear", *TRITON_ACTS):
+        return f"its {op.act} is not fused"
     if op.window != (1, 1):
         return f"a {op.window[0]}x{op.window[1]} conv; only 1x1 convs become GEMMs"
     if op.stride != 1 or op.pad != (0, 0):

@@ -1,0 +1,40 @@
+"""The activations the kernels and oneDNN apply after a conv, by name: one table for both.
+
+`ACTS` are the names archc's language gives them (`relu6`, `silu`, ...; "linear" for none);
+`TORCH_ACTS` computes each with torch's own function, which is what every fused path must
+equal: the fallbacks, the training paths (autograd records torch's op), and the tests'
+reference. The Triton form of each, applied to a kernel's fp32 accumulator, is
+archc.backends.epilogue; the plans' lists of what a backend fuses (archc.codegen.*.plan) are
+tested to be these names.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+TORCH_ACTS = {"linear": lambda y: y, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
+              "tanh": torch.tanh, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
+              "silu": F.silu, "gelu": F.gelu}
+ACTS = tuple(TORCH_ACTS)
+
+
+def act_of(relu: bool, act: str | None) -> str:
+    """The activation a launcher applies: `act` when given, else ReLU or none (`relu=True` is
+    what emitted modules have always written for the ReLU)."""
+    if act is None:
+        return "relu" if relu else "linear"
+    if act not in TORCH_ACTS:
+        raise ValueError(f"unknown activation {act!r}; expected one of {', '.join(ACTS)}")
+    if relu and act != "relu":
+        raise ValueError(f"relu=True and act={act!r} disagree")
+    return act
+
+
+def activation_grad(before: torch.Tensor, act: str, grad: torch.Tensor) -> torch.Tensor:
+    """The gradient at an activation's input `before`, given the gradient at its output: torch's
+    own function, differentiated (the kernels' backwards)."""
+    with torch.enable_grad():
+        leaf = before.detach().requires_grad_()
+        (grad_before,) = torch.autograd.grad(TORCH_ACTS[act](leaf), leaf, grad)
+    return grad_before

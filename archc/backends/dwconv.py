@@ -1,0 +1,186 @@
+"""Depthwise convolution + bias + activation over NHWC activations: one read, one write.
+
+A depthwise convolution (groups = input channels = output channels: the k x k spatial filter
+of MobileNet, EfficientNet, MnasNet and ConvNeXt) sums no channels, so it has no dot: each
+output is a k*k weighted sum of one channel's neighbourhood, bandwidth work like a pool. Eager
+PyTorch runs it, its batch norm and its activation as three kernels, each a full read and
+write of the activation; here it is one. Each program computes a block of output pixels for a
+block of channels, like archc.backends.pool2d: each window position is a [pixels, channels]
+tile of contiguous channel vectors (128-bit loads in fp16), times that position's weights for
+the block's channels (the launcher lays the weight out [KH*KW, C], channels contiguous),
+accumulated in fp32; then the bias (a folded batch norm's, in eval mode) and the activation
+(archc.backends.epilogue), and one store in the output's dtype. Any window, stride and
+symmetric padding; outside the image counts as zeros, as in torch's conv2d.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch.nn import functional as F
+
+from .activation import TORCH_ACTS
+from .epilogue import activate
+from .launch import capturing, launch
+from .layout import check, interpreted, pixel_stride
+from .roofline import Work
+
+
+@triton.jit
+def dwconv_kernel(
+    x_ptr,  # input: pixel (n, h, w) at x_ptr + ((n*H + h)*W + w) * stride_xp, channels contiguous
+    w_ptr,  # weight [KH*KW, C]: window position (kh, kw)'s weights at w_ptr + (kh*KW + kw)*C
+    b_ptr,  # bias [C], or any pointer when HAS_BIAS is false
+    out_ptr,  # output: pixel (n, oh, ow) likewise, with stride_op
+    P, H, W, C, OH, OW,  # output pixels (N*OH*OW), input size, channels, output size
+    stride_xp, stride_op,
+    KH, KW, SH, SW, PH, PW,  # window, stride, padding
+    HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    pixels = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # n * OH * OW + oh * OW + ow
+    channels = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    keep = (pixels[:, None] < P) & (channels[None, :] < C)
+    ow = pixels % OW
+    oh = (pixels // OW) % OH
+    n = pixels // (OW * OH)
+    h0 = oh * SH - PH
+    w0 = ow * SW - PW
+    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float32)
+    # Loops, not unrolled: as in pool2d, a 7x7 window unrolled would hold 49 tiles' loads in
+    # flight (tests/test_aot.py holds every config to no spills on sm_80 and sm_90).
+    for kh in range(0, KH):
+        h = h0 + kh
+        for kw in range(0, KW):
+            w = w0 + kw
+            inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)
+            row = ((n * H + h) * W + w).to(tl.int64) * stride_xp
+            v = tl.load(x_ptr + row[:, None] + channels[None, :], mask=keep & inside[:, None],
+                        other=0.0)
+            weight = tl.load(w_ptr + (kh * KW + kw) * C + channels, mask=channels < C, other=0.0)
+            acc += v.to(tl.float32) * weight.to(tl.float32)[None, :]
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)[None, :]
+    acc = activate(acc, ACT)
+    out = out_ptr + pixels[:, None].to(tl.int64) * stride_op + channels[None, :]
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
+
+
+# Warps per program, tuned per (C, sizes, window) and cached; the tile is pool2d's: 1024
+# elements a program, so each thread loads eight neighbouring channels of a pixel at a time
+# (one 128-bit load in fp16).
+ELEMENTS = 1024
+tuned_dwconv_kernel = triton.autotune(
+    [triton.Config({}, num_warps=w) for w in (2, 4)],
+    key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT"])(dwconv_kernel)
+
+
+def channel_block(c: int) -> int:
+    """The channel tile: of 32, 64 and 128 wide, the one that pads `c` least, the widest of
+    those that tie (MobileNet's 144 channels: 32, five tiles, not two of 128 that compute 112
+    channels of padding)."""
+    return min((128, 64, 32), key=lambda b: -(-c // b) * b)
+
+
+def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride: tuple[int, int] = (1, 1), pad: tuple[int, int] = (0, 0),
+           act: str = "linear") -> torch.Tensor:
+    """`act(conv2d(x, weight, bias, stride, pad, groups=C))` of a channels-last tensor.
+
+    x: [N, C, H, W], channels last or a channel slice of such a tensor. weight: [C, 1, KH, KW]
+    (torch's layout for a depthwise conv). bias: [C] or None. act: an activation's name
+    (archc.backends.activation.ACTS). Returns a new channels-last [N, C, OH, OW] tensor.
+    """
+    n, c, h, w = check(x, "dwconv")
+    if weight.dim() != 4 or weight.shape[:2] != (c, 1):
+        raise ValueError(f"dwconv: weight must be [{c}, 1, KH, KW], got {list(weight.shape)}")
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"dwconv: x, weight and bias must share a dtype, got {x.dtype}, "
+                        f"{weight.dtype}, {None if bias is None else bias.dtype}")
+    if bias is not None and tuple(bias.shape) != (c,):
+        raise ValueError(f"dwconv: bias must be [{c}], got {list(bias.shape)}")
+    if act not in TORCH_ACTS:
+        raise ValueError(f"dwconv: unknown activation {act!r}")
+    kh, kw = weight.shape[2:]
+    (sh, sw), (ph, pw) = stride, pad
+    if min(sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"dwconv: stride {stride} must be positive and pad {pad} not negative")
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"dwconv: window {kh}x{kw} is larger than the padded input {h}x{w}")
+    out = torch.empty((n, c, oh, ow), device=x.device, dtype=x.dtype,
+                      memory_format=torch.channels_last)
+    taps = weight.reshape(c, kh * kw).t().contiguous()  # [KH*KW, C]: channels contiguous
+    block_c = 16 if interpreted() else channel_block(c)
+    block_p = 4 if interpreted() else ELEMENTS // block_c
+    pixels = n * oh * ow
+    grid = (triton.cdiv(pixels, block_p), triton.cdiv(c, block_c))
+    kernel = dwconv_kernel if interpreted() else tuned_dwconv_kernel
+    launch(kernel, grid, x, taps, bias if bias is not None else taps, out, pixels, h, w, c,
+           oh, ow, pixel_stride(x, "dwconv"), pixel_stride(out, "dwconv", "out"), kh, kw, sh, sw,
+           ph, pw, HAS_BIAS=bias is not None, ACT=act, BLOCK_P=block_p, BLOCK_C=block_c)
+    return out
+
+
+# ---- as a torch custom op: one node to autograd, torch.compile and torch.export ------------
+# The schema is written out, as conv1x1's is, so it registers the same on torch 2.4 on.
+
+
+@torch.library.custom_op(
+    "archc::dwconv", mutates_args=(),
+    schema="(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] pad, str act) -> Tensor")
+def dwconv_op(x, weight, bias, stride, pad, act):
+    return dwconv(x, weight, bias, tuple(stride), tuple(pad), act)
+
+
+@dwconv_op.register_fake
+def _(x, weight, bias, stride, pad, act):
+    if capturing():
+        return dwconv(x, weight, bias, tuple(stride), tuple(pad), act)
+    (kh, kw), (n, c, h, w) = weight.shape[2:], x.shape
+    oh, ow = (h + 2 * pad[0] - kh) // stride[0] + 1, (w + 2 * pad[1] - kw) // stride[1] + 1
+    return x.new_empty((n, c, oh, ow)).contiguous(memory_format=torch.channels_last)
+
+
+def torch_dwconv(x, weight, bias, stride, pad, act):
+    """The same with torch's functions: the fallback, and the backward's reference."""
+    y = F.conv2d(x, weight, bias, tuple(stride), tuple(pad), groups=x.shape[1])
+    return TORCH_ACTS[act](y)
+
+
+def _dwconv_context(ctx, inputs, output):
+    x, weight, bias = inputs[:3]
+    ctx.save_for_backward(x, weight, bias)
+    ctx.args = inputs[3:]
+
+
+def _dwconv_backward(ctx, grad):
+    """Torch's own depthwise convolution and activation, recomputed and differentiated."""
+    x, weight, bias = ctx.saved_tensors
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_() for t in (x, weight)]
+        b = bias.detach().requires_grad_() if bias is not None else None
+        wrt = leaves + ([b] if b is not None else [])
+        grads = torch.autograd.grad(torch_dwconv(*leaves, b, *ctx.args), wrt, grad)
+    return grads[0], grads[1], grads[2] if b is not None else None, None, None, None
+
+
+dwconv_op.register_autograd(_dwconv_backward, setup_context=_dwconv_context)
+
+
+def work(a: dict, blocks: dict, target) -> Work:
+    """A launch's work (archc.backends.roofline): no dot (the multiply-adds run on CUDA cores,
+    which the model does not count); the input read from DRAM once (the windows' overlap is
+    served by L2), the weight and bias once, the output written once."""
+    x = a["x_ptr"]
+    e = x.element_size()
+    pixels = x.shape[0] * (a["H"] * a["W"] + a["OH"] * a["OW"])
+    moved = (pixels + a["KH"] * a["KW"] + 1) * a["C"] * e
+    return Work(0, 0, moved, moved)
+
+
+def shape(a: dict) -> str:
+    """A launch's sizes, as `archc kernels` prints them."""
+    return (f"{a['C']}ch {a['H']}x{a['W']}>{a['OH']}x{a['OW']} k{a['KH']}x{a['KW']} "
+            f"s{a['SH']}")

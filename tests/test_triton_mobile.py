@@ -1,0 +1,128 @@
+"""The triton backend on the nets people deploy now: depthwise convs, SE gates, new activations.
+
+The plans of MobileNet-v2, EfficientNet-B0 and ConvNeXt-T are golden files; small nets made of
+their blocks (lib/mobilenet.arch, lib/efficientnet.arch, lib/convnext.arch) run under Triton's
+interpreter and equal the torch backend in eval and training mode, gradients included.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT
+
+import archc
+from archc.backends.activation import ACTS
+from archc.codegen.lower import training_loss
+from archc.codegen.triton.plan import TRITON_ACTS, plan
+from archc.pipeline import analyse
+
+TINY_MOBILENET = """use "lib/mobilenet.arch"
+net tiny_mobilenet(classes = 4) {
+    input 3x12x12
+    conv 3x3/2 8 pad=1 bias=false; bn; relu6
+    expand_dw_project(2, 8, 2)
+    inverted_res(3)
+    gap
+    fc classes
+}
+"""
+TINY_EFFICIENTNET = """use "lib/efficientnet.arch"
+net tiny_efficientnet(classes = 4) {
+    input 3x12x12
+    default bn eps=1e-3
+    conv 3x3/2 8 pad=1 bias=false; bn; silu
+    mbconv(4, 5, 16, 2)
+    mbconv_res(2, 3, 0.0)
+    gap
+    fc classes
+}
+"""
+TINY_CONVNEXT = """use "lib/convnext.arch"
+net tiny_convnext(classes = 4) {
+    input 3x12x12
+    default layernorm eps=1e-6
+    conv 2x2/2 16; layernorm
+    cn_block(16, 0.0)
+    gap
+    layernorm
+    fc classes
+}
+"""
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0", "convnext_tiny"])
+def test_plan(archc, golden, name):
+    status, out, err = archc("compile", f"nets/{name}.arch", "--backend", "triton", "--plan")
+    assert status == 0, err
+    golden(ROOT / "tests/golden/plan" / f"{name}.txt", out)
+
+
+def test_the_plans_activations_are_the_kernels():
+    assert TRITON_ACTS == ACTS[1:]  # every activation but "linear"
+
+
+def test_mobilenets_depthwise_convs_take_their_bn_and_relu6():
+    analysis = analyse(ROOT / "nets/mobilenet_v2.arch")
+    steps = plan(analysis).steps
+    depthwise = [s for s in steps if s.kind == "dwconv"]
+    assert len(depthwise) == 17  # one a block: dw1 and 16 inverted residuals
+    assert all(s.bn is not None and s.act == "relu6" and len(s.tail) == 2 for s in depthwise)
+    expansions = [s for s in steps if s.kind == "gemm" and s.act == "relu6"]
+    assert len(expansions) == 16 + 1  # each block's 1x1 expansion, and the 1280-wide 1x1
+
+
+@pytest.mark.parametrize("source", [TINY_MOBILENET, TINY_EFFICIENTNET, TINY_CONVNEXT],
+                         ids=["mobilenet", "efficientnet", "convnext"])
+def test_triton_backend_equals_torch_backend(source, monkeypatch):
+    """Same state_dict; same outputs in train and eval mode; same gradients."""
+    monkeypatch.chdir(ROOT / "nets")
+    torch.manual_seed(0)
+    reference = archc.compile(source, backend="torch")
+    fused = archc.compile(source, backend="triton")
+    fused.load_state_dict(reference.state_dict())
+    with torch.no_grad():  # running statistics that are not the identity: a fold must show
+        for name, buffer in reference.named_buffers():
+            if name.endswith(("running_mean", "running_var")):
+                buffer.uniform_(0.5, 1.5)
+        fused.load_state_dict(reference.state_dict())
+    x, labels = torch.randn(2, 3, 12, 12), torch.tensor([1, 3])
+    outputs = []
+    for module in (reference, fused):
+        out = module.train()(x)
+        training_loss(module, out, labels).backward()
+        with torch.no_grad():
+            outputs.append((out, module.eval()(x)))
+    (train_a, eval_a), (train_b, eval_b) = outputs
+    torch.testing.assert_close(train_b, train_a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(eval_b, eval_a, rtol=1e-5, atol=1e-5)
+    grads = dict(fused.named_parameters())
+    for name, p in reference.named_parameters():
+        torch.testing.assert_close(grads[name].grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
+    assert launched(fused, x) >= {"dwconv_kernel", "conv1x1_kernel"}
+
+
+def launched(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
+    """The kernels an eval-mode forward launches."""
+    from archc.backends import conv1x1, dwconv
+
+    names: set[str] = set()
+    with pytest.MonkeyPatch.context() as patch:
+        for kernel_file in (conv1x1, dwconv):
+            real = kernel_file.launch
+
+            def counted(kernel, *args, real=real, **kwargs):
+                names.add(getattr(kernel, "fn", kernel).__name__)
+                return real(kernel, *args, **kwargs)
+
+            patch.setattr(kernel_file, "launch", counted)
+        with torch.no_grad():
+            module.eval()(x)
+    return names
+
+
+def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):
+    status, source, err = archc("compile", "nets/mobilenet_v2.arch", "--backend", "triton")
+    assert status == 0, err
+    assert source.count("K.dwconv(") == 2  # the dw1 block's and expand_dw_project's class
+    assert "K.dwconv(x, self.conv2, bn=self.bn2, act='relu6')" in source
