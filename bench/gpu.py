@@ -19,7 +19,11 @@ It prints, as Markdown tables for BENCHMARKS.md:
    autotuning takes minutes a net); ratios to eager; GoogLeNet at 256 also as a percentage of
    its per-layer roofline (each layer at the slower of its arithmetic and its bytes, with the
    ceilings measured in 1; the design note ../shared/design/performance.md estimates
-   1.58 ms on an H100 SXM). `archc kernels` models the same launches offline (a model).
+   1.58 ms on an H100 SXM). `archc kernels` models the same launches offline (a model);
+4. the fused depthwise conv + bn + activation (and ConvNeXt's 7x7 + layer norm) against
+   eager's separate kernels and torch.compile (bench/gpu_depthwise.py; target 1.5x eager);
+   MobileNet-v2 and EfficientNet-B0 at batch 256 in table 3, with max-autotune (target: at
+   least as fast as it).
 The whole run takes about 5 minutes without --full. `--smoke` runs the same code on the CPU
 under TRITON_INTERPRET=1 with tiny nets and one repetition (what the test suite checks).
 """
@@ -38,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 if "--smoke" in sys.argv:  # before Triton is imported
     os.environ["TRITON_INTERPRET"] = "1"
 
+import gpu_depthwise  # noqa: E402  (bench/, beside this file)
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -52,7 +57,9 @@ INCEPTION_1X1 = [  # name, C_in, merged C_out, H: GoogLeNet's merged 1x1 GEMMs
 POOLS = [  # name, kind, C, H, window, stride, pad
     ("pool1 3x3/2", "max", 64, 112, 3, 2, 0), ("3a proj 3x3/1", "max", 192, 28, 3, 1, 1),
     ("aux 5x5/3", "avg", 512, 14, 5, 3, 0)]
-NETS = ["googlenet", "nin_cifar10", "vgg_a"]
+NETS = ["googlenet", "nin_cifar10", "vgg_a", "mobilenet_v2", "efficientnet_b0"]
+BATCHES = {"mobilenet_v2": (256,), "efficientnet_b0": (256,)}  # the others: 1, 64 and 256
+AUTOTUNED = {("googlenet", 256), ("mobilenet_v2", 256), ("efficientnet_b0", 256)}
 SMOKE_NET = """net smoke(classes = 3) {
     input 3x8x8
     default conv relu
@@ -62,6 +69,7 @@ SMOKE_NET = """net smoke(classes = 3) {
         { conv 1x1 8; conv 3x3 8 pad=1 }
         { maxpool 3x3/1 pad=1 round=ceil; conv 1x1 4 }
     }
+    conv 3x3 20 pad=1 groups=20 bias=false linear; bn; relu6
     maxpool 2x2/2
     gap
     fc classes linear
@@ -188,7 +196,7 @@ def nets(b: Bench, limits: dict, full: bool, names: list[str]) -> list[dict]:
         analysis = analyse("<smoke>.arch", {}, text=SMOKE_NET) if b.smoke else \
             analyse(ROOT / f"nets/{name}.arch")
         analysis.raise_errors()
-        for batch in (1,) if b.smoke else (1, 64, 256):
+        for batch in (1,) if b.smoke else BATCHES.get(name, (1, 64, 256)):
             rows.append(_net_row(b, analysis, name, batch, full, limits))
             print(f"  {name} batch {batch}: done", file=sys.stderr, flush=True)
     return rows
@@ -207,7 +215,7 @@ def _net_row(b: Bench, analysis, name: str, batch: int, full: bool, limits: dict
     peers = {"eager": lambda: eager, "triton": lambda: fused}
     if not b.smoke:
         peers["compile"] = lambda: torch.compile(eager)
-        if full or (name == "googlenet" and batch == 256):
+        if full or (name, batch) in AUTOTUNED:
             peers["max-autotune"] = lambda: torch.compile(eager, mode="max-autotune")
     row = {"net": name, "batch": batch}
     with torch.inference_mode():
@@ -287,10 +295,13 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     limits = ceilings(b)
     kernel_rows = kernels(b, limits)
+    depthwise_rows = gpu_depthwise.depthwise(b, limits)
     net_rows = nets(b, limits, args.full, [n for n in args.nets.split(",") if n])
     report(limits, kernel_rows, net_rows, b)
+    gpu_depthwise.report(depthwise_rows)
     Path(args.json).write_text(json.dumps({"ceilings": limits, "kernels": kernel_rows,
-                                           "nets": net_rows}, indent=1) + "\n")
+                                           "depthwise": depthwise_rows, "nets": net_rows},
+                                          indent=1) + "\n")
     print(f"\nwrote {args.json}", file=sys.stderr)
 
 

@@ -20,6 +20,10 @@ def test_gpu_benchmark_smoke_run(tmp_path):
     kernels = [row["kernel"].split()[0] for row in figures["kernels"]]
     assert kernels == ["conv1x1"] * 5 + ["mlp1x1", "maxpool", "maxpool", "avgpool", "global"]
     assert all(row["ms"] > 0 and row["vs_torch"] > 0 for row in figures["kernels"])
+    depthwise = figures["depthwise"]
+    assert [row["kernel"].split()[1] for row in depthwise] == ["MobileNet-v2", "ConvNeXt-T"]
+    assert all(row["ms"] > 0 and row["vs_eager"] > 0 for row in depthwise)
+    assert "| depthwise (fused) | ms |" in result.stdout
     (net,) = figures["nets"]
     assert net["eager_img_s"] > 0 and net["triton_img_s"] > 0
     assert "| kernel | ms | rate | % of ceiling | vs torch | first call s |" in result.stdout

@@ -90,6 +90,26 @@ def test_the_custom_ops_backwards_are_torchs(act):
         torch.testing.assert_close(g, t.grad, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("c", [24, 16, 40])
+def test_dwconv_takes_a_layer_norm_over_channels_in_its_epilogue(c):
+    """ConvNeXt's 7x7 then layer norm: a program holds all of a pixel's channels (24 and 40:
+    padding channels that must not count in the mean or the variance)."""
+    x = nhwc(2, c, 6, 5)
+    weight, bias = nhwc(c, 1, 7, 7, seed=1), torch.randn(c).to(DEVICE)
+    norm = (torch.rand(c).to(DEVICE) + 0.5, torch.randn(c).to(DEVICE), 1e-6)
+    got = dwconv(x, weight, bias, (1, 1), (3, 3), "gelu", norm)
+    want = torch_dwconv(x, weight, bias, (1, 1), (3, 3), "gelu", *norm)
+    torch.testing.assert_close(got, want, **close(torch.float32))
+    leaves = [t.clone().requires_grad_() for t in (x, weight, bias, norm[0], norm[1])]
+    torch.ops.archc.dwconv(leaves[0], leaves[1], leaves[2], [1, 1], [3, 3], "linear", leaves[3],
+                           leaves[4], 1e-6).square().sum().backward()
+    twins = [t.clone().requires_grad_() for t in (x, weight, bias, norm[0], norm[1])]
+    torch_dwconv(*twins[:3], (1, 1), (3, 3), "linear", *twins[3:], 1e-6).square().sum() \
+        .backward()
+    for leaf, twin in zip(leaves, twins):
+        torch.testing.assert_close(leaf.grad, twin.grad, rtol=1e-4, atol=1e-4)
+
+
 def _layers(c: int, window: int, stride: int):
     torch.manual_seed(0)
     conv = nn.Conv2d(c, c, window, stride, window // 2, groups=c, bias=False)

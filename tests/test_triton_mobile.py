@@ -12,6 +12,7 @@ import torch
 from conftest import ROOT
 
 import archc
+from archc import ops
 from archc.backends.activation import ACTS
 from archc.codegen.lower import training_loss
 from archc.codegen.triton.plan import TRITON_ACTS, plan
@@ -81,10 +82,10 @@ def test_triton_backend_equals_torch_backend(source, monkeypatch):
     reference = archc.compile(source, backend="torch")
     fused = archc.compile(source, backend="triton")
     fused.load_state_dict(reference.state_dict())
-    with torch.no_grad():  # running statistics that are not the identity: a fold must show
-        for name, buffer in reference.named_buffers():
-            if name.endswith(("running_mean", "running_var")):
-                buffer.uniform_(0.5, 1.5)
+    with torch.no_grad():  # statistics and scales far from 1 and 0: a wrong fold must show
+        for name, tensor in (*reference.named_buffers(), *reference.named_parameters()):
+            if name.endswith(("running_mean", "running_var", ".scale")):
+                tensor.uniform_(0.5, 1.5)
         fused.load_state_dict(reference.state_dict())
     x, labels = torch.randn(2, 3, 12, 12), torch.tensor([1, 3])
     outputs = []
@@ -119,6 +120,21 @@ def launched(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
         with torch.no_grad():
             module.eval()(x)
     return names
+
+
+def test_convnexts_block_is_three_kernels_and_two_torch_ops():
+    """dwconv + layer norm; GEMM + GELU; GEMM + layer scale; then droppath and the sum."""
+    analysis = analyse(ROOT / "nets/convnext_tiny.arch")
+    steps = plan(analysis).steps
+    kinds = [s.kind for s in steps]
+    first = kinds.index("dwconv")
+    assert kinds[first:first + 5] == ["dwconv", "gemm", "gemm", "torch", "torch"]
+    dw, expand, project = steps[first:first + 3]
+    op = analysis.graph.node
+    assert isinstance(op(dw.norm).op, ops.LayerNorm) and dw.tail == (dw.norm,)
+    assert expand.act == "gelu" and not expand.tail
+    assert isinstance(op(project.scale).op, ops.LayerScale) and project.tail == (project.scale,)
+    assert sum(1 for s in steps if s.norm is not None) == 18  # every block's
 
 
 def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):

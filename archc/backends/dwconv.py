@@ -8,7 +8,8 @@ write of the activation; here it is one. Each program computes a block of output
 block of channels, like archc.backends.pool2d: each window position is a [pixels, channels]
 tile of contiguous channel vectors (128-bit loads in fp16), times that position's weights for
 the block's channels (the launcher lays the weight out [KH*KW, C], channels contiguous),
-accumulated in fp32; then the bias (a folded batch norm's, in eval mode) and the activation
+accumulated in fp32; then the bias (a folded batch norm's, in eval mode), a layer norm over
+the pixel's channels if asked (ConvNeXt's: a program then holds all C), the activation
 (archc.backends.epilogue), and one store in the output's dtype. Any window, stride and
 symmetric padding; outside the image counts as zeros, as in torch's conv2d.
 """
@@ -32,11 +33,14 @@ def dwconv_kernel(
     x_ptr,  # input: pixel (n, h, w) at x_ptr + ((n*H + h)*W + w) * stride_xp, channels contiguous
     w_ptr,  # weight [KH*KW, C]: window position (kh, kw)'s weights at w_ptr + (kh*KW + kw)*C
     b_ptr,  # bias [C], or any pointer when HAS_BIAS is false
+    nw_ptr, nb_ptr,  # with NORM: the layer norm's weight and bias [C]
     out_ptr,  # output: pixel (n, oh, ow) likewise, with stride_op
     P, H, W, C, OH, OW,  # output pixels (N*OH*OW), input size, channels, output size
     stride_xp, stride_op,
     KH, KW, SH, SW, PH, PW,  # window, stride, padding
+    eps,  # the layer norm's
     HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
+    NORM: tl.constexpr,  # a layer norm over each pixel's channels (BLOCK_C holds them all)
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     pixels = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # n * OH * OW + oh * OW + ow
@@ -62,6 +66,14 @@ def dwconv_kernel(
             acc += v.to(tl.float32) * weight.to(tl.float32)[None, :]
     if HAS_BIAS:
         acc += tl.load(b_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)[None, :]
+    if NORM:  # as F.layer_norm: the mean and biased variance of the pixel's C channels
+        real = (channels < C)[None, :]
+        mean = tl.sum(tl.where(real, acc, 0.0), axis=1) / C
+        centred = tl.where(real, acc - mean[:, None], 0.0)
+        inv_std = tl.rsqrt(tl.sum(centred * centred, axis=1) / C + eps)
+        scale = tl.load(nw_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)
+        shift = tl.load(nb_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)
+        acc = centred * inv_std[:, None] * scale[None, :] + shift[None, :]
     acc = activate(acc, ACT)
     out = out_ptr + pixels[:, None].to(tl.int64) * stride_op + channels[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
@@ -69,11 +81,12 @@ def dwconv_kernel(
 
 # Warps per program, tuned per (C, sizes, window) and cached; the tile is pool2d's: 1024
 # elements a program, so each thread loads eight neighbouring channels of a pixel at a time
-# (one 128-bit load in fp16).
+# (one 128-bit load in fp16). Not 4 warps: ptxas then kept a 7x7 at 48 registers and spilled
+# (ConvNeXt's 384 channels, sm_90; tests/test_aot.py).
 ELEMENTS = 1024
 tuned_dwconv_kernel = triton.autotune(
-    [triton.Config({}, num_warps=w) for w in (2, 4)],
-    key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT"])(dwconv_kernel)
+    [triton.Config({}, num_warps=w) for w in (1, 2)],
+    key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT", "NORM"])(dwconv_kernel)
 
 
 def channel_block(c: int) -> int:
@@ -85,12 +98,14 @@ def channel_block(c: int) -> int:
 
 def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride: tuple[int, int] = (1, 1), pad: tuple[int, int] = (0, 0),
-           act: str = "linear") -> torch.Tensor:
-    """`act(conv2d(x, weight, bias, stride, pad, groups=C))` of a channels-last tensor.
+           act: str = "linear", norm: tuple | None = None) -> torch.Tensor:
+    """`act(norm(conv2d(x, weight, bias, stride, pad, groups=C)))` of a channels-last tensor.
 
     x: [N, C, H, W], channels last or a channel slice of such a tensor. weight: [C, 1, KH, KW]
-    (torch's layout for a depthwise conv). bias: [C] or None. act: an activation's name
-    (archc.backends.activation.ACTS). Returns a new channels-last [N, C, OH, OW] tensor.
+    (torch's layout for a depthwise conv). bias: [C] or None. norm: None, or (weight, bias,
+    eps) of a layer norm over each pixel's C channels (ConvNeXt's, after its 7x7), computed
+    in the epilogue: a program then holds all of a pixel's channels. act: an activation's
+    name (archc.backends.activation.ACTS). Returns a new channels-last [N, C, OH, OW] tensor.
     """
     n, c, h, w = check(x, "dwconv")
     if weight.dim() != 4 or weight.shape[:2] != (c, 1):
@@ -112,14 +127,21 @@ def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     out = torch.empty((n, c, oh, ow), device=x.device, dtype=x.dtype,
                       memory_format=torch.channels_last)
     taps = weight.reshape(c, kh * kw).t().contiguous()  # [KH*KW, C]: channels contiguous
+    if norm is not None and (tuple(norm[0].shape) != (c,) or tuple(norm[1].shape) != (c,)):
+        raise ValueError(f"dwconv: the layer norm's weight and bias must be [{c}]")
     block_c = 16 if interpreted() else channel_block(c)
-    block_p = 4 if interpreted() else ELEMENTS // block_c
+    if norm is not None:
+        block_c = max(16, triton.next_power_of_2(c))
+    block_p = 4 if interpreted() else max(1, ELEMENTS // block_c)
     pixels = n * oh * ow
     grid = (triton.cdiv(pixels, block_p), triton.cdiv(c, block_c))
     kernel = dwconv_kernel if interpreted() else tuned_dwconv_kernel
-    launch(kernel, grid, x, taps, bias if bias is not None else taps, out, pixels, h, w, c,
-           oh, ow, pixel_stride(x, "dwconv"), pixel_stride(out, "dwconv", "out"), kh, kw, sh, sw,
-           ph, pw, HAS_BIAS=bias is not None, ACT=act, BLOCK_P=block_p, BLOCK_C=block_c)
+    norm_weight, norm_bias, eps = norm if norm is not None else (taps, taps, 0.0)
+    launch(kernel, grid, x, taps, bias if bias is not None else taps, norm_weight, norm_bias,
+           out, pixels, h, w, c, oh, ow, pixel_stride(x, "dwconv"),
+           pixel_stride(out, "dwconv", "out"), kh, kw, sh, sw, ph, pw, float(eps),
+           HAS_BIAS=bias is not None, ACT=act, NORM=norm is not None, BLOCK_P=block_p,
+           BLOCK_C=block_c)
     return out
 
 
@@ -129,41 +151,51 @@ def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 @torch.library.custom_op(
     "archc::dwconv", mutates_args=(),
-    schema="(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] pad, str act) -> Tensor")
-def dwconv_op(x, weight, bias, stride, pad, act):
-    return dwconv(x, weight, bias, tuple(stride), tuple(pad), act)
+    schema="(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] pad, str act, "
+           "Tensor? norm_weight=None, Tensor? norm_bias=None, float eps=0.0) -> Tensor")
+def dwconv_op(x, weight, bias, stride, pad, act, norm_weight=None, norm_bias=None, eps=0.0):
+    norm = (norm_weight, norm_bias, eps) if norm_weight is not None else None
+    return dwconv(x, weight, bias, tuple(stride), tuple(pad), act, norm)
 
 
 @dwconv_op.register_fake
-def _(x, weight, bias, stride, pad, act):
+def _(x, weight, bias, stride, pad, act, norm_weight=None, norm_bias=None, eps=0.0):
     if capturing():
-        return dwconv(x, weight, bias, tuple(stride), tuple(pad), act)
+        norm = (norm_weight, norm_bias, eps) if norm_weight is not None else None
+        return dwconv(x, weight, bias, tuple(stride), tuple(pad), act, norm)
     (kh, kw), (n, c, h, w) = weight.shape[2:], x.shape
     oh, ow = (h + 2 * pad[0] - kh) // stride[0] + 1, (w + 2 * pad[1] - kw) // stride[1] + 1
     return x.new_empty((n, c, oh, ow)).contiguous(memory_format=torch.channels_last)
 
 
-def torch_dwconv(x, weight, bias, stride, pad, act):
+def torch_dwconv(x, weight, bias, stride, pad, act, norm_weight=None, norm_bias=None, eps=0.0):
     """The same with torch's functions: the fallback, and the backward's reference."""
     y = F.conv2d(x, weight, bias, tuple(stride), tuple(pad), groups=x.shape[1])
+    if norm_weight is not None:
+        y = F.layer_norm(y.permute(0, 2, 3, 1), (y.shape[1],), norm_weight, norm_bias, eps)
+        y = y.permute(0, 3, 1, 2)
     return TORCH_ACTS[act](y)
 
 
 def _dwconv_context(ctx, inputs, output):
-    x, weight, bias = inputs[:3]
-    ctx.save_for_backward(x, weight, bias)
-    ctx.args = inputs[3:]
+    x, weight, bias, stride, pad, act, norm_weight, norm_bias, eps = inputs
+    ctx.save_for_backward(x, weight, bias, norm_weight, norm_bias)
+    ctx.args = (stride, pad, act)
+    ctx.eps = eps
 
 
 def _dwconv_backward(ctx, grad):
-    """Torch's own depthwise convolution and activation, recomputed and differentiated."""
-    x, weight, bias = ctx.saved_tensors
+    """Torch's own depthwise convolution, layer norm and activation, recomputed and
+    differentiated."""
+    tensors = ctx.saved_tensors
     with torch.enable_grad():
-        leaves = [t.detach().requires_grad_() for t in (x, weight)]
-        b = bias.detach().requires_grad_() if bias is not None else None
-        wrt = leaves + ([b] if b is not None else [])
-        grads = torch.autograd.grad(torch_dwconv(*leaves, b, *ctx.args), wrt, grad)
-    return grads[0], grads[1], grads[2] if b is not None else None, None, None, None
+        leaves = [t.detach().requires_grad_() if t is not None else None for t in tensors]
+        x, weight, bias, norm_weight, norm_bias = leaves
+        y = torch_dwconv(x, weight, bias, *ctx.args, norm_weight, norm_bias, ctx.eps)
+        wrt = [t for t in leaves if t is not None]
+        found = iter(torch.autograd.grad(y, wrt, grad))
+    grads = [next(found) if t is not None else None for t in leaves]
+    return (*grads[:3], None, None, None, *grads[3:], None)
 
 
 dwconv_op.register_autograd(_dwconv_backward, setup_context=_dwconv_context)

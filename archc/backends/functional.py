@@ -88,15 +88,21 @@ class Part:
 def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
             out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
             residual: torch.Tensor | None = None, pool: bool = False,
-            act: str | None = None) -> torch.Tensor:
+            act: str | None = None, scale: torch.nn.Module | None = None) -> torch.Tensor:
     """`act(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
     and the activation in its epilogue (`relu=True` is `act="relu"`). A batch norm in eval
     mode is folded into the GEMM's weight and bias; in training mode (batch statistics,
     running averages to update) it runs after the GEMM as torch's own, and the addition and
-    activation with it. An activation other than ReLU is torch's own while autograd records.
+    activation with it. A layer scale (`scale`, ConvNeXt's: a learnt factor a channel, its
+    `.scale` [C, 1, 1]) is folded into the weight and bias in every mode (the fold is torch
+    ops, so autograd reaches the factors). An activation other than ReLU is torch's own
+    while autograd records.
     `pool`: x is first max-pooled 3x3/1 (pad 1); at inference while the GEMM loads it, else
     as its own op."""
     act = act_of(relu, act)
+    if scale is not None:
+        return conv1x1(x, _scaled(conv, scale.scale.flatten()), relu, out, bn, residual, pool,
+                       act)
     if pool:
         if _runs(x, "conv1x1") and _in_place(x, conv.weight) and bn is None and \
                 residual is None and act in ("linear", "relu"):
@@ -121,6 +127,25 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         n, _, h, w = x.shape
         return kernel(x, weight, bias, out=out.tensor(x, h, w), residual=residual, act=act)
     return torch.ops.archc.conv1x1(x, weight, bias, residual, act)
+
+
+@dataclass(frozen=True)
+class Pointwise:
+    """A 1x1 conv's weight and bias as tensors, not parameters: one made by torch ops."""
+
+    weight: torch.Tensor  # [C_out, C_in, 1, 1]
+    bias: torch.Tensor | None
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[0]
+
+
+def _scaled(conv: torch.nn.Conv2d, factor: torch.Tensor) -> Pointwise:
+    """`factor * conv(x)` as one conv (a channel's factor on its weights and bias), made by
+    torch ops from conv's parameters, so autograd reaches both."""
+    return Pointwise(conv.weight * factor.reshape(-1, 1, 1, 1),
+                     conv.bias * factor if conv.bias is not None else None)
 
 
 def _pooled_gemm(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool, out: Part | None):
@@ -166,23 +191,28 @@ def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
 
 
 def dwconv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
-           act: str = "linear") -> torch.Tensor:
-    """`act(bn(conv(x)))` for a depthwise conv layer as one kernel: in eval mode the batch
-    norm folded into its weight and bias and the activation in its epilogue, one read and one
-    write of the activations. While autograd records, or in training mode, the kernel makes
-    the conv alone and the batch norm and activation are torch's own."""
+           act: str = "linear", norm: torch.nn.LayerNorm | None = None) -> torch.Tensor:
+    """`act(norm(bn(conv(x))))` for a depthwise conv layer as one kernel: in eval mode the
+    batch norm folded into its weight and bias, the layer norm over channels (`norm`, a
+    LayerNorm2d: ConvNeXt's) and the activation in its epilogue, one read and one write of
+    the activations. While autograd records, or in training mode, the kernel makes the conv
+    alone and the norms and activation are torch's own."""
+    def after(y):
+        y = bn(y) if bn is not None else y
+        return TORCH_ACTS[act](norm(y) if norm is not None else y)
+
     if not _runs(x, "dwconv"):
-        y = conv(x)
-        return TORCH_ACTS[act](bn(y) if bn is not None else y)
+        return after(conv(x))
     x = _nhwc(x)
     geometry = (list(conv.stride), list(conv.padding))
     if _recording(x, conv.weight) or (bn is not None and bn.training):
         bias = conv.bias.to(x.dtype) if conv.bias is not None else None
-        y = torch.ops.archc.dwconv(x, conv.weight.to(x.dtype), bias, *geometry, "linear")
-        return TORCH_ACTS[act](bn(y) if bn is not None else y)
+        return after(torch.ops.archc.dwconv(x, conv.weight.to(x.dtype), bias, *geometry,
+                                            "linear"))
     weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
     bias = bias.to(x.dtype) if bias is not None else None
-    return torch.ops.archc.dwconv(x, weight.to(x.dtype), bias, *geometry, act)
+    layer_norm = () if norm is None else (norm.weight, norm.bias, norm.eps)
+    return torch.ops.archc.dwconv(x, weight.to(x.dtype), bias, *geometry, act, *layer_norm)
 
 
 def mlp1x1(x: torch.Tensor, conv_a: torch.nn.Conv2d, conv_b: torch.nn.Conv2d,

@@ -52,6 +52,8 @@ class Site:
     pool: bool = False  # the step's 3x3/1 max pool is taken as the GEMM loads its input
     second: str | None = None  # an mlp step's second 1x1 conv member
     act: str = "linear"  # a fused step's activation layer
+    norm: str | None = None  # a fused depthwise conv's layer norm member
+    scale: str | None = None  # a fused GEMM's layer scale member
 
 
 Call = Callable[[ops.OpT, Site], str]
@@ -102,12 +104,14 @@ def _triton_conv(op: ops.Conv, site: Site) -> str:
     if site.step is not None and site.step.kind == "dwconv":
         return f"K.dwconv({site.args[0]}, {site.attr}" + \
             (f", bn={site.bn}" if site.bn else "") + \
+            (f", norm={site.norm}" if site.norm else "") + \
             (f", act={act!r})" if act != "linear" else ")")
     if site.step is None or site.step.kind != "gemm":
         return module_call(op, site)  # cuDNN, or an activation the GEMM does not apply
     # relu=True/False for those two, as emitted modules have always written; else act=...
     flag = f"act={act!r}" if act not in ("linear", "relu") else f"relu={act == 'relu'}"
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
+        (f", scale={site.scale}" if site.scale else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
         (", pool=True" if site.pool else "")
     return f"K.conv1x1({site.args[0]}, {site.attr}, {flag}{epilogue}{_out(site)})"

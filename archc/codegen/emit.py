@@ -343,10 +343,13 @@ class _Emitter:
         step = self.plan.step_of(n) if self.plan else None
         site = Site(f"self.{attr}", args, n in self.finals, step, into)
         if fused is not None:
-            bn = f"self.{attrs[items.index(fused.bn)][1]}" if fused.bn is not None else None
+            def member(layer):  # a fused layer's module, by its attribute
+                return f"self.{attrs[items.index(layer)][1]}" if layer is not None else None
+
             residual = var.read(fused.residual, 4) if fused.residual is not None else None
-            site = replace(site, bn=bn, residual=residual, relu=fused.relu, epilogue=True,
-                           pool=fused.pool is not None, act=fused.act)
+            site = replace(site, bn=member(fused.bn), residual=residual, relu=fused.relu,
+                           epilogue=True, pool=fused.pool is not None, act=fused.act,
+                           norm=member(fused.norm), scale=member(fused.scale))
             if fused.kind == "mlp":
                 site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
         elif step is not None and step.tail and n in step.nodes:

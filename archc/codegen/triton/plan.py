@@ -58,6 +58,8 @@ class Step:
     residual: int | None = None  # a value the GEMM adds in its epilogue (a shortcut)
     tail: tuple[int, ...] = ()  # the bn, sum and ReLU layers the GEMM computes too
     pool: int | None = None  # a 3x3/1 max pool folded into the GEMM's input load
+    scale: int | None = None  # a GEMM's layer scale, folded into its weight and bias
+    norm: int | None = None  # a depthwise conv's layer norm over channels, in its epilogue
     act: str = "linear"  # the activation layer its epilogue applies (relu: `relu` is True)
 
     @property
@@ -143,18 +145,35 @@ def choose_kernels(analysis: Analysis) -> list[Step]:
         elif kind == "gap":
             steps.append(Step("gap", (n,), source, why="global average pool"))
         else:
-            steps.append(Step("torch", (n,), source, why=f"{ops.op_name(op)}: a torch op"))
+            steps.append(Step("torch", (n,), source, why=_torch_why(op)))
     return steps
+
+
+# Why a layer that a kernel could take stays a torch op, where a fusion exists only elsewhere.
+NOT_FUSED = {
+    ops.LayerNorm: "fused only after a depthwise conv, whose program holds a pixel's channels",
+    ops.LayerScale: "folded only into a 1x1 GEMM before it",
+    ops.DropPath: "nothing at inference; in training it drops the branch per image, so the "
+                  "sum after it is no GEMM's epilogue",
+    ops.Mul: "the SE gate is not yet folded into the next GEMM's input loads",
+}
+
+
+def _torch_why(op: ops.OpT) -> str:
+    why = f"{ops.op_name(op)}: a torch op"
+    return f"{why}; {NOT_FUSED[type(op)]}" if type(op) in NOT_FUSED else why
 
 
 def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] = ("relu",),
                    shortcuts: tuple[str, ...] = ("gemm",)) -> list[Step]:
-    """A linear 1x1 GEMM takes in what follows it alone: a batch norm, then a sum with a value
-    computed before it (a ResNet block's shortcut), then a ReLU. A cuDNN conv takes its batch
-    norm (folded into its weight and bias in eval mode) and the ReLU after it. Each must be
-    the only user of the layer before it, so no value the step skips is read elsewhere, and
-    sit in the conv's block use (`_user_in`). Another backend's plan (archc.codegen.cpu.plan)
-    names the activations its steps apply (`acts`) and the step kinds that add a shortcut."""
+    """A linear 1x1 GEMM takes in what follows it alone: a batch norm or a layer scale (each
+    folded into its weight and bias; the bn in eval mode), then a sum with a value computed
+    before it (a ResNet block's shortcut), then an activation. A depthwise conv takes its batch
+    norm, a layer norm over channels (ConvNeXt's) and the activation; a cuDNN conv its batch
+    norm and activation. Each must be the only user of the layer before it, so no value the
+    step skips is read elsewhere, and sit in the conv's block use (`_user_in`). Another
+    backend's plan (archc.codegen.cpu.plan) names the activations its steps apply (`acts`)
+    and the step kinds that add a shortcut."""
     graph, fused, absorbed = analysis.graph, {}, set()
     for step in steps:
         n = step.nodes[0]
@@ -162,35 +181,45 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
         if not (step.kind in ("gemm", "dwconv", "onednn") or cudnn) or step.relu or \
                 not isinstance(graph.node(n).op, ops.Conv) or graph.node(n).op.act != "linear":
             continue
-        scope = graph.node(n).blocks
-        tail, bn, residual, act = [], None, None, "linear"
-        if isinstance(_user_in(analysis, n, scope), ops.BatchNorm):
-            bn = graph.users(n)[0]
-            tail.append(bn)
-        last = tail[-1] if tail else n
-        user = _user_in(analysis, last, scope)
-        if step.kind in shortcuts and isinstance(user, ops.Sum) and \
-                len(graph.node(graph.users(last)[0]).inputs) == 2:
-            total = graph.users(last)[0]
-            other = next((i for i in graph.node(total).inputs if i != last), None)
-            if other is not None and other < n:  # computed before the GEMM runs (not x + x)
-                residual = other
-                tail.append(total)
-        last = tail[-1] if tail else n
-        user = _user_in(analysis, last, scope)
-        if isinstance(user, ops.Act) and user.kind in acts:
-            act = user.kind
-            tail.append(graph.users(last)[0])
+        tail: list[int] = []
+        bn = _take(analysis, n, tail, ops.BatchNorm)
+        scale = _take(analysis, n, tail, ops.LayerScale, bn is None and step.kind == "gemm")
+        norm = _take(analysis, n, tail, ops.LayerNorm, step.kind == "dwconv")
+        residual = None
+        total = _take(analysis, n, tail, ops.Sum, step.kind in shortcuts)
+        if total is not None:
+            other = [i for i in graph.node(total).inputs if i not in (n, *tail)]
+            if len(graph.node(total).inputs) == 2 and len(other) == 1 and other[0] < n:
+                residual = other[0]  # computed before the GEMM runs (not x + x)
+            else:
+                tail.pop()
+        activation = _take(analysis, n, tail, ops.Act)
+        act = graph.node(activation).op.kind if activation is not None else "linear"
+        if act not in ("linear", *acts):
+            tail.pop()  # an activation the step does not apply
+            act = "linear"
         if tail:
             parts = ["bn folded (eval)"] * (bn is not None) + \
+                ["layer scale folded"] * (scale is not None) + \
+                ["layer norm over channels"] * (norm is not None) + \
                 ["the shortcut added"] * (residual is not None) + \
                 ([ops.REGISTRY[ops.Act].titles[act]] if act != "linear" else [])
             why = f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue" \
                 if step.kind == "gemm" else f"{step.why}; {', '.join(parts)}"
-            fused[n] = replace(step, relu=act == "relu", act=act, bn=bn, residual=residual,
-                               tail=tuple(tail), why=why)
+            fused[n] = replace(step, relu=act == "relu", act=act, bn=bn, scale=scale,
+                               norm=norm, residual=residual, tail=tuple(tail), why=why)
             absorbed.update(tail)
     return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
+def _take(analysis: Analysis, n: int, tail: list[int], kind: type, when: bool = True):
+    """The layer after step `n`'s `tail`, appended to it if it is a `kind` alone in `n`'s block
+    use; None if not."""
+    last = tail[-1] if tail else n
+    if when and isinstance(_user_in(analysis, last, analysis.graph.node(n).blocks), kind):
+        tail.append(analysis.graph.users(last)[0])
+        return tail[-1]
+    return None
 
 
 def fold_pools(analysis: Analysis, steps: list[Step]) -> list[Step]:
