@@ -16,6 +16,7 @@ from archc.backends import functional as K
 from archc.backends.activation import ACTS, TORCH_ACTS
 from archc.backends.conv1x1 import conv1x1
 from archc.backends.dwconv import channel_block, dwconv, torch_dwconv
+from archc.backends.gate import Gated
 
 SHAPES = [  # n, c, h, w, window, stride, pad
     (1, 5, 7, 7, 3, 1, 1), (2, 19, 9, 6, 3, 2, 1), (1, 33, 11, 11, 5, 2, 2),
@@ -108,6 +109,46 @@ def test_dwconv_takes_a_layer_norm_over_channels_in_its_epilogue(c):
         .backward()
     for leaf, twin in zip(leaves, twins):
         torch.testing.assert_close(leaf.grad, twin.grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_conv1x1_multiplies_an_se_gate_in_as_it_loads(dtype):
+    """The gate: one factor an image and input channel; 3 images of 5x7 pixels, so that the
+    16-row tiles straddle images."""
+    x = nhwc(3, 24, 5, 7, dtype=dtype)
+    weight = nhwc(20, 24, 1, 1, dtype=dtype, seed=1)
+    gate = torch.rand(3, 24, 1, 1, dtype=dtype).to(DEVICE)
+    want = torch.nn.functional.conv2d((x * gate).float(), weight.float())
+    got = conv1x1(x, weight, gate=gate, act="silu")
+    torch.testing.assert_close(got.float(), TORCH_ACTS["silu"](want), **close(dtype))
+
+
+def test_the_gated_gemms_backward_is_torchs():
+    x, gate = nhwc(2, 16, 3, 3).requires_grad_(), torch.rand(2, 16, 1, 1).requires_grad_()
+    weight = nhwc(8, 16, 1, 1, seed=1).requires_grad_()
+    torch.ops.archc.conv1x1(x, weight, None, None, "gelu", gate).square().sum().backward()
+    got = [t.grad for t in (x, gate, weight)]
+    twins = [t.detach().clone().requires_grad_() for t in (x, gate, weight)]
+    TORCH_ACTS["gelu"](torch.nn.functional.conv2d(twins[0] * twins[1], twins[2])).square() \
+        .sum().backward()
+    for g, twin in zip(got, twins):
+        torch.testing.assert_close(g, twin.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_a_gated_value_is_the_product_to_every_other_op():
+    x, gate = nhwc(2, 8, 3, 3), torch.rand(2, 8, 1, 1)
+    with torch.no_grad():
+        value = K.gated(x, gate)
+        assert isinstance(value, Gated) and value.shape == x.shape and value.dtype == x.dtype
+        assert value.is_contiguous(memory_format=torch.channels_last)
+        product = x * gate
+        torch.testing.assert_close(value + 1, product + 1)
+        torch.testing.assert_close(torch.relu(value).sum((2, 3)), torch.relu(product).sum((2, 3)))
+        torch.testing.assert_close(K.gated(gate, x), product)  # either order
+        conv = nn.Conv2d(8, 4, 1).to(DEVICE)
+        torch.testing.assert_close(K.conv1x1(value, conv), conv(product), **close(torch.float32))
+    recorded = K.gated(x.requires_grad_(), gate)  # autograd records: the product itself
+    assert not isinstance(recorded, Gated) and recorded.grad_fn is not None
 
 
 def _layers(c: int, window: int, stride: int):

@@ -100,11 +100,14 @@ def test_triton_backend_equals_torch_backend(source, monkeypatch):
     grads = dict(fused.named_parameters())
     for name, p in reference.named_parameters():
         torch.testing.assert_close(grads[name].grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
-    assert launched(fused, x) >= {"dwconv_kernel", "conv1x1_kernel"}
+    kernels = launched(fused, x)
+    assert kernels >= {"dwconv_kernel", "conv1x1_kernel"}
+    if source == TINY_EFFICIENTNET:  # the SE gate, multiplied in by the projection GEMM
+        assert "conv1x1_kernel gated" in kernels
 
 
 def launched(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
-    """The kernels an eval-mode forward launches."""
+    """The kernels an eval-mode forward launches (a GEMM with a gate also as "... gated")."""
     from archc.backends import conv1x1, dwconv
 
     names: set[str] = set()
@@ -114,6 +117,8 @@ def launched(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
 
             def counted(kernel, *args, real=real, **kwargs):
                 names.add(getattr(kernel, "fn", kernel).__name__)
+                if kwargs.get("HAS_GATE"):
+                    names.add(f"{getattr(kernel, 'fn', kernel).__name__} gated")
                 return real(kernel, *args, **kwargs)
 
             patch.setattr(kernel_file, "launch", counted)
@@ -135,6 +140,17 @@ def test_convnexts_block_is_three_kernels_and_two_torch_ops():
     assert expand.act == "gelu" and not expand.tail
     assert isinstance(op(project.scale).op, ops.LayerScale) and project.tail == (project.scale,)
     assert sum(1 for s in steps if s.norm is not None) == 18  # every block's
+
+
+def test_efficientnets_se_gates_are_multiplied_in_by_the_projection_gemm():
+    analysis = analyse(ROOT / "nets/efficientnet_b0.arch")
+    steps = plan(analysis).steps
+    gates = [i for i, s in enumerate(steps) if s.kind == "gate"]
+    assert len(gates) == 16  # one a block
+    for i in gates:
+        (user,) = analysis.graph.users(steps[i].nodes[0])
+        assert steps[i + 1].kind == "gemm" and steps[i + 1].nodes == (user,)
+        assert analysis.graph.node(user).blocks != analysis.graph.node(steps[i].nodes[0]).blocks
 
 
 def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):

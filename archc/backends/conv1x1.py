@@ -7,6 +7,9 @@ output `[M, C_out]`, accumulates over K in fp32, adds the bias (and a shortcut) 
 the activation (any of archc.backends.epilogue's) to the accumulator, and stores once, in the
 output's dtype.
 
+A squeeze-and-excitation gate (`gate`, one factor an image and input channel) is multiplied
+into x as the kernel loads it: the gated tensor, as large as x, is never written or read.
+
 The output may be a channel slice of a larger channels-last tensor (`buffer[:, 64:192]`): its
 rows are then `buffer`'s channel count apart, and a concat of branches costs nothing. Channel
 counts under 16, which `tl.dot` cannot take as a block, are masked loads of a 16-wide block.
@@ -62,11 +65,12 @@ def conv1x1_kernel(
     out_ptr,  # output pixels: row m at out_ptr + m * stride_om, channels contiguous
     rest_ptr,  # with a SPLIT: output channels SPLIT.. go here, row m at rest_ptr + m * stride_rm
     res_ptr,  # with HAS_RESIDUAL: a tensor like the output, added before the activation
+    gate_ptr,  # with HAS_GATE: [N_images, K] factors, contiguous, multiplied into x's rows
     M, N, K,  # pixels (N*H*W), output channels, input channels
     H, W,  # the image size, for POOL's neighbours
     SPLIT,  # channels 0..SPLIT go to out, the others to rest (SPLIT = N: all to out)
     stride_xm, stride_wn, stride_wk, stride_om, stride_rm, stride_resm,
-    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, HAS_GATE: tl.constexpr,
     ACT: tl.constexpr,  # the activation's name (archc.backends.activation.ACTS)
     POOL: tl.constexpr,  # the input is max-pooled 3x3/1 (pad 1) as it is loaded
     PRECISION: tl.constexpr,
@@ -89,6 +93,8 @@ def conv1x1_kernel(
     if POOL:
         w_of = rows % W
         h_of = (rows // W) % H
+    if HAS_GATE:
+        image = rows // (H * W)
     for k0 in range(0, K, BLOCK_K):
         k = k0 + depth
         valid = (rows[:, None] < M) & (k[None, :] < K)
@@ -111,6 +117,9 @@ def conv1x1_kernel(
         else:
             x = tl.load(x_ptr + rows[:, None].to(tl.int64) * stride_xm + k[None, :],
                         mask=valid, other=0.0)
+            if HAS_GATE:  # the image's factor for each input channel, from L1/L2 (N*K small)
+                g = tl.load(gate_ptr + image[:, None] * K + k[None, :], mask=valid, other=0.0)
+                x = (x.to(tl.float32) * g.to(tl.float32)).to(x_ptr.dtype.element_ty)
         w = tl.load(w_ptr + k[:, None] * stride_wk + cols[None, :] * stride_wn,
                     mask=(k[:, None] < K) & (cols[None, :] < N), other=0.0)
         acc = tl.dot(x, w, acc, input_precision=PRECISION)
@@ -131,14 +140,17 @@ def conv1x1_kernel(
 
 # The key holds the flags too: a config tuned for a plain GEMM of some size must not be reused
 # for a launch with a residual or a pool, whose registers and shared memory differ.
-TUNING_KEY = ["M", "N", "K", "HAS_BIAS", "HAS_RESIDUAL", "ACT", "POOL", "PRECISION"]
+TUNING_KEY = ["M", "N", "K", "HAS_BIAS", "HAS_RESIDUAL", "HAS_GATE", "ACT", "POOL",
+              "PRECISION"]
 
 
-def shared_estimate(config: triton.Config, element_size: int) -> int:
+def shared_estimate(config: triton.Config, element_size: int, gated: bool = False) -> int:
     """An upper bound on a config's shared memory: every pipeline stage buffering one x tile
-    and one w tile (tests/test_aot.py holds it above what ptxas reports, for every launch)."""
+    and one w tile, and with a gate one tile of its factors (tests/test_aot.py holds it above
+    what ptxas reports, for every launch)."""
     kw = config.kwargs
-    tiles = kw["BLOCK_M"] * kw["BLOCK_K"] + kw["BLOCK_K"] * kw["BLOCK_N"]
+    x_tile = kw["BLOCK_M"] * kw["BLOCK_K"]
+    tiles = x_tile * (2 if gated else 1) + kw["BLOCK_K"] * kw["BLOCK_N"]
     return config.num_stages * tiles * element_size
 
 
@@ -151,15 +163,16 @@ def prune_configs(configs: list, named_args: dict, **flags) -> list:
     at least: Hopper's wgmma). And lean tiles where ptxas spilled (tests/test_aot.py, every
     shipped net): rows of x or of the output not 16-aligned make every load or store scalar,
     an address register an element, so at most 16 accumulators a thread and K blocks of 32;
-    a POOL launch keeps K blocks of 32. Raises when nothing fits."""
+    a POOL launch keeps K blocks of 32, a gated one x tiles of 16 elements a thread. Raises
+    when nothing fits."""
     limit = shared_limit()
-    size = named_args["x_ptr"].element_size()
-    fitting = [c for c in configs if shared_estimate(c, size) <= limit]
+    size, gated = named_args["x_ptr"].element_size(), bool(flags.get("HAS_GATE"))
+    fitting = [c for c in configs if shared_estimate(c, size, gated) <= limit]
     if not fitting:
         raise RuntimeError(f"conv1x1: no config fits this device's {limit // 1024} KB of shared "
                            "memory a block")
     matched = [c for c in fitting if _matched(c, named_args, flags)]
-    return matched or [min(fitting, key=lambda c: shared_estimate(c, size))]
+    return matched or [min(fitting, key=lambda c: shared_estimate(c, size, gated))]
 
 
 def _matched(config: triton.Config, a: dict, flags: dict) -> bool:
@@ -169,8 +182,12 @@ def _matched(config: triton.Config, a: dict, flags: dict) -> bool:
     aligned = all(a.get(k, 16) % 16 == 0 for k in ("K", "stride_xm", "stride_om"))
     per_thread = kw["BLOCK_M"] * kw["BLOCK_N"] // (32 * config.num_warps)
     lean = per_thread <= 16 and kw["BLOCK_K"] <= 32  # 32 spilled: RegNetX-1.6GF's 408-wide
+    # A gate scales each x tile in registers: at most 16 of its elements a thread (32 spilled:
+    # m128 n64 k32 w4 on sm_80 in fp32, EfficientNet-B0's projections).
+    gate_fits = kw["BLOCK_M"] * kw["BLOCK_K"] <= 16 * 32 * config.num_warps
     return (min(32, widest) <= kw["BLOCK_N"] <= widest and kw["BLOCK_M"] <= tallest and
-            (aligned or lean) and (not flags.get("POOL") or kw["BLOCK_K"] <= 32))
+            (aligned or lean) and (not flags.get("POOL") or kw["BLOCK_K"] <= 32) and
+            (not flags.get("HAS_GATE") or gate_fits))
 
 
 tuned_conv1x1_kernel = triton.autotune(CONFIGS, key=TUNING_KEY, prune_configs_by={
@@ -181,8 +198,8 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
             relu: bool = False, out: torch.Tensor | None = None,
             rest: torch.Tensor | None = None,
             residual: torch.Tensor | None = None, pool: bool = False,
-            act: str | None = None) -> torch.Tensor:
-    """`act(conv2d(x, weight, bias))` for a 1x1 weight, on channels-last tensors.
+            act: str | None = None, gate: torch.Tensor | None = None) -> torch.Tensor:
+    """`act(conv2d(x * gate, weight, bias))` for a 1x1 weight, on channels-last tensors.
 
     x: [N, C_in, H, W], channels last (or a channel slice of such a tensor). weight:
     [C_out, C_in, 1, 1] or [C_out, C_in]. bias: [C_out] or None. out: where to write, an
@@ -192,6 +209,8 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     tensor added to the accumulator before the activation (a ResNet block's shortcut). act:
     the activation's name (archc.backends.activation.ACTS; `relu=True` says "relu"). pool: x is
     max-pooled 3x3, stride 1, pad 1 as it is loaded (GoogLeNet's pool projection, whose pooled
+    tensor then never exists). gate: [N, C_in] or [N, C_in, 1, 1], a factor an image and
+    input channel multiplied into x as it is loaded (a squeeze-and-excitation gate, whose gated
     tensor then never exists). Returns `out`.
     """
     n, c_in, h, w = check(x, "conv1x1")
@@ -214,16 +233,21 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
                              f"and the output whole, got {list(residual.shape)} "
                              f"{residual.dtype}")
         check(residual, "conv1x1", "residual")
+    if gate is not None:
+        if gate.numel() != n * c_in or gate.dtype != x.dtype or pool:
+            raise ValueError(f"conv1x1: gate must be [{n}, {c_in}] {x.dtype} (and no pool), "
+                             f"got {list(gate.shape)} {gate.dtype}")
+        gate = gate.reshape(n, c_in).contiguous()
     m = n * h * w
     args = (x, weight, bias if bias is not None else weight, out, rest,
-            residual if residual is not None else out, m, c_out, c_in, h, w, split,
+            residual if residual is not None else out, gate if gate is not None else weight,
+            m, c_out, c_in, h, w, split,
             pixel_stride(x, "conv1x1"), weight.stride(0), weight.stride(1),
             pixel_stride(out, "conv1x1", "out"), pixel_stride(rest, "conv1x1", "rest"),
             pixel_stride(residual, "conv1x1", "residual") if residual is not None else 0)
     # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
     flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None,
-             "ACT": act_of(relu, act),
-             "POOL": pool,
+             "HAS_GATE": gate is not None, "ACT": act_of(relu, act), "POOL": pool,
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
     def grid(meta):
         return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(c_out, meta["BLOCK_N"]),)
@@ -256,44 +280,50 @@ def _output(given: torch.Tensor | None, shape: tuple, x: torch.Tensor, name: str
 
 @torch.library.custom_op(
     "archc::conv1x1", mutates_args=(),
-    schema="(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, str act) -> Tensor")
-def conv1x1_op(x, weight, bias, residual, act):
-    return conv1x1(x, weight, bias, residual=residual, act=act)
+    schema="(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, str act, "
+           "Tensor? gate=None) -> Tensor")
+def conv1x1_op(x, weight, bias, residual, act, gate=None):
+    return conv1x1(x, weight, bias, residual=residual, act=act, gate=gate)
 
 
 @conv1x1_op.register_fake
-def _(x, weight, bias, residual, act):
+def _(x, weight, bias, residual, act, gate=None):
     if capturing():
-        return conv1x1(x, weight, bias, residual=residual, act=act)
+        return conv1x1(x, weight, bias, residual=residual, act=act, gate=gate)
     n, _, h, w = x.shape
     return x.new_empty((n, weight.shape[0], h, w)).contiguous(memory_format=torch.channels_last)
 
 
 def _conv1x1_context(ctx, inputs, output):
-    x, weight, bias, residual, act = inputs
+    x, weight, bias, residual, act, gate = inputs
     # ReLU's gradient is read off its output; another activation's from its input, recomputed
     # in the backward (archc.backends.functional records torch's activation instead, in
     # training, where the input is kept anyway).
     recompute = act not in ("linear", "relu")
     ctx.save_for_backward(x, weight, output if act == "relu" else None,
-                          bias if recompute else None, residual if recompute else None)
+                          bias if recompute else None, residual if recompute else None, gate)
     ctx.has_bias, ctx.has_residual, ctx.act = bias is not None, residual is not None, act
 
 
 def _conv1x1_backward(ctx, grad):
     """Torch's own convolution gradients: correct first; the forward is where the kernel
     saves memory traffic."""
-    x, weight, out, bias, residual = ctx.saved_tensors
+    x, weight, out, bias, residual, gate = ctx.saved_tensors
+    gated = x * gate.reshape(*gate.shape[:2], 1, 1) if gate is not None else x
     if ctx.act == "relu":
         grad = grad * (out > 0)
     elif ctx.act != "linear":
-        before = F.conv2d(x, weight.reshape(*weight.shape[:2], 1, 1), bias)
+        before = F.conv2d(gated, weight.reshape(*weight.shape[:2], 1, 1), bias)
         before = before + residual if residual is not None else before
         grad = activation_grad(before, ctx.act, grad)
     grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad)
-    grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad)
+    grad_w = torch.nn.grad.conv2d_weight(gated, weight.shape, grad)
     grad_b = grad.sum((0, 2, 3)) if ctx.has_bias else None
-    return grad_x, grad_w, grad_b, grad if ctx.has_residual else None, None
+    grad_gate = None
+    if gate is not None:  # d(x * gate): the gate's gradient sums over each image's pixels
+        grad_gate = (grad_x * x).sum((2, 3)).reshape(gate.shape)
+        grad_x = grad_x * gate.reshape(*gate.shape[:2], 1, 1)
+    return grad_x, grad_w, grad_b, grad if ctx.has_residual else None, None, grad_gate
 
 
 conv1x1_op.register_autograd(_conv1x1_backward, setup_context=_conv1x1_context)
@@ -301,13 +331,14 @@ conv1x1_op.register_autograd(_conv1x1_backward, setup_context=_conv1x1_context)
 
 def work(a: dict, blocks: dict, target) -> Work:
     """A launch's work (archc.backends.roofline): 2*M*N*K FLOPs on tensor cores; x, the
-    weight, the bias, the residual and the output through DRAM once each, x again per group of
-    rows when it is larger than L2 can hold for a group's n-tiles."""
+    weight, the bias, the residual, the gate and the output through DRAM once each, x again
+    per group of rows when it is larger than L2 can hold for a group's n-tiles."""
     e = a["x_ptr"].element_size()
     m, n, k = a["M"], a["N"], a["K"]
     bm, bn, bk = blocks["BLOCK_M"], blocks["BLOCK_N"], blocks["BLOCK_K"]
     x, w, out = m * k * e, n * k * e, m * n * e
-    rest = (n * e if a["HAS_BIAS"] else 0) + (out if a["HAS_RESIDUAL"] else 0)
+    rest = (n * e if a["HAS_BIAS"] else 0) + (out if a["HAS_RESIDUAL"] else 0) + \
+        (a["x_ptr"].shape[0] * k * e if a["HAS_GATE"] else 0)
     group_rows = blocks["GROUP_M"] * bm * k * e  # the x a group reads across its n-tiles
     x_moved = x if held_by_l2(group_rows + w, target) else x * cdiv(n, bn)
     padded = 2 * cdiv(m, bm) * bm * cdiv(n, bn) * bn * cdiv(k, bk) * bk

@@ -7,11 +7,11 @@ sibling 1x1 convs (an inception's #1x1, #3x3 reduce and #5x5 reduce) as one GEMM
 weights concatenated at run time, so the module keeps one parameter per conv and its
 `state_dict` is the torch backend's.
 
-Concats cost nothing at inference: a `ConcatBuffer` is one NHWC output, allocated at its first
-write, and the kernels that make a branch write their channel slice of it (`out=buffer.part(i)`);
-`join` copies in only the branches that are not there yet. While autograd records, or under
-`torch.compile`, `out` is ignored and `join` is `torch.cat` (writing into a shared buffer would
-hide the branches from autograd; Inductor plans its own buffers).
+Concats cost nothing at inference: the kernels that make a branch write their slice of the
+concat's `ConcatBuffer` (archc.backends.concat; `out=buffer.part(i)`). Nor do SE gates:
+`gated(x, gate)` hands the 1x1 GEMM after it a `Gated` value (archc.backends.gate), whose
+factors the GEMM multiplies in as it loads x. While autograd records, or under
+`torch.compile`, `out` is ignored, `join` is `torch.cat` and `gated` the product.
 
 Where no kernel can run (a CPU tensor without `TRITON_INTERPRET=1`), each function computes
 the same with torch ops and says so once. Inputs in another memory format are made channels
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from itertools import accumulate
 
 import torch
 from torch.nn import functional as F
@@ -31,55 +30,16 @@ from . import conv1x1 as _conv1x1  # noqa: F401  (registers torch.ops.archc.conv
 from . import dwconv as _dwconv  # noqa: F401
 from . import global_avg_pool as _global_avg_pool  # noqa: F401
 from .activation import TORCH_ACTS, act_of
+from .concat import ConcatBuffer, Part  # noqa: F401  (emitted modules call K.ConcatBuffer)
+from .concat import in_place as _in_place
+from .concat import recording as _recording
 from .folding import fold_bn
+from .gate import Gated
 from .launch import capturing
 from .layout import interpreted
 from .pool2d import torch_pool
 
 _warned: set[str] = set()
-
-
-# ---- concat buffers ------------------------------------------------------------------------
-
-
-class ConcatBuffer:
-    """The output of one concat of branches `widths` channels wide, allocated at first write."""
-
-    def __init__(self, widths: tuple[int, ...]):
-        self.widths = tuple(widths)
-        self.starts = (0, *accumulate(self.widths))
-        self.buffer: torch.Tensor | None = None
-
-    def part(self, branch: int) -> Part:
-        return Part(self, branch)
-
-    def slice(self, branch: int, like: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """Branch `branch`'s channels of the buffer, an [N, width, h, w] channels-last view."""
-        if self.buffer is None:
-            self.buffer = torch.empty((like.shape[0], self.starts[-1], h, w), dtype=like.dtype,
-                                      device=like.device, memory_format=torch.channels_last)
-        return self.buffer[:, self.starts[branch]:self.starts[branch + 1]]
-
-    def join(self, branches: list[torch.Tensor]) -> torch.Tensor:
-        """The concat along channels: the buffer with the missing branches copied in."""
-        if self.buffer is None or not _in_place(*branches):
-            return torch.cat(branches, dim=1)
-        for i, branch in enumerate(branches):
-            target = self.slice(i, branch, *branch.shape[2:])
-            if branch.data_ptr() != target.data_ptr() or branch.stride() != target.stride():
-                target.copy_(branch)
-        return self.buffer
-
-
-@dataclass(frozen=True)
-class Part:
-    """Where a branch goes: its slice of a `ConcatBuffer`, made once its size is known."""
-
-    concat: ConcatBuffer
-    branch: int
-
-    def tensor(self, like: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        return self.concat.slice(self.branch, like, h, w)
 
 
 # ---- the ops -------------------------------------------------------------------------------
@@ -103,6 +63,7 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
     if scale is not None:
         return conv1x1(x, _scaled(conv, scale.scale.flatten()), relu, out, bn, residual, pool,
                        act)
+    x, gate = _ungate(x, conv, bn, pool)
     if pool:
         if _runs(x, "conv1x1") and _in_place(x, conv.weight) and bn is None and \
                 residual is None and act in ("linear", "relu"):
@@ -110,7 +71,7 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         x = pool2d(x, "max", (3, 3), (1, 1), (1, 1), True)
     if act not in ("linear", "relu") and _recording(x, conv.weight):
         return TORCH_ACTS[act](conv1x1(x, conv, bn=bn, residual=residual))
-    if bn is None and residual is None:
+    if bn is None and residual is None and gate is None:
         return conv1x1_siblings(x, [conv], relu, out, act=act)[0]
     if not _runs(x, "conv1x1") or (bn is not None and bn.training):
         y = conv1x1(x, conv) if _runs(x, "conv1x1") else F.conv2d(x, conv.weight, conv.bias)
@@ -125,8 +86,9 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         from .conv1x1 import conv1x1 as kernel
 
         n, _, h, w = x.shape
-        return kernel(x, weight, bias, out=out.tensor(x, h, w), residual=residual, act=act)
-    return torch.ops.archc.conv1x1(x, weight, bias, residual, act)
+        return kernel(x, weight, bias, out=out.tensor(x, h, w), residual=residual, act=act,
+                      gate=gate)
+    return torch.ops.archc.conv1x1(x, weight, bias, residual, act, gate)
 
 
 @dataclass(frozen=True)
@@ -265,21 +227,36 @@ def _gemm_into(x, weight, bias, act, widths, out: Part) -> list[torch.Tensor]:
     return [head, *(rest.split(widths[1:], dim=1) if rest is not None else ())]
 
 
+# ---- squeeze-and-excitation gates ----------------------------------------------------------
+
+
+def gated(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a * b` for a squeeze-and-excitation gate (the one of the two that is [N, C, 1, 1])
+    whose one reader is a 1x1 GEMM (the plan says so): at inference a `Gated` value that the
+    GEMM multiplies in as it loads x; while autograd records, under torch.compile, or without
+    the kernels, the product."""
+    x, gate = (a, b) if b.dim() == 4 and b.shape[2:] == (1, 1) else (b, a)
+    if not isinstance(x, Gated) and x.dim() == 4 and gate.shape == (*x.shape[:2], 1, 1) and \
+            _runs(x, "conv1x1") and _in_place(x, gate):
+        return Gated(x, gate)
+    return a * b
+
+
+def _ungate(x: torch.Tensor, conv, bn, pool: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(x, its gate) when the GEMM can multiply the gate in as it loads x, else (the product,
+    None): not with a pool, nor before a batch norm in training."""
+    if not isinstance(x, Gated):
+        return x, None
+    if not pool and (bn is None or not bn.training) and _in_place(x.x, conv.weight):
+        return _nhwc(x.x), x.gate.to(x.x.dtype)
+    return x.value(), None
+
+
 # ---- helpers -------------------------------------------------------------------------------
 
 
 def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
-
-
-def _recording(*tensors: torch.Tensor) -> bool:
-    """Whether autograd records an op of these tensors."""
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-def _in_place(*tensors: torch.Tensor) -> bool:
-    """Whether outputs may go into shared buffers: not while autograd records or compiles."""
-    return not _recording(*tensors) and not torch.compiler.is_compiling()
 
 
 def _runs(x: torch.Tensor, op: str) -> bool:

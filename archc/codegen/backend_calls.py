@@ -122,6 +122,12 @@ def _triton_pool(op: ops.Pool, site: Site) -> str:
             f"{op.pad}, {op.ceil}{_out(site)})")
 
 
+def _triton_mul(op: ops.Mul, site: Site) -> str:
+    if site.step is None or site.step.kind != "gate":
+        return _torch_call(op, site)
+    return f"K.gated({', '.join(site.args)})"  # the gate is the [N, C, 1, 1] one, either
+
+
 def _triton_concat(op: ops.Concat, site: Site) -> str:
     if site.into is None:
         return _torch_call(op, site)
@@ -134,6 +140,7 @@ TRITON_CALLS: dict[type, Call] = {
     ops.Pool: _triton_pool,
     ops.GlobalAvgPool: lambda op, site: f"K.global_avg_pool({site.args[0]})",
     ops.Concat: _triton_concat,
+    ops.Mul: _triton_mul,
 }
 
 

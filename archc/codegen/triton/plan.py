@@ -16,7 +16,9 @@ or joins one; these passes decide, in order:
 5. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
    successors: an inception's #1x1, #3x3 reduce and #5x5 reduce) and agree on the ReLU become one
    GEMM over their weights side by side.
-6. `place_in_concats`: each branch of a concat is written into its channel slice of one
+6. `gate_gemm_inputs`: a squeeze-and-excitation gate read only by a 1x1 GEMM is multiplied in
+   as that GEMM loads its input.
+7. `place_in_concats`: each branch of a concat is written into its channel slice of one
    preallocated buffer, by the kernel that makes it where that is a Triton step, else copied.
 
 Pools and global average pooling are Triton steps; everything else stays a torch op.
@@ -30,7 +32,7 @@ from archc import ops
 from archc.analysis.shapes import flat_values
 from archc.pipeline import Analysis
 
-TRITON_KINDS = ("gemm", "dwconv", "mlp", "pool", "gap")
+TRITON_KINDS = ("gemm", "dwconv", "mlp", "pool", "gap", "gate")
 # The activations the kernels apply to their accumulator (archc.backends.activation.ACTS).
 TRITON_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
 MAX_HIDDEN = 256  # archc.backends.mlp1x1 keeps the hidden tile in registers
@@ -48,7 +50,7 @@ class Slice:
 @dataclass(frozen=True)
 class Step:
     kind: str  # "gemm" (fused 1x1 conv + bias + activation), "dwconv", "mlp", "pool", "gap",
-    # "onednn" (the cpu plan's convs) or "torch"
+    # "gate" (an SE gate the next GEMM applies), "onednn" (the cpu plan's convs) or "torch"
     nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
     input: int | None  # the value it reads (a concat reads its branches)
     relu: bool = False
@@ -115,6 +117,7 @@ def plan(analysis: Analysis) -> KernelPlan:
     steps = fold_pools(analysis, steps)
     steps = chain_mlps(analysis, steps)
     steps = merge_siblings(analysis, steps)
+    steps = gate_gemm_inputs(analysis, steps)
     return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
 
 
@@ -155,7 +158,7 @@ NOT_FUSED = {
     ops.LayerScale: "folded only into a 1x1 GEMM before it",
     ops.DropPath: "nothing at inference; in training it drops the branch per image, so the "
                   "sum after it is no GEMM's epilogue",
-    ops.Mul: "the SE gate is not yet folded into the next GEMM's input loads",
+    ops.Mul: "applied by a 1x1 GEMM's loads only when that GEMM is its one reader",
 }
 
 
@@ -303,6 +306,29 @@ def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
                                         f"{widths} channels")
                 absorbed.update(group[1:])
     return [merged.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
+
+
+def gate_gemm_inputs(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A squeeze-and-excitation gate, `x * gate` with gate [C, 1, 1], whose one reader is a 1x1
+    GEMM (in any block: EfficientNet's projection sits in the SE block's caller) is a `gate`
+    step: the GEMM multiplies the factors in as it loads x (archc.backends.gate), so the gated
+    tensor is never made at inference. Not a merged, pooled or mlp GEMM."""
+    graph, shapes = analysis.graph, analysis.shapes
+    single = {s.nodes[0] for s in steps if s.kind == "gemm" and len(s.nodes) == 1 and
+              s.pool is None}
+    gated = []
+    for step in steps:
+        n = step.nodes[0]
+        node = graph.node(n)
+        users = graph.users(n)
+        if step.kind == "torch" and isinstance(node.op, ops.Mul) and len(node.inputs) == 2 \
+                and sorted((shapes[i].h, shapes[i].w) == (1, 1) for i in node.inputs) == \
+                [False, True] and _only_user(analysis, n) is not None and users[0] in single:
+            step = replace(step, kind="gate",
+                           why=f"the SE gate, multiplied in as the 1x1 GEMM %{users[0]} loads "
+                               "its input: the gated tensor is never made")
+        gated.append(step)
+    return gated
 
 
 def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:

@@ -1,0 +1,40 @@
+"""Squeeze-and-excitation gates applied where they cost nothing: as a 1x1 GEMM loads its input.
+
+An SE block ends `x * gate`, a gate of one factor an image and channel ([N, C, 1, 1]), and the
+product, as large as x, is read once, by the 1x1 projection after it. At inference the triton
+backend hands that GEMM a `Gated` value instead (archc.backends.functional.gated), and the
+GEMM multiplies the factors in as it loads x (archc.backends.conv1x1's `gate`): the gated
+tensor is never written nor read.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils._pytree import tree_map
+
+
+class Gated(torch.Tensor):
+    """`x * gate` not yet computed: an SE gate ([N, C, 1, 1]) on x, for a 1x1 GEMM to multiply
+    in as it loads x (`conv1x1`), so that the gated tensor is never written nor read. To any
+    other op it is the product, computed then (`__torch_dispatch__`): it behaves as a tensor
+    of x's shape, dtype and layout."""
+
+    @staticmethod
+    def __new__(cls, x: torch.Tensor, gate: torch.Tensor):
+        return torch.Tensor._make_wrapper_subclass(cls, x.shape, strides=x.stride(),
+                                                   dtype=x.dtype, device=x.device)
+
+    def __init__(self, x: torch.Tensor, gate: torch.Tensor):
+        self.x, self.gate = x, gate
+
+    def value(self) -> torch.Tensor:
+        return self.x * self.gate
+
+    def __repr__(self) -> str:
+        return f"Gated({list(self.shape)}, {self.dtype}: x * gate, not yet computed)"
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        def value(t):
+            return t.value() if isinstance(t, Gated) else t
+        return func(*tree_map(value, args), **tree_map(value, kwargs or {}))
