@@ -79,14 +79,31 @@ def dwconv_kernel(
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
 
 
-# Warps per program, tuned per (C, sizes, window) and cached; the tile is pool2d's: 1024
-# elements a program, so each thread loads eight neighbouring channels of a pixel at a time
-# (one 128-bit load in fp16). Not 4 warps: ptxas then kept a 7x7 at 48 registers and spilled
-# (ConvNeXt's 384 channels, sm_90; tests/test_aot.py).
-ELEMENTS = 1024
+# Tuned per (C, sizes, window, flags) and cached: 1 or 2 warps, each thread holding 16 of the
+# program's [BLOCK_P, BLOCK_C] outputs (the pixels a program takes follow from its warps and
+# the channel tile). 32 a thread, and 4 warps, spilled: ptxas then kept loop-invariant
+# values of EfficientNet's and ConvNeXt's convs on the stack (sm_80 and sm_90;
+# tests/test_aot.py). Each thread loads eight neighbouring channels of a pixel at a time when
+# the tile allows (one 128-bit load in fp16).
+PER_THREAD = 16
+CONFIGS = [triton.Config({"BLOCK_P": p}, num_warps=w) for w in (1, 2)
+           for p in (1, 2, 4, 8, 16, 32, 64)]
+
+
+def prune_configs(configs: list, named_args: dict, **flags) -> list:
+    """The configs a launch may be tuned over: PER_THREAD outputs a thread (at least one pixel
+    a program); with a layer norm, one warp, so that the sums over a pixel's channels are
+    shuffles within it (with two, ptxas spilled a 64-bit value of ConvNeXt's 384-channel 7x7
+    on sm_80, fp32)."""
+    block_c, norm = flags["BLOCK_C"], flags.get("NORM")
+    warps = (1,) if norm else (1, 2)
+    pixels = {w: max(1, PER_THREAD * 32 * w // block_c) for w in warps}
+    return [c for c in configs if c.kwargs["BLOCK_P"] == pixels.get(c.num_warps)]
+
+
 tuned_dwconv_kernel = triton.autotune(
-    [triton.Config({}, num_warps=w) for w in (1, 2)],
-    key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT", "NORM"])(dwconv_kernel)
+    CONFIGS, key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT", "NORM", "BLOCK_C"],
+    prune_configs_by={"early_config_prune": prune_configs})(dwconv_kernel)
 
 
 def channel_block(c: int) -> int:
@@ -132,16 +149,21 @@ def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     block_c = 16 if interpreted() else channel_block(c)
     if norm is not None:
         block_c = max(16, triton.next_power_of_2(c))
-    block_p = 4 if interpreted() else max(1, ELEMENTS // block_c)
     pixels = n * oh * ow
-    grid = (triton.cdiv(pixels, block_p), triton.cdiv(c, block_c))
-    kernel = dwconv_kernel if interpreted() else tuned_dwconv_kernel
     norm_weight, norm_bias, eps = norm if norm is not None else (taps, taps, 0.0)
-    launch(kernel, grid, x, taps, bias if bias is not None else taps, norm_weight, norm_bias,
-           out, pixels, h, w, c, oh, ow, pixel_stride(x, "dwconv"),
-           pixel_stride(out, "dwconv", "out"), kh, kw, sh, sw, ph, pw, float(eps),
-           HAS_BIAS=bias is not None, ACT=act, NORM=norm is not None, BLOCK_P=block_p,
-           BLOCK_C=block_c)
+    args = (x, taps, bias if bias is not None else taps, norm_weight, norm_bias, out, pixels,
+            h, w, c, oh, ow, pixel_stride(x, "dwconv"), pixel_stride(out, "dwconv", "out"),
+            kh, kw, sh, sw, ph, pw, float(eps))
+    flags = {"HAS_BIAS": bias is not None, "ACT": act, "NORM": norm is not None,
+             "BLOCK_C": block_c}
+
+    def grid(meta):
+        return (triton.cdiv(pixels, meta["BLOCK_P"]), triton.cdiv(c, block_c))
+
+    if interpreted():
+        launch(dwconv_kernel, grid({"BLOCK_P": 4}), *args, **flags, BLOCK_P=4)
+    else:
+        launch(tuned_dwconv_kernel, grid, *args, **flags)
     return out
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from archc import ops
 from archc.codegen.cpu.plan import POST_OP_ACTS
 from archc.codegen.cpu.plan import plan as cpu_plan
-from archc.codegen.triton.plan import KernelPlan, Step
+from archc.codegen.fusion import KernelPlan, Step
 from archc.codegen.triton.plan import plan as triton_plan
 from archc.ops.activation import activate
 from archc.ops.common import module_call

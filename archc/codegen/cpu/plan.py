@@ -13,7 +13,7 @@ activations, which oneDNN reads without a reorder.
 from __future__ import annotations
 
 from archc import ops
-from archc.codegen.triton.plan import KernelPlan, Step, fuse_epilogues
+from archc.codegen.fusion import KernelPlan, Step, fuse_epilogues
 from archc.pipeline import Analysis
 
 # The activations oneDNN applies as a convolution's post-op (archc.backends.cpu.POST_OPS).

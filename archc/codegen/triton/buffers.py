@@ -20,8 +20,8 @@ and the shortcut is made before it (`fused_epilogues`); elsewhere each layer kee
 from __future__ import annotations
 
 from archc import ops
+from archc.codegen.fusion import KernelPlan, Step
 from archc.codegen.names import fresh
-from archc.codegen.triton.plan import KernelPlan, Step
 from archc.ir.graph import Graph
 
 

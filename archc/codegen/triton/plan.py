@@ -8,9 +8,10 @@ or joins one; these passes decide, in order:
    a GEMM step with bias and activation on the accumulator; a depthwise convolution (groups =
    channels = output channels) a `dwconv` step, one read and one write. Other convolutions
    stay on cuDNN, and say why.
-2. `fuse_epilogues`: a linear conv takes the batch norm after it (folded in eval mode), and a
-   1x1 GEMM also a residual sum's shortcut, and the activation after them (any of
-   `TRITON_ACTS`, which archc.backends.epilogue applies).
+2. `fuse_epilogues` (archc.codegen.fusion, shared with the cpu plan): a linear conv takes the
+   batch norm after it (folded in eval mode), a 1x1 GEMM also a layer scale (folded) and a
+   residual sum's shortcut, a depthwise conv a layer norm over channels, and each the
+   activation after them (any of `TRITON_ACTS`, which archc.backends.epilogue applies).
 3. `fold_pools`: a 3x3/1 max pool feeding a 1x1 GEMM is taken as the GEMM loads its input.
 4. `chain_mlps`: a 1x1 GEMM feeding another is one `mlp` kernel (NIN's micro network).
 5. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
@@ -21,93 +22,22 @@ or joins one; these passes decide, in order:
 7. `place_in_concats`: each branch of a concat is written into its channel slice of one
    preallocated buffer, by the kernel that makes it where that is a Triton step, else copied.
 
-Pools and global average pooling are Triton steps; everything else stays a torch op.
+Pools and global average pooling are Triton steps; everything else stays a torch op, and a
+layer a kernel takes elsewhere says why not here (`NOT_FUSED`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from archc import ops
 from archc.analysis.shapes import flat_values
+from archc.codegen.fusion import KernelPlan, Slice, Step, fuse_epilogues, only_user
 from archc.pipeline import Analysis
 
-TRITON_KINDS = ("gemm", "dwconv", "mlp", "pool", "gap", "gate")
 # The activations the kernels apply to their accumulator (archc.backends.activation.ACTS).
 TRITON_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
 MAX_HIDDEN = 256  # archc.backends.mlp1x1 keeps the hidden tile in registers
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Channels `start:stop` of the buffer that concat `%concat` preallocates."""
-
-    concat: int
-    start: int
-    stop: int
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: str  # "gemm" (fused 1x1 conv + bias + activation), "dwconv", "mlp", "pool", "gap",
-    # "gate" (an SE gate the next GEMM applies), "onednn" (the cpu plan's convs) or "torch"
-    nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
-    input: int | None  # the value it reads (a concat reads its branches)
-    relu: bool = False
-    why: str = ""  # what was fused, or why it stays a torch op
-    into: tuple[Slice | None, ...] = ()  # per node: the concat slice it is written into
-    bn: int | None = None  # a GEMM's batch norm: folded in eval mode, after it in training
-    residual: int | None = None  # a value the GEMM adds in its epilogue (a shortcut)
-    tail: tuple[int, ...] = ()  # the bn, sum and ReLU layers the GEMM computes too
-    pool: int | None = None  # a 3x3/1 max pool folded into the GEMM's input load
-    scale: int | None = None  # a GEMM's layer scale, folded into its weight and bias
-    norm: int | None = None  # a depthwise conv's layer norm over channels, in its epilogue
-    act: str = "linear"  # the activation layer its epilogue applies (relu: `relu` is True)
-
-    @property
-    def output(self) -> int:
-        """The layer whose value the step makes (a merged GEMM: the first conv's)."""
-        return self.tail[-1] if self.tail else self.nodes[0]
-
-
-@dataclass(frozen=True)
-class KernelPlan:
-    net: str
-    steps: tuple[Step, ...]
-    slices: dict[int, Slice] = field(default_factory=dict)  # branch output -> its slice
-    backend: str = "triton"  # whose plan: "triton" or "cpu" (archc.codegen.cpu.plan)
-
-    def step_of(self, node: int) -> Step:
-        return next(s for s in self.steps
-                    if node in s.nodes or node in s.tail or node == s.pool)
-
-    def text(self, analysis: Analysis) -> str:
-        """One line a step, with the IR's ids (`archc compile --emit ir`)."""
-        graph, counts = analysis.graph, {}
-        for step in self.steps:
-            counts[step.kind] = counts.get(step.kind, 0) + 1
-        merged = sum(1 for s in self.steps if s.kind == "gemm" and len(s.nodes) > 1)
-        summary = ", ".join(f"{counts[k]} {k}" for k in (*TRITON_KINDS, "onednn", "torch")
-                            if k in counts)
-        folds = sum(1 for s in self.steps if s.bn is not None)
-        shortcuts = sum(1 for s in self.steps if s.residual is not None)
-        epilogues = f"; {folds} fold a bn, {shortcuts} add a shortcut" if folds or shortcuts \
-            else ""
-        merges = f"; {merged} GEMMs merge sibling 1x1 convs" if self.backend == "triton" else ""
-        lines = [f"plan for {self.net}, {self.backend} backend: {len(self.steps)} steps "
-                 f"({summary}{merges}{epilogues})"]
-        kind_width = max(5, *(len(s.kind) for s in self.steps))
-        for step in self.steps:
-            covered = (step.pool,) * (step.pool is not None) + step.nodes + step.tail
-            nodes = ", ".join(f"%{n}" for n in covered)
-            what = " + ".join(ops.full_text(graph.node(n).op) for n in covered)
-            if step.residual is not None:
-                what += f" (+ %{step.residual})"
-            into = [f"%{n}->%{s.concat}[{s.start}:{s.stop}]" for n, s in
-                    zip(step.nodes, step.into) if s is not None]
-            where = f"  into {', '.join(into)}" if into else ""
-            lines.append(f"{step.kind:<{kind_width}} {nodes:<16} {what}{where}  ({step.why})")
-        return "\n".join(lines) + "\n"
 
 
 def plan(analysis: Analysis) -> KernelPlan:
@@ -167,64 +97,6 @@ def _torch_why(op: ops.OpT) -> str:
     return f"{why}; {NOT_FUSED[type(op)]}" if type(op) in NOT_FUSED else why
 
 
-def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] = ("relu",),
-                   shortcuts: tuple[str, ...] = ("gemm",)) -> list[Step]:
-    """A linear 1x1 GEMM takes in what follows it alone: a batch norm or a layer scale (each
-    folded into its weight and bias; the bn in eval mode), then a sum with a value computed
-    before it (a ResNet block's shortcut), then an activation. A depthwise conv takes its batch
-    norm, a layer norm over channels (ConvNeXt's) and the activation; a cuDNN conv its batch
-    norm and activation. Each must be the only user of the layer before it, so no value the
-    step skips is read elsewhere, and sit in the conv's block use (`_user_in`). Another
-    backend's plan (archc.codegen.cpu.plan) names the activations its steps apply (`acts`)
-    and the step kinds that add a shortcut."""
-    graph, fused, absorbed = analysis.graph, {}, set()
-    for step in steps:
-        n = step.nodes[0]
-        cudnn = step.kind == "torch" and isinstance(graph.node(n).op, ops.Conv)
-        if not (step.kind in ("gemm", "dwconv", "onednn") or cudnn) or step.relu or \
-                not isinstance(graph.node(n).op, ops.Conv) or graph.node(n).op.act != "linear":
-            continue
-        tail: list[int] = []
-        bn = _take(analysis, n, tail, ops.BatchNorm)
-        scale = _take(analysis, n, tail, ops.LayerScale, bn is None and step.kind == "gemm")
-        norm = _take(analysis, n, tail, ops.LayerNorm, step.kind == "dwconv")
-        residual = None
-        total = _take(analysis, n, tail, ops.Sum, step.kind in shortcuts)
-        if total is not None:
-            other = [i for i in graph.node(total).inputs if i not in (n, *tail)]
-            if len(graph.node(total).inputs) == 2 and len(other) == 1 and other[0] < n:
-                residual = other[0]  # computed before the GEMM runs (not x + x)
-            else:
-                tail.pop()
-        activation = _take(analysis, n, tail, ops.Act)
-        act = graph.node(activation).op.kind if activation is not None else "linear"
-        if act not in ("linear", *acts):
-            tail.pop()  # an activation the step does not apply
-            act = "linear"
-        if tail:
-            parts = ["bn folded (eval)"] * (bn is not None) + \
-                ["layer scale folded"] * (scale is not None) + \
-                ["layer norm over channels"] * (norm is not None) + \
-                ["the shortcut added"] * (residual is not None) + \
-                ([ops.REGISTRY[ops.Act].titles[act]] if act != "linear" else [])
-            why = f"1x1 conv, {', '.join(parts)} in one GEMM's epilogue" \
-                if step.kind == "gemm" else f"{step.why}; {', '.join(parts)}"
-            fused[n] = replace(step, relu=act == "relu", act=act, bn=bn, scale=scale,
-                               norm=norm, residual=residual, tail=tuple(tail), why=why)
-            absorbed.update(tail)
-    return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
-
-
-def _take(analysis: Analysis, n: int, tail: list[int], kind: type, when: bool = True):
-    """The layer after step `n`'s `tail`, appended to it if it is a `kind` alone in `n`'s block
-    use; None if not."""
-    last = tail[-1] if tail else n
-    if when and isinstance(_user_in(analysis, last, analysis.graph.node(n).blocks), kind):
-        tail.append(analysis.graph.users(last)[0])
-        return tail[-1]
-    return None
-
-
 def fold_pools(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """A 3x3/1 max pool (pad 1) whose only user is a 1x1 GEMM is taken while the GEMM loads its
     input: an inception's pool projection, whose pooled tensor then never exists."""
@@ -235,7 +107,7 @@ def fold_pools(analysis: Analysis, steps: list[Step]) -> list[Step]:
         if step.kind != "pool" or op.kind != "max" or op.window != (3, 3) or op.stride != 1 \
                 or op.pad != (1, 1):
             continue
-        user = graph.users(n)[0] if isinstance(_only_user(analysis, n), ops.Conv) else None
+        user = graph.users(n)[0] if isinstance(only_user(analysis, n), ops.Conv) else None
         gemm = next((s for s in steps if s.kind == "gemm" and s.nodes == (user,) and
                      _relu_or_linear(s)), None)
         if gemm is not None:
@@ -252,7 +124,7 @@ def chain_mlps(analysis: Analysis, steps: list[Step]) -> list[Step]:
     plain = {s.nodes: s for s in steps if s.kind == "gemm" and not s.tail and s.pool is None
              and _relu_or_linear(s)}
     for (a,), first in ((k, s) for k, s in plain.items() if len(k) == 1):
-        user = graph.users(a)[0] if isinstance(_only_user(analysis, a), ops.Conv) else None
+        user = graph.users(a)[0] if isinstance(only_user(analysis, a), ops.Conv) else None
         second = plain.get((user,))
         op_a = graph.node(a).op
         if a in absorbed or second is None or op_a.channels > MAX_HIDDEN or not op_a.bias or \
@@ -268,24 +140,6 @@ def chain_mlps(analysis: Analysis, steps: list[Step]) -> list[Step]:
 def _relu_or_linear(step: Step) -> bool:
     """Whether a GEMM's activation is one the pooled, mlp and merged GEMMs apply."""
     return step.act in ("linear", "relu")
-
-
-def _only_user(analysis: Analysis, n: int) -> ops.OpT | None:
-    """The op of `n`'s one user, if `n` has one and its value is needed nowhere else."""
-    graph = analysis.graph
-    users = graph.users(n)
-    if len(users) != 1 or n == graph.output or any(h.source == n for h in graph.heads):
-        return None
-    return graph.node(users[0]).op
-
-
-def _user_in(analysis: Analysis, n: int, blocks: tuple[int, ...]) -> ops.OpT | None:
-    """`_only_user`, if it sits in the block use `blocks`: a fused step is one call in one
-    emitted module (a block's last layer summed with its caller's shortcut, as MobileNet-v2's
-    inverted residual, leaves the sum a line of the caller)."""
-    user = _only_user(analysis, n)
-    return user if user is not None and \
-        analysis.graph.node(analysis.graph.users(n)[0]).blocks == blocks else None
 
 
 def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
@@ -323,7 +177,7 @@ def gate_gemm_inputs(analysis: Analysis, steps: list[Step]) -> list[Step]:
         users = graph.users(n)
         if step.kind == "torch" and isinstance(node.op, ops.Mul) and len(node.inputs) == 2 \
                 and sorted((shapes[i].h, shapes[i].w) == (1, 1) for i in node.inputs) == \
-                [False, True] and _only_user(analysis, n) is not None and users[0] in single:
+                [False, True] and only_user(analysis, n) is not None and users[0] in single:
             step = replace(step, kind="gate",
                            why=f"the SE gate, multiplied in as the 1x1 GEMM %{users[0]} loads "
                                "its input: the gated tensor is never made")
