@@ -3,9 +3,9 @@ meta tensors by archc.backends.launch), every config the tuner may pick for them
 offline for sm_80 (A100) and sm_90 (H100) with Triton's bundled ptxas.
 
 The default run compiles one launch of each kernel, flag and activation group (GoogLeNet in
-eval and train mode, ResNet-50, NIN, EfficientNet-B0, ConvNeXt-T) in fp32 and fp16 for both
-targets; `pytest -m aot` sweeps every shipped
-net at batch 1, 64 and 256, eval and train, fp32, fp16 and bf16.
+eval and train mode, ResNet-50, NIN, MobileNet-v2, EfficientNet-B0, ConvNeXt-T) in fp32 and
+fp16 for both targets; `pytest -m aot` sweeps every shipped net at batch 1, 64 and 256, eval
+and train, fp32, fp16 and bf16.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NETS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "nets").glob("*.arch"))
 REPRESENTATIVE = [("nets/googlenet.arch", False), ("nets/googlenet.arch", True),
                   ("nets/resnet50.arch", False), ("nets/nin_cifar10.arch", False),
-                  ("nets/efficientnet_b0.arch", False), ("nets/convnext_tiny.arch", False)]
+                  ("nets/mobilenet_v2.arch", False), ("nets/efficientnet_b0.arch", False),
+                  ("nets/convnext_tiny.arch", False)]
 DEFAULT = list(itertools.product(("sm_90", "sm_80"), ("fp32", "fp16")))
 SWEEP = [(n, t, d, b, train) for n in NETS for t in TARGETS for d in ("fp32", "fp16", "bf16")
          for b in (1, 64, 256) for train in (False, True)]
@@ -76,6 +77,9 @@ def problems(results, target, dtype: str) -> list[str]:
                 found.append(f"{where}: {u}")
             if dot and u.tensor_cores != ("wgmma" if target.arch >= 90 else "mma"):
                 found.append(f"{where}: tensor cores {u.tensor_cores}")
+            if r.kernel == "conv1x1_kernel" and dtype != "fp32" and "aligned" in r.flags and \
+                    min(u.widest_load, u.widest_store) < 16:
+                found.append(f"{where}: widest load/store {u.widest_load}/{u.widest_store}")
             if r.kernel in ("pool2d_kernel", "dwconv_kernel") and dtype != "fp32" and \
                     int(r.shape.split("ch")[0]) >= 64 and u.widest_load < 16:
                 found.append(f"{where}: widest load {u.widest_load} bytes")

@@ -73,12 +73,19 @@ def conv1x1_kernel(
     HAS_BIAS: tl.constexpr, HAS_RESIDUAL: tl.constexpr, HAS_GATE: tl.constexpr,
     ACT: tl.constexpr,  # the activation's name (archc.backends.activation.ACTS)
     POOL: tl.constexpr,  # the input is max-pooled 3x3/1 (pad 1) as it is loaded
+    ALIGNED: tl.constexpr,  # N, K, SPLIT and every row stride are multiples of 8
     PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     # Programs in groups of GROUP_M m-tiles, n fastest within a group: the group's rows of x
     # stay in L2 while every n-tile reads them (in m-fastest order, an x larger than L2 was
     # read from DRAM once per n-tile).
+    if ALIGNED:  # said so, Triton issues 128-bit accesses in fp16 for widths like 24 or 72,
+        # which it does not see are multiples of 8 (it specialises on multiples of 16)
+        K, stride_xm, stride_wn = (K // 8) * 8, (stride_xm // 8) * 8, (stride_wn // 8) * 8
+        N, SPLIT = (N // 8) * 8, (SPLIT // 8) * 8
+        stride_om, stride_rm = (stride_om // 8) * 8, (stride_rm // 8) * 8
+        stride_resm = (stride_resm // 8) * 8
     pid = tl.program_id(0)
     tiles_n = tl.cdiv(N, BLOCK_N)
     per_group = GROUP_M * tiles_n
@@ -141,7 +148,7 @@ def conv1x1_kernel(
 # The key holds the flags too: a config tuned for a plain GEMM of some size must not be reused
 # for a launch with a residual or a pool, whose registers and shared memory differ.
 TUNING_KEY = ["M", "N", "K", "HAS_BIAS", "HAS_RESIDUAL", "HAS_GATE", "ACT", "POOL",
-              "PRECISION"]
+              "ALIGNED", "PRECISION"]
 
 
 def shared_estimate(config: triton.Config, element_size: int, gated: bool = False) -> int:
@@ -239,6 +246,7 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
                              f"got {list(gate.shape)} {gate.dtype}")
         gate = gate.reshape(n, c_in).contiguous()
     m = n * h * w
+    # (args 13 to 18: the row strides of x, the weight (its stride_wk is 1), out, rest, residual)
     args = (x, weight, bias if bias is not None else weight, out, rest,
             residual if residual is not None else out, gate if gate is not None else weight,
             m, c_out, c_in, h, w, split,
@@ -248,6 +256,8 @@ def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     # fp32: TF32 on the tensor cores, as cuDNN's convolutions do by default in PyTorch.
     flags = {"HAS_BIAS": bias is not None, "HAS_RESIDUAL": residual is not None,
              "HAS_GATE": gate is not None, "ACT": act_of(relu, act), "POOL": pool,
+             "ALIGNED": all(v % 8 == 0 for v in (c_in, c_out, split, args[13], args[14],
+                                                 *args[16:19])),
              "PRECISION": "ieee" if interpreted() or x.dtype != torch.float32 else "tf32"}
     def grid(meta):
         return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(c_out, meta["BLOCK_N"]),)
