@@ -158,3 +158,27 @@ def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):
     assert status == 0, err
     assert source.count("K.dwconv(") == 2  # the dw1 block's and expand_dw_project's class
     assert "K.dwconv(x, self.conv2, bn=self.bn2, act='relu6')" in source
+
+
+@pytest.mark.parametrize("source", [TINY_EFFICIENTNET, TINY_CONVNEXT],
+                         ids=["efficientnet", "convnext"])
+def test_torch_compile_runs_the_new_kernels_forward_and_backward(source, monkeypatch):
+    """The depthwise op (its layer norm too), the activations and the scale fold through
+    torch.compile: the custom ops' fakes and backwards, in train mode and in eval mode."""
+    monkeypatch.chdir(ROOT / "nets")
+    torch.manual_seed(0)
+    net = archc.compile(source, backend="triton")
+    x = torch.randn(2, 3, 12, 12)
+    eager = net.train()(x)
+    eager.sum().backward()
+    grads = {k: p.grad.clone() for k, p in net.named_parameters()}
+    net.zero_grad()
+    compiled = torch.compile(net, backend="aot_eager")
+    out = compiled(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-5)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], rtol=1e-4, atol=1e-5, msg=name)
+    with torch.no_grad():
+        want = net.eval()(x)
+        torch.testing.assert_close(compiled(x), want, rtol=1e-5, atol=1e-5)

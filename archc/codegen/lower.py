@@ -7,6 +7,9 @@ import it at import time (tests/test_boundaries.py holds that). One code path se
 
 from __future__ import annotations
 
+import itertools
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +34,24 @@ def lower(analysis: Analysis, heads: bool = True, logits: bool = False,
           backend: Backend = TORCH) -> Lowered:
     _refuse_if_too_big(analysis, heads)
     emitted = emit(analysis, heads, logits, backend)
-    namespace: dict = {"__name__": f"archc_generated_{analysis.graph.name}"}
-    exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), namespace)
-    module = namespace[emitted.class_name]()
+    source = _source_module(analysis.graph.name)
+    exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), source.__dict__)
+    module = getattr(source, emitted.class_name)()
     return Lowered(module, emitted, analysis)
+
+
+_lowered = itertools.count()
+
+
+def _source_module(net: str) -> types.ModuleType:
+    """A module for the emitted source, registered in sys.modules under a name of its own:
+    torch.compile imports the module of a function it inlines from another one's frame (the
+    triton backend's functions call the source's LayerNorm2d in training), and two lowerings of
+    one net (another backend, other options) must not share their globals."""
+    name = f"archc_generated_{net}_{next(_lowered)}"
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    return module
 
 
 BYTES_PER_PARAMETER = 4  # float32, as the module is built
