@@ -218,3 +218,18 @@ def test_dwconv_full_size_on_the_gpu(c, size, window, stride, dtype):
     got = dwconv(x, weight, bias, (stride, stride), pad, "silu")
     want = torch_dwconv(x.float(), weight.float(), bias.float(), (stride, stride), pad, "silu")
     torch.testing.assert_close(got.float(), want, **close(dtype))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")
+@pytest.mark.parametrize("c_in, c_out, size", [(144, 24, 56), (672, 112, 14), (120, 40, 28)])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_gated_gemm_full_size_on_the_gpu(c_in, c_out, size, dtype):
+    """EfficientNet's and MobileNet-v3's projections: the SE gate multiplied in as x loads,
+    and (120 and 40 channels) widths that are multiples of 8 but not of 16."""
+    x = nhwc(64, c_in, size, size, dtype=dtype)
+    weight = nhwc(c_out, c_in, 1, 1, dtype=dtype, seed=1)
+    gate = torch.rand(64, c_in, 1, 1, device=DEVICE, dtype=dtype)
+    got = conv1x1(x, weight, gate=gate)
+    want = torch.nn.functional.conv2d((x * gate).float(), weight.float())
+    torch.testing.assert_close(got.float(), want, **close(dtype))

@@ -9,12 +9,16 @@ multi-layer steps for both backends. No torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
 from archc import ops
 from archc.pipeline import Analysis
 
-# Every step kind, in the order a plan's summary counts them.
-KINDS = ("gemm", "dwconv", "mlp", "pool", "gap", "gate", "onednn", "torch")
+# Every step kind, in the order a plan's summary counts them: "gemm" (a 1x1 conv + bias +
+# epilogue), "dwconv", "mlp" (two 1x1 convs), "pool", "gap", "gate" (an SE gate the next GEMM
+# applies), "onednn" (the cpu plan's convs and fcs) or "torch".
+StepKind = Literal["gemm", "dwconv", "mlp", "pool", "gap", "gate", "onednn", "torch"]
+KINDS: tuple[str, ...] = get_args(StepKind)
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,7 @@ class Slice:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "gemm" (fused 1x1 conv + bias + activation), "dwconv", "mlp", "pool", "gap",
-    # "gate" (an SE gate the next GEMM applies), "onednn" (the cpu plan's convs) or "torch"
+    kind: StepKind
     nodes: tuple[int, ...]  # the layers it computes: several for a merged GEMM
     input: int | None  # the value it reads (a concat reads its branches)
     relu: bool = False
@@ -37,7 +40,8 @@ class Step:
     into: tuple[Slice | None, ...] = ()  # per node: the concat slice it is written into
     bn: int | None = None  # a GEMM's batch norm: folded in eval mode, after it in training
     residual: int | None = None  # a value the GEMM adds in its epilogue (a shortcut)
-    tail: tuple[int, ...] = ()  # the bn, sum and ReLU layers the GEMM computes too
+    tail: tuple[int, ...] = ()  # the layers after the conv it computes too: bn or layer scale
+    # or layer norm, sum, activation (an mlp step: its second conv)
     pool: int | None = None  # a 3x3/1 max pool folded into the GEMM's input load
     scale: int | None = None  # a GEMM's layer scale, folded into its weight and bias
     norm: int | None = None  # a depthwise conv's layer norm over channels, in its epilogue
@@ -66,8 +70,7 @@ class KernelPlan:
         for step in self.steps:
             counts[step.kind] = counts.get(step.kind, 0) + 1
         merged = sum(1 for s in self.steps if s.kind == "gemm" and len(s.nodes) > 1)
-        summary = ", ".join(f"{counts[k]} {k}" for k in KINDS
-                            if k in counts)
+        summary = ", ".join(f"{counts[k]} {k}" for k in KINDS if k in counts)
         folds = sum(1 for s in self.steps if s.bn is not None)
         shortcuts = sum(1 for s in self.steps if s.residual is not None)
         epilogues = f"; {folds} fold a bn, {shortcuts} add a shortcut" if folds or shortcuts \
