@@ -81,6 +81,7 @@ def problems(results, target, dtype: str) -> list[str]:
                     min(u.widest_load, u.widest_store) < 16:
                 found.append(f"{where}: widest load/store {u.widest_load}/{u.widest_store}")
             if r.kernel in ("pool2d_kernel", "dwconv_kernel") and dtype != "fp32" and \
+                    "aligned" in r.flags.split(",") and \
                     int(r.shape.split("ch")[0]) >= 64 and u.widest_load < 16:
                 found.append(f"{where}: widest load {u.widest_load} bytes")
         if r.refused or r.best(target) is None:

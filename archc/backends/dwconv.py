@@ -83,26 +83,22 @@ def dwconv_kernel(
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
 
 
-# Tuned per (C, sizes, window, flags) and cached: 1 or 2 warps, each thread holding 16 of the
-# program's [BLOCK_P, BLOCK_C] outputs (the pixels a program takes follow from its warps and
-# the channel tile). 32 a thread, and 4 warps, spilled: ptxas then kept loop-invariant
-# values of EfficientNet's and ConvNeXt's convs on the stack (sm_80 and sm_90;
-# tests/test_aot.py). Each thread loads eight neighbouring channels of a pixel at a time when
-# the tile allows (one 128-bit load in fp16).
+# One warp a program, each thread holding 16 of its [BLOCK_P, BLOCK_C] outputs (the pixels a
+# program takes follow from the channel tile). ptxas kept loop-invariant values of the window
+# loop on the stack (8 to 16 bytes) at 32 outputs a thread, and on 2 or 4 warps at 16
+# (MobileNet's, MnasNet's, EfficientNet's and ShuffleNet's convs, sm_80 and sm_90, in eval
+# and in training; tests/test_aot.py), so those are not offered to the tuner. One warp also
+# keeps a layer norm's sums over a pixel's channels to shuffles. Each thread loads eight
+# neighbouring channels of a pixel at a time when the tile allows (128 bits in fp16).
 PER_THREAD = 16
-CONFIGS = [triton.Config({"BLOCK_P": p}, num_warps=w) for w in (1, 2)
-           for p in (1, 2, 4, 8, 16, 32, 64)]
+CONFIGS = [triton.Config({"BLOCK_P": p}, num_warps=1) for p in (1, 2, 4, 8, 16, 32, 64)]
 
 
 def prune_configs(configs: list, named_args: dict, **flags) -> list:
-    """The configs a launch may be tuned over: PER_THREAD outputs a thread (at least one pixel
-    a program); with a layer norm, one warp, so that the sums over a pixel's channels are
-    shuffles within it (with two, ptxas spilled a 64-bit value of ConvNeXt's 384-channel 7x7
-    on sm_80, fp32)."""
-    block_c, norm = flags["BLOCK_C"], flags.get("NORM")
-    warps = (1,) if norm else (1, 2)
-    pixels = {w: max(1, PER_THREAD * 32 * w // block_c) for w in warps}
-    return [c for c in configs if c.kwargs["BLOCK_P"] == pixels.get(c.num_warps)]
+    """The config a launch may run with: PER_THREAD outputs a thread (at least one pixel a
+    program)."""
+    pixels = max(1, PER_THREAD * 32 // flags["BLOCK_C"])
+    return [c for c in configs if c.kwargs["BLOCK_P"] == pixels]
 
 
 tuned_dwconv_kernel = triton.autotune(
