@@ -57,7 +57,8 @@ net tiny_nin(classes = 4) {
 """
 
 
-@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "resnet50"])
+@pytest.mark.parametrize("name", ["googlenet", "nin_cifar10", "resnet50", "mobilenet_v2",
+                                  "efficientnet_b0", "convnext_tiny"])
 def test_plan(archc, golden, name):
     status, out, err = archc("compile", f"nets/{name}.arch", "--backend", "triton", "--plan")
     assert status == 0, err

@@ -1,6 +1,7 @@
 """The triton backend on the nets people deploy now: depthwise convs, SE gates, new activations.
 
-The plans of MobileNet-v2, EfficientNet-B0 and ConvNeXt-T are golden files; small nets made of
+The plans of MobileNet-v2, EfficientNet-B0 and ConvNeXt-T are golden files (test_triton_backend's
+test_plan); small nets made of
 their blocks (lib/mobilenet.arch, lib/efficientnet.arch, lib/convnext.arch) run under Triton's
 interpreter and equal the torch backend in eval and training mode, gradients included.
 """
@@ -50,13 +51,6 @@ net tiny_convnext(classes = 4) {
     fc classes
 }
 """
-
-
-@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0", "convnext_tiny"])
-def test_plan(archc, golden, name):
-    status, out, err = archc("compile", f"nets/{name}.arch", "--backend", "triton", "--plan")
-    assert status == 0, err
-    golden(ROOT / "tests/golden/plan" / f"{name}.txt", out)
 
 
 def test_the_plans_activations_are_the_kernels():
