@@ -42,3 +42,28 @@ def test_cpu_peers_benchmark_runs_each_engine_in_its_process_and_compares_output
     assert all(ms > 0 for ms in row["first_call_ms"].values())
     assert row["max_rel_diff"]["eager"] == 0.0  # the reference, against itself
     assert row["max_rel_diff"]["archc"] < 1e-5 and row["max_rel_diff"]["onnxruntime"] < 1e-5
+
+
+def test_the_nets_model_counts_the_passes_eager_makes_for_the_absorbed_layers():
+    """bench/model_nets.py's "eager's extra passes", on a net small enough to count by hand."""
+    import importlib.util
+
+    from test_triton_mobile import TINY_EFFICIENTNET
+
+    from archc.codegen.triton.plan import plan
+    from archc.pipeline import analyse
+
+    spec = importlib.util.spec_from_file_location("model_nets", ROOT / "bench/model_nets.py")
+    model_nets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_nets)
+    analysis = analyse(ROOT / "nets/tiny_efficientnet.arch", text=TINY_EFFICIENTNET)
+    stem, expand, dw1, project1 = 8 * 6 * 6, 32 * 6 * 6, 32 * 3 * 3, 16 * 3 * 3
+    want = (2 * stem  # the stem's folded bn (its SiLU stays torch's)
+            + 2 * 2 * expand  # mbconv's expansion: bn and SiLU
+            + 2 * 2 * dw1 + dw1  # its depthwise conv: bn and SiLU, and the squeeze's read
+            + 2 * dw1  # the gate's product, written and read
+            + 2 * project1  # the projection's bn
+            + 2 * 2 * dw1  # mbconv_res: the expansion's bn and SiLU (32 x 3 x 3)
+            + 2 * 2 * dw1 + dw1 + 2 * dw1  # its depthwise conv, squeeze and gate
+            + 2 * project1)  # and its projection's bn; the sum after droppath is torch's
+    assert model_nets.eager_extra_passes(analysis, plan(analysis)) == want

@@ -185,6 +185,40 @@ def test_functional_dwconv_trains_as_torchs_layers():
     torch.testing.assert_close(bn.weight.grad, twin_bn.weight.grad, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("n, c, h, w, window, stride, pad", [
+    (3, 5, 7, 7, 3, 2, 1),  # 4x4 outputs: programs of 4 pixels, one image each
+    (2, 19, 5, 6, 3, 1, 1),  # 30 pixels: the last program of each image half empty
+    (4, 3, 2, 2, 3, 2, 1),  # one pixel an image: most of each program outside it
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_dwconv_sums_the_squeeze_as_it_stores(n, c, h, w, window, stride, pad, dtype):
+    """The output is the plain launch's, and the fp32 means are its global average pool."""
+    x = nhwc(n, c, h, w, dtype=dtype)
+    weight = nhwc(c, 1, window, window, seed=1, dtype=dtype)
+    bias = torch.randn(c, dtype=dtype).to(DEVICE)
+    geometry = ((stride, stride), (pad, pad))
+    plain = dwconv(x, weight, bias, *geometry, "silu")
+    got, means = dwconv(x, weight, bias, *geometry, "silu", squeeze=True)
+    assert torch.equal(got, plain) and means.shape == (n, c) and means.dtype == torch.float32
+    want = torch_dwconv(x.float(), weight.float(), bias.float(), *geometry, "silu")
+    torch.testing.assert_close(means, want.mean((2, 3)), **close(dtype))
+
+
+def test_the_gap_of_a_squeezed_dwconv_is_its_means_until_it_changes():
+    conv, bn = _layers(12, 3, 1)
+    x = nhwc(2, 12, 6, 6)
+    with torch.no_grad():
+        y = K.dwconv(x, conv, bn.eval(), act="silu", squeeze=True)
+        want = nn.functional.silu(bn(conv(x))).mean((2, 3), keepdim=True)
+        means = K.global_avg_pool(y)
+        assert means is y._archc_squeeze.means  # not computed again
+        torch.testing.assert_close(means, want, **close(torch.float32))
+        y.mul_(2)  # an in-place change: the sums are stale, the pool reads y again
+        torch.testing.assert_close(K.global_avg_pool(y), 2 * want, **close(torch.float32))
+    y = K.dwconv(x, conv, bn, act="silu", squeeze=True)  # autograd records: no side sums
+    assert not hasattr(y, "_archc_squeeze")
+
+
 @pytest.mark.parametrize("make, error, message", [
     (lambda: dwconv(nhwc(1, 4, 5, 5), nhwc(5, 1, 3, 3)), ValueError, r"weight must be \[4, 1"),
     (lambda: dwconv(nhwc(1, 4, 5, 5), nhwc(4, 1, 3, 3), act="swish"), ValueError,

@@ -8,6 +8,8 @@ interpreter and equal the torch backend in eval and training mode, gradients inc
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 from conftest import ROOT
@@ -95,24 +97,30 @@ def test_triton_backend_equals_torch_backend(source, monkeypatch):
     for name, p in reference.named_parameters():
         torch.testing.assert_close(grads[name].grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
     kernels = launched(fused, x)
-    assert kernels >= {"dwconv_kernel", "conv1x1_kernel"}
-    if source == TINY_EFFICIENTNET:  # the SE gate, multiplied in by the projection GEMM
-        assert "conv1x1_kernel gated" in kernels
+    assert set(kernels) >= {"dwconv_kernel", "conv1x1_kernel"}
+    if source == TINY_EFFICIENTNET:
+        # the SE gates, multiplied in by the projection GEMMs; the squeezes, summed by the
+        # depthwise convs: the one gap launched is the head's
+        assert kernels["conv1x1_kernel gated"] == kernels["dwconv_kernel squeezed"] == 2
+        assert kernels["global_avg_pool_kernel"] == 1
 
 
-def launched(module: torch.nn.Module, x: torch.Tensor) -> set[str]:
-    """The kernels an eval-mode forward launches (a GEMM with a gate also as "... gated")."""
-    from archc.backends import conv1x1, dwconv
+def launched(module: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
+    """The kernels an eval-mode forward launches, counted (a GEMM with a gate also as
+    "... gated", a depthwise conv that sums a squeeze as "... squeezed")."""
+    from archc.backends import conv1x1, dwconv, global_avg_pool
 
-    names: set[str] = set()
+    names: Counter[str] = Counter()
     with pytest.MonkeyPatch.context() as patch:
-        for kernel_file in (conv1x1, dwconv):
+        for kernel_file in (conv1x1, dwconv, global_avg_pool):
             real = kernel_file.launch
 
             def counted(kernel, *args, real=real, **kwargs):
-                names.add(getattr(kernel, "fn", kernel).__name__)
-                if kwargs.get("HAS_GATE"):
-                    names.add(f"{getattr(kernel, 'fn', kernel).__name__} gated")
+                name = getattr(kernel, "fn", kernel).__name__
+                names[name] += 1
+                for flag, said in (("HAS_GATE", "gated"), ("SQUEEZE", "squeezed")):
+                    if kwargs.get(flag):
+                        names[f"{name} {said}"] += 1
                 return real(kernel, *args, **kwargs)
 
             patch.setattr(kernel_file, "launch", counted)
@@ -145,6 +153,19 @@ def test_efficientnets_se_gates_are_multiplied_in_by_the_projection_gemm():
         (user,) = analysis.graph.users(steps[i].nodes[0])
         assert steps[i + 1].kind == "gemm" and steps[i + 1].nodes == (user,)
         assert analysis.graph.node(user).blocks != analysis.graph.node(steps[i].nodes[0]).blocks
+
+
+def test_efficientnets_se_squeezes_are_summed_by_the_depthwise_convs():
+    analysis = analyse(ROOT / "nets/efficientnet_b0.arch")
+    steps = plan(analysis).steps
+    squeezing = [s for s in steps if s.squeeze is not None]
+    assert len(squeezing) == 16 and all(s.kind == "dwconv" for s in squeezing)
+    for step in squeezing:
+        gap = next(s for s in steps if s.nodes == (step.squeeze,))
+        assert gap.kind == "gap" and gap.input == step.output
+        assert f"%{step.nodes[0]}'s epilogue" in gap.why
+    head = [s for s in steps if s.kind == "gap" and "epilogue" not in s.why]
+    assert len(head) == 1  # the classifier's, after a 1x1 GEMM
 
 
 def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):

@@ -12,6 +12,12 @@ accumulated in fp32; then the bias (a folded batch norm's, in eval mode), a laye
 the pixel's channels if asked (ConvNeXt's: a program then holds all C), the activation
 (archc.backends.epilogue), and one store in the output's dtype. Any window, stride and
 symmetric padding; outside the image counts as zeros, as in torch's conv2d.
+
+A squeeze-and-excitation block's squeeze (the global average pool of this conv's output)
+costs no read of its own either: with `squeeze`, each program sums its tile's outputs over its
+pixels and adds those sums, divided by the image's pixel count, into an fp32 [N, C] buffer
+(one atomic add a channel a program; programs then tile one image each). The means are exact
+to fp32 rounding, in an order that may differ from run to run.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def dwconv_kernel(
     b_ptr,  # bias [C], or any pointer when HAS_BIAS is false
     nw_ptr, nb_ptr,  # with NORM: the layer norm's weight and bias [C]
     out_ptr,  # output: pixel (n, oh, ow) likewise, with stride_op
+    sq_ptr,  # with SQUEEZE: fp32 [N, C], zeroed, into which the channel means are added
     P, H, W, C, OH, OW,  # output pixels (N*OH*OW), input size, channels, output size
     stride_xp, stride_op,
     KH, KW, SH, SW, PH, PW,  # window, stride, padding
@@ -42,14 +49,19 @@ def dwconv_kernel(
     HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
     NORM: tl.constexpr,  # a layer norm over each pixel's channels (BLOCK_C holds them all)
     ALIGNED: tl.constexpr,  # C and both pixel strides are multiples of 8
+    SQUEEZE: tl.constexpr,  # also add each image's channel means into sq_ptr
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     if ALIGNED:  # said so, Triton issues 128-bit loads in fp16 for channel counts like 72 or
         # 120, which it does not see are multiples of 8 (it specialises on multiples of 16)
         C, stride_xp, stride_op = (C // 8) * 8, (stride_xp // 8) * 8, (stride_op // 8) * 8
     pixels = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # n * OH * OW + oh * OW + ow
+    real = pixels < P
+    if SQUEEZE:  # a program's pixels lie in one image (axis 2), so its sums are that image's
+        real = pixels < OH * OW
+        pixels += tl.program_id(2) * (OH * OW)
     channels = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    keep = (pixels[:, None] < P) & (channels[None, :] < C)
+    keep = real[:, None] & (channels[None, :] < C)
     ow = pixels % OW
     oh = (pixels // OW) % OH
     n = pixels // (OW * OH)
@@ -71,14 +83,17 @@ def dwconv_kernel(
     if HAS_BIAS:
         acc += tl.load(b_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)[None, :]
     if NORM:  # as F.layer_norm: the mean and biased variance of the pixel's C channels
-        real = (channels < C)[None, :]
-        mean = tl.sum(tl.where(real, acc, 0.0), axis=1) / C
-        centred = tl.where(real, acc - mean[:, None], 0.0)
+        in_c = (channels < C)[None, :]
+        mean = tl.sum(tl.where(in_c, acc, 0.0), axis=1) / C
+        centred = tl.where(in_c, acc - mean[:, None], 0.0)
         inv_std = tl.rsqrt(tl.sum(centred * centred, axis=1) / C + eps)
         scale = tl.load(nw_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)
         shift = tl.load(nb_ptr + channels, mask=channels < C, other=0.0).to(tl.float32)
         acc = centred * inv_std[:, None] * scale[None, :] + shift[None, :]
     acc = activate(acc, ACT)
+    if SQUEEZE:
+        sums = tl.sum(tl.where(keep, acc, 0.0), axis=0) / (OH * OW)
+        tl.atomic_add(sq_ptr + tl.program_id(2) * C + channels, sums, mask=channels < C)
     out = out_ptr + pixels[:, None].to(tl.int64) * stride_op + channels[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=keep)
 
@@ -102,7 +117,8 @@ def prune_configs(configs: list, named_args: dict, **flags) -> list:
 
 
 tuned_dwconv_kernel = triton.autotune(
-    CONFIGS, key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT", "NORM", "ALIGNED", "BLOCK_C"],
+    CONFIGS, key=["C", "OH", "OW", "KH", "SH", "HAS_BIAS", "ACT", "NORM", "ALIGNED", "SQUEEZE",
+                "BLOCK_C"],
     prune_configs_by={"early_config_prune": prune_configs})(dwconv_kernel)
 
 
@@ -115,14 +131,15 @@ def channel_block(c: int) -> int:
 
 def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride: tuple[int, int] = (1, 1), pad: tuple[int, int] = (0, 0),
-           act: str = "linear", norm: tuple | None = None) -> torch.Tensor:
+           act: str = "linear", norm: tuple | None = None, squeeze: bool = False):
     """`act(norm(conv2d(x, weight, bias, stride, pad, groups=C)))` of a channels-last tensor.
 
     x: [N, C, H, W], channels last or a channel slice of such a tensor. weight: [C, 1, KH, KW]
     (torch's layout for a depthwise conv). bias: [C] or None. norm: None, or (weight, bias,
     eps) of a layer norm over each pixel's C channels (ConvNeXt's, after its 7x7), computed
     in the epilogue: a program then holds all of a pixel's channels. act: an activation's
-    name (archc.backends.activation.ACTS). Returns a new channels-last [N, C, OH, OW] tensor.
+    name (archc.backends.activation.ACTS). Returns a new channels-last [N, C, OH, OW] tensor;
+    with `squeeze`, that and its channel means, fp32 [N, C] (`adaptive_avg_pool2d(y, 1)`).
     """
     n, c, h, w = check(x, "dwconv")
     if weight.dim() != 4 or weight.shape[:2] != (c, 1):
@@ -151,20 +168,26 @@ def dwconv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         block_c = max(16, triton.next_power_of_2(c))
     pixels = n * oh * ow
     norm_weight, norm_bias, eps = norm if norm is not None else (taps, taps, 0.0)
-    args = (x, taps, bias if bias is not None else taps, norm_weight, norm_bias, out, pixels,
-            h, w, c, oh, ow, pixel_stride(x, "dwconv"), pixel_stride(out, "dwconv", "out"),
-            kh, kw, sh, sw, ph, pw, float(eps))
+    means = torch.zeros((n, c), device=x.device, dtype=torch.float32) if squeeze else taps
+    strides = (pixel_stride(x, "dwconv"), pixel_stride(out, "dwconv", "out"))
+    args = (x, taps, bias if bias is not None else taps, norm_weight, norm_bias, out, means,
+            pixels, h, w, c, oh, ow, *strides, kh, kw, sh, sw, ph, pw, float(eps))
     flags = {"HAS_BIAS": bias is not None, "ACT": act, "NORM": norm is not None,
-             "ALIGNED": all(v % 8 == 0 for v in (c, args[12], args[13])), "BLOCK_C": block_c}
+             "ALIGNED": all(v % 8 == 0 for v in (c, *strides)), "SQUEEZE": squeeze,
+             "BLOCK_C": block_c}
 
-    def grid(meta):
+    def grid(meta):  # with squeeze, an image's pixels a program's pixel axis, images axis 2
+        if squeeze:
+            return (triton.cdiv(oh * ow, meta["BLOCK_P"]), triton.cdiv(c, block_c), n)
         return (triton.cdiv(pixels, meta["BLOCK_P"]), triton.cdiv(c, block_c))
 
+    # The tuner is left one config (prune_configs), so it never runs a launch twice to time
+    # it, which would add the squeeze's means twice.
     if interpreted():
         launch(dwconv_kernel, grid({"BLOCK_P": 4}), *args, **flags, BLOCK_P=4)
     else:
         launch(tuned_dwconv_kernel, grid, *args, **flags)
-    return out
+    return (out, means) if squeeze else out
 
 
 # ---- as a torch custom op: one node to autograd, torch.compile and torch.export ------------
@@ -226,11 +249,14 @@ dwconv_op.register_autograd(_dwconv_backward, setup_context=_dwconv_context)
 def work(a: dict, blocks: dict, target) -> Work:
     """A launch's work (archc.backends.roofline): no dot (the multiply-adds run on CUDA cores,
     which the model does not count); the input read from DRAM once (the windows' overlap is
-    served by L2), the weight and bias once, the output written once."""
+    served by L2), the weight and bias once, the output written once; with the squeeze, its
+    fp32 means too (their atomic adds are served by L2)."""
     x = a["x_ptr"]
     e = x.element_size()
     pixels = x.shape[0] * (a["H"] * a["W"] + a["OH"] * a["OW"])
     moved = (pixels + a["KH"] * a["KW"] + 1) * a["C"] * e
+    if a["SQUEEZE"]:
+        moved += x.shape[0] * a["C"] * 4
     return Work(0, 0, moved, moved)
 
 

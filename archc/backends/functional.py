@@ -153,12 +153,15 @@ def conv1x1_siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
 
 
 def dwconv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
-           act: str = "linear", norm: torch.nn.LayerNorm | None = None) -> torch.Tensor:
+           act: str = "linear", norm: torch.nn.LayerNorm | None = None,
+           squeeze: bool = False) -> torch.Tensor:
     """`act(norm(bn(conv(x))))` for a depthwise conv layer as one kernel: in eval mode the
     batch norm folded into its weight and bias, the layer norm over channels (`norm`, a
     LayerNorm2d: ConvNeXt's) and the activation in its epilogue, one read and one write of
     the activations. While autograd records, or in training mode, the kernel makes the conv
-    alone and the norms and activation are torch's own."""
+    alone and the norms and activation are torch's own.
+    `squeeze`: the output's global average pool is an SE block's squeeze; at inference the
+    kernel sums it as it stores, and `global_avg_pool` of this output returns it."""
     def after(y):
         y = bn(y) if bn is not None else y
         return TORCH_ACTS[act](norm(y) if norm is not None else y)
@@ -174,6 +177,13 @@ def dwconv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | No
     weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
     bias = bias.to(x.dtype) if bias is not None else None
     layer_norm = () if norm is None else (norm.weight, norm.bias, norm.eps)
+    if squeeze and _in_place(x):  # not through the custom op: the means are a second output
+        from .dwconv import dwconv as kernel
+
+        norm_args = layer_norm if layer_norm else None
+        y, means = kernel(x, weight.to(x.dtype), bias, conv.stride, conv.padding, act, norm_args,
+                          squeeze=True)
+        return _with_means(y, means.view(*means.shape, 1, 1).to(x.dtype))
     return torch.ops.archc.dwconv(x, weight.to(x.dtype), bias, *geometry, act, *layer_norm)
 
 
@@ -208,10 +218,27 @@ def pool2d(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[in
 
 
 def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
-    """adaptive_avg_pool2d(x, 1)."""
+    """adaptive_avg_pool2d(x, 1); the means the depthwise conv that made x summed, if it did
+    (`dwconv(..., squeeze=True)`) and x is unchanged since."""
+    known = getattr(x, "_archc_squeeze", None)
+    if known is not None and known.version == x._version:
+        return known.means
     if not _runs(x, "global_avg_pool"):
         return F.adaptive_avg_pool2d(x, 1)
     return torch.ops.archc.global_avg_pool(_nhwc(x))
+
+
+@dataclass(frozen=True)
+class _Squeeze:
+    """A tensor's channel means, [N, C, 1, 1], as of its `version` (in-place ops bump it)."""
+
+    means: torch.Tensor
+    version: int
+
+
+def _with_means(y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    y._archc_squeeze = _Squeeze(means, y._version)
+    return y
 
 
 def _gemm_into(x, weight, bias, act, widths, out: Part) -> list[torch.Tensor]:

@@ -105,7 +105,8 @@ def _triton_conv(op: ops.Conv, site: Site) -> str:
         return f"K.dwconv({site.args[0]}, {site.attr}" + \
             (f", bn={site.bn}" if site.bn else "") + \
             (f", norm={site.norm}" if site.norm else "") + \
-            (f", act={act!r})" if act != "linear" else ")")
+            (f", act={act!r}" if act != "linear" else "") + \
+            (", squeeze=True)" if site.step.squeeze is not None else ")")
     if site.step is None or site.step.kind != "gemm":
         return module_call(op, site)  # cuDNN, or an activation the GEMM does not apply
     # relu=True/False for those two, as emitted modules have always written; else act=...

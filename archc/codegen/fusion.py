@@ -45,6 +45,8 @@ class Step:
     pool: int | None = None  # a 3x3/1 max pool folded into the GEMM's input load
     scale: int | None = None  # a GEMM's layer scale, folded into its weight and bias
     norm: int | None = None  # a depthwise conv's layer norm over channels, in its epilogue
+    squeeze: int | None = None  # a global average pool of a depthwise conv's output, which
+    # its epilogue sums (the gap keeps its step, which then reads those sums)
     act: str = "linear"  # the activation layer its epilogue applies (relu: `relu` is True)
 
     @property

@@ -19,7 +19,9 @@ or joins one; these passes decide, in order:
    GEMM over their weights side by side.
 6. `gate_gemm_inputs`: a squeeze-and-excitation gate read only by a 1x1 GEMM is multiplied in
    as that GEMM loads its input.
-7. `place_in_concats`: each branch of a concat is written into its channel slice of one
+7. `squeeze_in_dwconvs`: a global average pool of a depthwise conv's output (an SE block's
+   squeeze) is summed by the conv's epilogue as it stores: no read of its own.
+8. `place_in_concats`: each branch of a concat is written into its channel slice of one
    preallocated buffer, by the kernel that makes it where that is a Triton step, else copied.
 
 Pools and global average pooling are Triton steps; everything else stays a torch op, and a
@@ -48,6 +50,7 @@ def plan(analysis: Analysis) -> KernelPlan:
     steps = chain_mlps(analysis, steps)
     steps = merge_siblings(analysis, steps)
     steps = gate_gemm_inputs(analysis, steps)
+    steps = squeeze_in_dwconvs(analysis, steps)
     return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
 
 
@@ -183,6 +186,25 @@ def gate_gemm_inputs(analysis: Analysis, steps: list[Step]) -> list[Step]:
                                "its input: the gated tensor is never made")
         gated.append(step)
     return gated
+
+
+def squeeze_in_dwconvs(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A global average pool of what a depthwise conv step makes (EfficientNet's and
+    MobileNet-v3's SE squeeze, in the block after the conv's) is summed by that conv's
+    epilogue as it stores (archc.backends.dwconv's `squeeze`): the gap step then returns
+    those sums, and the activation is not read again for it. One gap a conv."""
+    makers = {s.output: s for s in steps if s.kind == "dwconv"}
+    squeezed: dict[int, Step] = {}  # the dwconv's first node -> it, with its squeeze
+    for step in steps:
+        maker = makers.get(step.input) if step.kind == "gap" else None
+        if maker is not None and maker.nodes[0] not in squeezed:
+            squeezed[maker.nodes[0]] = replace(
+                maker, squeeze=step.nodes[0],
+                why=f"{maker.why}; the SE squeeze %{step.nodes[0]} summed as it stores")
+            squeezed[step.nodes[0]] = replace(
+                step, why=f"global average pool, summed by the depthwise conv "
+                          f"%{maker.nodes[0]}'s epilogue: no read of its own")
+    return [squeezed.get(s.nodes[0], s) for s in steps]
 
 
 def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
