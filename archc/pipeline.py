@@ -32,6 +32,7 @@ class Analysis:
     costs: dict[int, Cost]
     checks: list[Checked]  # every expect and paper claim, compared
     diagnostics: list[Diagnostic]
+    program: Program  # what was loaded: the net and its blocks, to build again
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -60,7 +61,7 @@ def analyse(path: str | Path, overrides: dict[str, int | float] | None = None,
     if overrides:                                       # claims speak of the defaults' build
         checks = under_defaults(checks, _default_checks(program))
     diagnostics = diagnose(checks) + unused_blocks(graph, program.local)
-    return Analysis(str(path), graph, shapes, fields, costs, checks, diagnostics)
+    return Analysis(str(path), graph, shapes, fields, costs, checks, diagnostics, program)
 
 
 def _default_checks(program: Program) -> list[Checked]:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import ROOT
 
+from archc.analysis.params import width_params
 from archc.codegen.lower import lower
 from archc.codegen.names import MODULE_ATTRIBUTES
 from archc.pipeline import analyse
@@ -35,7 +36,8 @@ def test_one_class_per_block_with_the_blocks_parameters(archc):
     assert classes == ["Inception", "AuxClassifier", "Googlenet"]
     assert "def __init__(self, in_channels, n1, n3r, n3, n5r, n5, proj):" in source
     assert "self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)  # 512x14x14" in source
-    assert "self.aux2 = AuxClassifier(528, 1000) if heads else None" in source
+    assert "self.aux2 = AuxClassifier(528, classes) if heads else None" in source
+    assert "def __init__(self, classes=1000, heads: bool = True):" in source
     assert "nn.Conv2d(n3r, n3, 3, padding=1),  # n3 x H x W" in source
     assert len(source.splitlines()) < 352 / 2  # a class per use took 352 lines
 
@@ -109,3 +111,44 @@ def test_a_chain_of_layers_is_an_nn_sequential_called_once():
     keys = list(lowered.module.state_dict())
     assert keys[:3] == ["conv1.0.weight", "conv1.1.weight", "conv1.1.bias"]
     assert "layer1.0.residual.0.weight" in keys and "layer4.2.residual.5.running_var" in keys
+
+
+@pytest.mark.parametrize("net, args", [("googlenet", ("classes",)),
+                                       ("efficientnet_b0", ("classes",)),  # not its size
+                                       ("mnasnet0_5", ("classes", "alpha"))])
+def test_the_width_parameters_are_the_ones_that_change_channels_only(net, args):
+    analysis = analyse(ROOT / "nets" / f"{net}.arch")
+    assert width_params(analysis.program, analysis.graph) == args
+
+
+@pytest.mark.parametrize("net, kwargs, built_as", [
+    ("googlenet", {"classes": 10}, ("googlenet", {"classes": 10})),
+    ("mnasnet0_5", {"alpha": 1.0}, ("mnasnet1_0", {})),  # the same net at another width
+    ("vgg_e", {"classes": 7}, ("vgg_e", {"classes": 7})),
+])
+def test_a_net_class_takes_its_width_parameters(net, kwargs, built_as):
+    """`Googlenet(classes=10)` is the net archc builds with --set classes=10: every parameter
+    and buffer of the same shape, under the same key."""
+    emitted = type(lower(analyse(ROOT / "nets" / f"{net}.arch")).module)
+    other, overrides = built_as
+    want = lower(analyse(ROOT / "nets" / f"{other}.arch", overrides)).module.state_dict()
+    got = emitted(**kwargs).state_dict()
+    assert {k: v.shape for k, v in got.items()} == {k: v.shape for k, v in want.items()}
+
+
+def test_a_net_with_a_head_written_in_numbers_takes_no_width_parameters(tmp_path):
+    path = tmp_path / "headed.arch"
+    path.write_text("""net headed(classes = 10) {
+    input 3x8x8
+    conv 3x3 8 pad=1; relu
+    a: conv 3x3 8 pad=1; relu
+    head side from a weight 0.5 { gap; fc classes }
+    gap
+    fc classes
+}
+""")
+    analysis = analyse(path)
+    assert width_params(analysis.program, analysis.graph) == ()
+    source = lower(analysis).emitted.source
+    assert "def __init__(self, heads: bool = True):" in source
+    assert source.count("nn.Linear(8, 10)") == 2  # the net's fc and the head's

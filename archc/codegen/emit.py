@@ -36,6 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from archc import ops
+from archc.analysis.params import width_params
 from archc.analysis.shapes import flat_values
 from archc.codegen import pyexpr
 from archc.codegen.backend_calls import TORCH, Backend, Site, siblings_call
@@ -88,6 +89,7 @@ class _Emitter:
         self.classes = Classes()
         self.layer_nodes: dict[str, int] = {}
         self.functions: set[str] = set()  # of archc.lang.functions, that widths call
+        self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
 
     def run(self, heads: bool) -> Emitted:
         graph = self.graph
@@ -119,7 +121,8 @@ class _Emitter:
         items = self._items(scope)
         members = member_names(scope.body, set())
         block = self.graph.block_uses[scope.use] if scope.kind == "block" else None
-        widths = Widths(self.a, self.flat, scope.input, block)
+        widths = Widths(self.a, self.flat, scope.input, block,
+                        self.net_args if scope.kind == "net" else ())
         fused = fused_epilogues(self.plan, items, scope.input)
         var = LocalNames([self._reads(i, fused) for i in items], scope.input, self.flat)
         sources: dict[int, list] = {}  # value -> the heads branching from it, in order
@@ -205,7 +208,7 @@ class _Emitter:
             result = f"({result}, aux) if self.training and aux else {result}"
         forward.add(f"        return {result}")
         chains = _sequential(forward, Counter(m for m, _, _ in init if m is not None))
-        draft = self._draft(scope, widths.params, init, heads, chains)
+        draft = self._draft(scope, widths, init, heads, chains)
         draft.extend(forward)
         self.functions |= widths.functions
         return self.classes.register(scope.kind, scope.name, draft), widths.values[last]
@@ -231,17 +234,17 @@ class _Emitter:
                        self.a.shapes[head.source], self.flat[nodes[-1]])
         forward.add(f"            aux[{head.name!r}] = self.{attr}({source})", output)
 
-    def _draft(self, scope: _Scope, params: dict[str, str], init: list, heads: bool,
+    def _draft(self, scope: _Scope, widths: Widths, init: list, heads: bool,
                chains: set[str]) -> Draft:
         draft = Draft([], [])
         weights = {h.name: h.weight for h in self.graph.heads}
         has_heads = scope.kind == "net" and bool(weights)
-        draft.add(f'    """{self._docstring(scope, params)}"""')
+        draft.add(f'    """{self._docstring(scope, widths.params)}"""')
         draft.add("")
         if has_heads:
             draft.add(f"    loss_weights = {weights!r}")
             draft.add("")
-        signature = ["self", *params.values()] + [f"heads: bool = {heads}"] * has_heads
+        signature = ["self", *widths.signature()] + [f"heads: bool = {heads}"] * has_heads
         draft.add(f"    def __init__({', '.join(signature)}):")
         draft.add("        super().__init__()")
         rows = Counter(member for member, _, _ in init if member is not None)

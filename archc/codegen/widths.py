@@ -1,8 +1,11 @@
 """Widths: the channel counts of the values of one emitted class, as expressions.
 
-In a net or head class they are numbers (the class is written for one build). In a block class
-they are expressions in the block's parameters and its input channels (`n1 + n3 + n5 + proj`),
-read from the statements that made each layer, so one class serves every use of the block.
+In a block class they are expressions in the block's parameters and its input channels
+(`n1 + n3 + n5 + proj`), read from the statements that made each layer, so one class serves
+every use of the block. A net class is written for one build, but its width parameters
+(archc.analysis.params: `classes`, a width multiplier) are constructor arguments, so its widths
+are expressions in those, its other parameters' values put in; a head class that is not one
+block use is written in numbers.
 `Widths` keeps them for one class as the emitter walks its layers, and prints them as Python
 for the class's code.
 """
@@ -19,12 +22,21 @@ from archc.pipeline import Analysis
 
 class Widths:
     def __init__(self, analysis: Analysis, flat: dict[int, bool], scope_input: int,
-                 block: BlockUseInfo | None):
+                 block: BlockUseInfo | None, net_args: tuple[str, ...] = ()):
+        """`block`: the use a block class is written from; `net_args`: for a net class, its
+        width parameters (the constructor arguments)."""
         self.a, self.flat = analysis, flat
-        self.symbolic = block is not None
-        self.params = _python_names(block) if block is not None else {}
+        self.symbolic = block is not None or bool(net_args)
+        self.params = _python_names(block) if block is not None else \
+            _net_names(net_args)
+        self.defaults = {} if block is not None else \
+            {name: analysis.graph.params[name] for name in net_args}
         span = analysis.graph.node(scope_input).span
-        first = ast.Ref(pyexpr.INPUT, span) if self.symbolic else self._number(scope_input)
+        self.fixed = {} if block is not None else {  # the net's other parameters: values
+            k: pyexpr.number(v, span) for k, v in analysis.graph.params.items()
+            if k not in net_args}
+        first = ast.Ref(pyexpr.INPUT, span) if block is not None else \
+            self._number(scope_input)
         self.values: dict[int, ast.Expr] = {scope_input: first}
         self.functions: set[str] = set()  # of archc.lang.functions, that its widths call
 
@@ -32,7 +44,13 @@ class Widths:
         return self.python(self.values[n])
 
     def python(self, expr: ast.Expr) -> str:
-        return pyexpr.python(expr, self.params, used=self.functions)
+        return pyexpr.python(pyexpr.substitute(expr, self.fixed), self.params,
+                             used=self.functions)
+
+    def signature(self) -> list[str]:
+        """The class's constructor parameters, after self: a net's with their defaults."""
+        return [f"{python}={self.defaults[name]!r}" if name in self.defaults else python
+                for name, python in self.params.items()]
 
     # ---- values, as the emitter meets them -------------------------------------------------
 
@@ -101,6 +119,11 @@ class Widths:
 
     def _number(self, n: int) -> ast.Num:
         return pyexpr.number(self.a.shapes[n].c, self.a.graph.node(n).span)
+
+
+def _net_names(args: tuple[str, ...]) -> dict[str, str]:
+    taken: set[str] = set()
+    return {name: fresh(safe(name), taken) for name in args}
 
 
 def _python_names(block: BlockUseInfo) -> dict[str, str]:

@@ -90,7 +90,7 @@ class Googlenet(nn.Module):
 
     loss_weights = {'aux1': 0.3, 'aux2': 0.3}
 
-    def __init__(self, heads: bool = True):
+    def __init__(self, classes=1000, heads: bool = True):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)  # 64x112x112
         self.lrn1 = nn.LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)  # 64x56x56
@@ -109,9 +109,9 @@ class Googlenet(nn.Module):
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)  # 832x7x7
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)  # 1024x7x7
         self.dropout1 = nn.Dropout(0.4)  # 1024x1x1
-        self.fc1 = nn.Linear(1024, 1000)  # 1000
-        self.aux1 = AuxClassifier(512, 1000) if heads else None
-        self.aux2 = AuxClassifier(528, 1000) if heads else None
+        self.fc1 = nn.Linear(1024, classes)  # classes
+        self.aux1 = AuxClassifier(512, classes) if heads else None
+        self.aux2 = AuxClassifier(528, classes) if heads else None
         init_weights(self)
 
     def forward(self, x):  # 3x224x224
@@ -142,6 +142,6 @@ class Googlenet(nn.Module):
         x = self.inception5b(x)  # 1024x7x7
         x = K.pool2d(x, 'avg', (7, 7), (1, 1), (0, 0), True)  # 1024x1x1
         x = self.dropout1(x)  # 1024x1x1
-        x = self.fc1(torch.flatten(x, 1))  # 1000
-        x = x if self.training else F.softmax(x, dim=1)  # 1000
+        x = self.fc1(torch.flatten(x, 1))  # classes
+        x = x if self.training else F.softmax(x, dim=1)  # classes
         return (x, aux) if self.training and aux else x

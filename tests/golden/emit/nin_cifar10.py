@@ -45,7 +45,7 @@ class NinCifar10(nn.Module):
     cross-entropy loss.
     """
 
-    def __init__(self):
+    def __init__(self, classes=10):
         super().__init__()
         self.mlpconv1 = nn.ModuleList([
             nn.Conv2d(3, 192, 5, padding=2),  # 192x32x32
@@ -61,9 +61,9 @@ class NinCifar10(nn.Module):
         self.dropout2 = nn.Dropout(0.5)  # 192x8x8
         self.mlpconv3 = nn.ModuleList([
             nn.Conv2d(192, 192, 3, padding=1),  # 192x8x8
-            Mlp(192, 192, 10),  # 10x8x8
+            Mlp(192, 192, classes),  # classes x 8 x 8
         ])
-        self.gap1 = nn.AdaptiveAvgPool2d(1)  # 10x1x1
+        self.gap1 = nn.AdaptiveAvgPool2d(1)  # classes x 1 x 1
         init_weights(self)
 
     def forward(self, x):  # 3x32x32
@@ -77,7 +77,7 @@ class NinCifar10(nn.Module):
         x = self.avgpool1(x)  # 192x8x8
         x = self.dropout2(x)  # 192x8x8
         x = F.relu(self.mlpconv3[0](x))  # 192x8x8
-        x = self.mlpconv3[1](x)  # 10x8x8
-        x = self.gap1(x)  # 10x1x1
-        x = x if self.training else F.softmax(x, dim=1)  # 10x1x1
+        x = self.mlpconv3[1](x)  # classes x 8 x 8
+        x = self.gap1(x)  # classes x 1 x 1
+        x = x if self.training else F.softmax(x, dim=1)  # classes x 1 x 1
         return torch.flatten(x, 1)

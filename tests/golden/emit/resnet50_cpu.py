@@ -80,7 +80,7 @@ class Resnet50(nn.Module):
     forward(x) returns the main output.
     """
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.conv1 = nn.ModuleList([
             nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),  # 64x112x112
@@ -112,7 +112,7 @@ class Resnet50(nn.Module):
             Bottleneck(2048, 512),  # 2048x7x7
         )
         self.gap1 = nn.AdaptiveAvgPool2d(1)  # 2048x1x1
-        self.fc1 = nn.Linear(2048, 1000)  # 1000
+        self.fc1 = nn.Linear(2048, classes)  # classes
         init_weights(self)
 
     def forward(self, x):  # 3x224x224
@@ -125,5 +125,5 @@ class Resnet50(nn.Module):
         x = self.layer3(x)  # 1024x14x14
         x = self.layer4(x)  # 2048x7x7
         x = self.gap1(x)  # 2048x1x1
-        x = C.linear(torch.flatten(x, 1), self.fc1)  # 1000
+        x = C.linear(torch.flatten(x, 1), self.fc1)  # classes
         return x

@@ -52,7 +52,7 @@ class VggE(nn.Module):
     cross-entropy loss.
     """
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.conv1 = nn.ModuleList([
             nn.Conv2d(3, 64, 3, padding=1),  # 64x224x224
@@ -85,7 +85,7 @@ class VggE(nn.Module):
             nn.Conv2d(512, 512, 3, padding=1),  # 512x14x14
         ])
         self.maxpool5 = nn.MaxPool2d(2, stride=2)  # 512x7x7
-        self.classifier1 = Classifier(512, 1000)  # 1000
+        self.classifier1 = Classifier(512, classes)  # classes
         init_weights(self)
 
     def forward(self, x):  # 3x224x224
@@ -111,5 +111,5 @@ class VggE(nn.Module):
         x = F.relu(self.conv5[2](x))  # 512x14x14
         x = F.relu(self.conv5[3](x))  # 512x14x14
         x = self.maxpool5(x)  # 512x7x7
-        x = self.classifier1(x)  # 1000
+        x = self.classifier1(x)  # classes
         return x
