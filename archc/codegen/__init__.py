@@ -1,5 +1,9 @@
-"""A checked graph to PyTorch: `emit` writes the module's source (with `preamble`, `drafts`,
-`members`, `modules`, `widths`, `pyexpr`, `names`), `backend_calls` holds each backend's per-op
-call table, `lower` executes the source into a live module (torch starts here), `export`
-writes ONNX. `triton/` is the triton backend's fusion plan, decided without torch.
+"""A checked graph to PyTorch: `emit` writes the module's source, one class a scope (`scopes`:
+the net, a block use, a head), each layer's call by `calls` (the plan's fused step, rendered by
+`backend_calls`, each backend's per-op call table), its members by `members` and
+`containers`, its docstring and constructor by `headers`, its widths by `widths` and
+`pyexpr`, its variables by `names`, the shared classes by `drafts`, the file's helpers by
+`preamble` and `modules`; `lower` executes the source into a live module (torch starts
+here), `export` writes ONNX, `weights` converts torchvision checkpoints. `triton/` and `cpu/`
+are the backends' fusion plans (with `fusion`, their shared steps), decided without torch.
 """

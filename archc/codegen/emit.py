@@ -2,14 +2,22 @@
 
 Contract: `emit` writes one Python file that imports only torch (the triton backend's also
 imports archc.backends.functional; a width that rounds, Python's math) and reads like a
-hand-written model: one class per net; one class per block, whose constructor takes its input
-channels and the block's parameters (as torchvision's `Inception(in_channels, ch1x1, ...)`
-does), so its widths are expressions in them; uses of a block whose code differs (the triton
-plan fused them differently) get a class each (archc.codegen.drafts); one class per auxiliary
-head that is more than one block use. Members are named by archc.codegen.members
+hand-written model: one class per net, whose constructor takes the net's width parameters
+(`classes`); one class per block, whose constructor takes its input channels and the block's
+parameters (as torchvision's `Inception(in_channels, ch1x1, ...)` does), so its widths are
+expressions in them; uses of a block whose code differs (the triton plan fused them
+differently) get a class each (archc.codegen.drafts); one class per auxiliary head that is
+more than one block use. Members are named by archc.codegen.members
 (`inception3a.branch3x3[0]`); every layer line carries its output shape in a comment.
 `archc.codegen.lower` executes this very source to build the in-memory module, so `archc
 compile -o net.py` and `archc.compile()` are the same code.
+
+One class is one walk over its scope's items (archc.codegen.scopes), in order: a block use
+writes its child class and declares it; a layer declares its module and asks
+archc.codegen.calls for its forward() expression (the plan's fused step, by the backend's
+table); the value is assigned to a variable (archc.codegen.names) and the heads that branch
+from it are written. archc.codegen.headers writes the docstring and constructor,
+archc.codegen.containers the members of several layers.
 
 The `state_dict` keys follow from the member names and are a contract: checkpoints depend on
 them (tests/golden/state_dict holds GoogLeNet's and NIN's).
@@ -31,20 +39,23 @@ user text reaches comments only through `repr`, so no name can inject code.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from archc import ops
 from archc.analysis.params import width_params
 from archc.analysis.shapes import flat_values
-from archc.codegen import pyexpr
-from archc.codegen.backend_calls import TORCH, Backend, Site, siblings_call
+from archc.codegen.backend_calls import TORCH, Backend
+from archc.codegen.calls import Calls
+from archc.codegen.containers import declare, sequential
 from archc.codegen.drafts import Classes, Draft, Note
+from archc.codegen.fusion import Step
+from archc.codegen.headers import class_header
 from archc.codegen.members import Members, member_names
-from archc.codegen.modules import is_module, module_source
+from archc.codegen.modules import module_source
 from archc.codegen.names import LocalNames, camel, fresh, safe
 from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS
+from archc.codegen.scopes import Scope, attributes, is_module_item, items_of
 from archc.codegen.triton.buffers import ConcatBuffers, fused_epilogues
 from archc.codegen.widths import Widths
 from archc.lang import ast
@@ -65,16 +76,25 @@ def emit(analysis: Analysis, heads: bool = True, logits: bool = False,
 
 
 @dataclass
-class _Scope:
-    """The layers one class holds: the net, one block use, or one head."""
+class _Body:
+    """One class as the emitter writes it: its items (layers and block uses) and what the
+    walk over them has made so far."""
 
-    kind: str  # "net", "block" or "head"
-    path: tuple  # node path prefix: block-use ids, after ("head", name) for a head
-    nodes: list[int]
-    input: int
-    body: tuple[ast.Stmt, ...]  # the statements its members are named from
-    name: str  # class name base
-    use: int | None = None  # Graph.block_uses id, for a block
+    scope: Scope
+    prefix: str  # the state_dict key prefix of its members
+    items: list
+    members: Members
+    widths: Widths
+    fused: dict[int, Step]  # the plan's steps whose epilogue this class writes as one call
+    var: LocalNames
+    sources: dict[int, list]  # value -> the heads branching from it, in order
+    attrs: list[tuple]  # per item: (member, attribute, state_dict key)
+    buffers: ConcatBuffers
+    covered: set[int]  # layers a fused step before them computes
+    done: set[int] = field(default_factory=set)  # values a merged GEMM already assigned
+    init: list = field(default_factory=list)  # (member, source, note) of __init__
+    forward: Draft = field(default_factory=lambda: Draft([], []))
+    pending: list = field(default_factory=list)  # heads' members, declared where written
 
 
 class _Emitter:
@@ -90,11 +110,12 @@ class _Emitter:
         self.layer_nodes: dict[str, int] = {}
         self.functions: set[str] = set()  # of archc.lang.functions, that widths call
         self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
+        self.calls = Calls(self.graph, self.plan, backend, self.flat, self.finals)
 
     def run(self, heads: bool) -> Emitted:
         graph = self.graph
         main = [n for n in graph.main_nodes() if n != graph.input]
-        net = _Scope("net", (), main, graph.input, graph.syntax.body, camel(graph.name))
+        net = Scope("net", (), main, graph.input, graph.syntax.body, camel(graph.name))
         class_name, _ = self._class(net, "", heads)
         header = [f"# Generated by archc from {self.a.path!r}: net {graph.name}"
                   + ("." if self.backend is TORCH else f", {self.backend.name} backend."),
@@ -116,111 +137,146 @@ class _Emitter:
 
     # ---- one class -------------------------------------------------------------------------
 
-    def _class(self, scope: _Scope, prefix: str, heads: bool = True) -> tuple[str, ast.Expr]:
+    def _class(self, scope: Scope, prefix: str, heads: bool = True) -> tuple[str, ast.Expr]:
         """Write `scope` as a class; its name, and its output width in its own parameters."""
-        items = self._items(scope)
+        body = self._body(scope, prefix)
+        forward = body.forward
+        forward.add("    def forward(self, x):", self._note(scope.input, body.widths, scope))
+        if scope.kind == "net":
+            forward.add(f"        check_input(x, {tuple(self.a.shapes[scope.input])!r})")
+            if self.backend.channels_last:
+                forward.add("        x = x.contiguous(memory_format=torch.channels_last)")
+        if body.sources:
+            forward.add("        aux = {}")
+        for position, item in enumerate(body.items):
+            declare(body.pending, body.init,
+                    before=item.nodes[0] if isinstance(item, Scope) else item)
+            if isinstance(item, Scope):
+                output, expression = self._block_use(body, position, item)
+            else:
+                output, expression = self._layer(body, position, item)
+            if output is not None:
+                self._assign(body, position, output, expression)
+        declare(body.pending, body.init, before=len(self.graph))
+        forward.add(f"        return {self._result(body)}")
+        chains = sequential(forward, Counter(m for m, _, _ in body.init if m is not None))
+        draft = class_header(self.a, self.flat, self.logits, scope, body.widths, body.init,
+                             heads, chains)
+        draft.extend(forward)
+        self.functions |= body.widths.functions
+        last = scope.nodes[-1]
+        return self.classes.register(scope.kind, scope.name, draft), body.widths.values[last]
+
+    def _body(self, scope: Scope, prefix: str) -> _Body:
+        """One class's state, before its first line: its items, their members and variables,
+        and the plan's fusions that lie in it."""
+        items = items_of(self.graph, scope)
         members = member_names(scope.body, set())
         block = self.graph.block_uses[scope.use] if scope.kind == "block" else None
         widths = Widths(self.a, self.flat, scope.input, block,
                         self.net_args if scope.kind == "net" else ())
         fused = fused_epilogues(self.plan, items, scope.input)
-        var = LocalNames([self._reads(i, fused) for i in items], scope.input, self.flat)
+        var = LocalNames([self.calls.reads(i, fused) for i in items], scope.input, self.flat)
         sources: dict[int, list] = {}  # value -> the heads branching from it, in order
         for head in self.graph.heads if scope.kind == "net" else ():
             sources.setdefault(head.source, []).append(head)
-        attrs = self._attributes(items, members)
         buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused))
-        init, forward = [], Draft([], [])
-        forward.add("    def forward(self, x):", self._note(scope.input, widths, scope))
-        if scope.kind == "net":
-            forward.add(f"        check_input(x, {tuple(self.a.shapes[scope.input])!r})")
-            if self.backend.channels_last:
-                forward.add("        x = x.contiguous(memory_format=torch.channels_last)")
-        if sources:
-            forward.add("        aux = {}")
-        done: set[int] = set()  # values a merged GEMM already assigned
-        covered = {s.pool for s in fused.values() if s.pool is not None}  # and epilogues
-        pending: list[tuple[int, tuple]] = []  # heads' members, declared where written
-        for position, item in enumerate(items):
-            _declare(pending, init, before=item.nodes[0] if isinstance(item, _Scope) else item)
-            member, attr, key = attrs[position]
-            module = self._is_module(item)
-            if isinstance(item, _Scope):
-                output = item.nodes[-1]
-                child, child_width = self._class(item, f"{prefix}{key}.")
-                args = widths.use(output, self.graph.block_uses[item.use], item.input,
-                                  child_width)
-                init.append((member, f"{child}({args})", self._note(output, widths, scope)))
-                # As it is: the block's own layers read a flat value as each needs it (its
-                # class knows its input is flat), so expanding here too would do it twice.
-                expression = f"self.{attr}({var.name_of(item.input)})"
-            elif self.logits and item == self.graph.output and not module:
-                var.alias(item, self.graph.node(item).inputs[0])  # the final softmax, left out
-                widths.alias(item, self.graph.node(item).inputs[0])
-                continue
-            else:
-                output = item
-                widths.layer(item)
-                if module and not self._unused(item, attr, member):
-                    source = module_source(self.graph.node(item).op, widths.module_texts(item))
-                    init.append((member, source, self._note(item, widths, scope)))
-                    self.layer_nodes[prefix + key] = item
-                if item in covered:  # computed by a fused GEMM before it
-                    continue
-                if opening := buffers.open(item):
-                    forward.add(f"        {opening}")
-                if widths_line := buffers.widths_line(item, [
-                        widths.text(i) for i in self.graph.node(item).inputs]):
-                    init.append((None, widths_line, None))
-                into = buffers.part(item) or buffers.buffer(item)
-                expression = self._call(item, attr, var, into, fused.get(item), attrs, items)
-                if item in fused:  # the step computes its bn, sum, ReLU or second conv too
-                    output = fused[item].output
-                    covered.update(fused[item].tail)
-                    for layer in fused[item].tail:
-                        widths.layer(layer)  # for the line's shape comment
-            if module:
-                self.layer_nodes[prefix + key] = item if isinstance(item, int) else output
-            if output in done:
-                continue
-            siblings = self._siblings(output, items)
-            if siblings:
-                targets = self._merged(siblings, items, attrs, position, var, members, widths,
-                                       buffers.part(output))
-                note = self._note(output, widths, scope)
-                note = replace(note, width=", ".join(widths.text(s) for s in siblings))
-                forward.add(f"        {targets}", note)
-                done.update(siblings)
-                continue
-            hint = member if member in members.branches else None
-            target = var.assign(position, output, hint)
-            note = self._note(output, widths, scope)
-            forward.add(f"        {target} = {expression}", note)
-            for head in sources.get(output, ()):
-                self._head(head, members.taken, prefix, target, pending, forward,
-                           widths)
-        _declare(pending, init, before=len(self.graph))
-        last = scope.nodes[-1]
-        result = var.name_of(last)
-        if scope.kind == "net" and self.a.shapes[last][1:] == (1, 1) and not self.flat[last]:
+        covered = {s.pool for s in fused.values() if s.pool is not None}
+        return _Body(scope, prefix, items, members, widths, fused, var, sources,
+                     attributes(self.graph, items, members), buffers, covered)
+
+    def _block_use(self, body: _Body, position: int, item: Scope) -> tuple[int, str]:
+        """A block use: its class written, its member declared; its output and call."""
+        member, attr, key = body.attrs[position]
+        output = item.nodes[-1]
+        child, child_width = self._class(item, f"{body.prefix}{key}.")
+        args = body.widths.use(output, self.graph.block_uses[item.use], item.input, child_width)
+        body.init.append((member, f"{child}({args})", self._note(output, body.widths, body.scope)))
+        self.layer_nodes[body.prefix + key] = output
+        # As it is: the block's own layers read a flat value as each needs it (its class
+        # knows its input is flat), so expanding here too would do it twice.
+        return output, f"self.{attr}({body.var.name_of(item.input)})"
+
+    def _layer(self, body: _Body, position: int, item: int) -> tuple[int | None, str]:
+        """A layer: its module declared; its output and its call, by the backend's table
+        (None: a layer written by another's call, or a final softmax left out)."""
+        member, attr, key = body.attrs[position]
+        module = is_module_item(self.graph, item)
+        widths = body.widths
+        if self.logits and item == self.graph.output and not module:
+            body.var.alias(item, self.graph.node(item).inputs[0])  # the final softmax, left out
+            widths.alias(item, self.graph.node(item).inputs[0])
+            return None, ""
+        output = item
+        widths.layer(item)
+        if module and not self._unused(item, attr, member):
+            source = module_source(self.graph.node(item).op, widths.module_texts(item))
+            body.init.append((member, source, self._note(item, widths, body.scope)))
+            self.layer_nodes[body.prefix + key] = item
+        if item in body.covered:  # computed by a fused GEMM before it
+            return None, ""
+        if module:
+            self.layer_nodes[body.prefix + key] = item
+        buffers = body.buffers
+        if opening := buffers.open(item):
+            body.forward.add(f"        {opening}")
+        if widths_line := buffers.widths_line(item, [
+                widths.text(i) for i in self.graph.node(item).inputs]):
+            body.init.append((None, widths_line, None))
+        into = buffers.part(item) or buffers.buffer(item)
+        fused = body.fused.get(item)
+        expression = self.calls.layer(item, attr, body.var, into, fused, body.attrs,
+                                         body.items)
+        if fused is not None:  # the step computes its bn, sum, ReLU or second conv too
+            output = fused.output
+            body.covered.update(fused.tail)
+            for layer in fused.tail:
+                widths.layer(layer)  # for the line's shape comment
+        return output, expression
+
+    def _assign(self, body: _Body, position: int, output: int, expression: str) -> None:
+        """The line that stores `output` (a merged GEMM's: all its siblings'), and the heads
+        that branch from it."""
+        if output in body.done:
+            return
+        widths, var, forward = body.widths, body.var, body.forward
+        siblings = self.calls.siblings(output, body.items)
+        if siblings:
+            targets = self.calls.merged(siblings, body.items, body.attrs, position, var,
+                                   body.members, widths, body.buffers.part(output))
+            note = self._note(output, widths, body.scope)
+            note = replace(note, width=", ".join(widths.text(s) for s in siblings))
+            forward.add(f"        {targets}", note)
+            body.done.update(siblings)
+            return
+        member = body.attrs[position][0]
+        hint = member if member in body.members.branches else None
+        target = var.assign(position, output, hint)
+        forward.add(f"        {target} = {expression}", self._note(output, widths, body.scope))
+        for head in body.sources.get(output, ()):
+            self._head(head, body.members.taken, body.prefix, target, body.pending, forward,
+                       widths)
+
+    def _result(self, body: _Body) -> str:
+        """What forward() returns: the last value, flattened where the net ends C x 1 x 1,
+        with the heads' outputs in training."""
+        last = body.scope.nodes[-1]
+        result = body.var.name_of(last)
+        if body.scope.kind == "net" and self.a.shapes[last][1:] == (1, 1) and \
+                not self.flat[last]:
             result = f"torch.flatten({result}, 1)"
-        if sources:
+        if body.sources:
             result = f"({result}, aux) if self.training and aux else {result}"
-        forward.add(f"        return {result}")
-        chains = _sequential(forward, Counter(m for m, _, _ in init if m is not None))
-        draft = self._draft(scope, widths, init, heads, chains)
-        draft.extend(forward)
-        self.functions |= widths.functions
-        return self.classes.register(scope.kind, scope.name, draft), widths.values[last]
+        return result
 
     def _head(self, head, taken: set[str], prefix: str, source: str, pending, forward,
               widths: Widths) -> None:
         attr = fresh(safe(head.name), taken)
         nodes = [n for n in self.graph.order() if self.graph.node(n).head == head.name]
-        child = _Scope("head", (("head", head.name),), nodes, head.source, head.syntax.body,
+        child = Scope("head", (("head", head.name),), nodes, head.source, head.syntax.body,
                        camel(head.name) + "Head")
-        inner = self._items(child)
-        if len(inner) == 1 and isinstance(inner[0], _Scope):  # a head that is one block use
+        inner = items_of(self.graph, child)
+        if len(inner) == 1 and isinstance(inner[0], Scope):  # a head that is one block use
             child = inner[0]
         name, width = self._class(child, f"{prefix}{attr}.")
         args = ""  # a head class is written for its one use
@@ -234,215 +290,14 @@ class _Emitter:
                        self.a.shapes[head.source], self.flat[nodes[-1]])
         forward.add(f"            aux[{head.name!r}] = self.{attr}({source})", output)
 
-    def _draft(self, scope: _Scope, widths: Widths, init: list, heads: bool,
-               chains: set[str]) -> Draft:
-        draft = Draft([], [])
-        weights = {h.name: h.weight for h in self.graph.heads}
-        has_heads = scope.kind == "net" and bool(weights)
-        draft.add(f'    """{self._docstring(scope, widths.params)}"""')
-        draft.add("")
-        if has_heads:
-            draft.add(f"    loss_weights = {weights!r}")
-            draft.add("")
-        signature = ["self", *widths.signature()] + [f"heads: bool = {heads}"] * has_heads
-        draft.add(f"    def __init__({', '.join(signature)}):")
-        draft.add("        super().__init__()")
-        rows = Counter(member for member, _, _ in init if member is not None)
-        for i, (member, source, note) in enumerate(init):
-            if member is None:
-                draft.add(f"        {source}", note)
-            elif rows[member] == 1:
-                draft.add(f"        self.{member} = {source}", note)
-            else:
-                opening, closing = ("nn.Sequential(", ")") if member in chains else \
-                    ("nn.ModuleList([", "])")
-                if i == 0 or init[i - 1][0] != member:
-                    draft.add(f"        self.{member} = {opening}")
-                draft.add(f"            {source},", note)
-                if i + 1 == len(init) or init[i + 1][0] != member:
-                    draft.add(f"        {closing}")
-        if scope.kind == "net":
-            draft.add("        init_weights(self)")
-        draft.add("")
-        return draft
-
-    def _docstring(self, scope: _Scope, params: dict[str, str]) -> str:
-        if scope.kind == "block":
-            use = self.graph.block_uses[scope.use]
-            names = ", ".join(p for n, p in params.items() if n != pyexpr.INPUT)
-            return f"block {use.name}({names}), taking in_channels."
-        if scope.kind == "head":
-            return f"auxiliary head {scope.path[0][1]}: runs in training only."
-        shapes = f"{self._shape(scope.input)} -> {self._shape(scope.nodes[-1])}"
-        net_params = ", ".join(f"{k}={v}" for k, v in self.graph.params.items())
-        heads = ("; in training mode, with heads, it\n    returns (output, {head: output}) "
-                 "and `loss_weights` weighs the heads'\n    losses") if self.graph.heads else ""
-        softmax = ("\n    A final softmax runs in eval mode only: training returns logits "
-                   "for a\n    cross-entropy loss.") if self._ends_in_softmax() else ""
-        if self.logits and self._ends_in_softmax():
-            softmax = "\n    Built to return logits: the final softmax is left out."
-        return (f"net {self.graph.name}({net_params}): {shapes}.\n\n"
-                f"    forward(x) returns the main output{heads}.{softmax}\n    ")
-
-    def _ends_in_softmax(self) -> bool:
-        return isinstance(self.graph.node(self.graph.output).op, ops.Softmax)
-
-    # ---- items and members -----------------------------------------------------------------
-
-    def _items(self, scope: _Scope) -> list[int | _Scope]:
-        """Layers directly in `scope`, and one child `_Scope` per block use within it."""
-        items, depth = [], len(scope.path)
-        for n in scope.nodes:
-            path = self._path(n)
-            if len(path) == depth:
-                items.append(n)
-                continue
-            key = path[: depth + 1]
-            if items and isinstance(items[-1], _Scope) and items[-1].path == key:
-                items[-1].nodes.append(n)
-            else:
-                use = self.graph.block_uses[key[-1]]
-                items.append(_Scope("block", key, [n], self.graph.node(n).inputs[0],
-                                    use.block.body, camel(use.name), key[-1]))
-        return items
-
-    def _path(self, n: int) -> tuple:
-        node = self.graph.node(n)
-        return ((("head", node.head),) if node.head else ()) + node.blocks
-
-    def _member(self, item: int | _Scope, members: Members) -> str | None:
-        if isinstance(item, _Scope):
-            return members.names[id(self.graph.block_uses[item.use].syntax)]
-        return members.names.get(id(self.graph.node(item).syntax))
-
     def _unused(self, item: int, attr: str, member: str) -> bool:
         """A module the backend's call does without, held alone (in a list of several its
         index keeps its siblings' state_dict keys, so it stays): it is not built."""
         return type(self.graph.node(item).op) in self.backend.moduleless and attr == member
 
-    def _is_module(self, item: int | _Scope) -> bool:
-        return isinstance(item, _Scope) or is_module(self.graph.node(item).op)
-
-    # ---- layers ----------------------------------------------------------------------------
-
-    def _reads(self, item, fused: dict) -> list[int]:
-        """The values `item` reads: a GEMM that takes its pool reads the pool's input."""
-        if isinstance(item, _Scope):
-            return [item.input]
-        if item in fused and fused[item].pool is not None:
-            return list(self.graph.node(fused[item].pool).inputs)
-        if any(s.pool == item for s in fused.values()):
-            return []  # the pool is taken by the GEMM after it
-        return list(self.graph.node(item).inputs)
-
-    def _call(self, n: int, attr: str | None, var: LocalNames, into: str | None,
-              fused=None, attrs=None, items=None) -> str:
-        """The forward expression of layer `n`, by the backend's table."""
-        node = self.graph.node(n)
-        op = node.op
-        if fused is not None and fused.pool is not None:  # the GEMM reads what the pool would
-            node = self.graph.node(fused.pool)
-        args = self._args(ops.spec(op).reads, node.inputs, var)
-        step = self.plan.step_of(n) if self.plan else None
-        site = Site(f"self.{attr}", args, n in self.finals, step, into)
-        if fused is not None:
-            def member(layer):  # a fused layer's module, by its attribute
-                return f"self.{attrs[items.index(layer)][1]}" if layer is not None else None
-
-            residual = var.read(fused.residual, 4) if fused.residual is not None else None
-            site = replace(site, bn=member(fused.bn), residual=residual, relu=fused.relu,
-                           epilogue=True, pool=fused.pool is not None, act=fused.act,
-                           norm=member(fused.norm), scale=member(fused.scale))
-            if fused.kind == "mlp":
-                site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
-        elif step is not None and step.tail and n in step.nodes:
-            site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
-        return self.backend.call(op, site)
-
-    def _args(self, reads: str, inputs: tuple[int, ...], var: LocalNames) -> list[str]:
-        """A layer's inputs as Python, in the form its op `reads` them (archc.ops.base)."""
-        if reads == "joins":
-            dims = 2 if all(self.flat[i] for i in inputs) else 4
-            return [var.read(i, dims) for i in inputs]
-        value = var.read(inputs[0], 4 if reads == "spatial" else 2)  # 2: as it is
-        if reads == "flattened" and not self.flat[inputs[0]]:
-            value = f"torch.flatten({value}, 1)"
-        return [value]
-
-    def _attributes(self, items: list, members: Members) -> list[tuple]:
-        """(member, attribute, state_dict key) of every item: `branch3x3`,
-        `branch3x3[0]`, `branch3x3.0` (a member of several layers is an nn.ModuleList)."""
-        counts = Counter(self._member(i, members) for i in items if self._is_module(i))
-        seen, result = Counter(), []
-        for item in items:
-            member = self._member(item, members)
-            attr = key = member
-            if self._is_module(item) and counts[member] > 1:
-                attr, key = f"{member}[{seen[member]}]", f"{member}.{seen[member]}"
-                seen[member] += 1
-            result.append((member, attr, key))
-        return result
-
-    def _siblings(self, n: int, items: list) -> tuple[int, ...]:
-        """The layers of the plan's merged GEMM that `n` begins, if all are in this class."""
-        if self.plan is None or isinstance(n, _Scope) or n not in items:
-            return ()
-        step = self.plan.step_of(n)
-        if step.kind != "gemm" or len(step.nodes) < 2 or step.nodes[0] != n:
-            return ()
-        return step.nodes if all(s in items for s in step.nodes) else ()
-
-    def _merged(self, siblings, items, attrs, position, var, members, widths, into) -> str:
-        """`a, b, c = K.conv1x1_siblings(x, [...], [...], relu=True)`: names for all."""
-        where = [items.index(s) for s in siblings]
-        for s in siblings[1:]:
-            widths.layer(s)
-        names = [var.assign(position, s, attrs[i][0] if attrs[i][0] in members.branches
-                            else None) for s, i in zip(siblings, where)]
-        node = self.graph.node(siblings[0])
-        call = siblings_call([f"self.{attrs[i][1]}" for i in where], var.read(node.inputs[0], 4),
-                             node.op.act == "relu", into)
-        return f"{', '.join(names)} = {call}"
-
-    def _note(self, n: int, widths: Widths, scope: _Scope) -> Note:
+    def _note(self, n: int, widths: Widths, scope: Scope) -> Note:
         use = self.graph.block_uses[scope.use] if scope.kind == "block" else None
         params = tuple((widths.params[k], v) for k, v in (use.args if use else ())
                        if k in widths.params and type(v) is int)
         return Note(widths.text(n), self.a.shapes[n], self.a.shapes[scope.input], self.flat[n],
                     params)
-
-    def _shape(self, n: int) -> str:
-        return f"{self.a.shapes[n].c}" if self.flat[n] else str(self.a.shapes[n])
-
-
-CALL_OF_ONE = re.compile(r"        (\w+) = self\.(\w+)\[(\d+)\]\((\w+)\)$")
-
-
-def _sequential(forward: Draft, sizes: Counter) -> set[str]:
-    """The members forward() calls as a chain, each layer on the one before and nothing else
-    of them read (`x = self.layer1[0](x)`, `x = self.layer1[1](x)`, ...): they become
-    nn.Sequential (the same state_dict keys) and forward() calls each once. Returns them."""
-    lines = [CALL_OF_ONE.match(code) for code in forward.code]
-    chains = set()
-    for member, size in sizes.items():
-        uses = [i for i, code in enumerate(forward.code) if f"self.{member}[" in code]
-        if size < 2 or len(uses) != size or uses != list(range(uses[0], uses[0] + size)):
-            continue
-        calls = [lines[i] for i in uses]
-        if all(c and c[2] == member and int(c[3]) == k and (k == 0 or c[4] == calls[0][1])
-               and c[1] == calls[0][1] for k, c in enumerate(calls)):
-            chains.add(member)
-    for member in chains:
-        uses = [i for i, code in enumerate(forward.code) if f"self.{member}[" in code]
-        first, last = CALL_OF_ONE.match(forward.code[uses[0]]), uses[-1]
-        forward.code[last] = f"        {first[1]} = self.{member}({first[4]})"
-        for i in reversed(uses[:-1]):
-            del forward.code[i], forward.notes[i]
-    return chains
-
-
-def _declare(pending: list[tuple[int, tuple]], init: list, before: int) -> None:
-    """Move the pending heads declared after a node before `before` into `init`."""
-    for entry in [e for e in pending if e[0] < before]:
-        init.append(entry[1])
-        pending.remove(entry)
