@@ -2,8 +2,10 @@
 
 A `Backend` is its table of calls for the ops it writes its own way (`calls`; every other op
 reads as its spec's torch `call`, in the op's family file), the imports the emitted source
-needs, its memory format, and the fusion plan it runs (archc.codegen.triton.plan,
-archc.codegen.cpu.plan), if any.
+needs, its memory format, the fusion plan it runs (archc.codegen.triton.plan,
+archc.codegen.cpu.plan), if any, and how it writes the two things a plan makes that are no
+single layer: a GEMM over sibling convs and a concat buffer. The emitter writes no call of
+its own.
 Every backend builds the same layers (each op's `module` rule), so a module's `state_dict` is
 the same whichever backend wrote it, and checkpoints move between them.
 
@@ -145,7 +147,7 @@ TRITON_CALLS: dict[type, Call] = {
 }
 
 
-def siblings_call(attrs: list[str], x: str, relu: bool, into: str | None) -> str:
+def _triton_siblings(attrs: list[str], x: str, relu: bool, into: str | None) -> str:
     """One GEMM for sibling 1x1 convs: their weights side by side, concatenated at run time."""
     indent = " " * 12  # a continuation line of forward()'s body
     out = f",\n{indent}out={into}" if into else ""
@@ -160,6 +162,10 @@ class Backend:
     channels_last: bool  # forward() converts its input, and the kernels keep the format
     planner: Callable[[Analysis], KernelPlan] | None  # its fusion plan, None: no fusions
     moduleless: frozenset[type]  # ops its calls compute without their nn.Module (no weights)
+    # the plan's merged GEMM over sibling convs (members, input, relu, concat slice), and the
+    # concat buffer its kernels write into (its widths attribute): where its plan makes them
+    siblings: Callable[[list[str], str, bool, str | None], str] | None = None
+    buffer: Callable[[str], str] | None = None
 
     def call(self, op: ops.OpT, site: Site) -> str:
         """Layer `op`'s forward() expression at `site`."""
@@ -172,7 +178,8 @@ TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, planner=None,
 TRITON = Backend("triton", TRITON_CALLS,
                  TORCH_IMPORTS + ("from archc.backends import functional as K",),
                  channels_last=True, planner=triton_plan,
-                 moduleless=frozenset({ops.Pool, ops.GlobalAvgPool}))  # K.pool2d and the gap
+                 moduleless=frozenset({ops.Pool, ops.GlobalAvgPool}),  # K.pool2d and the gap
+                 siblings=_triton_siblings, buffer=lambda widths: f"K.ConcatBuffer({widths})")
 CPU = Backend("cpu", CPU_CALLS, TORCH_IMPORTS + ("from archc.backends import cpu as C",),
               channels_last=True, planner=cpu_plan, moduleless=frozenset())
 BACKENDS = {backend.name: backend for backend in (TORCH, CPU, TRITON)}

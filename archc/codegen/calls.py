@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archc import ops
-from archc.codegen.backend_calls import Backend, Site, siblings_call
+from archc.codegen.backend_calls import Backend, Site
 from archc.codegen.fusion import KernelPlan
 from archc.codegen.names import LocalNames
 from archc.ir.graph import Graph
@@ -79,13 +79,14 @@ class Calls:
         return step.nodes if all(s in items for s in step.nodes) else ()
 
     def merged(self, siblings, items, attrs, position, var, members, widths, into) -> str:
-        """`a, b, c = K.conv1x1_siblings(x, [...], [...], relu=True)`: names for all."""
+        """`a, b, c = K.conv1x1_siblings(x, [...], [...], relu=True)`: names for all (the
+        backend's `siblings` row writes the call)."""
         where = [items.index(s) for s in siblings]
         for s in siblings[1:]:
             widths.layer(s)
         names = [var.assign(position, s, attrs[i][0] if attrs[i][0] in members.branches
                             else None) for s, i in zip(siblings, where)]
         node = self.graph.node(siblings[0])
-        call = siblings_call([f"self.{attrs[i][1]}" for i in where], var.read(node.inputs[0], 4),
-                             node.op.act == "relu", into)
+        call = self.backend.siblings([f"self.{attrs[i][1]}" for i in where],
+                                     var.read(node.inputs[0], 4), node.op.act == "relu", into)
         return f"{', '.join(names)} = {call}"

@@ -180,7 +180,8 @@ class _Emitter:
         sources: dict[int, list] = {}  # value -> the heads branching from it, in order
         for head in self.graph.heads if scope.kind == "net" else ():
             sources.setdefault(head.source, []).append(head)
-        buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused))
+        buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused),
+                                self.backend.buffer)
         covered = {s.pool for s in fused.values() if s.pool is not None}
         return _Body(scope, prefix, items, members, widths, fused, var, sources,
                      attributes(self.graph, items, members), buffers, covered)

@@ -19,6 +19,8 @@ and the shortcut is made before it (`fused_epilogues`); elsewhere each layer kee
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from archc import ops
 from archc.codegen.fusion import KernelPlan, Step
 from archc.codegen.names import fresh
@@ -27,9 +29,11 @@ from archc.ir.graph import Graph
 
 class ConcatBuffers:
     def __init__(self, plan: KernelPlan | None, graph: Graph, items: list, taken: set[str],
-                 fused: set[int]):
-        """`fused`: the GEMMs whose epilogue (bn, sum, ReLU) this class writes as one call."""
+                 fused: set[int], make: Callable[[str], str] | None = None):
+        """`fused`: the GEMMs whose epilogue (bn, sum, ReLU) this class writes as one call;
+        `make`: the backend's call that makes a buffer, from its widths attribute."""
         self.graph = graph
+        self.make = make
         self.taken = taken
         self.writes: dict[int, tuple[int, int]] = {}  # writer -> (concat, branch index)
         layers = {i for i in items if isinstance(i, int)}
@@ -49,7 +53,7 @@ class ConcatBuffers:
         concat = self.writes[writer][0]
         names = (fresh("buffer", self.taken), fresh("concat_widths", self.taken))
         self.names[concat] = names
-        return f"{names[0]} = K.ConcatBuffer(self.{names[1]})  # branches write their slices"
+        return f"{names[0]} = {self.make(f'self.{names[1]}')}  # branches write their slices"
 
     def part(self, writer: int) -> str | None:
         """`buffer.part(i)`: where `writer`'s output goes, if it goes into a buffer."""
