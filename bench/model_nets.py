@@ -12,6 +12,8 @@ layers a fused step absorbs and the fused kernels do not:
   tensor each (a sum also reads the shortcut, as the fused epilogue does);
 - an SE gate multiplied in by the GEMM that loads it: the product written and read again;
 - an SE squeeze summed by the depthwise conv before it: one read of that conv's output;
+- a shortcut sum that runs the deferred projection GEMM with the shortcut in its epilogue:
+  the projection's output written and read again (the shortcut is read either way);
 - an mlp step's hidden activation, and a max pool taken as a GEMM loads its input: one write
   and one read of the tensor that is never made;
 - a concat branch written in place: torch.cat's read of the branch and write of its slice.
@@ -93,6 +95,8 @@ def eager_extra_passes(analysis: Analysis, kernel_plan: KernelPlan) -> int:
             total += 2 * size(step.nodes[0])
         if step.squeeze is not None:
             total += size(step.output)
+        if step.kind == "sum":
+            total += 2 * size(step.nodes[0])
         if step.kind == "mlp":
             total += 2 * size(step.nodes[0])
         if step.pool is not None:

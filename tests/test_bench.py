@@ -65,5 +65,6 @@ def test_the_nets_model_counts_the_passes_eager_makes_for_the_absorbed_layers():
             + 2 * project1  # the projection's bn
             + 2 * 2 * dw1  # mbconv_res: the expansion's bn and SiLU (32 x 3 x 3)
             + 2 * 2 * dw1 + dw1 + 2 * dw1  # its depthwise conv, squeeze and gate
-            + 2 * project1)  # and its projection's bn; the sum after droppath is torch's
+            + 2 * project1  # and its projection's bn
+            + 2 * project1)  # the shortcut sum, which runs that projection deferred
     assert model_nets.eager_extra_passes(analysis, plan(analysis)) == want

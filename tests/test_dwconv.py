@@ -12,11 +12,12 @@ from conftest import has_cuda
 from test_kernels import DEVICE, close, nhwc
 from torch import nn
 
+from archc.backends import conv1x1 as conv1x1_file
 from archc.backends import functional as K
 from archc.backends.activation import ACTS, TORCH_ACTS
 from archc.backends.conv1x1 import conv1x1
 from archc.backends.dwconv import channel_block, dwconv, torch_dwconv
-from archc.backends.gate import Gated
+from archc.backends.gate import Gated, Pending
 
 SHAPES = [  # n, c, h, w, window, stride, pad
     (1, 5, 7, 7, 3, 1, 1), (2, 19, 9, 6, 3, 2, 1), (1, 33, 11, 11, 5, 2, 2),
@@ -149,6 +150,28 @@ def test_a_gated_value_is_the_product_to_every_other_op():
         torch.testing.assert_close(K.conv1x1(value, conv), conv(product), **close(torch.float32))
     recorded = K.gated(x.requires_grad_(), gate)  # autograd records: the product itself
     assert not isinstance(recorded, Gated) and recorded.grad_fn is not None
+
+
+def test_a_deferred_gemm_is_run_by_the_sum_with_the_shortcut_in_its_epilogue(monkeypatch):
+    conv, bn = nn.Conv2d(8, 6, 1, bias=False).to(DEVICE), nn.BatchNorm2d(6).to(DEVICE).eval()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    x, shortcut = nhwc(2, 8, 3, 4), nhwc(2, 6, 3, 4, seed=1)
+    residuals = []
+    real = conv1x1_file.launch
+    monkeypatch.setattr(conv1x1_file, "launch", lambda kernel, *args, **kwargs: (
+        residuals.append(kwargs["HAS_RESIDUAL"]), real(kernel, *args, **kwargs))[1])
+    with torch.no_grad():
+        want = bn(conv(x)) + shortcut
+        pending = K.conv1x1(x, conv, bn=bn, deferred=True)
+        assert isinstance(pending, Pending) and pending.shape == want.shape and residuals == []
+        torch.testing.assert_close(K.add(shortcut, pending), want, **close(torch.float32))
+        assert residuals == [True]  # one GEMM, the shortcut added in its epilogue
+        torch.testing.assert_close(pending * 2, 2 * bn(conv(x)), **close(torch.float32))
+        assert not isinstance(K.add(shortcut, shortcut), Pending)
+    recorded = K.conv1x1(x, conv.requires_grad_(), bn=bn, deferred=True)  # autograd records
+    assert not isinstance(recorded, Pending) and recorded.grad_fn is not None
 
 
 def _layers(c: int, window: int, stride: int):

@@ -103,11 +103,14 @@ def test_triton_backend_equals_torch_backend(source, monkeypatch):
         # depthwise convs: the one gap launched is the head's
         assert kernels["conv1x1_kernel gated"] == kernels["dwconv_kernel squeezed"] == 2
         assert kernels["global_avg_pool_kernel"] == 1
+    # the one block that keeps its size: its sum ran the projection GEMM with the shortcut
+    assert kernels["conv1x1_kernel shortcut"] == 1
 
 
 def launched(module: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
     """The kernels an eval-mode forward launches, counted (a GEMM with a gate also as
-    "... gated", a depthwise conv that sums a squeeze as "... squeezed")."""
+    "... gated", one with a shortcut as "... shortcut", a depthwise conv that sums a squeeze
+    as "... squeezed")."""
     from archc.backends import conv1x1, dwconv, global_avg_pool
 
     names: Counter[str] = Counter()
@@ -118,7 +121,8 @@ def launched(module: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
             def counted(kernel, *args, real=real, **kwargs):
                 name = getattr(kernel, "fn", kernel).__name__
                 names[name] += 1
-                for flag, said in (("HAS_GATE", "gated"), ("SQUEEZE", "squeezed")):
+                for flag, said in (("HAS_GATE", "gated"), ("SQUEEZE", "squeezed"),
+                                   ("HAS_RESIDUAL", "shortcut")):
                     if kwargs.get(flag):
                         names[f"{name} {said}"] += 1
                 return real(kernel, *args, **kwargs)
@@ -129,14 +133,16 @@ def launched(module: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
     return names
 
 
-def test_convnexts_block_is_three_kernels_and_two_torch_ops():
-    """dwconv + layer norm; GEMM + GELU; GEMM + layer scale; then droppath and the sum."""
+def test_convnexts_block_is_three_kernels_a_droppath_and_the_sum_that_runs_the_last():
+    """dwconv + layer norm; GEMM + GELU; GEMM + layer scale, deferred; droppath (a torch op,
+    nothing at inference); the sum, which runs the deferred GEMM with the shortcut."""
     analysis = analyse(ROOT / "nets/convnext_tiny.arch")
     steps = plan(analysis).steps
     kinds = [s.kind for s in steps]
     first = kinds.index("dwconv")
-    assert kinds[first:first + 5] == ["dwconv", "gemm", "gemm", "torch", "torch"]
+    assert kinds[first:first + 5] == ["dwconv", "gemm", "gemm", "torch", "sum"]
     dw, expand, project = steps[first:first + 3]
+    assert project.deferred == steps[first + 4].nodes[0]
     op = analysis.graph.node
     assert isinstance(op(dw.norm).op, ops.LayerNorm) and dw.tail == (dw.norm,)
     assert expand.act == "gelu" and not expand.tail
@@ -155,6 +161,24 @@ def test_efficientnets_se_gates_are_multiplied_in_by_the_projection_gemm():
         assert analysis.graph.node(user).blocks != analysis.graph.node(steps[i].nodes[0]).blocks
 
 
+@pytest.mark.parametrize("net, sums", [("mobilenet_v2", 10), ("efficientnet_b0", 9),
+                                       ("mnasnet1_0", 10)])
+def test_the_shortcut_sums_across_blocks_run_the_projection_gemm(net, sums):
+    """Each inverted residual's sum (a line of the block's caller) runs the projection GEMM
+    of the block, deferred, with the shortcut (the block's input) in its epilogue."""
+    analysis = analyse(ROOT / "nets" / f"{net}.arch")
+    steps = plan(analysis).steps
+    summing = [s for s in steps if s.kind == "sum"]
+    assert len(summing) == sums
+    for step in summing:
+        (gemm,) = [s for s in steps if s.deferred == step.nodes[0]]
+        assert gemm.kind == "gemm" and gemm.act == "linear" and gemm.residual is None
+        (shortcut,) = set(analysis.graph.node(step.nodes[0]).inputs) - {step.input}
+        assert shortcut < gemm.nodes[0]
+        assert analysis.graph.node(gemm.nodes[0]).blocks != \
+            analysis.graph.node(step.nodes[0]).blocks
+
+
 def test_efficientnets_se_squeezes_are_summed_by_the_depthwise_convs():
     analysis = analyse(ROOT / "nets/efficientnet_b0.arch")
     steps = plan(analysis).steps
@@ -171,7 +195,10 @@ def test_efficientnets_se_squeezes_are_summed_by_the_depthwise_convs():
 def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):
     status, source, err = archc("compile", "nets/mobilenet_v2.arch", "--backend", "triton")
     assert status == 0, err
-    assert source.count("K.dwconv(") == 2  # the dw1 block's and expand_dw_project's class
+    # the dw1 block's class and expand_dw_project's two: as a block of its own, and inside an
+    # inverted residual, where its projection is deferred to the caller's sum
+    assert source.count("K.dwconv(") == 3
+    assert source.count("deferred=True") == source.count("K.add(") == 1
     assert "K.dwconv(x, self.conv2, bn=self.bn2, act='relu6')" in source
 
 

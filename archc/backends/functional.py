@@ -34,7 +34,7 @@ from .concat import ConcatBuffer, Part  # noqa: F401  (emitted modules call K.Co
 from .concat import in_place as _in_place
 from .concat import recording as _recording
 from .folding import fold_bn
-from .gate import Gated
+from .gate import Gated, Pending
 from .launch import capturing
 from .layout import interpreted
 from .pool2d import torch_pool
@@ -48,7 +48,8 @@ _warned: set[str] = set()
 def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
             out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
             residual: torch.Tensor | None = None, pool: bool = False,
-            act: str | None = None, scale: torch.nn.Module | None = None) -> torch.Tensor:
+            act: str | None = None, scale: torch.nn.Module | None = None,
+            deferred: bool = False) -> torch.Tensor:
     """`act(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
     and the activation in its epilogue (`relu=True` is `act="relu"`). A batch norm in eval
     mode is folded into the GEMM's weight and bias; in training mode (batch statistics,
@@ -58,11 +59,17 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
     ops, so autograd reaches the factors). An activation other than ReLU is torch's own
     while autograd records.
     `pool`: x is first max-pooled 3x3/1 (pad 1); at inference while the GEMM loads it, else
-    as its own op."""
+    as its own op.
+    `deferred`: the output's one reader is a sum with a shortcut (the plan says so); at
+    inference a `Pending` value that `add` runs with the shortcut in the epilogue."""
     act = act_of(relu, act)
     if scale is not None:
         return conv1x1(x, _scaled(conv, scale.scale.flatten()), relu, out, bn, residual, pool,
-                       act)
+                       act, deferred=deferred)
+    if deferred and residual is None and out is None and not pool and act == "linear" and \
+            _runs(x, "conv1x1") and (bn is None or not bn.training) and \
+            _in_place(x, conv.weight):
+        return _pending(x, conv, bn)
     x, gate = _ungate(x, conv, bn, pool)
     if pool:
         if _runs(x, "conv1x1") and _in_place(x, conv.weight) and bn is None and \
@@ -89,6 +96,26 @@ def conv1x1(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         return kernel(x, weight, bias, out=out.tensor(x, h, w), residual=residual, act=act,
                       gate=gate)
     return torch.ops.archc.conv1x1(x, weight, bias, residual, act, gate)
+
+
+def _pending(x: torch.Tensor, conv, bn) -> Pending:
+    """The GEMM `conv1x1(x, conv, bn=bn)` as a `Pending` value: run by `add` with its shortcut."""
+    n, _, h, w = x.shape
+
+    def run(residual: torch.Tensor | None) -> torch.Tensor:
+        return conv1x1(x, conv, bn=bn, residual=residual)
+
+    return Pending(run, (n, conv.out_channels, h, w), x)
+
+
+def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a + b` for a shortcut sum: where one is a GEMM's `Pending` output (the plan deferred
+    it here), that GEMM run with the other added in its epilogue."""
+    for pending, shortcut in ((a, b), (b, a)):
+        if isinstance(pending, Pending) and not isinstance(shortcut, Pending) and \
+                shortcut.shape == pending.shape:
+            return pending.run(shortcut)
+    return a + b
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,19 @@
-"""Squeeze-and-excitation gates applied where they cost nothing: as a 1x1 GEMM loads its input.
+"""Values not yet computed, so the kernel that reads them computes them where it costs nothing.
 
-An SE block ends `x * gate`, a gate of one factor an image and channel ([N, C, 1, 1]), and the
-product, as large as x, is read once, by the 1x1 projection after it. At inference the triton
-backend hands that GEMM a `Gated` value instead (archc.backends.functional.gated), and the
-GEMM multiplies the factors in as it loads x (archc.backends.conv1x1's `gate`): the gated
-tensor is never written nor read.
+Squeeze-and-excitation gates: an SE block ends `x * gate`, a gate of one factor an image and
+channel ([N, C, 1, 1]), and the product, as large as x, is read once, by the 1x1 projection
+after it. At inference the triton backend hands that GEMM a `Gated` value instead
+(archc.backends.functional.gated), and the GEMM multiplies the factors in as it loads x
+(archc.backends.conv1x1's `gate`): the gated tensor is never written nor read.
+
+Shortcut sums across a block boundary: MobileNet-v2's and EfficientNet's projection GEMM ends
+an inner block, and the sum with the shortcut is a line of its caller (after a stochastic
+depth that does nothing at inference). At inference the GEMM returns a `Pending` value
+instead (`conv1x1(..., deferred=True)`), and the sum (`functional.add`) runs the GEMM with the
+shortcut in its epilogue: the projection's output is never written and read back.
+
+To any other op each is the value it stands for, computed then (`__torch_dispatch__`): it
+behaves as a tensor of its shape, dtype and layout.
 """
 
 from __future__ import annotations
@@ -37,4 +46,31 @@ class Gated(torch.Tensor):
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
         def value(t):
             return t.value() if isinstance(t, Gated) else t
+        return func(*tree_map(value, args), **tree_map(value, kwargs or {}))
+
+
+class Pending(torch.Tensor):
+    """A 1x1 GEMM's output not yet computed (`run(residual)` computes it, with a shortcut
+    added in its epilogue or none): for a sum to run it with the shortcut."""
+
+    @staticmethod
+    def __new__(cls, run, shape: tuple, like: torch.Tensor):
+        strides = torch.empty(shape, device="meta").contiguous(
+            memory_format=torch.channels_last).stride()
+        return torch.Tensor._make_wrapper_subclass(cls, shape, strides=strides,
+                                                   dtype=like.dtype, device=like.device)
+
+    def __init__(self, run, shape: tuple, like: torch.Tensor):
+        self.run = run
+
+    def value(self) -> torch.Tensor:
+        return self.run(None)
+
+    def __repr__(self) -> str:
+        return f"Pending({list(self.shape)}, {self.dtype}: a 1x1 GEMM's output, not yet computed)"
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        def value(t):
+            return t.value() if isinstance(t, Pending) else t
         return func(*tree_map(value, args), **tree_map(value, kwargs or {}))

@@ -116,7 +116,8 @@ def _triton_conv(op: ops.Conv, site: Site) -> str:
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
         (f", scale={site.scale}" if site.scale else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
-        (", pool=True" if site.pool else "")
+        (", pool=True" if site.pool else "") + \
+        (", deferred=True" if site.step.deferred is not None else "")
     return f"K.conv1x1({site.args[0]}, {site.attr}, {flag}{epilogue}{_out(site)})"
 
 
@@ -129,6 +130,12 @@ def _triton_mul(op: ops.Mul, site: Site) -> str:
     if site.step is None or site.step.kind != "gate":
         return _torch_call(op, site)
     return f"K.gated({', '.join(site.args)})"  # the gate is the [N, C, 1, 1] one, either
+
+
+def _triton_sum(op: ops.Sum, site: Site) -> str:
+    if site.step is None or site.step.kind != "sum":
+        return _torch_call(op, site)
+    return f"K.add({', '.join(site.args)})"  # runs the deferred GEMM with the shortcut
 
 
 def _triton_concat(op: ops.Concat, site: Site) -> str:
@@ -144,6 +151,7 @@ TRITON_CALLS: dict[type, Call] = {
     ops.GlobalAvgPool: lambda op, site: f"K.global_avg_pool({site.args[0]})",
     ops.Concat: _triton_concat,
     ops.Mul: _triton_mul,
+    ops.Sum: _triton_sum,
 }
 
 

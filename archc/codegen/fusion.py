@@ -16,8 +16,9 @@ from archc.pipeline import Analysis
 
 # Every step kind, in the order a plan's summary counts them: "gemm" (a 1x1 conv + bias +
 # epilogue), "dwconv", "mlp" (two 1x1 convs), "pool", "gap", "gate" (an SE gate the next GEMM
-# applies), "onednn" (the cpu plan's convs and fcs) or "torch".
-StepKind = Literal["gemm", "dwconv", "mlp", "pool", "gap", "gate", "onednn", "torch"]
+# applies), "sum" (a shortcut sum that runs a deferred GEMM with the shortcut in its
+# epilogue), "onednn" (the cpu plan's convs and fcs) or "torch".
+StepKind = Literal["gemm", "dwconv", "mlp", "pool", "gap", "gate", "sum", "onednn", "torch"]
 KINDS: tuple[str, ...] = get_args(StepKind)
 
 
@@ -47,6 +48,7 @@ class Step:
     norm: int | None = None  # a depthwise conv's layer norm over channels, in its epilogue
     squeeze: int | None = None  # a global average pool of a depthwise conv's output, which
     # its epilogue sums (the gap keeps its step, which then reads those sums)
+    deferred: int | None = None  # a GEMM's: the shortcut sum (a "sum" step) that runs it
     act: str = "linear"  # the activation layer its epilogue applies (relu: `relu` is True)
 
     @property
@@ -74,7 +76,8 @@ class KernelPlan:
         merged = sum(1 for s in self.steps if s.kind == "gemm" and len(s.nodes) > 1)
         summary = ", ".join(f"{counts[k]} {k}" for k in KINDS if k in counts)
         folds = sum(1 for s in self.steps if s.bn is not None)
-        shortcuts = sum(1 for s in self.steps if s.residual is not None)
+        shortcuts = sum(1 for s in self.steps if s.residual is not None or
+                        s.deferred is not None)
         epilogues = f"; {folds} fold a bn, {shortcuts} add a shortcut" if folds or shortcuts \
             else ""
         merges = f"; {merged} GEMMs merge sibling 1x1 convs" if self.backend == "triton" else ""

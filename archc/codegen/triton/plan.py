@@ -21,7 +21,10 @@ or joins one; these passes decide, in order:
    as that GEMM loads its input.
 7. `squeeze_in_dwconvs`: a global average pool of a depthwise conv's output (an SE block's
    squeeze) is summed by the conv's epilogue as it stores: no read of its own.
-8. `place_in_concats`: each branch of a concat is written into its channel slice of one
+8. `defer_to_sums`: a linear 1x1 GEMM whose output reaches only a shortcut sum that
+   `fuse_epilogues` could not take (a line of the caller's class, or after stochastic depth,
+   which does nothing at inference) is run by the sum with the shortcut in its epilogue.
+9. `place_in_concats`: each branch of a concat is written into its channel slice of one
    preallocated buffer, by the kernel that makes it where that is a Triton step, else copied.
 
 Pools and global average pooling are Triton steps; everything else stays a torch op, and a
@@ -51,6 +54,7 @@ def plan(analysis: Analysis) -> KernelPlan:
     steps = merge_siblings(analysis, steps)
     steps = gate_gemm_inputs(analysis, steps)
     steps = squeeze_in_dwconvs(analysis, steps)
+    steps = defer_to_sums(analysis, steps)
     return place_in_concats(analysis, KernelPlan(graph.name, tuple(steps)))
 
 
@@ -89,8 +93,9 @@ def choose_kernels(analysis: Analysis) -> list[Step]:
 NOT_FUSED = {
     ops.LayerNorm: "fused only after a depthwise conv, whose program holds a pixel's channels",
     ops.LayerScale: "folded only into a 1x1 GEMM before it",
-    ops.DropPath: "nothing at inference; in training it drops the branch per image, so the "
-                  "sum after it is no GEMM's epilogue",
+    ops.DropPath: "nothing at inference (a deferred GEMM passes through it to the sum); in "
+                  "training it drops the branch per image, so the sum after it is no GEMM's "
+                  "epilogue",
     ops.Mul: "applied by a 1x1 GEMM's loads only when that GEMM is its one reader",
 }
 
@@ -205,6 +210,38 @@ def squeeze_in_dwconvs(analysis: Analysis, steps: list[Step]) -> list[Step]:
                 step, why=f"global average pool, summed by the depthwise conv "
                           f"%{maker.nodes[0]}'s epilogue: no read of its own")
     return [squeezed.get(s.nodes[0], s) for s in steps]
+
+
+def defer_to_sums(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A single 1x1 GEMM with no activation and no shortcut of its own, whose output's one
+    path is a sum with a value computed before the GEMM (through stochastic depth, which does
+    nothing at inference): MobileNet-v2's, EfficientNet's and MnasNet's projection, whose sum
+    is a line of the block's caller, and ConvNeXt's, whose sum follows stochastic depth, so
+    `fuse_epilogues` could not take them. At inference the GEMM is deferred
+    (archc.backends.gate's `Pending`) and the sum, a "sum" step, runs it with the shortcut in
+    its epilogue: its output is never written and read back."""
+    graph, deferred = analysis.graph, {}
+    for step in steps:
+        n = step.nodes[0]
+        if step.kind != "gemm" or len(step.nodes) > 1 or step.act != "linear" or \
+                step.residual is not None or step.pool is not None:
+            continue
+        value = step.output
+        while isinstance(only_user(analysis, value), ops.DropPath):
+            value = graph.users(value)[0]
+        if not isinstance(only_user(analysis, value), ops.Sum):
+            continue
+        total = graph.users(value)[0]
+        others = [i for i in graph.node(total).inputs if i != value]
+        if len(graph.node(total).inputs) != 2 or len(others) != 1 or others[0] >= n:
+            continue
+        deferred[n] = replace(step, deferred=total,
+                              why=f"{step.why}; run by the sum %{total}, which adds the "
+                                  "shortcut in its epilogue")
+        deferred[total] = Step("sum", (total,), value,
+                               why=f"the shortcut %{others[0]} added by the deferred 1x1 "
+                                   f"GEMM %{n} as it runs here")
+    return [deferred.get(s.nodes[0], s) for s in steps]
 
 
 def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
