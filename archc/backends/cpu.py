@@ -8,9 +8,6 @@ with autograd not recording, on a float32 CPU tensor where oneDNN is available:
   `mkldnn::_convolution_pointwise`): the batch norm folded into its weight and bias, the
   weight reordered once into oneDNN's blocked layout for this input size, the shortcut added
   and the activation applied as post-ops, so the activations are read and written once.
-  A conv whose shortcut sum is a line of the block's caller (MobileNet's inverted residual)
-  returns a pending value (archc.backends.gate) that the sum, `add`, runs with the sum
-  post-op.
 - `linear`: one oneDNN inner product, the weight reordered once per batch size, the
   activation a post-op.
 - `local_response_norm`: the window's sum of squares as shifted channel slices added in
@@ -42,7 +39,6 @@ import torch
 
 from .activation import TORCH_ACTS
 from .folding import fold_bn
-from .gate import Pending, add  # noqa: F401  (emitted modules call C.add)
 
 # An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
 # mkldnn::_convolution_pointwise takes (torch/_inductor/mkldnn_ir.py's map).
@@ -55,13 +51,8 @@ _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (ke
 
 
 def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
-         residual: torch.Tensor | None = None, act: str = "linear",
-         deferred: bool = False) -> torch.Tensor:
-    """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference. `deferred`: the
-    output's one reader is a shortcut sum in the caller (the plan says so); at inference a
-    `Pending` value that `add` runs with the shortcut as the sum post-op."""
-    if deferred and residual is None and act == "linear" and _fuses(x, conv, bn, None):
-        return Pending(functools.partial(_with_shortcut, x, conv, bn), _output_shape(x, conv), x)
+         residual: torch.Tensor | None = None, act: str = "linear") -> torch.Tensor:
+    """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference."""
     if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS):
         y = conv(x)
         y = bn(y) if bn is not None else y
@@ -79,18 +70,6 @@ def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None
     y = torch.ops.mkldnn._convolution_pointwise.binary(
         x, residual, weight, bias, *geometry, "add", None, after, [], "")
     return y if after or act == "linear" else TORCH_ACTS[act](y)
-
-
-def _with_shortcut(x: torch.Tensor, layer: torch.nn.Conv2d, bn, shortcut) -> torch.Tensor:
-    """A deferred conv, run by the sum: the shortcut added as its post-op."""
-    return conv(x, layer, bn, shortcut)
-
-
-def _output_shape(x: torch.Tensor, conv: torch.nn.Conv2d) -> tuple[int, int, int, int]:
-    n, _, *size = x.shape
-    spatial = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in
-               zip(size, conv.padding, conv.dilation, conv.kernel_size, conv.stride)]
-    return (n, conv.out_channels, *spatial)
 
 
 def linear(x: torch.Tensor, fc: torch.nn.Linear, act: str = "linear") -> torch.Tensor:

@@ -34,7 +34,7 @@ from .concat import ConcatBuffer, Part  # noqa: F401  (emitted modules call K.Co
 from .concat import in_place as _in_place
 from .concat import recording as _recording
 from .folding import fold_bn
-from .gate import Gated, Pending, add  # noqa: F401  (emitted modules call K.add)
+from .gate import Gated, Pending
 from .launch import capturing
 from .layout import interpreted
 from .pool2d import torch_pool
@@ -106,6 +106,16 @@ def _pending(x: torch.Tensor, conv, bn) -> Pending:
         return conv1x1(x, conv, bn=bn, residual=residual)
 
     return Pending(run, (n, conv.out_channels, h, w), x)
+
+
+def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a + b` for a shortcut sum: where one is a GEMM's `Pending` output (the plan deferred
+    it here), that GEMM run with the other added in its epilogue."""
+    for pending, shortcut in ((a, b), (b, a)):
+        if isinstance(pending, Pending) and not isinstance(shortcut, Pending) and \
+                shortcut.shape == pending.shape:
+            return pending.run(shortcut)
+    return a + b
 
 
 @dataclass(frozen=True)

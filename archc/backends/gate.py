@@ -9,9 +9,8 @@ after it. At inference the triton backend hands that GEMM a `Gated` value instea
 Shortcut sums across a block boundary: MobileNet-v2's and EfficientNet's projection GEMM ends
 an inner block, and the sum with the shortcut is a line of its caller (after a stochastic
 depth that does nothing at inference). At inference the GEMM returns a `Pending` value
-instead (`conv1x1(..., deferred=True)`; the cpu backend's oneDNN conv likewise), and the sum
-(`add`) runs it with the shortcut in its epilogue: the projection's output is never written
-and read back.
+instead (`conv1x1(..., deferred=True)`), and the sum (`functional.add`) runs the GEMM with the
+shortcut in its epilogue: the projection's output is never written and read back.
 
 To any other op each is the value it stands for, computed then (`__torch_dispatch__`): it
 behaves as a tensor of its shape, dtype and layout.
@@ -51,7 +50,7 @@ class Gated(torch.Tensor):
 
 
 class Pending(torch.Tensor):
-    """A conv's output not yet computed (`run(residual)` computes it, with a shortcut
+    """A 1x1 GEMM's output not yet computed (`run(residual)` computes it, with a shortcut
     added in its epilogue or none): for a sum to run it with the shortcut."""
 
     @staticmethod
@@ -68,20 +67,10 @@ class Pending(torch.Tensor):
         return self.run(None)
 
     def __repr__(self) -> str:
-        return f"Pending({list(self.shape)}, {self.dtype}: a conv's output, not yet computed)"
+        return f"Pending({list(self.shape)}, {self.dtype}: a 1x1 GEMM's output, not yet computed)"
 
     @classmethod
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
         def value(t):
             return t.value() if isinstance(t, Pending) else t
         return func(*tree_map(value, args), **tree_map(value, kwargs or {}))
-
-
-def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a + b` for a shortcut sum: where one is a conv's `Pending` output (the plan deferred
-    it here), that conv run with the other added in its epilogue."""
-    for pending, shortcut in ((a, b), (b, a)):
-        if isinstance(pending, Pending) and not isinstance(shortcut, Pending) and \
-                shortcut.shape == pending.shape:
-            return pending.run(shortcut)
-    return a + b

@@ -75,8 +75,7 @@ def _cpu_conv(op: ops.Conv, site: Site) -> str:
         return module_call(op, site)  # an activation oneDNN does not apply: torch's own
     extra = (f", bn={site.bn}" if site.bn else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
-        (f", act={act!r}" if act != "linear" else "") + \
-        (", deferred=True" if site.step is not None and site.step.deferred is not None else "")
+        (f", act={act!r}" if act != "linear" else "")
     return f"C.conv({site.args[0]}, {site.attr}{extra})"
 
 
@@ -87,22 +86,11 @@ def _cpu_linear(op: ops.FC, site: Site) -> str:
         (f", act={op.act!r})" if op.act != "linear" else ")")
 
 
-def _sum_call(module: str) -> Call:
-    """A shortcut sum that runs the deferred conv before it (a plan's "sum" step): `K.add`
-    or `C.add`."""
-    def call(op: ops.Sum, site: Site) -> str:
-        if site.step is None or site.step.kind != "sum":
-            return _torch_call(op, site)
-        return f"{module}.add({', '.join(site.args)})"
-    return call
-
-
 # The ops the cpu backend writes its own way; every other op reads as the torch backend's.
 CPU_CALLS: dict[type, Call] = {
     ops.Conv: _cpu_conv,
     ops.FC: _cpu_linear,
     ops.LRN: lambda op, site: f"C.local_response_norm({site.args[0]}, {site.attr})",
-    ops.Sum: _sum_call("C"),
 }
 
 
@@ -144,6 +132,12 @@ def _triton_mul(op: ops.Mul, site: Site) -> str:
     return f"K.gated({', '.join(site.args)})"  # the gate is the [N, C, 1, 1] one, either
 
 
+def _triton_sum(op: ops.Sum, site: Site) -> str:
+    if site.step is None or site.step.kind != "sum":
+        return _torch_call(op, site)
+    return f"K.add({', '.join(site.args)})"  # runs the deferred GEMM with the shortcut
+
+
 def _triton_concat(op: ops.Concat, site: Site) -> str:
     if site.into is None:
         return _torch_call(op, site)
@@ -157,7 +151,7 @@ TRITON_CALLS: dict[type, Call] = {
     ops.GlobalAvgPool: lambda op, site: f"K.global_avg_pool({site.args[0]})",
     ops.Concat: _triton_concat,
     ops.Mul: _triton_mul,
-    ops.Sum: _sum_call("K"),
+    ops.Sum: _triton_sum,
 }
 
 

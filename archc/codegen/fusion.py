@@ -3,8 +3,7 @@
 A plan (archc.codegen.triton.plan, archc.codegen.cpu.plan) is a `KernelPlan`: the net's layers
 as `Step`s, each one kernel or torch call that computes one layer or several (a conv with the
 batch norm, shortcut and activation after it). `fuse_epilogues` is the pass that makes those
-multi-layer steps for both backends, `defer_to_sums` the pass that hands a conv to the
-shortcut sum that follows it in another class. No torch.
+multi-layer steps for both backends. No torch.
 """
 
 from __future__ import annotations
@@ -144,41 +143,6 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
                                norm=norm, residual=residual, tail=tuple(tail), why=why)
             absorbed.update(tail)
     return [fused.get(s.nodes[0], s) for s in steps if s.nodes[0] not in absorbed]
-
-
-def defer_to_sums(analysis: Analysis, steps: list[Step], kind: str = "gemm") -> list[Step]:
-    """A single conv step (`kind`: the triton plan's 1x1 GEMMs, the cpu plan's oneDNN
-    convs) with no activation and no shortcut of its own, whose output's one path is a sum
-    with a value computed before the conv (through stochastic depth, which does nothing at
-    inference): MobileNet-v2's, EfficientNet's and MnasNet's projection, whose sum is a line
-    of the block's caller, and ConvNeXt's, whose sum follows stochastic depth, so
-    `fuse_epilogues` could not take them. At inference the conv is deferred
-    (archc.backends.gate's `Pending`) and the sum, a "sum" step, runs it with the shortcut in
-    its epilogue: its output is never written and read back."""
-    graph, deferred = analysis.graph, {}
-    for step in steps:
-        n = step.nodes[0]
-        if step.kind != kind or len(step.nodes) > 1 or step.act != "linear" or \
-                step.residual is not None or step.pool is not None or \
-                not isinstance(graph.node(n).op, ops.Conv):
-            continue
-        value = step.output
-        while isinstance(only_user(analysis, value), ops.DropPath):
-            value = graph.users(value)[0]
-        if not isinstance(only_user(analysis, value), ops.Sum):
-            continue
-        total = graph.users(value)[0]
-        others = [i for i in graph.node(total).inputs if i != value]
-        if len(graph.node(total).inputs) != 2 or len(others) != 1 or others[0] >= n:
-            continue
-        deferred[n] = replace(step, deferred=total,
-                              why=f"{step.why}; run by the sum %{total}, which adds the "
-                                  "shortcut in its epilogue")
-        deferred[total] = Step("sum", (total,), value,
-                               why=f"the shortcut %{others[0]} added by the deferred "
-                                   f"{'1x1 GEMM' if kind == 'gemm' else 'conv'} %{n} as it "
-                                   "runs here")
-    return [deferred.get(s.nodes[0], s) for s in steps]
 
 
 def _take(analysis: Analysis, n: int, tail: list[int], kind: type, when: bool = True):

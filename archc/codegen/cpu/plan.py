@@ -5,9 +5,7 @@ rule: every convolution and fc is one oneDNN primitive (archc.backends.cpu.conv,
 and a convolution also computes what follows it alone in its block, in order: a batch norm
 (folded into its weight and bias in eval mode), a sum with a value made before it (a residual
 block's shortcut), and an activation, which oneDNN applies as a post-op (after a sum only a
-ReLU is; another is applied after the primitive, still in the same call); a sum with a
-shortcut in the block's caller runs the deferred conv with the sum post-op
-(`defer_to_sums`). Local response
+ReLU is; another is applied after the primitive, still in the same call). Local response
 norms are archc's own channel-window sum; everything else is a torch op on channels-last
 activations, which oneDNN reads without a reorder.
 """
@@ -15,7 +13,7 @@ activations, which oneDNN reads without a reorder.
 from __future__ import annotations
 
 from archc import ops
-from archc.codegen.fusion import KernelPlan, Step, defer_to_sums, fuse_epilogues
+from archc.codegen.fusion import KernelPlan, Step, fuse_epilogues
 from archc.pipeline import Analysis
 
 # The activations oneDNN applies as a convolution's post-op (archc.backends.cpu.POST_OPS).
@@ -26,7 +24,6 @@ def plan(analysis: Analysis) -> KernelPlan:
     graph = analysis.graph.verify()
     steps = fuse_epilogues(analysis, convs_on_onednn(analysis), acts=POST_OP_ACTS,
                            shortcuts=("onednn",))
-    steps = defer_to_sums(analysis, steps, kind="onednn")
     return KernelPlan(graph.name, tuple(steps), backend="cpu")
 
 

@@ -37,7 +37,7 @@ from dataclasses import replace
 
 from archc import ops
 from archc.analysis.shapes import flat_values
-from archc.codegen.fusion import KernelPlan, Slice, Step, defer_to_sums, fuse_epilogues, only_user
+from archc.codegen.fusion import KernelPlan, Slice, Step, fuse_epilogues, only_user
 from archc.pipeline import Analysis
 
 # The activations the kernels apply to their accumulator (archc.backends.activation.ACTS).
@@ -210,6 +210,38 @@ def squeeze_in_dwconvs(analysis: Analysis, steps: list[Step]) -> list[Step]:
                 step, why=f"global average pool, summed by the depthwise conv "
                           f"%{maker.nodes[0]}'s epilogue: no read of its own")
     return [squeezed.get(s.nodes[0], s) for s in steps]
+
+
+def defer_to_sums(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A single 1x1 GEMM with no activation and no shortcut of its own, whose output's one
+    path is a sum with a value computed before the GEMM (through stochastic depth, which does
+    nothing at inference): MobileNet-v2's, EfficientNet's and MnasNet's projection, whose sum
+    is a line of the block's caller, and ConvNeXt's, whose sum follows stochastic depth, so
+    `fuse_epilogues` could not take them. At inference the GEMM is deferred
+    (archc.backends.gate's `Pending`) and the sum, a "sum" step, runs it with the shortcut in
+    its epilogue: its output is never written and read back."""
+    graph, deferred = analysis.graph, {}
+    for step in steps:
+        n = step.nodes[0]
+        if step.kind != "gemm" or len(step.nodes) > 1 or step.act != "linear" or \
+                step.residual is not None or step.pool is not None:
+            continue
+        value = step.output
+        while isinstance(only_user(analysis, value), ops.DropPath):
+            value = graph.users(value)[0]
+        if not isinstance(only_user(analysis, value), ops.Sum):
+            continue
+        total = graph.users(value)[0]
+        others = [i for i in graph.node(total).inputs if i != value]
+        if len(graph.node(total).inputs) != 2 or len(others) != 1 or others[0] >= n:
+            continue
+        deferred[n] = replace(step, deferred=total,
+                              why=f"{step.why}; run by the sum %{total}, which adds the "
+                                  "shortcut in its epilogue")
+        deferred[total] = Step("sum", (total,), value,
+                               why=f"the shortcut %{others[0]} added by the deferred 1x1 "
+                                   f"GEMM %{n} as it runs here")
+    return [deferred.get(s.nodes[0], s) for s in steps]
 
 
 def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
