@@ -168,8 +168,11 @@ def test_a_deferred_gemm_is_run_by_the_sum_with_the_shortcut_in_its_epilogue(mon
         assert isinstance(pending, Pending) and pending.shape == want.shape and residuals == []
         torch.testing.assert_close(K.add(shortcut, pending), want, **close(torch.float32))
         assert residuals == [True]  # one GEMM, the shortcut added in its epilogue
-        torch.testing.assert_close(pending * 2, 2 * bn(conv(x)), **close(torch.float32))
         assert not isinstance(K.add(shortcut, shortcut), Pending)
+        other = K.conv1x1(x, conv, bn=bn, deferred=True)  # made by another op first: once
+        torch.testing.assert_close(other * 2, 2 * bn(conv(x)), **close(torch.float32))
+        torch.testing.assert_close(K.add(other, shortcut), want, **close(torch.float32))
+        assert residuals == [True, False]
     recorded = K.conv1x1(x, conv.requires_grad_(), bn=bn, deferred=True)  # autograd records
     assert not isinstance(recorded, Pending) and recorded.grad_fn is not None
 

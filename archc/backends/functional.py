@@ -110,10 +110,11 @@ def _pending(x: torch.Tensor, conv, bn) -> Pending:
 
 def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """`a + b` for a shortcut sum: where one is a GEMM's `Pending` output (the plan deferred
-    it here), that GEMM run with the other added in its epilogue."""
+    it here) that no other op has made yet, that GEMM run with the other added in its
+    epilogue."""
     for pending, shortcut in ((a, b), (b, a)):
         if isinstance(pending, Pending) and not isinstance(shortcut, Pending) and \
-                shortcut.shape == pending.shape:
+                shortcut.shape == pending.shape and getattr(pending, "_value", None) is None:
             return pending.run(shortcut)
     return a + b
 

@@ -22,11 +22,29 @@ import torch
 from torch.utils._pytree import tree_map
 
 
-class Gated(torch.Tensor):
+class Unmade(torch.Tensor):
+    """A value not yet computed, standing in for a tensor of its shape, dtype and layout. To
+    any op but the kernel it waits for, it is its `value()`, computed once, then
+    (`__torch_dispatch__`)."""
+
+    def value(self) -> torch.Tensor:
+        if getattr(self, "_value", None) is None:
+            self._value = self.compute()
+        return self._value
+
+    def compute(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        def value(t):
+            return t.value() if isinstance(t, Unmade) else t
+        return func(*tree_map(value, args), **tree_map(value, kwargs or {}))
+
+
+class Gated(Unmade):
     """`x * gate` not yet computed: an SE gate ([N, C, 1, 1]) on x, for a 1x1 GEMM to multiply
-    in as it loads x (`conv1x1`), so that the gated tensor is never written nor read. To any
-    other op it is the product, computed then (`__torch_dispatch__`): it behaves as a tensor
-    of x's shape, dtype and layout."""
+    in as it loads x (`conv1x1`), so that the gated tensor is never written nor read."""
 
     @staticmethod
     def __new__(cls, x: torch.Tensor, gate: torch.Tensor):
@@ -36,22 +54,16 @@ class Gated(torch.Tensor):
     def __init__(self, x: torch.Tensor, gate: torch.Tensor):
         self.x, self.gate = x, gate
 
-    def value(self) -> torch.Tensor:
+    def compute(self) -> torch.Tensor:
         return self.x * self.gate
 
     def __repr__(self) -> str:
         return f"Gated({list(self.shape)}, {self.dtype}: x * gate, not yet computed)"
 
-    @classmethod
-    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-        def value(t):
-            return t.value() if isinstance(t, Gated) else t
-        return func(*tree_map(value, args), **tree_map(value, kwargs or {}))
 
-
-class Pending(torch.Tensor):
-    """A 1x1 GEMM's output not yet computed (`run(residual)` computes it, with a shortcut
-    added in its epilogue or none): for a sum to run it with the shortcut."""
+class Pending(Unmade):
+    """A conv's output not yet computed (`run(residual)` computes it, with a shortcut added in
+    its epilogue or none): for a sum to run it with the shortcut."""
 
     @staticmethod
     def __new__(cls, run, shape: tuple, like: torch.Tensor):
@@ -63,14 +75,8 @@ class Pending(torch.Tensor):
     def __init__(self, run, shape: tuple, like: torch.Tensor):
         self.run = run
 
-    def value(self) -> torch.Tensor:
+    def compute(self) -> torch.Tensor:
         return self.run(None)
 
     def __repr__(self) -> str:
-        return f"Pending({list(self.shape)}, {self.dtype}: a 1x1 GEMM's output, not yet computed)"
-
-    @classmethod
-    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-        def value(t):
-            return t.value() if isinstance(t, Pending) else t
-        return func(*tree_map(value, args), **tree_map(value, kwargs or {}))
+        return f"Pending({list(self.shape)}, {self.dtype}: a conv's output, not yet computed)"
