@@ -202,8 +202,8 @@ def test_emitted_cpu_source(archc, golden):
     status, source, err = archc("compile", "nets/resnet50.arch", "--backend", "cpu")
     assert status == 0, err
     assert "from archc.backends import cpu as C" in source
-    assert "C.conv(residual, self.residual[4], bn=self.residual[5], residual=x, act='relu')" \
-        in source  # a bottleneck's last conv: its bn, the shortcut and the ReLU in one call
+    assert "= C.conv(\n            residual, self.residual.conv3, bn=self.residual.bn3, " \
+        "residual=x, act='relu')" in source  # a bottleneck's last conv, its bn, shortcut, ReLU
     assert max(map(len, source.splitlines())) <= 100
     golden(ROOT / "tests/golden/emit/resnet50_cpu.py", source)
 

@@ -9,7 +9,10 @@ import torch
 from conftest import ROOT
 
 from archc.analysis.params import width_params
-from archc.codegen.lower import lower
+from archc.codegen.backend_calls import BACKENDS
+from archc.codegen.drafts import wrapped
+from archc.codegen.emit import emit
+from archc.codegen.lower import compile_net, lower
 from archc.codegen.names import MODULE_ATTRIBUTES
 from archc.pipeline import analyse
 
@@ -49,7 +52,8 @@ def test_every_layer_line_carries_its_shape(archc, name):
     lines = source.splitlines()
     layers = [i for i, line in enumerate(lines)
               if re.search(r"(nn\.\w+\(|= self\.\w+(\[\d+\])?\(|torch\.cat)", line)
-              and "if heads else None" not in line and not line.endswith("ModuleList([")]
+              and "if heads else None" not in line
+              and not line.endswith(("ModuleList([", "ModuleDict({"))]
     bare = [lines[i] for i in layers
             if not re.search(r"  # \S", lines[i]) and not lines[i - 1].strip().startswith("# ")]
     assert layers and not bare
@@ -100,17 +104,52 @@ net t { input 3x32x32; down(8); down(16); down(16) }
 
 
 def test_a_chain_of_layers_is_an_nn_sequential_called_once():
-    """ResNet's stages and its stem's conv + bn read as torchvision writes them, with the keys
-    an nn.ModuleList had (layer1.0.residual.0.weight)."""
+    """ResNet's stages and its stem's conv + bn read as torchvision writes them, keyed by
+    position (torchvision's downsample.0)."""
     lowered = lower(analyse(ROOT / "nets/resnet50.arch"))
     source = lowered.emitted.source
     assert "        self.layer1 = nn.Sequential(\n            BottleneckProj(64, 64, 1)," in source
     assert "        x = self.layer1(x)  # 256x56x56\n        x = self.layer2(x)" in source
     assert "self.layer1[" not in source
-    assert "self.residual = nn.ModuleList([" in source  # a ReLU between its layers: indexed
     keys = list(lowered.module.state_dict())
     assert keys[:3] == ["conv1.0.weight", "conv1.1.weight", "conv1.1.bias"]
-    assert "layer1.0.residual.0.weight" in keys and "layer4.2.residual.5.running_var" in keys
+    assert "layer1.0.shortcut.0.weight" in keys and "layer1.0.shortcut.1.running_var" in keys
+
+
+def test_a_member_of_layers_of_several_kinds_names_them_by_role():
+    """ResNet's residual (a ReLU between its layers, so no chain) as torchvision's Bottleneck
+    names its layers; VGG's three convs of one member stay indexed (no `conv3.conv1`)."""
+    lowered = lower(analyse(ROOT / "nets/resnet50.arch"))
+    source = lowered.emitted.source
+    assert "        self.residual = nn.ModuleDict({\n            \"conv1\": nn.Conv2d(" in source
+    assert "        residual = self.residual.conv2(residual)  # w x H/s x W/s\n" in source
+    assert "self.residual[" not in source
+    keys = list(lowered.module.state_dict())
+    assert "layer1.0.residual.conv1.weight" in keys and "layer4.2.residual.bn3.running_var" in keys
+    assert not [k for k in keys if re.search(r"residual\.\d", k)]
+    named = lowered.emitted.layer_nodes
+    assert {"layer1.0.residual.conv1", "layer4.2.residual.bn3"} <= named.keys()
+    vgg = lower(analyse(ROOT / "nets/vgg_e.arch")).emitted.source
+    assert "self.conv3 = nn.ModuleList([" in vgg and "x = F.relu(self.conv3[1](x))" in vgg
+
+
+def test_a_role_is_the_layers_label_inside_its_member(tmp_path):
+    """Labels inside a member name its layers; a label an nn.ModuleDict answers itself
+    (`keys`) or one that is no identifier (`5b`) is made safe; a name that recurs counts."""
+    path = tmp_path / "roles.arch"
+    path.write_text("""net roles {
+    input 4x8x8
+    sum {
+        residual: { reduce: conv 1x1 4; bn; relu; keys: conv 3x3 4 pad=1; bn; relu; 5b: conv 1x1 4 }
+        id
+    }
+}
+""")
+    module = lower(analyse(path)).module
+    assert list(module.residual) == ["reduce", "bn1", "keys_", "bn2", "conv5b"]
+    assert isinstance(module.residual.keys_, torch.nn.Conv2d)
+    assert module.residual.keys_.padding == (1, 1)
+    module.eval()(torch.randn(2, 4, 8, 8))  # it runs: every call names a layer that is there
 
 
 @pytest.mark.parametrize("net, args", [("googlenet", ("classes",)),
@@ -152,3 +191,60 @@ def test_a_net_with_a_head_written_in_numbers_takes_no_width_parameters(tmp_path
     source = lower(analysis).emitted.source
     assert "def __init__(self, heads: bool = True):" in source
     assert source.count("nn.Linear(8, 10)") == 2  # the net's fc and the head's
+
+
+BEFORE_ROLES = ROOT / "tests/data/keys_before_roles"  # each net's keys before role names
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in BEFORE_ROLES.glob("*.txt")))
+def test_a_checkpoint_keyed_before_role_names_still_loads(name):
+    """Checkpoints written when every member of several layers was an nn.ModuleList
+    (`residual.0.weight`) load strictly, each tensor into the layer its position says."""
+    module = compile_net(ROOT / f"nets/{name}.arch", backend="torch")
+    old_keys = (BEFORE_ROLES / f"{name}.txt").read_text().split()
+    new = module.state_dict()
+    assert len(old_keys) == len(new) and old_keys != list(new)
+    old = _distinct_values(old_keys, new)
+    module.load_state_dict(old)  # strict: a key left unmapped is an error
+    for (key, value), loaded in zip(old.items(), module.state_dict().values(), strict=True):
+        assert torch.equal(loaded, value), key
+
+
+@pytest.mark.parametrize("backend", ["cpu", "triton"])
+def test_old_keys_load_under_every_backend_and_into_a_copy_inside_a_wrapper(backend):
+    """An EMA (the runner's `--ema`) holds a deep copy of the net under `module.`: the copy
+    renames the keys it is given, under that prefix."""
+    net = compile_net(ROOT / "nets/resnet_digits.arch", backend=backend)
+    old_keys = (BEFORE_ROLES / "resnet_digits.txt").read_text().split()
+    old = _distinct_values(old_keys, net.state_dict())
+    ema = torch.optim.swa_utils.AveragedModel(net)
+    ema.load_state_dict({"n_averaged": torch.tensor(3)} | {f"module.{k}": v
+                                                         for k, v in old.items()})
+    for (key, value), loaded in zip(old.items(), ema.module.state_dict().values(), strict=True):
+        assert torch.equal(loaded, value), key
+
+
+def _distinct_values(keys: list[str], like: dict) -> dict:
+    """`keys` (in declaration order) with tensors shaped as `like`'s, none equal to its own."""
+    generator = torch.Generator().manual_seed(0)
+    return {key: torch.randn(value.shape, generator=generator) if value.is_floating_point()
+            else value + 7 for key, value in zip(keys, like.values(), strict=True)}
+
+
+@pytest.mark.parametrize("net, backend", [
+    ("shufflenet_v2_x1_0", "torch"), ("mnasnet0_5", "torch"), ("efficientnet_b0", "cpu"),
+    ("resnet50", "cpu"), ("convnext_tiny", "triton")])
+def test_a_call_longer_than_a_line_wraps_its_arguments(net, backend):
+    """These nets' groups=, make_divisible(...) widths and fused calls ran past 100 columns."""
+    source = emit(analyse(ROOT / "nets" / f"{net}.arch"), backend=BACKENDS[backend]).source
+    assert max(len(line) for line in source.splitlines()[1:]) <= 100
+
+
+def test_wrapping_splits_at_top_level_commas_only():
+    keywords = ", ".join(f"w{i}=w{i}" for i in range(12))
+    code = f"        y = K.f(x, g(a, b), name='p, q(', {keywords})"
+    lines = wrapped(code).splitlines()
+    assert lines[0] == "        y = K.f(" and all(len(line) <= 100 for line in lines)
+    assert lines[1].startswith("            x, g(a, b), name='p, q(', w0=w0,")
+    assert " ".join(line.strip() for line in lines[1:]) == code[len("        y = K.f("):]
+    assert wrapped("        x = short(x)") == "        x = short(x)"

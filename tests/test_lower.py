@@ -166,7 +166,7 @@ def test_initialisation_is_deterministic_under_manual_seed():
         else:
             assert not p.any(), name  # biases start at zero
     bound = (6 / (192 + 3 * 5 * 5)) ** 0.5  # Xavier-uniform, conv 5x5 3 -> 192
-    assert a.mlpconv1[0].weight.abs().max() <= bound
+    assert a.mlpconv1.conv.weight.abs().max() <= bound
 
 
 def test_compile_accepts_source_text_and_rejects_errors():

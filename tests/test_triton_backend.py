@@ -276,7 +276,7 @@ def test_triton_resnet_equals_torch_with_bn_folded_in_eval_and_not_in_training(m
     fused = archc.compile(TINY_RESNET, backend="triton")
     fused.load_state_dict(reference.state_dict())
     source = archc_source(TINY_RESNET)
-    assert "bn=self.residual[5], residual=x)" in source  # the epilogue is in the source
+    assert "bn=self.residual.bn3, residual=x)" in source  # the epilogue is in the source
     x = torch.randn(4, 3, 12, 12)
     outs = [m.train()(x) for m in (reference, fused)]
     torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-5)

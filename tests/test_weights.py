@@ -49,7 +49,7 @@ def test_the_python_function_takes_a_state_dict_or_a_wrapped_file(tmp_path):
     from_dict = convert_weights(str(ROOT / "nets/resnet18.arch"), reference.state_dict())
     assert from_file.keys() == from_dict.keys()
     assert all(torch.equal(from_file[k], from_dict[k]) for k in from_file)
-    assert "layer1.0.residual.0.weight" in from_file
+    assert "layer1.0.residual.conv1.weight" in from_file
 
 
 def test_a_checkpoint_of_another_net_is_a_located_error(archc, tmp_path):
@@ -60,7 +60,7 @@ def test_a_checkpoint_of_another_net_is_a_located_error(archc, tmp_path):
                              "-o", str(tmp_path / "x.pt"))
     assert status == 1 and not (tmp_path / "x.pt").exists()
     assert err.splitlines()[0] == (
-        "nets/lib/resnet.arch:31:13: error: layer 'layer3.6.residual.0': the checkpoint's "
+        "nets/lib/resnet.arch:31:13: error: layer 'layer3.6.residual.conv1': the checkpoint's "
         "'layer4.0.conv1.weight' is 512x1024x1x1, this layer's weight 256x1024x1x1")
     assert "note: in block 'bottleneck' used here" in err
 

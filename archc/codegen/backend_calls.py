@@ -47,7 +47,7 @@ class Site:
     final: bool  # it ends the net or a head
     step: Step | None  # its plan step (the triton backend)
     into: str | None = None  # a concat buffer: `buffer.part(0)` for a branch, `buffer` itself
-    bn: str | None = None  # a fused GEMM's batch norm member: `self.residual[7]`
+    bn: str | None = None  # a fused GEMM's batch norm member: `self.residual.bn3`
     residual: str | None = None  # the value a fused GEMM adds in its epilogue
     relu: bool | None = None  # a fused step's ReLU (a flag, or a relu layer after it)
     epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call

@@ -1,9 +1,11 @@
 """Containers: how one class declares its members, and the chains forward() calls at once.
 
 A member of one layer is an attribute (`self.conv1 = nn.Conv2d(...)`); a member of several is
-an nn.ModuleList indexed in layer order (`self.branch3x3[0]`), or an nn.Sequential where
-forward() calls its layers as a chain and nothing else reads them (`sequential`): the same
-state_dict keys either way. A head's member is declared where its statement stands
+an nn.Sequential where forward() calls its layers as a chain and nothing else reads them
+(`sequential`: `self.conv1(x)`, keys `conv1.0`, `conv1.1` as torchvision's `downsample.0`),
+else an nn.ModuleDict of its layers by role where they are no chain and differ in kind
+(archc.codegen.scopes.roles_of: `self.residual.conv1`), else an nn.ModuleList indexed in
+layer order (`self.conv3[1]`). A head's member is declared where its statement stands
 (`declare`), as torchvision's nets do.
 """
 
@@ -15,10 +17,13 @@ from collections import Counter
 from archc.codegen.drafts import Draft
 
 
-def declare_members(draft: Draft, init: list[tuple], chains: set[str]) -> None:
+def declare_members(draft: Draft, init: list[tuple], chains: set[str],
+                    roles: dict[str, list[str]]) -> None:
     """__init__'s lines for `init`: (member, source, note) in order, a member of several
-    layers as one container (nn.Sequential if it is one of `chains`)."""
+    layers as one container (nn.Sequential if it is one of `chains`, nn.ModuleDict keyed by
+    its `roles`)."""
     rows = Counter(member for member, _, _ in init if member is not None)
+    seen: Counter = Counter()
     for i, (member, source, note) in enumerate(init):
         if member is None:
             draft.add(f"        {source}", note)
@@ -26,10 +31,12 @@ def declare_members(draft: Draft, init: list[tuple], chains: set[str]) -> None:
             draft.add(f"        self.{member} = {source}", note)
         else:
             opening, closing = ("nn.Sequential(", ")") if member in chains else \
-                ("nn.ModuleList([", "])")
+                ("nn.ModuleDict({", "})") if member in roles else ("nn.ModuleList([", "])")
             if i == 0 or init[i - 1][0] != member:
                 draft.add(f"        self.{member} = {opening}")
-            draft.add(f"            {source},", note)
+            key = f'"{roles[member][seen[member]]}": ' if member in roles else ""
+            draft.add(f"            {key}{source},", note)
+            seen[member] += 1
             if i + 1 == len(init) or init[i + 1][0] != member:
                 draft.add(f"        {closing}")
 

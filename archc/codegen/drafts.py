@@ -65,6 +65,7 @@ class Classes:
         drafts = self.drafts[name]
         lines = [f"class {name}(nn.Module):"]
         for i, code in enumerate(drafts[0].code):
+            code = wrapped(code)
             notes = [d.notes[i] for d in drafts]
             comment = "" if notes[0] is None else f"  # {comment_for(notes)}"
             if comment and len(code.splitlines()[-1] + comment) > LINE_LENGTH:
@@ -73,6 +74,63 @@ class Classes:
                 comment = ""
             lines.append(code + comment)
         return "\n".join(lines) + "\n"
+
+
+def wrapped(code: str) -> str:
+    """A one-line call longer than `LINE_LENGTH` with its arguments on the lines after it, as
+    many to a line as fit: `y = f(\n    a, b,\n    c)` (a container's row keeps its comma).
+    Other lines as they are."""
+    if code.endswith(",") and len(code) > LINE_LENGTH:
+        return wrapped(code[:-1]) + ","
+    opening = _outer_call(code)
+    if len(code) <= LINE_LENGTH or "\n" in code or opening is None:
+        return code
+    indent = " " * (len(code) - len(code.lstrip()) + 4)
+    lines, line = [code[: opening + 1]], indent
+    arguments = _split_arguments(code[opening + 1: -1])
+    for k, argument in enumerate(arguments):
+        piece = argument + ("," if k + 1 < len(arguments) else ")")
+        if line != indent and len(line) + 1 + len(piece) > LINE_LENGTH:
+            lines.append(line)
+            line = indent
+        line += ("" if line == indent else " ") + piece
+    return "\n".join(lines + [line])
+
+
+def _outer_call(code: str) -> int | None:
+    """Where the parenthesis opens whose match ends `code`, if one does."""
+    depth, quote, opening = 0, None, None
+    for i, c in enumerate(code):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            opening = i if depth == 0 else opening
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0 and i == len(code) - 1:
+                return opening
+    return None
+
+
+def _split_arguments(text: str) -> list[str]:
+    """`a, f(b, c), d='x, y'` -> its top-level arguments."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, c in enumerate(text):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    return parts + [text[start:].strip()]
 
 
 def _strided(notes: list[Note]) -> str | None:

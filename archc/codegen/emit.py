@@ -20,7 +20,9 @@ from it are written. archc.codegen.headers writes the docstring and constructor,
 archc.codegen.containers the members of several layers.
 
 The `state_dict` keys follow from the member names and are a contract: checkpoints depend on
-them (tests/golden/state_dict holds GoogLeNet's and NIN's).
+them (tests/golden/state_dict holds GoogLeNet's and NIN's). Where a member holds its layers by
+role, the net registers `rename_indexed_keys` (archc.codegen.preamble) so that checkpoints
+written when every such member was indexed (`residual.0.weight`) still load.
 
 What the emitted module does (stated in its docstring too):
 - forward(x) takes N x C x H x W and returns the main output, flattened to N x classes when it
@@ -54,8 +56,8 @@ from archc.codegen.headers import class_header
 from archc.codegen.members import Members, member_names
 from archc.codegen.modules import module_source
 from archc.codegen.names import LocalNames, camel, fresh, safe
-from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS
-from archc.codegen.scopes import Scope, attributes, is_module_item, items_of
+from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS, RENAME_INDEXED_KEYS
+from archc.codegen.scopes import Scope, attributes, is_module_item, items_of, roles_of
 from archc.codegen.triton.buffers import ConcatBuffers, fused_epilogues
 from archc.codegen.widths import Widths
 from archc.lang import ast
@@ -89,6 +91,7 @@ class _Body:
     var: LocalNames
     sources: dict[int, list]  # value -> the heads branching from it, in order
     attrs: list[tuple]  # per item: (member, attribute, state_dict key)
+    roles: dict[str, list[str]]  # the members that hold their layers by role: their names
     buffers: ConcatBuffers
     covered: set[int]  # layers a fused step before them computes
     done: set[int] = field(default_factory=set)  # values a merged GEMM already assigned
@@ -111,6 +114,7 @@ class _Emitter:
         self.functions: set[str] = set()  # of archc.lang.functions, that widths call
         self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
         self.calls = Calls(self.graph, self.plan, backend, self.flat, self.finals)
+        self.by_role = False  # whether any member holds its layers by role (an nn.ModuleDict)
 
     def run(self, heads: bool) -> Emitted:
         graph = self.graph
@@ -121,7 +125,7 @@ class _Emitter:
                   + ("." if self.backend is TORCH else f", {self.backend.name} backend."),
                   "# Edit the .arch file and run `archc compile` again rather than editing "
                   "this file.", *self.backend.imports, *self._function_helpers("import "), "",
-                  "", CHECK_INPUT, "", INIT_WEIGHTS]
+                  "", CHECK_INPUT, "", INIT_WEIGHTS] + ["", RENAME_INDEXED_KEYS] * self.by_role
         for helper in dict.fromkeys(ops.spec(graph.node(n).op).helper for n in graph.order()):
             header += ["", helper] if helper else []  # what an op's code needs, once
         for helper in self._function_helpers("def "):
@@ -160,8 +164,11 @@ class _Emitter:
         declare(body.pending, body.init, before=len(self.graph))
         forward.add(f"        return {self._result(body)}")
         chains = sequential(forward, Counter(m for m, _, _ in body.init if m is not None))
+        if scope.kind == "net" and self.by_role:  # checkpoints from before keyed them by index
+            body.init.append((None, "self.register_load_state_dict_pre_hook(rename_indexed_keys)",
+                              None))
         draft = class_header(self.a, self.flat, self.logits, scope, body.widths, body.init,
-                             heads, chains)
+                             heads, chains, body.roles)
         draft.extend(forward)
         self.functions |= body.widths.functions
         last = scope.nodes[-1]
@@ -183,8 +190,10 @@ class _Emitter:
         buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused),
                                 self.backend.buffer)
         covered = {s.pool for s in fused.values() if s.pool is not None}
+        roles = roles_of(self.graph, items, members)
+        self.by_role |= bool(roles)
         return _Body(scope, prefix, items, members, widths, fused, var, sources,
-                     attributes(self.graph, items, members), buffers, covered)
+                     attributes(self.graph, items, members, roles), roles, buffers, covered)
 
     def _block_use(self, body: _Body, position: int, item: Scope) -> tuple[int, str]:
         """A block use: its class written, its member declared; its output and call."""

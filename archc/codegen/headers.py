@@ -20,7 +20,8 @@ from archc.pipeline import Analysis
 
 
 def class_header(analysis: Analysis, flat: dict[int, bool], logits: bool, scope: Scope,
-                 widths: Widths, init: list, heads: bool, chains: set[str]) -> Draft:
+                 widths: Widths, init: list, heads: bool, chains: set[str],
+                 roles: dict[str, list[str]]) -> Draft:
     """The docstring, the class attributes and __init__ of the class written from `scope`."""
     graph = analysis.graph
     draft = Draft([], [])
@@ -34,7 +35,7 @@ def class_header(analysis: Analysis, flat: dict[int, bool], logits: bool, scope:
     signature = ["self", *widths.signature()] + [f"heads: bool = {heads}"] * has_heads
     draft.add(f"    def __init__({', '.join(signature)}):")
     draft.add("        super().__init__()")
-    declare_members(draft, init, chains)
+    declare_members(draft, init, chains, roles)
     if scope.kind == "net":
         draft.add("        init_weights(self)")
     draft.add("")

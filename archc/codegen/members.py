@@ -9,8 +9,11 @@ head's), so the same statement gets the same name in every use of a block:
   does: `branch_pool` (it starts with a pool), `branch_inception` (with a block use), else
   `branch1x1`, `branch3x3` (its widest conv).
 
-A member made by several layers (a branch of two convs, `conv 3x3 64 x2`) is an
-nn.ModuleList indexed in layer order: `branch3x3[0]`, `branch3x3[1]`.
+A member made by several layers is a container (archc.codegen.containers): its layers by
+position where they are one kind (`conv 3x3 64 x2`: `conv3[0]`, `conv3[1]`), by role where
+they differ (`role_names`: ResNet's `residual.conv1`, `residual.bn1`, as torchvision's
+Bottleneck names them), a role being a layer's own label inside the member, or its op or
+block name and a counter.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ class Members:
     names: dict[int, str]  # id(syntax) -> member name
     branches: set[str]  # the members that are branches of a concat
     taken: set[str]  # every name given, for more members (heads) to avoid
+    labels: dict[int, str]  # id(syntax) -> the label of its statement inside a member
 
 
 def member_names(body: tuple[ast.Stmt, ...], taken: set[str]) -> Members:
     """The member of every op, concat and block use in `body`."""
     names: dict[int, str] = {}
     branches: set[str] = set()
+    labels: dict[int, str] = {}
     counts: dict[str, int] = {}
     for stmt in body:
         core = stmt.core
@@ -52,7 +57,34 @@ def member_names(body: tuple[ast.Stmt, ...], taken: set[str]) -> Members:
             names.update((id(s), member) for s in syntax_in(part))
             if part is not stmt:
                 branches.add(member)
-    return Members(names, branches, taken)
+            labels.update(_inner_labels(part))
+    return Members(names, branches, taken, labels)
+
+
+# What an nn.ModuleDict answers itself, so no layer may be called by it.
+MODULE_DICT_METHODS = frozenset({"clear", "items", "keys", "pop", "update", "values"})
+
+
+def role_names(layers: list[Syntax], labels: dict[int, str]) -> list[str] | None:
+    """The role of each of a member's layers (they made its modules, in order): its label
+    inside the member, else its op or block name, with a counter where the name recurs
+    (`conv1`, `bn1`, `conv2`; `gap`). None where they are all one kind, unlabelled: position
+    names them (`conv3[1]`)."""
+    titles = [ast.title(s) for s in layers]
+    if len(set(titles)) == 1 and not any(id(s) in labels for s in layers):
+        return None
+    recurring = {t for t in titles if titles.count(t) > 1}
+    taken: set[str] = set()
+    counts: dict[str, int] = {}
+    roles = []
+    for syntax, title in zip(layers, titles):
+        counts[title] = counts.get(title, 0) + 1
+        label = labels.get(id(syntax))
+        counted = f"{title}{'_' * title[-1].isdigit()}{counts[title]}"
+        role = safe((counted if title in recurring else title) if label is None else
+                    label if label.isidentifier() else f"{title}{label}")
+        roles.append(fresh(role + "_" if role in MODULE_DICT_METHODS else role, taken))
+    return roles
 
 
 def syntax_in(stmt: ast.Stmt) -> Iterator[Syntax]:
@@ -67,6 +99,19 @@ def syntax_in(stmt: ast.Stmt) -> Iterator[Syntax]:
         yield core
         for inner in core.branches:
             yield from syntax_in(inner)
+
+
+def _inner_labels(stmt: ast.Stmt) -> dict[int, str]:
+    """id(syntax) -> label, for the labelled statements inside `stmt` (not `stmt` itself)."""
+    core = stmt.core
+    inner = core.body if isinstance(core, ast.Group) else \
+        core.branches if isinstance(core, ast.Concat) else ()
+    labels = {}
+    for part in inner:
+        if part.label and isinstance(part.core, (ast.Op, ast.BlockUse)):
+            labels[id(part.core)] = part.label
+        labels.update(_inner_labels(part))
+    return labels
 
 
 def _branch_name(branch: ast.Stmt, index: int, kind: str) -> str:

@@ -17,7 +17,7 @@ import keyword
 # Names the emitted code itself uses, or that would shadow something it relies on.
 RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
     "torch", "nn", "F", "self", "x", "aux", "heads", "init_weights", "loss_weights",
-    "in_channels", "K", "check_input"}
+    "in_channels", "K", "check_input", "rename_indexed_keys"}
 # A layer must not overwrite `training` & co. Private names and dunders are refused by `safe`.
 MODULE_ATTRIBUTES = frozenset("""
     T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda

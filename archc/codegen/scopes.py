@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from archc.codegen.members import Members
+from archc.codegen.members import Members, Syntax, role_names
 from archc.codegen.modules import is_module
 from archc.codegen.names import camel
 from archc.ir.graph import Graph
@@ -54,25 +54,70 @@ def _path(graph: Graph, n: int) -> tuple:
     return ((("head", node.head),) if node.head else ()) + node.blocks
 
 
-def member_of(graph: Graph, item: int | Scope, members: Members) -> str | None:
+def syntax_of(graph: Graph, item: int | Scope) -> Syntax:
+    """The op or block use that made `item`."""
     if isinstance(item, Scope):
-        return members.names[id(graph.block_uses[item.use].syntax)]
-    return members.names.get(id(graph.node(item).syntax))
+        return graph.block_uses[item.use].syntax
+    return graph.node(item).syntax
+
+
+def member_of(graph: Graph, item: int | Scope, members: Members) -> str | None:
+    return members.names.get(id(syntax_of(graph, item)))
 
 
 def is_module_item(graph: Graph, item: int | Scope) -> bool:
     return isinstance(item, Scope) or is_module(graph.node(item).op)
 
 
-def attributes(graph: Graph, items: list, members: Members) -> list[tuple]:
-    """(member, attribute, state_dict key) of every item: `branch3x3`,
-    `branch3x3[0]`, `branch3x3.0` (a member of several layers is an nn.ModuleList)."""
+def roles_of(graph: Graph, items: list, members: Members) -> dict[str, list[str]]:
+    """The members of several layers that are no chain (a ReLU between them) and whose layers
+    differ in kind: the name of each of their layers, in order (members.role_names). Decided
+    by the graph alone, so every backend keys a layer alike."""
+    positions: dict[str, list[int]] = {}  # member -> where its layers with modules stand
+    for position, item in enumerate(items):
+        if is_module_item(graph, item):
+            positions.setdefault(member_of(graph, item, members), []).append(position)
+    roles = {}
+    for member, where in positions.items():
+        layers = [items[p] for p in where]
+        if len(where) > 1 and not _chained(graph, layers, where):
+            names = role_names([syntax_of(graph, i) for i in layers], members.labels)
+            roles.update({member: names} if names else {})
+    return roles
+
+
+def _chained(graph: Graph, layers: list, where: list[int]) -> bool:
+    """Each layer stands right after the one before and reads it alone, and none but the last
+    is activated (`conv 1x1 64 relu`: the activation is a call around the layer's)."""
+    def reads(item) -> tuple:
+        return (item.input,) if isinstance(item, Scope) else graph.node(item).inputs
+
+    def output(item) -> int:
+        return item.nodes[-1] if isinstance(item, Scope) else item
+
+    def activated(item) -> bool:
+        return not isinstance(item, Scope) and getattr(graph.node(item).op, "act",
+                                                       "linear") != "linear"
+
+    return where == list(range(where[0], where[0] + len(where))) and \
+        all(reads(b) == (output(a),) for a, b in zip(layers, layers[1:])) and \
+        not any(activated(i) for i in layers[:-1])
+
+
+def attributes(graph: Graph, items: list, members: Members,
+               roles: dict[str, list[str]]) -> list[tuple]:
+    """(member, attribute, state_dict key) of every item: `branch3x3`, `branch3x3[0]`,
+    `branch3x3.0` (a member of several layers, indexed), or `residual.conv1` twice (one of
+    `roles`)."""
     counts = Counter(member_of(graph, i, members) for i in items if is_module_item(graph, i))
     seen, result = Counter(), []
     for item in items:
         member = member_of(graph, item, members)
         attr = key = member
-        if is_module_item(graph, item) and counts[member] > 1:
+        if is_module_item(graph, item) and member in roles:
+            attr = key = f"{member}.{roles[member][seen[member]]}"
+            seen[member] += 1
+        elif is_module_item(graph, item) and counts[member] > 1:
             attr, key = f"{member}[{seen[member]}]", f"{member}.{seen[member]}"
             seen[member] += 1
         result.append((member, attr, key))

@@ -1,12 +1,13 @@
 """Weights: a torchvision checkpoint -> the `state_dict` of archc's module for the same net.
 
 Paired by structure, not by name (torchvision's `layer2.0.conv2` is archc's
-`layer2.0.residual.3`): each side's `state_dict` as a list of layers (a module's path and its
-tensors by role: weight, bias, running_mean, running_var, num_batches_tracked), in declaration
-order; layer i of one with layer i of the other, every tensor's role and shape checked. A
-Linear's weight pairs with a 1x1 conv's by a reshape (ConvNeXt writes its pointwise convs as
-Linear layers). The first layer that does not pair is an `ArchError` at the statement that made
-archc's layer, naming both sides.
+`layer2.0.residual.conv2`: one role, two paths; other nets differ more): each side's
+`state_dict` as a list of layers (a module's path and its tensors by role: weight, bias,
+running_mean, running_var, num_batches_tracked), in declaration order; layer i of one with
+layer i of the other, every tensor's role and shape checked. A Linear's weight pairs with a 1x1
+conv's by a reshape (ConvNeXt writes its pointwise convs as Linear layers). The first layer
+that does not pair is an `ArchError` at the statement that made archc's layer, naming both
+sides.
 """
 
 from __future__ import annotations

@@ -23,6 +23,17 @@ def init_weights(module):
                 nn.init.zeros_(layer.bias)
 
 
+def rename_indexed_keys(module, state_dict, prefix, *args):
+    """A load_state_dict pre-hook: checkpoints written before archc named a member's layers
+    by role (`residual.conv1`) key them by position (`residual.0`); rename them."""
+    for path, member in module.named_modules():
+        if isinstance(member, nn.ModuleDict):
+            for index, role in enumerate(member):
+                old = f"{prefix}{path}.{index}."
+                for key in [k for k in state_dict if k.startswith(old)]:
+                    state_dict[f"{prefix}{path}.{role}.{key[len(old):]}"] = state_dict.pop(key)
+
+
 class Mlp(nn.Module):
     """block mlp(hidden, out), taking in_channels."""
 
@@ -47,37 +58,38 @@ class NinCifar10(nn.Module):
 
     def __init__(self, classes=10):
         super().__init__()
-        self.mlpconv1 = nn.ModuleList([
-            nn.Conv2d(3, 192, 5, padding=2),  # 192x32x32
-            Mlp(192, 160, 96),  # 96x32x32
-        ])
+        self.mlpconv1 = nn.ModuleDict({
+            "conv": nn.Conv2d(3, 192, 5, padding=2),  # 192x32x32
+            "mlp": Mlp(192, 160, 96),  # 96x32x32
+        })
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 96x16x16
         self.dropout1 = nn.Dropout(0.5)  # 96x16x16
-        self.mlpconv2 = nn.ModuleList([
-            nn.Conv2d(96, 192, 5, padding=2),  # 192x16x16
-            Mlp(192, 192, 192),  # 192x16x16
-        ])
+        self.mlpconv2 = nn.ModuleDict({
+            "conv": nn.Conv2d(96, 192, 5, padding=2),  # 192x16x16
+            "mlp": Mlp(192, 192, 192),  # 192x16x16
+        })
         self.avgpool1 = nn.AvgPool2d(3, stride=2, ceil_mode=True)  # 192x8x8
         self.dropout2 = nn.Dropout(0.5)  # 192x8x8
-        self.mlpconv3 = nn.ModuleList([
-            nn.Conv2d(192, 192, 3, padding=1),  # 192x8x8
-            Mlp(192, 192, classes),  # classes x 8 x 8
-        ])
+        self.mlpconv3 = nn.ModuleDict({
+            "conv": nn.Conv2d(192, 192, 3, padding=1),  # 192x8x8
+            "mlp": Mlp(192, 192, classes),  # classes x 8 x 8
+        })
         self.gap1 = nn.AdaptiveAvgPool2d(1)  # classes x 1 x 1
+        self.register_load_state_dict_pre_hook(rename_indexed_keys)
         init_weights(self)
 
     def forward(self, x):  # 3x32x32
         check_input(x, (3, 32, 32))
-        x = F.relu(self.mlpconv1[0](x))  # 192x32x32
-        x = self.mlpconv1[1](x)  # 96x32x32
+        x = F.relu(self.mlpconv1.conv(x))  # 192x32x32
+        x = self.mlpconv1.mlp(x)  # 96x32x32
         x = self.maxpool1(x)  # 96x16x16
         x = self.dropout1(x)  # 96x16x16
-        x = F.relu(self.mlpconv2[0](x))  # 192x16x16
-        x = self.mlpconv2[1](x)  # 192x16x16
+        x = F.relu(self.mlpconv2.conv(x))  # 192x16x16
+        x = self.mlpconv2.mlp(x)  # 192x16x16
         x = self.avgpool1(x)  # 192x8x8
         x = self.dropout2(x)  # 192x8x8
-        x = F.relu(self.mlpconv3[0](x))  # 192x8x8
-        x = self.mlpconv3[1](x)  # classes x 8 x 8
+        x = F.relu(self.mlpconv3.conv(x))  # 192x8x8
+        x = self.mlpconv3.mlp(x)  # classes x 8 x 8
         x = self.gap1(x)  # classes x 1 x 1
         x = x if self.training else F.softmax(x, dim=1)  # classes x 1 x 1
         return torch.flatten(x, 1)

@@ -24,29 +24,41 @@ def init_weights(module):
                 nn.init.zeros_(layer.bias)
 
 
+def rename_indexed_keys(module, state_dict, prefix, *args):
+    """A load_state_dict pre-hook: checkpoints written before archc named a member's layers
+    by role (`residual.conv1`) key them by position (`residual.0`); rename them."""
+    for path, member in module.named_modules():
+        if isinstance(member, nn.ModuleDict):
+            for index, role in enumerate(member):
+                old = f"{prefix}{path}.{index}."
+                for key in [k for k in state_dict if k.startswith(old)]:
+                    state_dict[f"{prefix}{path}.{role}.{key[len(old):]}"] = state_dict.pop(key)
+
+
 class BottleneckProj(nn.Module):
     """block bottleneck_proj(w, s), taking in_channels."""
 
     def __init__(self, in_channels, w, s):
         super().__init__()
-        self.residual = nn.ModuleList([
-            nn.Conv2d(in_channels, w, 1, bias=False),  # w x H x W
-            nn.BatchNorm2d(w),  # w x H x W
-            nn.Conv2d(w, w, 3, stride=s, padding=1, bias=False),  # w x H/s x W/s
-            nn.BatchNorm2d(w),  # w x H/s x W/s
-            nn.Conv2d(w, 4 * w, 1, bias=False),  # (4 * w) x H/s x W/s
-            nn.BatchNorm2d(4 * w),  # (4 * w) x H/s x W/s
-        ])
+        self.residual = nn.ModuleDict({
+            "conv1": nn.Conv2d(in_channels, w, 1, bias=False),  # w x H x W
+            "bn1": nn.BatchNorm2d(w),  # w x H x W
+            "conv2": nn.Conv2d(w, w, 3, stride=s, padding=1, bias=False),  # w x H/s x W/s
+            "bn2": nn.BatchNorm2d(w),  # w x H/s x W/s
+            "conv3": nn.Conv2d(w, 4 * w, 1, bias=False),  # (4 * w) x H/s x W/s
+            "bn3": nn.BatchNorm2d(4 * w),  # (4 * w) x H/s x W/s
+        })
         self.shortcut = nn.ModuleList([
             nn.Conv2d(in_channels, 4 * w, 1, stride=s, bias=False),  # (4 * w) x H/s x W/s
             nn.BatchNorm2d(4 * w),  # (4 * w) x H/s x W/s
         ])
 
     def forward(self, x):  # in_channels x H x W
-        residual = C.conv(x, self.residual[0], bn=self.residual[1], act='relu')  # w x H x W
+        residual = C.conv(x, self.residual.conv1, bn=self.residual.bn1, act='relu')  # w x H x W
         # w x H/s x W/s
-        residual = C.conv(residual, self.residual[2], bn=self.residual[3], act='relu')
-        residual = C.conv(residual, self.residual[4], bn=self.residual[5])  # (4 * w) x H/s x W/s
+        residual = C.conv(residual, self.residual.conv2, bn=self.residual.bn2, act='relu')
+        # (4 * w) x H/s x W/s
+        residual = C.conv(residual, self.residual.conv3, bn=self.residual.bn3)
         # (4 * w) x H/s x W/s
         shortcut = C.conv(x, self.shortcut[0], bn=self.shortcut[1], residual=residual, act='relu')
         return shortcut
@@ -57,20 +69,22 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels, w):
         super().__init__()
-        self.residual = nn.ModuleList([
-            nn.Conv2d(in_channels, w, 1, bias=False),  # w x H x W
-            nn.BatchNorm2d(w),  # w x H x W
-            nn.Conv2d(w, w, 3, padding=1, bias=False),  # w x H x W
-            nn.BatchNorm2d(w),  # w x H x W
-            nn.Conv2d(w, 4 * w, 1, bias=False),  # (4 * w) x H x W
-            nn.BatchNorm2d(4 * w),  # (4 * w) x H x W
-        ])
+        self.residual = nn.ModuleDict({
+            "conv1": nn.Conv2d(in_channels, w, 1, bias=False),  # w x H x W
+            "bn1": nn.BatchNorm2d(w),  # w x H x W
+            "conv2": nn.Conv2d(w, w, 3, padding=1, bias=False),  # w x H x W
+            "bn2": nn.BatchNorm2d(w),  # w x H x W
+            "conv3": nn.Conv2d(w, 4 * w, 1, bias=False),  # (4 * w) x H x W
+            "bn3": nn.BatchNorm2d(4 * w),  # (4 * w) x H x W
+        })
 
     def forward(self, x):  # in_channels x H x W
-        residual = C.conv(x, self.residual[0], bn=self.residual[1], act='relu')  # w x H x W
-        residual = C.conv(residual, self.residual[2], bn=self.residual[3], act='relu')  # w x H x W
+        residual = C.conv(x, self.residual.conv1, bn=self.residual.bn1, act='relu')  # w x H x W
+        # w x H x W
+        residual = C.conv(residual, self.residual.conv2, bn=self.residual.bn2, act='relu')
         # (4 * w) x H x W
-        residual = C.conv(residual, self.residual[4], bn=self.residual[5], residual=x, act='relu')
+        residual = C.conv(
+            residual, self.residual.conv3, bn=self.residual.bn3, residual=x, act='relu')
         return residual
 
 
@@ -113,6 +127,7 @@ class Resnet50(nn.Module):
         )
         self.gap1 = nn.AdaptiveAvgPool2d(1)  # 2048x1x1
         self.fc1 = nn.Linear(2048, classes)  # classes
+        self.register_load_state_dict_pre_hook(rename_indexed_keys)
         init_weights(self)
 
     def forward(self, x):  # 3x224x224
