@@ -1,10 +1,10 @@
 """Calls: a layer's forward() expression where the plan meets the backend's call table.
 
-The emitter (archc.codegen.emit) walks a class's items; for each layer it asks `Calls` for
-the values the layer reads, the expression that computes it (a `Site` built from the plan's
+The emitter (archc.codegen.emit) walks a class's statements (archc.codegen.rewrite); for
+each it asks `Calls` for the expression that computes it (a `Site` built from the plan's
 step: the fused bn, shortcut, activation, pool or second conv, by the members that hold them,
-rendered by the backend's table in archc.codegen.backend_calls), and, where the plan merged
-sibling 1x1 convs into one GEMM, the one line that makes them all.
+rendered by the backend's table in archc.codegen.backend_calls), or, for sibling 1x1 convs
+merged into one GEMM, the one line that makes them all.
 """
 
 from __future__ import annotations
@@ -13,37 +13,28 @@ from dataclasses import replace
 
 from archc import ops
 from archc.codegen.backend_calls import Backend, Site
-from archc.codegen.fusion import KernelPlan
 from archc.codegen.names import LocalNames
+from archc.codegen.rewrite import Statement
 from archc.ir.graph import Graph
 
 
 class Calls:
-    def __init__(self, graph: Graph, plan: KernelPlan | None, backend: Backend,
-                 flat: dict[int, bool], finals: set[int]):
-        self.graph, self.plan, self.backend = graph, plan, backend
+    def __init__(self, graph: Graph, backend: Backend, flat: dict[int, bool],
+                 finals: set[int]):
+        self.graph, self.backend = graph, backend
         self.flat = flat  # values that are N x C
         self.finals = finals  # the values that end the net or a head
 
-    def reads(self, item, fused: dict) -> list[int]:
-        """The values `item` reads: a GEMM that takes its pool reads the pool's input."""
-        if not isinstance(item, int):  # a block use
-            return [item.input]
-        if item in fused and fused[item].pool is not None:
-            return list(self.graph.node(fused[item].pool).inputs)
-        if any(s.pool == item for s in fused.values()):
-            return []  # the pool is taken by the GEMM after it
-        return list(self.graph.node(item).inputs)
-
-    def layer(self, n: int, attr: str | None, var: LocalNames, into: str | None,
-              fused=None, attrs=None, items=None) -> str:
-        """The forward expression of layer `n`, by the backend's table."""
+    def layer(self, statement: Statement, attr: str | None, var: LocalNames, into: str | None,
+              attrs: list[tuple], items: list) -> str:
+        """The forward expression of a "layer" or "fused" statement, by the backend's table."""
+        n, step = statement.item, statement.step
         node = self.graph.node(n)
         op = node.op
+        fused = step if statement.kind == "fused" else None
         if fused is not None and fused.pool is not None:  # the GEMM reads what the pool would
             node = self.graph.node(fused.pool)
         args = self.args(ops.spec(op).reads, node.inputs, var)
-        step = self.plan.step_of(n) if self.plan else None
         site = Site(f"self.{attr}", args, n in self.finals, step, into)
         if fused is not None:
             def member(layer):  # a fused layer's module, by its attribute
@@ -54,7 +45,7 @@ class Calls:
                            epilogue=True, pool=fused.pool is not None, act=fused.act,
                            norm=member(fused.norm), scale=member(fused.scale))
             if fused.kind == "mlp":
-                site = replace(site, second=f"self.{attrs[items.index(fused.tail[0])][1]}")
+                site = replace(site, second=member(fused.tail[0]))
         elif step is not None and step.tail and n in step.nodes:
             site = replace(site, relu=op.act == "relu")  # its epilogue lies in another class
         return self.backend.call(op, site)
@@ -69,18 +60,11 @@ class Calls:
             value = f"torch.flatten({value}, 1)"
         return [value]
 
-    def siblings(self, n: int, items: list) -> tuple[int, ...]:
-        """The layers of the plan's merged GEMM that `n` begins, if all are in this class."""
-        if self.plan is None or not isinstance(n, int) or n not in items:
-            return ()
-        step = self.plan.step_of(n)
-        if step.kind != "gemm" or len(step.nodes) < 2 or step.nodes[0] != n:
-            return ()
-        return step.nodes if all(s in items for s in step.nodes) else ()
-
-    def merged(self, siblings, items, attrs, position, var, members, widths, into) -> str:
+    def merged(self, statement: Statement, items, attrs, position, var, members, widths,
+               into) -> str:
         """`a, b, c = K.conv1x1_siblings(x, [...], [...], relu=True)`: names for all (the
         backend's `siblings` row writes the call)."""
+        siblings = statement.siblings
         where = [items.index(s) for s in siblings]
         for s in siblings[1:]:
             widths.layer(s)

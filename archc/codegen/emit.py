@@ -12,12 +12,15 @@ more than one block use. Members are named by archc.codegen.members
 `archc.codegen.lower` executes this very source to build the in-memory module, so `archc
 compile -o net.py` and `archc.compile()` are the same code.
 
-One class is one walk over its scope's items (archc.codegen.scopes), in order: a block use
-writes its child class and declares it; a layer declares its module and asks
-archc.codegen.calls for its forward() expression (the plan's fused step, by the backend's
-table); the value is assigned to a variable (archc.codegen.names) and the heads that branch
-from it are written. archc.codegen.headers writes the docstring and constructor,
-archc.codegen.containers the members of several layers.
+One class is one walk over its scope's items (archc.codegen.scopes), in order, after the
+backend's plan has been applied to them (archc.codegen.rewrite: the statement of forward()
+that stands at each item, a layer's call, a GEMM with its fused epilogue, merged sibling
+GEMMs, or none where another statement computes the item): a block use writes its child
+class and declares it; a layer declares its module, and its statement, if any, is rendered by
+the backend's table (archc.codegen.calls); the value is assigned to a variable
+(archc.codegen.names) and the heads that branch from it are written. archc.codegen.headers
+writes the docstring and constructor, archc.codegen.containers the members of several
+layers.
 
 The `state_dict` keys follow from the member names and are a contract: checkpoints depend on
 them (tests/golden/state_dict holds GoogLeNet's and NIN's). Where a member holds its layers by
@@ -51,14 +54,14 @@ from archc.codegen.backend_calls import TORCH, Backend
 from archc.codegen.calls import Calls
 from archc.codegen.containers import declare, sequential
 from archc.codegen.drafts import Classes, Draft, Note
-from archc.codegen.fusion import Step
 from archc.codegen.headers import class_header
 from archc.codegen.members import Members, member_names
 from archc.codegen.modules import module_source
 from archc.codegen.names import LocalNames, camel, fresh, safe
 from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS, RENAME_INDEXED_KEYS
+from archc.codegen.rewrite import Rewritten, rewrite
 from archc.codegen.scopes import Scope, attributes, is_module_item, items_of, roles_of
-from archc.codegen.triton.buffers import ConcatBuffers, fused_epilogues
+from archc.codegen.triton.buffers import ConcatBuffers
 from archc.codegen.widths import Widths
 from archc.lang import ast
 from archc.lang.functions import FUNCTIONS
@@ -87,14 +90,12 @@ class _Body:
     items: list
     members: Members
     widths: Widths
-    fused: dict[int, Step]  # the plan's steps whose epilogue this class writes as one call
+    rewritten: Rewritten  # the plan applied to its items: the statement at each
     var: LocalNames
     sources: dict[int, list]  # value -> the heads branching from it, in order
     attrs: list[tuple]  # per item: (member, attribute, state_dict key)
     roles: dict[str, list[str]]  # the members that hold their layers by role: their names
     buffers: ConcatBuffers
-    covered: set[int]  # layers a fused step before them computes
-    done: set[int] = field(default_factory=set)  # values a merged GEMM already assigned
     init: list = field(default_factory=list)  # (member, source, note) of __init__
     forward: Draft = field(default_factory=lambda: Draft([], []))
     pending: list = field(default_factory=list)  # heads' members, declared where written
@@ -113,7 +114,7 @@ class _Emitter:
         self.layer_nodes: dict[str, int] = {}
         self.functions: set[str] = set()  # of archc.lang.functions, that widths call
         self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
-        self.calls = Calls(self.graph, self.plan, backend, self.flat, self.finals)
+        self.calls = Calls(self.graph, backend, self.flat, self.finals)
         self.by_role = False  # whether any member holds its layers by role (an nn.ModuleDict)
 
     def run(self, heads: bool) -> Emitted:
@@ -176,24 +177,23 @@ class _Emitter:
 
     def _body(self, scope: Scope, prefix: str) -> _Body:
         """One class's state, before its first line: its items, their members and variables,
-        and the plan's fusions that lie in it."""
+        and their statements (the plan applied to them)."""
         items = items_of(self.graph, scope)
         members = member_names(scope.body, set())
         block = self.graph.block_uses[scope.use] if scope.kind == "block" else None
         widths = Widths(self.a, self.flat, scope.input, block,
                         self.net_args if scope.kind == "net" else ())
-        fused = fused_epilogues(self.plan, items, scope.input)
-        var = LocalNames([self.calls.reads(i, fused) for i in items], scope.input, self.flat)
+        rewritten = rewrite(self.plan, self.graph, items, scope.input)
+        var = LocalNames(rewritten.reads, scope.input, self.flat)
         sources: dict[int, list] = {}  # value -> the heads branching from it, in order
         for head in self.graph.heads if scope.kind == "net" else ():
             sources.setdefault(head.source, []).append(head)
-        buffers = ConcatBuffers(self.plan, self.graph, items, members.taken, set(fused),
+        buffers = ConcatBuffers(rewritten.writes, self.graph, members.taken,
                                 self.backend.buffer)
-        covered = {s.pool for s in fused.values() if s.pool is not None}
         roles = roles_of(self.graph, items, members)
         self.by_role |= bool(roles)
-        return _Body(scope, prefix, items, members, widths, fused, var, sources,
-                     attributes(self.graph, items, members, roles), roles, buffers, covered)
+        return _Body(scope, prefix, items, members, widths, rewritten, var, sources,
+                     attributes(self.graph, items, members, roles), roles, buffers)
 
     def _block_use(self, body: _Body, position: int, item: Scope) -> tuple[int, str]:
         """A block use: its class written, its member declared; its output and call."""
@@ -217,13 +217,13 @@ class _Emitter:
             body.var.alias(item, self.graph.node(item).inputs[0])  # the final softmax, left out
             widths.alias(item, self.graph.node(item).inputs[0])
             return None, ""
-        output = item
         widths.layer(item)
         if module and not self._unused(item, attr, member):
             source = module_source(self.graph.node(item).op, widths.module_texts(item))
             body.init.append((member, source, self._note(item, widths, body.scope)))
             self.layer_nodes[body.prefix + key] = item
-        if item in body.covered:  # computed by a fused GEMM before it
+        statement = body.rewritten.at(position)
+        if statement is None:  # computed by another statement (a fused or merged GEMM)
             return None, ""
         if module:
             self.layer_nodes[body.prefix + key] = item
@@ -234,30 +234,24 @@ class _Emitter:
                 widths.text(i) for i in self.graph.node(item).inputs]):
             body.init.append((None, widths_line, None))
         into = buffers.part(item) or buffers.buffer(item)
-        fused = body.fused.get(item)
-        expression = self.calls.layer(item, attr, body.var, into, fused, body.attrs,
-                                         body.items)
-        if fused is not None:  # the step computes its bn, sum, ReLU or second conv too
-            output = fused.output
-            body.covered.update(fused.tail)
-            for layer in fused.tail:
-                widths.layer(layer)  # for the line's shape comment
-        return output, expression
+        if statement.kind == "merged":
+            return item, ""  # `_assign` writes the line that assigns every sibling
+        expression = self.calls.layer(statement, attr, body.var, into, body.attrs, body.items)
+        for layer in statement.tail:  # the step computes its bn, sum, ReLU or second conv too
+            widths.layer(layer)  # for the line's shape comment
+        return statement.output, expression
 
     def _assign(self, body: _Body, position: int, output: int, expression: str) -> None:
         """The line that stores `output` (a merged GEMM's: all its siblings'), and the heads
         that branch from it."""
-        if output in body.done:
-            return
         widths, var, forward = body.widths, body.var, body.forward
-        siblings = self.calls.siblings(output, body.items)
-        if siblings:
-            targets = self.calls.merged(siblings, body.items, body.attrs, position, var,
-                                   body.members, widths, body.buffers.part(output))
+        statement = body.rewritten.at(position)
+        if statement.kind == "merged":
+            targets = self.calls.merged(statement, body.items, body.attrs, position, var,
+                                        body.members, widths, body.buffers.part(output))
             note = self._note(output, widths, body.scope)
-            note = replace(note, width=", ".join(widths.text(s) for s in siblings))
+            note = replace(note, width=", ".join(widths.text(s) for s in statement.siblings))
             forward.add(f"        {targets}", note)
-            body.done.update(siblings)
             return
         member = body.attrs[position][0]
         hint = member if member in body.members.branches else None

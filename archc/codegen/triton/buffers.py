@@ -1,4 +1,4 @@
-"""The plan's fusions in one emitted class: concat buffers, and GEMMs with an epilogue.
+"""The plan's concat buffers in one emitted class.
 
 The plan (archc.codegen.triton.plan) says which kernels write their output straight into a
 channel slice of a concat's buffer. In the emitted forward() of one class this reads as
@@ -12,9 +12,7 @@ with `self.concat_widths = (n1, n3, n5, proj)` set in __init__ (a plain tuple, n
 the `state_dict` stays the torch backend's). A write is emitted only where the writer and the
 concat are both layers of this class; every other branch is copied in by `join`.
 
-A GEMM whose plan step also computes the bn, sum and ReLU after it is written as one call
-(`K.conv1x1(x, conv, relu=True, bn=..., residual=x)`) where all those layers are in this class
-and the shortcut is made before it (`fused_epilogues`); elsewhere each layer keeps its line.
+Which GEMMs are written as one call with their epilogue is archc.codegen.rewrite's.
 """
 
 from __future__ import annotations
@@ -22,28 +20,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from archc import ops
-from archc.codegen.fusion import KernelPlan, Step
 from archc.codegen.names import fresh
 from archc.ir.graph import Graph
 
 
 class ConcatBuffers:
-    def __init__(self, plan: KernelPlan | None, graph: Graph, items: list, taken: set[str],
-                 fused: set[int], make: Callable[[str], str] | None = None):
-        """`fused`: the GEMMs whose epilogue (bn, sum, ReLU) this class writes as one call;
-        `make`: the backend's call that makes a buffer, from its widths attribute."""
+    def __init__(self, writes: dict[int, tuple[int, int]], graph: Graph, taken: set[str],
+                 make: Callable[[str], str] | None = None):
+        """`writes`: writer -> (concat, branch index), archc.codegen.rewrite's; `make`: the
+        backend's call that makes a buffer, from its widths attribute."""
         self.graph = graph
         self.make = make
         self.taken = taken
-        self.writes: dict[int, tuple[int, int]] = {}  # writer -> (concat, branch index)
-        layers = {i for i in items if isinstance(i, int)}
-        for step in plan.steps if plan else ():
-            writer, into = step.nodes[0], step.into[0] if step.into else None
-            made = step.output if writer in fused else writer
-            if into is not None and writer in layers and into.concat in layers and \
-                    made == step.output:
-                branch = graph.node(into.concat).inputs.index(made)
-                self.writes[writer] = (into.concat, branch)
+        self.writes = writes
         self.names: dict[int, tuple[str, str]] = {}  # concat -> (variable, widths attribute)
 
     def open(self, writer: int) -> str | None:
@@ -71,24 +60,3 @@ class ConcatBuffers:
             return None
         assert isinstance(self.graph.node(concat).op, ops.Concat)
         return f"self.{self.names[concat][1]} = ({', '.join(texts)}{',' * (len(texts) == 1)})"
-
-
-def fused_epilogues(plan: KernelPlan | None, items: list, scope_input: int) -> dict[int, Step]:
-    """The plan's GEMMs with an epilogue whose layers all lie in this class (`items`: layer
-    ids, and block uses with their `nodes`), and whose shortcut is made before the GEMM."""
-    if plan is None:
-        return {}
-    layers = [i for i in items if isinstance(i, int)]
-    fused = {}
-    for step in plan.steps:
-        conv = step.nodes[0]
-        if not (step.tail or step.pool is not None) or conv not in layers or \
-                not set(step.tail) <= set(layers):
-            continue
-        earlier = items[:items.index(conv)]
-        if step.pool is not None and (not earlier or earlier[-1] != step.pool):
-            continue  # the pool's input is read in its place: it must come right before
-        made = {n for i in earlier for n in (getattr(i, "nodes", None) or (i,))}
-        if step.residual is None or step.residual == scope_input or step.residual in made:
-            fused[conv] = step
-    return fused
