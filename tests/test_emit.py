@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast as pyast
 import re
 
 import pytest
@@ -248,3 +249,53 @@ def test_wrapping_splits_at_top_level_commas_only():
     assert lines[1].startswith("            x, g(a, b), name='p, q(', w0=w0,")
     assert " ".join(line.strip() for line in lines[1:]) == code[len("        y = K.f("):]
     assert wrapped("        x = short(x)") == "        x = short(x)"
+
+
+def unused_members(source: str) -> list[str]:
+    """The modules an emitted class builds that its forward() never names (a None slot of a
+    container is no module)."""
+    unused = []
+    for cls in (n for n in pyast.parse(source).body if isinstance(n, pyast.ClassDef)):
+        methods = {f.name: f for f in cls.body if isinstance(f, pyast.FunctionDef)}
+        if "__init__" not in methods:
+            continue
+        forward = pyast.unparse(methods["forward"])
+        for stmt in pyast.walk(methods["__init__"]):
+            target = stmt.targets[0] if isinstance(stmt, pyast.Assign) else None
+            if not (isinstance(target, pyast.Attribute) and isinstance(stmt.value,
+                                                                       (pyast.Call, pyast.IfExp))):
+                continue
+            unused += [f"{cls.name}: {path}" for path in _module_paths(target.attr, stmt.value)
+                       if not re.search(re.escape(path) + r"(?![\w\[])", forward)]
+    return unused
+
+
+def _module_paths(name: str, value) -> list[str]:
+    func = pyast.unparse(value.func) if isinstance(value, pyast.Call) else ""
+    if func not in ("nn.ModuleList", "nn.ModuleDict"):
+        return [f"self.{name}"]
+    held = value.args[0]
+    if isinstance(held, pyast.List):
+        return [f"self.{name}[{k}]" for k, e in enumerate(held.elts)
+                if not (isinstance(e, pyast.Constant) and e.value is None)]
+    return [f"self.{name}.{k.value}" for k, v in zip(held.keys, held.values)
+            if not (isinstance(v, pyast.Constant) and v.value is None)]
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu", "triton"])
+def test_no_emitted_class_builds_a_module_it_does_not_call(backend):
+    """Every shipped net: a pool the triton kernels compute (GoogLeNet's pool projection reads
+    through it, the depthwise conv sums EfficientNet's squeeze) is not built; in a container
+    its slot is None, so the layers after it keep their keys."""
+    found = {}
+    for path in sorted((ROOT / "nets").glob("*.arch")):
+        source = emit(analyse(path), backend=BACKENDS[backend]).source
+        found.update({path.stem: unused} if (unused := unused_members(source)) else {})
+    assert found == {}
+
+
+def test_a_none_slot_keeps_the_state_dict_of_the_torch_backend():
+    torch_keys = compile_net(ROOT / "nets/googlenet.arch", backend="torch").state_dict()
+    triton = compile_net(ROOT / "nets/googlenet.arch", backend="triton")
+    assert triton.inception3a.branch_pool[0] is None
+    assert list(triton.state_dict()) == list(torch_keys)

@@ -218,7 +218,12 @@ class _Emitter:
             widths.alias(item, self.graph.node(item).inputs[0])
             return None, ""
         widths.layer(item)
-        if module and not self._unused(item, attr, member):
+        if module and self._unused(item):  # held alone: not built; in a container: a None
+            if attr != member:  # slot, so its siblings keep their keys
+                op = self.graph.node(item).op
+                why = f"{ops.spec(op).name(op)}, which the kernels compute without a module"
+                body.init.append((member, f"None  # {why}", None))
+        elif module:
             source = module_source(self.graph.node(item).op, widths.module_texts(item))
             body.init.append((member, source, self._note(item, widths, body.scope)))
             self.layer_nodes[body.prefix + key] = item
@@ -294,10 +299,10 @@ class _Emitter:
                        self.a.shapes[head.source], self.flat[nodes[-1]])
         forward.add(f"            aux[{head.name!r}] = self.{attr}({source})", output)
 
-    def _unused(self, item: int, attr: str, member: str) -> bool:
-        """A module the backend's call does without, held alone (in a list of several its
-        index keeps its siblings' state_dict keys, so it stays): it is not built."""
-        return type(self.graph.node(item).op) in self.backend.moduleless and attr == member
+    def _unused(self, item: int) -> bool:
+        """Whether the backend's call does without the layer's module (a pool the kernels
+        compute, whose module holds no state)."""
+        return type(self.graph.node(item).op) in self.backend.moduleless
 
     def _note(self, n: int, widths: Widths, scope: Scope) -> Note:
         use = self.graph.block_uses[scope.use] if scope.kind == "block" else None

@@ -39,7 +39,7 @@ class Inception(nn.Module):
             nn.Conv2d(n5r, n5, 5, padding=2),  # n5 x H x W
         ])
         self.branch_pool = nn.ModuleList([
-            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),  # in_channels x H x W
+            None,  # maxpool, which the kernels compute without a module
             nn.Conv2d(in_channels, proj, 1),  # proj x H x W
         ])
         self.concat_widths = (n1, n3, n5, proj)
