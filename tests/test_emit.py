@@ -249,6 +249,8 @@ def test_wrapping_splits_at_top_level_commas_only():
     assert lines[1].startswith("            x, g(a, b), name='p, q(', w0=w0,")
     assert " ".join(line.strip() for line in lines[1:]) == code[len("        y = K.f("):]
     assert wrapped("        x = short(x)") == "        x = short(x)"
+    commented = "        y = f(x)  # " + "a remark (in parentheses) " * 4 + "(end)"
+    assert wrapped(commented) == commented
 
 
 def unused_members(source: str) -> list[str]:

@@ -98,13 +98,16 @@ def wrapped(code: str) -> str:
 
 
 def _outer_call(code: str) -> int | None:
-    """Where the parenthesis opens whose match ends `code`, if one does."""
+    """Where the parenthesis opens whose match ends `code`, if one does (a line with a
+    comment is left alone)."""
     depth, quote, opening = 0, None, None
     for i, c in enumerate(code):
         if quote:
             quote = None if c == quote else quote
         elif c in "'\"":
             quote = c
+        elif c == "#":
+            return None
         elif c == "(":
             opening = i if depth == 0 else opening
             depth += 1
