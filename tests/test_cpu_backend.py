@@ -106,6 +106,21 @@ def test_reordered_weights_follow_load_state_dict_and_in_place_updates():
         torch.testing.assert_close(fused(x[:1]), other(x[:1]), rtol=1e-4, atol=1e-5)
 
 
+def test_a_parametrized_weight_falls_back_to_torchs_ops():
+    """weight_norm moves a conv's weight out of its parameters: the cache cannot key on it,
+    so that conv runs as torch's, with the parametrized weight."""
+    path = ROOT / "nets/resnet_digits.arch"
+    reference, fused = _pair(path)
+    for module in (reference, fused):
+        torch.nn.utils.parametrizations.weight_norm(module.stem[0])
+        module.eval()
+    with torch.no_grad():
+        for module in (reference, fused):
+            module.stem[0].parametrizations.weight.original0.mul_(0.5)
+        x = _input(path, batch=2)
+        torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+
+
 def test_float64_and_autograd_in_eval_fall_back_to_torchs_ops():
     path = ROOT / "nets/resnet_digits.arch"
     reference, fused = _pair(path)
