@@ -78,6 +78,17 @@ def test_every_kernel_an_op_is_planned_onto_has_a_triton_call():
     assert BACKENDS["torch"].calls == {}  # the reference: every op reads as its spec says
 
 
+def test_every_kernel_step_the_triton_plan_makes_has_its_row():
+    """A kind of step is a kernel's: its row (archc.codegen.triton.calls) writes its call; only
+    the steps left to torch (and the cpu plan's oneDNN steps) have none."""
+    from archc.codegen.fusion import KINDS
+
+    triton = BACKENDS["triton"]
+    assert set(triton.steps) == set(KINDS) - {"torch", "onednn"}
+    assert all(op_type in ops.REGISTRY for op_type, _ in triton.steps.values())
+    assert BACKENDS["torch"].steps == {} and BACKENDS["cpu"].steps == {}
+
+
 def test_ops_are_named_as_the_language_writes_them():
     conv = ops.Conv((3, 3), 2, (1, 1), 64, 1, "relu", bias=False)
     assert ops.full_text(conv) == "conv 3x3/2 64 pad=1 bias=false relu"
