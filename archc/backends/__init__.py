@@ -18,9 +18,11 @@ inside `launch.capture`, records it; `aot.py` compiles a recorded launch for sm_
 without a GPU.
 
 One op, one file: a kernel's file holds its Triton kernel, its launcher, its torch custom op
-(`torch.ops.archc.<name>`, with the fake and the backward) and what `archc kernels` needs.
-Tensors in, tensors out; nothing here imports the rest of archc. Importing this package imports
-no kernel (nor Triton); `functional` (what emitted modules call) imports them, which registers
-their custom ops. Kernels run on CUDA tensors, or on CPU tensors under `TRITON_INTERPRET=1`
-(set before Triton is imported) for testing.
+(`torch.ops.archc.<name>`, with the fake and the backward), its entry point (`layer`: the
+layer as an emitted module calls it, kernel or torch fallback, `dispatch.py` deciding) and
+what `archc kernels` needs. Tensors in, tensors out; nothing here imports the rest of archc.
+Importing this package imports no kernel (nor Triton); `functional`, the namespace emitted
+modules call (`K.conv1x1`), re-exports the entry points, which registers their custom ops.
+Kernels run on CUDA tensors, or on CPU tensors under `TRITON_INTERPRET=1` (set before Triton
+is imported) for testing.
 """

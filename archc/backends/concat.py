@@ -14,6 +14,8 @@ from itertools import accumulate
 
 import torch
 
+from .dispatch import in_place
+
 
 class ConcatBuffer:
     """The output of one concat of branches `widths` channels wide, allocated at first write."""
@@ -54,12 +56,3 @@ class Part:
     def tensor(self, like: torch.Tensor, h: int, w: int) -> torch.Tensor:
         return self.concat.slice(self.branch, like, h, w)
 
-
-def recording(*tensors: torch.Tensor) -> bool:
-    """Whether autograd records an op of these tensors."""
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-def in_place(*tensors: torch.Tensor) -> bool:
-    """Whether outputs may go into shared buffers: not while autograd records or compiles."""
-    return not recording(*tensors) and not torch.compiler.is_compiling()

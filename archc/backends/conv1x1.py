@@ -22,8 +22,13 @@ import triton
 import triton.language as tl
 from torch.nn import functional as F
 
-from .activation import act_of, activation_grad
+from . import pool2d
+from .activation import TORCH_ACTS, act_of, activation_grad
+from .concat import Part
+from .dispatch import in_place, nhwc, recording, runs
 from .epilogue import activate
+from .folding import fold_bn, scaled
+from .gate import Gated, Pending
 from .launch import capturing, launch, shared_limit
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv, held_by_l2
@@ -307,8 +312,8 @@ def _(x, weight, bias, residual, act, gate=None):
 def _conv1x1_context(ctx, inputs, output):
     x, weight, bias, residual, act, gate = inputs
     # ReLU's gradient is read off its output; another activation's from its input, recomputed
-    # in the backward (archc.backends.functional records torch's activation instead, in
-    # training, where the input is kept anyway).
+    # in the backward (`layer` records torch's activation instead, in training, where the
+    # input is kept anyway).
     recompute = act not in ("linear", "relu")
     ctx.save_for_backward(x, weight, output if act == "relu" else None,
                           bias if recompute else None, residual if recompute else None, gate)
@@ -337,6 +342,121 @@ def _conv1x1_backward(ctx, grad):
 
 
 conv1x1_op.register_autograd(_conv1x1_backward, setup_context=_conv1x1_context)
+
+
+# ---- the layer, as emitted modules call it (K.conv1x1: archc.backends.functional) ------------
+
+
+def layer(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
+          out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
+          residual: torch.Tensor | None = None, pool: bool = False,
+          act: str | None = None, scale: torch.nn.Module | None = None,
+          deferred: bool = False) -> torch.Tensor:
+    """`act(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
+    and the activation in its epilogue (`relu=True` is `act="relu"`). A batch norm in eval
+    mode is folded into the GEMM's weight and bias; in training mode (batch statistics,
+    running averages to update) it runs after the GEMM as torch's own, and the addition and
+    activation with it. A layer scale (`scale`, ConvNeXt's: a learnt factor a channel, its
+    `.scale` [C, 1, 1]) is folded into the weight and bias in every mode (the fold is torch
+    ops, so autograd reaches the factors). An activation other than ReLU is torch's own
+    while autograd records. x may be a `Gated` value (archc.backends.gate).
+    `pool`: x is first max-pooled 3x3/1 (pad 1); at inference while the GEMM loads it, else
+    as its own op.
+    `deferred`: the output's one reader is a sum with a shortcut (the plan says so); at
+    inference a `Pending` value that `gate.add` runs with the shortcut in the epilogue."""
+    act = act_of(relu, act)
+    if scale is not None:
+        return layer(x, scaled(conv, scale.scale.flatten()), relu, out, bn, residual, pool,
+                     act, deferred=deferred)
+    if deferred and residual is None and out is None and not pool and act == "linear" and \
+            runs(x, "conv1x1") and (bn is None or not bn.training) and \
+            in_place(x, conv.weight):
+        return _pending(x, conv, bn)
+    x, gate = _ungate(x, conv, bn, pool)
+    if pool:
+        if runs(x, "conv1x1") and in_place(x, conv.weight) and bn is None and \
+                residual is None and act in ("linear", "relu"):
+            return _pooled_gemm(x, conv, act == "relu", out)
+        x = pool2d.layer(x, "max", (3, 3), (1, 1), (1, 1), True)
+    if act not in ("linear", "relu") and recording(x, conv.weight):
+        return TORCH_ACTS[act](layer(x, conv, bn=bn, residual=residual))
+    if bn is None and residual is None and gate is None:
+        return siblings(x, [conv], relu, out, act=act)[0]
+    if not runs(x, "conv1x1") or (bn is not None and bn.training):
+        y = layer(x, conv) if runs(x, "conv1x1") else F.conv2d(x, conv.weight, conv.bias)
+        y = bn(y) if bn is not None else y
+        y = y + residual if residual is not None else y
+        return TORCH_ACTS[act](y)
+    weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
+    x, weight = nhwc(x), weight.to(x.dtype)
+    bias = bias.to(x.dtype) if bias is not None else None
+    residual = nhwc(residual) if residual is not None else None
+    if out is not None and in_place(x, weight, *(t for t in (residual,) if t is not None)):
+        n, _, h, w = x.shape
+        return conv1x1(x, weight, bias, out=out.tensor(x, h, w), residual=residual, act=act,
+                       gate=gate)
+    return torch.ops.archc.conv1x1(x, weight, bias, residual, act, gate)
+
+
+def siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
+             out: Part | None = None, act: str | None = None) -> list[torch.Tensor]:
+    """Several 1x1 conv layers of one input as one GEMM over their weights side by side
+    (concatenated at run time, so each layer keeps its parameters); their outputs. `out`:
+    where the first conv's output goes (a concat's slice), at inference."""
+    act = act_of(relu, act)
+    weight = torch.cat([c.weight for c in convs]) if len(convs) > 1 else convs[0].weight
+    bias = None
+    if any(c.bias is not None for c in convs):
+        bias = torch.cat([c.bias if c.bias is not None else c.weight.new_zeros(c.out_channels)
+                          for c in convs])
+    widths = [c.out_channels for c in convs]
+    if not runs(x, "conv1x1"):
+        return list(TORCH_ACTS[act](F.conv2d(x, weight, bias)).split(widths, dim=1))
+    x, weight = nhwc(x), weight.to(x.dtype)  # under autocast activations are half, weights not
+    bias = bias.to(x.dtype) if bias is not None else None
+    if out is not None and in_place(x, weight):
+        return _gemm_into(x, weight, bias, act, widths, out)
+    y = torch.ops.archc.conv1x1(x, weight, bias, None, act)
+    return list(y.split(widths, dim=1)) if len(convs) > 1 else [y]
+
+
+def _pending(x: torch.Tensor, conv, bn) -> Pending:
+    """The GEMM `layer(x, conv, bn=bn)` as a `Pending` value: run by `add` with its shortcut."""
+    n, _, h, w = x.shape
+
+    def run(residual: torch.Tensor | None) -> torch.Tensor:
+        return layer(x, conv, bn=bn, residual=residual)
+
+    return Pending(run, (n, conv.out_channels, h, w), x)
+
+
+def _ungate(x: torch.Tensor, conv, bn, pool: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(x, its gate) when the GEMM can multiply the gate in as it loads x, else (the product,
+    None): not with a pool, nor before a batch norm in training."""
+    if not isinstance(x, Gated):
+        return x, None
+    if not pool and (bn is None or not bn.training) and in_place(x.x, conv.weight):
+        return nhwc(x.x), x.gate.to(x.x.dtype)
+    return x.value(), None
+
+
+def _pooled_gemm(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool, out: Part | None):
+    x = nhwc(x)
+    bias = conv.bias.to(x.dtype) if conv.bias is not None else None
+    n, _, h, w = x.shape
+    target = out.tensor(x, h, w) if out is not None else None
+    return conv1x1(x, conv.weight.to(x.dtype), bias, relu=relu, out=target, pool=True)
+
+
+def _gemm_into(x, weight, bias, act, widths, out: Part) -> list[torch.Tensor]:
+    n, _, h, w = x.shape
+    head = out.tensor(x, h, w)
+    rest = None
+    if len(widths) > 1:
+        rest = torch.empty((n, sum(widths[1:]), h, w), dtype=x.dtype, device=x.device,
+                           memory_format=torch.channels_last)
+    conv1x1(x, weight, bias, out=head, rest=rest, act=act)
+    return [head, *(rest.split(widths[1:], dim=1) if rest is not None else ())]
 
 
 def work(a: dict, blocks: dict, target) -> Work:

@@ -28,7 +28,10 @@ import triton.language as tl
 from torch.nn import functional as F
 
 from .activation import TORCH_ACTS
+from .dispatch import in_place, nhwc, recording, runs
 from .epilogue import activate
+from .folding import fold_bn
+from .global_avg_pool import with_means
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -244,6 +247,41 @@ def _dwconv_backward(ctx, grad):
 
 
 dwconv_op.register_autograd(_dwconv_backward, setup_context=_dwconv_context)
+
+
+# ---- the layer, as emitted modules call it (K.dwconv: archc.backends.functional) -------------
+
+
+def layer(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
+          act: str = "linear", norm: torch.nn.LayerNorm | None = None,
+          squeeze: bool = False) -> torch.Tensor:
+    """`act(norm(bn(conv(x))))` for a depthwise conv layer as one kernel: in eval mode the
+    batch norm folded into its weight and bias, the layer norm over channels (`norm`, a
+    LayerNorm2d: ConvNeXt's) and the activation in its epilogue, one read and one write of
+    the activations. While autograd records, or in training mode, the kernel makes the conv
+    alone and the norms and activation are torch's own.
+    `squeeze`: the output's global average pool is an SE block's squeeze; at inference the
+    kernel sums it as it stores, and `global_avg_pool.layer` of this output returns it."""
+    def after(y):
+        y = bn(y) if bn is not None else y
+        return TORCH_ACTS[act](norm(y) if norm is not None else y)
+
+    if not runs(x, "dwconv"):
+        return after(conv(x))
+    x = nhwc(x)
+    geometry = (list(conv.stride), list(conv.padding))
+    if recording(x, conv.weight) or (bn is not None and bn.training):
+        bias = conv.bias.to(x.dtype) if conv.bias is not None else None
+        return after(torch.ops.archc.dwconv(x, conv.weight.to(x.dtype), bias, *geometry,
+                                            "linear"))
+    weight, bias = (conv.weight, conv.bias) if bn is None else fold_bn(conv, bn)
+    bias = bias.to(x.dtype) if bias is not None else None
+    layer_norm = () if norm is None else (norm.weight, norm.bias, norm.eps)
+    if squeeze and in_place(x):  # not through the custom op: the means are a second output
+        y, means = dwconv(x, weight.to(x.dtype), bias, conv.stride, conv.padding, act,
+                          layer_norm or None, squeeze=True)
+        return with_means(y, means.view(*means.shape, 1, 1).to(x.dtype))
+    return torch.ops.archc.dwconv(x, weight.to(x.dtype), bias, *geometry, act, *layer_norm)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

@@ -3,13 +3,13 @@
 Squeeze-and-excitation gates: an SE block ends `x * gate`, a gate of one factor an image and
 channel ([N, C, 1, 1]), and the product, as large as x, is read once, by the 1x1 projection
 after it. At inference the triton backend hands that GEMM a `Gated` value instead
-(archc.backends.functional.gated), and the GEMM multiplies the factors in as it loads x
+(`gated`, below), and the GEMM multiplies the factors in as it loads x
 (archc.backends.conv1x1's `gate`): the gated tensor is never written nor read.
 
 Shortcut sums across a block boundary: MobileNet-v2's and EfficientNet's projection GEMM ends
 an inner block, and the sum with the shortcut is a line of its caller (after a stochastic
 depth that does nothing at inference). At inference the GEMM returns a `Pending` value
-instead (`conv1x1(..., deferred=True)`), and the sum (`functional.add`) runs the GEMM with the
+instead (`conv1x1.layer(..., deferred=True)`), and the sum (`add`, below) runs the GEMM with the
 shortcut in its epilogue: the projection's output is never written and read back.
 
 To any other op each is the value it stands for, computed then (`__torch_dispatch__`): it
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 from torch.utils._pytree import tree_map
+
+from .dispatch import in_place, runs
 
 
 class Unmade(torch.Tensor):
@@ -80,3 +82,29 @@ class Pending(Unmade):
 
     def __repr__(self) -> str:
         return f"Pending({list(self.shape)}, {self.dtype}: a conv's output, not yet computed)"
+
+
+# ---- the entry points: what emitted modules call for a gate and a shortcut sum -------------
+
+
+def gated(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a * b` for a squeeze-and-excitation gate (the one of the two that is [N, C, 1, 1])
+    whose one reader is a 1x1 GEMM (the plan says so): at inference a `Gated` value that the
+    GEMM multiplies in as it loads x; while autograd records, under torch.compile, or without
+    the kernels, the product."""
+    x, gate = (a, b) if b.dim() == 4 and b.shape[2:] == (1, 1) else (b, a)
+    if not isinstance(x, Gated) and x.dim() == 4 and gate.shape == (*x.shape[:2], 1, 1) and \
+            runs(x, "conv1x1") and in_place(x, gate):
+        return Gated(x, gate)
+    return a * b
+
+
+def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a + b` for a shortcut sum: where one is a GEMM's `Pending` output (the plan deferred
+    it here) that no other op has made yet, that GEMM run with the other added in its
+    epilogue."""
+    for pending, shortcut in ((a, b), (b, a)):
+        if isinstance(pending, Pending) and not isinstance(shortcut, Pending) and \
+                shortcut.shape == pending.shape and getattr(pending, "_value", None) is None:
+            return pending.run(shortcut)
+    return a + b

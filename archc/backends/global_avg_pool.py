@@ -6,10 +6,14 @@ blocks and accumulating in fp32, then stores one pixel of the [N, C, 1, 1] outpu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import triton
 import triton.language as tl
+from torch.nn import functional as F
 
+from .dispatch import nhwc, runs
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -87,6 +91,34 @@ def _global_avg_pool_backward(ctx, grad):
 
 global_avg_pool_op.register_autograd(_global_avg_pool_backward,
                                      setup_context=_global_avg_pool_context)
+
+
+# ---- the layer, as emitted modules call it (K.global_avg_pool: archc.backends.functional) ----
+
+
+def layer(x: torch.Tensor) -> torch.Tensor:
+    """adaptive_avg_pool2d(x, 1); the means the depthwise conv that made x summed, if it did
+    (`dwconv.layer(..., squeeze=True)`) and x is unchanged since."""
+    known = getattr(x, "_archc_squeeze", None)
+    if known is not None and known.version == x._version:
+        return known.means
+    if not runs(x, "global_avg_pool"):
+        return F.adaptive_avg_pool2d(x, 1)
+    return torch.ops.archc.global_avg_pool(nhwc(x))
+
+
+@dataclass(frozen=True)
+class _Squeeze:
+    """A tensor's channel means, [N, C, 1, 1], as of its `version` (in-place ops bump it)."""
+
+    means: torch.Tensor
+    version: int
+
+
+def with_means(y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """y, carrying its channel means (made as y was) for `layer` to return."""
+    y._archc_squeeze = _Squeeze(means, y._version)
+    return y
 
 
 def work(a: dict, blocks: dict, target) -> Work:

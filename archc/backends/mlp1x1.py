@@ -14,6 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
+from . import conv1x1
+from .dispatch import in_place, nhwc, runs
 from .launch import arch, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv
@@ -109,6 +111,21 @@ def launch_settings(hidden: int, arch: int) -> tuple[dict, int, int]:
     if arch >= 90:
         return {"BLOCK_M": 64, "BLOCK_K": 32, "BLOCK_N": 32}, 8, 2
     return {"BLOCK_M": 64 if hidden <= 128 else 32, "BLOCK_K": 32, "BLOCK_N": 64}, 8, 2
+
+
+# ---- the layer, as emitted modules call it (K.mlp1x1: archc.backends.functional) -------------
+
+
+def layer(x: torch.Tensor, conv_a: torch.nn.Conv2d, conv_b: torch.nn.Conv2d,
+          relu_a: bool = True, relu_b: bool = True) -> torch.Tensor:
+    """NIN's micro network, `relu(conv_b(relu(conv_a(x))))` for two 1x1 conv layers: at
+    inference one kernel (the hidden activation stays on chip); while autograd records, two
+    fused GEMMs with their backwards."""
+    if not (runs(x, "conv1x1") and in_place(x, conv_a.weight, conv_b.weight)):
+        return conv1x1.layer(conv1x1.layer(x, conv_a, relu_a), conv_b, relu_b)
+    x = nhwc(x)
+    a, b = (conv_a.weight, conv_a.bias), (conv_b.weight, conv_b.bias)
+    return mlp1x1(x, *(t.to(x.dtype) for t in a), *(t.to(x.dtype) for t in b), relu_a, relu_b)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

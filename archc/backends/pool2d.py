@@ -17,6 +17,8 @@ import triton
 import triton.language as tl
 from torch.nn import functional as F
 
+from .concat import Part
+from .dispatch import in_place, nhwc, runs
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -168,6 +170,22 @@ def torch_pool(x, kind, window, stride, pad, ceil):
     if kind == "max":
         return F.max_pool2d(x, tuple(window), tuple(stride), tuple(pad), ceil_mode=ceil)
     return F.avg_pool2d(x, tuple(window), tuple(stride), tuple(pad), ceil_mode=ceil)
+
+
+# ---- the layer, as emitted modules call it (K.pool2d: archc.backends.functional) -------------
+
+
+def layer(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[int, int],
+          pad: tuple[int, int], ceil: bool, out: Part | None = None) -> torch.Tensor:
+    """max_pool2d or avg_pool2d (torch's AvgPool2d divisor), Caffe's ceil rounding. `out`:
+    a concat's slice to write into, at inference."""
+    if not runs(x, "pool2d"):
+        return torch_pool(x, kind, window, stride, pad, ceil)
+    x = nhwc(x)
+    if out is not None and in_place(x):
+        h, w = (output_size(x.shape[2 + i], window[i], stride[i], pad[i], ceil) for i in (0, 1))
+        return pool2d(x, kind, window, stride, pad, ceil, out=out.tensor(x, h, w))
+    return torch.ops.archc.pool2d(x, kind, list(window), list(stride), list(pad), ceil)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

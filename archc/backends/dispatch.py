@@ -1,0 +1,45 @@
+"""What every kernel's entry point asks first: can the kernel run here, may it write in place.
+
+An entry point (each kernel file's `layer`, re-exported by archc.backends.functional for the
+modules the triton backend emits) runs its kernel where one can run, else the same with torch
+ops (`runs`, which says so once); writes into shared buffers (a concat's slice, a value not
+yet computed) only while autograd does not record and nothing compiles (`in_place`); and
+hands the kernels channels-last tensors (`nhwc`: the kernels read pixels as rows).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from .launch import capturing
+from .layout import interpreted
+
+_warned: set[str] = set()
+
+
+def runs(x: torch.Tensor, op: str) -> bool:
+    """Whether the kernel can run on `x`; if not, say once that torch ops stand in."""
+    if capturing() or (x.device.type == "cuda") != interpreted():
+        return True
+    if op not in _warned:
+        _warned.add(op)
+        where = ("a CUDA tensor while TRITON_INTERPRET=1 is set" if x.device.type == "cuda"
+                 else "a CPU tensor without TRITON_INTERPRET=1")
+        warnings.warn(f"archc.backends: {op} runs as torch ops here ({where})", stacklevel=3)
+    return False
+
+
+def recording(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records an op of these tensors."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def in_place(*tensors: torch.Tensor) -> bool:
+    """Whether outputs may go into shared buffers: not while autograd records or compiles."""
+    return not recording(*tensors) and not torch.compiler.is_compiling()
+
+
+def nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
