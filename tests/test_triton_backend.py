@@ -6,8 +6,10 @@ Without a GPU the kernels run in Triton's interpreter (conftest), so the nets ar
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,6 +102,29 @@ def test_emitted_triton_source(archc, golden):
     assert "from archc.backends import functional as K" in source
     assert max(map(len, source.splitlines())) <= 100
     golden(ROOT / "tests/golden/emit/googlenet_triton.py", source)
+
+
+def test_functional_is_the_kernel_files_entry_points_by_the_names_emitted_code_calls():
+    """One op, one file: `functional` defines nothing, each entry point lives in its kernel's
+    file (or with the values it makes, for gates, sums and concats) and is what a call row
+    of archc.codegen.triton.calls names."""
+    import importlib
+
+    from archc.backends import functional as K
+    from archc.codegen.triton import calls
+
+    for name in K.__all__:
+        home = importlib.import_module(getattr(K, name).__module__)
+        assert home.__name__.startswith("archc.backends.") and home is not K, name
+    entries = {"conv1x1": "conv1x1.layer", "conv1x1_siblings": "conv1x1.siblings",
+               "dwconv": "dwconv.layer", "mlp1x1": "mlp1x1.layer", "pool2d": "pool2d.layer",
+               "global_avg_pool": "global_avg_pool.layer"}
+    for name, where in entries.items():
+        module, function = where.split(".")
+        assert getattr(K, name) is getattr(importlib.import_module(
+            f"archc.backends.{module}"), function)
+    written = set(re.findall(r"K\.(\w+)\(", Path(calls.__file__).read_text()))
+    assert written and written <= set(K.__all__)
 
 
 @pytest.mark.parametrize("source", [TINY_GOOGLENET, TINY_NIN], ids=["googlenet", "nin"])
