@@ -4,8 +4,8 @@ Images come back as a uint8 array [N, C, H, W], labels as int64 [N]. Every reade
 it reads and raises `DataError` naming the file and what is wrong with it.
 
 - digits: scikit-learn's bundled 8x8 scans (17 grey levels, scaled to 0..255);
-- CIFAR-10 / CIFAR-100: the python pickle batches, read by an unpickler that admits numpy's
-  array reconstruction and nothing else (a hostile pickle cannot run code);
+- CIFAR-10 / CIFAR-100: the python pickle batches, read without trusting them
+  (archc.train.pickles: no code runs, nor can a corrupt pickle ask for unbounded memory);
 - MNIST / Fashion-MNIST: IDX files, gzipped or not;
 - SVHN: the `train_32x32.mat` / `test_32x32.mat` files (label 10 is the digit 0);
 - an image folder: `DIR/<class>/<image>`, decoded with Pillow.
@@ -14,13 +14,13 @@ it reads and raises `DataError` naming the file and what is wrong with it.
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from archc.train.errors import DataError
+from archc.train.pickles import unpickle
 
 Arrays = tuple[np.ndarray, np.ndarray, list[str]]
 
@@ -73,29 +73,8 @@ def digits() -> Arrays:
 # ---- CIFAR ---------------------------------------------------------------------------------
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Admits the globals a CIFAR batch needs (numpy arrays and dtypes) and nothing else."""
-
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
-               "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
-               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-               ("_codecs", "encode")}  # how Python 3 writes bytes into a protocol-2 pickle
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-
-def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            batch = _ArraysOnly(f, encoding="latin1").load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except Exception as error:  # a corrupt pickle fails in many ways (LookupError, ...);
-        # the unpickler admits no code, so whatever it raises is about the bytes
-        raise DataError(f"{path}: not a CIFAR batch ({type(error).__name__}: {error})") from None
+def _batch(path: Path) -> dict:
+    batch = unpickle(path)
     if not isinstance(batch, dict):
         raise DataError(f"{path}: not a CIFAR batch (a {type(batch).__name__}, not a dict)")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
@@ -107,13 +86,13 @@ def cifar(root: Path, split: str, hundred: bool) -> Arrays:
     label_key = "fine_labels" if hundred else "labels"
     images, labels = [], []
     meta_path = root / ("meta" if hundred else "batches.meta")
-    meta = _unpickle(meta_path)
+    meta = _batch(meta_path)
     classes = meta.get("fine_label_names" if hundred else "label_names")
     if not isinstance(classes, list) or not classes:
         raise DataError(f"{meta_path}: no list of class names")
     classes = [c.decode() if isinstance(c, bytes) else str(c) for c in classes]
     for name in names:
-        batch = _unpickle(root / name)
+        batch = _batch(root / name)
         data = batch.get("data")
         if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or \
                 label_key not in batch:
