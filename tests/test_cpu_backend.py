@@ -196,16 +196,19 @@ def test_the_cpu_plan_keeps_a_blocks_sum_with_its_callers_shortcut_a_torch_op():
     assert sum(s.why == "sum: a torch op" for s in steps) == 10
 
 
-def test_torch_compile_traces_the_cpu_backend_as_torchs_ops(monkeypatch):
+@pytest.mark.parametrize("source", [TINY_NIN, TINY_RESNET], ids=["nin", "resnet"])
+def test_torch_compile_traces_the_cpu_backend_as_torchs_ops(monkeypatch, source):
     """Under torch.compile the calls are torch's ops (Inductor fuses them itself): no graph
-    break on the weight cache, no oneDNN primitive of archc's in the graph."""
+    break on the weight cache or on the forward that owns its activations (ResNet's), no
+    oneDNN primitive of archc's in the graph."""
     import torch._dynamo
 
     monkeypatch.chdir(ROOT / "nets")
     torch._dynamo.reset()
-    reference, fused = _pair(TINY_NIN)
+    reference, fused = _pair(source)
     x = torch.randn(2, 3, 12, 12)
-    explanation = torch._dynamo.explain(fused.eval())(x)
+    with torch.no_grad():  # as inference runs: every check of the fast path is reached
+        explanation = torch._dynamo.explain(fused.eval())(x)
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1
     with torch.no_grad():
         torch.testing.assert_close(torch.compile(fused, backend="eager")(x), reference.eval()(x),
@@ -218,7 +221,8 @@ def test_emitted_cpu_source(archc, golden):
     assert status == 0, err
     assert "from archc.backends import cpu as C" in source
     assert "= C.conv(\n            residual, self.residual.conv3, bn=self.residual.bn3, " \
-        "residual=x, act='relu')" in source  # a bottleneck's last conv, its bn, shortcut, ReLU
+        "residual=x, act='relu',\n            into_residual=True)" in source  # a bottleneck's
+    # last conv, its bn, shortcut (its sum written over the block's input) and ReLU
     assert max(map(len, source.splitlines())) <= 100
     golden(ROOT / "tests/golden/emit/resnet50_cpu.py", source)
 

@@ -10,6 +10,8 @@ with autograd not recording, on a float32 CPU tensor where oneDNN is available:
   and the activation applied as post-ops, so the activations are read and written once.
 - `linear`: one oneDNN inner product, the weight reordered once per batch size, the
   activation a post-op.
+- `owns_activations`: the decorator of an emitted net's forward whose plan writes a sum over
+  a value no later layer reads; only inside it does `conv` write there (archc.backends.owner).
 - `local_response_norm`: the window's sum of squares as shifted channel slices added in
   place; torch's own pads the squares and runs a 3-D average pool over them, three times
   slower on channels-last activations.
@@ -37,8 +39,10 @@ import weakref
 
 import torch
 
+from . import owner
 from .activation import TORCH_ACTS
 from .folding import fold_bn
+from .owner import owns_activations  # noqa: F401  (emitted nets decorate their forward)
 
 # An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
 # mkldnn::_convolution_pointwise takes (torch/_inductor/mkldnn_ir.py's map).
@@ -51,8 +55,11 @@ _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (ke
 
 
 def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
-         residual: torch.Tensor | None = None, act: str = "linear") -> torch.Tensor:
-    """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference."""
+         residual: torch.Tensor | None = None, act: str = "linear",
+         into_residual: bool = False) -> torch.Tensor:
+    """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference; with `into_residual`
+    (no later layer reads the residual: archc.codegen.cpu.plan.sums_in_place) written over
+    the residual where the net's forward owns it (`owns_activations`)."""
     if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS):
         y = conv(x)
         y = bn(y) if bn is not None else y
@@ -66,8 +73,12 @@ def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None
                                                        scalars, algorithm)
     residual = residual.contiguous(memory_format=torch.channels_last)
     after = "relu" if act == "relu" else None  # oneDNN fuses no other activation after a sum
-    y = torch.ops.mkldnn._convolution_pointwise.binary(
-        x, residual, weight, bias, *geometry, "add", None, after, [], "")
+    if into_residual and owner.may_overwrite():  # the sum post-op: no copy of the residual
+        y = torch.ops.mkldnn._convolution_pointwise_.binary(
+            residual, x, weight, bias, *geometry, "add", None, after, [], "")
+    else:
+        y = torch.ops.mkldnn._convolution_pointwise.binary(
+            x, residual, weight, bias, *geometry, "add", None, after, [], "")
     return y if after or act == "linear" else TORCH_ACTS[act](y)
 
 
@@ -128,7 +139,10 @@ def keep_freed_memory() -> bool:
 
 def _fuses(x, layer, bn, residual) -> bool:
     """Whether oneDNN runs the step: inference on float32 CPU tensors, oneDNN built in, and
-    not while the module is traced (`_tracing`)."""
+    not while the module is traced (`_tracing`: asked first, so torch.compile, which knows
+    it, traces none of the rest; torch.backends' checks would break its graph)."""
+    if _tracing():
+        return False
     weight = layer._parameters.get("weight")  # None: a parametrized weight (torch's path)
     if weight is None or bn is not None and bn._parameters.get("weight") is None:
         return False
@@ -138,8 +152,7 @@ def _fuses(x, layer, bn, residual) -> bool:
     float32_cpu = x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
     plain = getattr(layer, "padding_mode", "zeros") == "zeros" and \
         not isinstance(getattr(layer, "padding", ()), str)  # "same": torch's own padding
-    return inference and not recording and float32_cpu and plain and _onednn() and \
-        not _tracing()
+    return inference and not recording and float32_cpu and plain and _onednn()
 
 
 @functools.cache

@@ -11,9 +11,10 @@ the same whichever backend wrote it, and checkpoints move between them.
 
 - `TORCH`: nn.Modules and torch.nn.functional, the reference: no rows of its own.
 - `CPU`: every conv is one oneDNN primitive with the bn, shortcut and activation after it
-  (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), every fc one with its
-  activation (`C.linear(...)`), local response norms archc's own; activations are channels
-  last.
+  (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), the sum written over the
+  shortcut where no later layer reads it (the net's forward is then `@C.owns_activations`),
+  every fc one with its activation (`C.linear(...)`), local response norms archc's own;
+  activations are channels last.
 - `TRITON`: the plan's GEMMs, depthwise convs and pools call archc.backends' kernels
   (`K.conv1x1(...)`, `K.dwconv(...)`), a row for each kind of plan step
   (archc.codegen.triton.calls); the other convs stay on cuDNN; activations are channels last.
@@ -45,7 +46,8 @@ def _cpu_conv(op: ops.Conv, site: Site) -> str:
         return module_call(op, site)  # an activation oneDNN does not apply: torch's own
     extra = (f", bn={site.bn}" if site.bn else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
-        (f", act={act!r}" if act != "linear" else "")
+        (f", act={act!r}" if act != "linear" else "") + \
+        (", into_residual=True" if site.epilogue and site.step.overwrites else "")
     return f"C.conv({site.args[0]}, {site.attr}{extra})"
 
 
@@ -78,6 +80,8 @@ class Backend:
     buffer: Callable[[str], str] | None = None
     steps: dict[str, tuple[type, Call]] = field(default_factory=dict)  # by the kind of plan
     # step: the op it computes and its kernel's call (archc.codegen.triton.calls)
+    owning: str | None = None  # the decorator of the net's forward() when its plan writes a
+    # sum over a value no later layer reads (archc.backends.cpu.owns_activations)
 
     def call(self, op: ops.OpT, site: Site) -> str:
         """Layer `op`'s forward() expression at `site`: its step's kernel row, else its op's."""
@@ -97,5 +101,6 @@ TRITON = Backend("triton", triton_calls.OP_CALLS,
                  siblings=triton_calls.siblings,
                  buffer=lambda widths: f"K.ConcatBuffer({widths})", steps=triton_calls.STEP_CALLS)
 CPU = Backend("cpu", CPU_CALLS, TORCH_IMPORTS + ("from archc.backends import cpu as C",),
-              channels_last=True, planner=cpu_plan, moduleless=frozenset())
+              channels_last=True, planner=cpu_plan, moduleless=frozenset(),
+              owning="C.owns_activations")
 BACKENDS = {backend.name: backend for backend in (TORCH, CPU, TRITON)}

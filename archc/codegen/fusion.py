@@ -50,6 +50,8 @@ class Step:
     # its epilogue sums (the gap keeps its step, which then reads those sums)
     deferred: int | None = None  # a GEMM's: the shortcut sum (a "sum" step) that runs it
     act: str = "linear"  # the activation layer its epilogue applies (relu: `relu` is True)
+    overwrites: bool = False  # its sum is written into the residual's memory, which no later
+    # layer reads (the cpu plan: oneDNN's in-place sum post-op)
 
     @property
     def output(self) -> int:

@@ -5,12 +5,17 @@ rule: every convolution and fc is one oneDNN primitive (archc.backends.cpu.conv,
 and a convolution also computes what follows it alone in its block, in order: a batch norm
 (folded into its weight and bias in eval mode), a sum with a value made before it (a residual
 block's shortcut), and an activation, which oneDNN applies as a post-op (after a sum only a
-ReLU is; another is applied after the primitive, still in the same call). Local response
-norms are archc's own channel-window sum; everything else is a torch op on channels-last
-activations, which oneDNN reads without a reorder.
+ReLU is; another is applied after the primitive, still in the same call). Where no layer
+reads the shortcut after the sum, the sum is written into the shortcut's memory
+(`sums_in_place`), as Inductor's freezing pass does: oneDNN's sum post-op, without the copy
+of the shortcut its out-of-place form makes. Local response norms are archc's own
+channel-window sum; everything else is a torch op on channels-last activations, which oneDNN
+reads without a reorder.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from archc import ops
 from archc.codegen.fusion import KernelPlan, Step, fuse_epilogues
@@ -24,6 +29,7 @@ def plan(analysis: Analysis) -> KernelPlan:
     graph = analysis.graph.verify()
     steps = fuse_epilogues(analysis, convs_on_onednn(analysis), acts=POST_OP_ACTS,
                            shortcuts=("onednn",))
+    steps = sums_in_place(analysis, steps)
     return KernelPlan(graph.name, tuple(steps), backend="cpu")
 
 
@@ -48,3 +54,25 @@ def convs_on_onednn(analysis: Analysis) -> list[Step]:
         else:
             steps.append(Step("torch", (n,), source, why=f"{ops.op_name(op)}: a torch op"))
     return steps
+
+
+def sums_in_place(analysis: Analysis, steps: list[Step]) -> list[Step]:
+    """A conv's sum is written into its shortcut's memory where that is no one's loss: the
+    shortcut is a fresh tensor (a oneDNN conv's output, not the net's input nor a view), no
+    step after this one reads it, and it is no output of the net or a head. At run time the
+    backend writes in place only inside the net's own forward, with no hook that could hold
+    the tensor (archc.backends.cpu.owns_activations)."""
+    graph = analysis.graph
+    position = {n: i for i, step in enumerate(steps)
+                for n in (step.nodes + step.tail + ((step.pool,) if step.pool is not None else ()))}
+    fresh = {step.output for step in steps if step.kind == "onednn"}
+    finals = {graph.output} | {head.output for head in graph.heads}
+    result = []
+    for i, step in enumerate(steps):
+        r = step.residual
+        if r is not None and r in fresh and r not in finals and \
+                all(position.get(u, len(steps)) < i for u in graph.users(r) if u not in step.tail):
+            why = step.why.replace("the shortcut added", f"the sum written over %{r}")
+            step = replace(step, overwrites=True, why=why)
+        result.append(step)
+    return result

@@ -59,8 +59,9 @@ class BottleneckProj(nn.Module):
         residual = C.conv(residual, self.residual.conv2, bn=self.residual.bn2, act='relu')
         # (4 * w) x H/s x W/s
         residual = C.conv(residual, self.residual.conv3, bn=self.residual.bn3)
-        # (4 * w) x H/s x W/s
-        shortcut = C.conv(x, self.shortcut[0], bn=self.shortcut[1], residual=residual, act='relu')
+        shortcut = C.conv(
+            x, self.shortcut[0], bn=self.shortcut[1], residual=residual, act='relu',
+            into_residual=True)  # (4 * w) x H/s x W/s
         return shortcut
 
 
@@ -82,9 +83,9 @@ class Bottleneck(nn.Module):
         residual = C.conv(x, self.residual.conv1, bn=self.residual.bn1, act='relu')  # w x H x W
         # w x H x W
         residual = C.conv(residual, self.residual.conv2, bn=self.residual.bn2, act='relu')
-        # (4 * w) x H x W
         residual = C.conv(
-            residual, self.residual.conv3, bn=self.residual.bn3, residual=x, act='relu')
+            residual, self.residual.conv3, bn=self.residual.bn3, residual=x, act='relu',
+            into_residual=True)  # (4 * w) x H x W
         return residual
 
 
@@ -130,6 +131,7 @@ class Resnet50(nn.Module):
         self.register_load_state_dict_pre_hook(rename_indexed_keys)
         init_weights(self)
 
+    @C.owns_activations
     def forward(self, x):  # 3x224x224
         check_input(x, (3, 224, 224))
         x = x.contiguous(memory_format=torch.channels_last)
