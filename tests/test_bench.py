@@ -68,3 +68,21 @@ def test_the_nets_model_counts_the_passes_eager_makes_for_the_absorbed_layers():
             + 2 * project1  # and its projection's bn
             + 2 * project1)  # the shortcut sum, which runs that projection deferred
     assert model_nets.eager_extra_passes(analysis, plan(analysis)) == want
+
+
+def test_cpu_layers_pairs_each_engines_convs_by_geometry():
+    result = subprocess.run([sys.executable, "bench/cpu_layers.py", "nin_cifar10", "--batch",
+                             "1", "--forwards", "2", "--threads", "1", "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    convs = report["convs"]
+    # NIN-CIFAR's nine convs: three mlpconv blocks of a spatial conv and two 1x1s
+    assert sum(r["convs"] for r in convs) == 9 == sum(r["onnxruntime_convs"] for r in convs)
+    assert ([1, 3, 32, 32], [192, 3, 5, 5]) in [(r["input"], r["weight"]) for r in convs]
+    assert all(r["archc_ms"] > 0 for r in convs if r["convs"])
+    for engine in ("archc", "onnxruntime"):
+        totals = report[engine]
+        assert totals["convs_ms"] > 0 and totals["forward_ms"] > 0  # from other forwards:
+        # which is the larger on a busy machine is not for a test to say
+        assert totals["rest_ms"] == totals["forward_ms"] - totals["convs_ms"]
