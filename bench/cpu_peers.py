@@ -4,17 +4,20 @@ Engines, each in its own process (its own threads, caches and allocator), on the
 and the same input, fp32, eval mode, no autograd:
 
 - `archc`: `archc.compile(path)` as it comes (the cpu backend: oneDNN convs with bn folded,
-  weights prepacked, shortcut and activation fused; archc.backends.cpu);
+  weights prepacked, shortcut and activation fused, archc.backends.cpu; or, at an input
+  shape seen `WARM_UP` times, the net as one oneDNN Graph where that measured faster,
+  archc.backends.cpu_graph: the table says which it chose);
 - `onnxruntime`: the torch backend's module exported by `archc export`'s path
   (archc.codegen.export), run with the CPU provider, `allow_spinning` off and the same threads;
 - `torch.compile`: the torch backend's module, channels last, compiled by Inductor with
   freezing (weights folded and prepacked, as Inductor's CPU guide advises);
 - `eager`: the torch backend's module, NCHW, as the reference for outputs and speed.
 
-Each engine's first call (export, session, compile or prepack, plus one forward) is timed
-apart. Then the parent interleaves rounds, so drift hits all engines alike: in each, every
-engine in turn runs one untimed forward (the others ran since: caches and sleeping threads
-are warmed) and then about 0.3 s of timed ones. It prints the median over rounds of each
+Each engine's first call (export, session, compile or prepack, plus one forward; archc's:
+every forward until it has chosen its engine for the shape) is timed apart. Then the parent
+interleaves rounds, so drift hits all engines alike: in each, every engine in turn runs one
+untimed forward (the others ran since: caches and sleeping threads are warmed) and then
+about 0.3 s of timed ones. It prints the median over rounds of each
 round's median, the ratio `faster peer / archc` (>= 1: archc at least as fast)
 and each output's largest difference from eager's.
 
@@ -86,7 +89,14 @@ def _worker(engine: str, path: str, inputs_file: str, threads: int, pipe) -> Non
         start = time.perf_counter()
         forward = _build(engine, path, weights, x, threads)
         output = forward(x)
-        pipe.send((time.perf_counter() - start) * 1e3)
+        chosen = ""
+        if engine == "archc":  # its forwards until it has chosen its engine for this shape
+            from archc.backends import cpu_graph
+
+            for _ in range(cpu_graph.WARM_UP):
+                output = forward(x)
+            chosen = cpu_graph.engine(forward, x)
+        pipe.send(((time.perf_counter() - start) * 1e3, chosen))
         while (command := pipe.recv()) != "stop":
             if command == "output":
                 pipe.send(output.numpy())
@@ -114,13 +124,13 @@ def measure(name: str, batch: int, engines: list[str], rounds: int, threads: int
     inputs_file = Path(tempfile.mkdtemp()) / "inputs.pt"
     torch.save((module.state_dict(), x), inputs_file)
     context = mp.get_context("spawn")
-    pipes, first, calls, times, outputs = {}, {}, {}, {e: [] for e in engines}, {}
+    pipes, first, calls, times, outputs, chosen = {}, {}, {}, {e: [] for e in engines}, {}, {}
     for engine in engines:  # one at a time, so no start-up competes with another's
         parent, child = context.Pipe()
         context.Process(target=_worker, args=(engine, path, str(inputs_file), threads, child),
                         daemon=True).start()
         pipes[engine] = parent
-        first[engine] = parent.recv()
+        first[engine], chosen[engine] = parent.recv()
         parent.send(1)
         calls[engine] = max(1, min(20, round(ROUND_MS / parent.recv()[0])))
     for _ in range(rounds):
@@ -134,7 +144,7 @@ def measure(name: str, batch: int, engines: list[str], rounds: int, threads: int
     reference = outputs.get("eager", outputs[engines[0]])
     return {"net": name, "batch": batch,
             "median_ms": {e: statistics.median(times[e]) for e in engines},
-            "first_call_ms": first,
+            "first_call_ms": first, "archc_engine": chosen.get("archc", ""),
             "max_rel_diff": {e: float(np.abs(outputs[e] - reference).max() /
                                       np.abs(reference).max()) for e in engines}}
 
@@ -154,7 +164,7 @@ def ratio(row: dict) -> float | None:
 
 
 def table(rows: list[dict], engines: list[str]) -> str:
-    head = ["net", "batch", *(f"{e} ms" for e in engines), "peer/archc",
+    head = ["net", "batch", *(f"{e} ms" for e in engines), "peer/archc", "archc ran",
             *(f"{e} first call s" for e in engines), "max diff / max eager"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -162,7 +172,7 @@ def table(rows: list[dict], engines: list[str]) -> str:
         diffs = ", ".join(f"{e} {row['max_rel_diff'][e]:.1e}" for e in engines if e != "eager")
         cells = [row["net"], str(row["batch"]),
                  *(f"{row['median_ms'][e]:.1f}" for e in engines),
-                 "-" if r is None else f"{r:.2f}",
+                 "-" if r is None else f"{r:.2f}", row["archc_engine"] or "-",
                  *(f"{row['first_call_ms'][e] / 1e3:.1f}" for e in engines), diffs]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 """The cpu backend writes a shortcut sum over the shortcut (oneDNN's in-place sum post-op) only
 where that loses nothing: the plan proves that no later layer reads the shortcut
 (archc.codegen.cpu.plan.sums_in_place), and at run time only the net's own forward writes
-there, with no hook, torch mode or module of the user's that could hold the tensor
-(archc.backends.owner)."""
+there (archc.backends.cpu_graph.inference runs it `owning` them), with no hook, torch mode
+or module of the user's that could hold the tensor (archc.backends.owner)."""
 
 from __future__ import annotations
 
@@ -160,11 +160,11 @@ def test_a_torch_mode_or_a_users_module_in_the_net_turns_it_off(answers):
     assert answers == [False] * 4
 
 
-def test_only_a_net_that_writes_over_a_value_owns_its_activations(archc):
-    for name, owning in (("resnet50", True), ("googlenet", False), ("mobilenet_v2", False)):
+def test_only_a_net_that_writes_over_a_value_says_so(archc):
+    for name, overwrites in (("resnet50", True), ("googlenet", False), ("mobilenet_v2", False)):
         status, source, err = archc("compile", f"nets/{name}.arch", "--backend", "cpu")
         assert status == 0, err
-        assert ("    @C.owns_activations\n    def forward(self, x):" in source) == owning
-        assert ("into_residual=True" in source) == owning
+        assert "    @C.inference\n    def forward(self, x):  # 3x224x224" in source
+        assert ("into_residual=True" in source) == overwrites
         status, source, err = archc("compile", f"nets/{name}.arch")  # the torch backend
-        assert "owns_activations" not in source and "into_residual" not in source
+        assert "@C." not in source and "into_residual" not in source

@@ -10,8 +10,9 @@ with autograd not recording, on a float32 CPU tensor where oneDNN is available:
   and the activation applied as post-ops, so the activations are read and written once.
 - `linear`: one oneDNN inner product, the weight reordered once per batch size, the
   activation a post-op.
-- `owns_activations`: the decorator of an emitted net's forward whose plan writes a sum over
-  a value no later layer reads; only inside it does `conv` write there (archc.backends.owner).
+- `inference`: the decorator of an emitted net's forward: the net's own calls, or at a shape
+  seen often, its oneDNN Graph where that measures faster (archc.backends.cpu_graph); only
+  inside it does `conv` write a sum over a value no later layer reads (archc.backends.owner).
 - `local_response_norm`: the window's sum of squares as shifted channel slices added in
   place; torch's own pads the squares and runs a 3-D average pool over them, three times
   slower on channels-last activations.
@@ -39,10 +40,10 @@ import weakref
 
 import torch
 
-from . import owner
+from . import cpu_graph, owner
 from .activation import TORCH_ACTS
+from .cpu_graph import inference  # noqa: F401  (emitted nets decorate their forward)
 from .folding import fold_bn
-from .owner import owns_activations  # noqa: F401  (emitted nets decorate their forward)
 
 # An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
 # mkldnn::_convolution_pointwise takes (torch/_inductor/mkldnn_ir.py's map).
@@ -59,7 +60,7 @@ def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None
          into_residual: bool = False) -> torch.Tensor:
     """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference; with `into_residual`
     (no later layer reads the residual: archc.codegen.cpu.plan.sums_in_place) written over
-    the residual where the net's forward owns it (`owns_activations`)."""
+    the residual where the net's forward owns it (archc.backends.owner)."""
     if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS):
         y = conv(x)
         y = bn(y) if bn is not None else y
@@ -100,8 +101,8 @@ def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> tor
     """lrn(x): x / (k + alpha/size * the sum of the squares of the `size` channels around
     each, zeros past the edges) ** beta."""
     if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or \
-            x.dim() != 4 or _tracing():
-        return lrn(x)
+            x.dim() != 4 or _tracing() and not cpu_graph.building():  # torch's op for
+        return lrn(x)  # torch.compile and ONNX; the channel sums for archc's own graph
     size, alpha, beta, k = lrn.size, lrn.alpha, lrn.beta, lrn.k
     squares = x.square()
     window = squares.clone()
@@ -146,13 +147,13 @@ def _fuses(x, layer, bn, residual) -> bool:
     weight = layer._parameters.get("weight")  # None: a parametrized weight (torch's path)
     if weight is None or bn is not None and bn._parameters.get("weight") is None:
         return False
-    inference = not (layer.training or (bn is not None and bn.training))
+    evaluating = not (layer.training or (bn is not None and bn.training))
     tensors = [x, weight] + ([residual] if residual is not None else [])
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     float32_cpu = x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
     plain = getattr(layer, "padding_mode", "zeros") == "zeros" and \
         not isinstance(getattr(layer, "padding", ()), str)  # "same": torch's own padding
-    return inference and not recording and float32_cpu and plain and _onednn()
+    return evaluating and not recording and float32_cpu and plain and _onednn()
 
 
 @functools.cache

@@ -6,17 +6,17 @@ into the shortcut's memory (its sum post-op), as Inductor's freezing pass does, 
 copying the shortcut first (ResNet-50 on 2 cores, in one process: 4 to 6% faster at batch
 8). The graph proves that for the net's own forward only. A block called on its own may be
 given a tensor its caller reads again; a forward hook may keep a block's output, a pre-hook
-its input, a torch mode any tensor. So the sum is written in place only while
-`owns_activations` runs the net's forward and nothing else can hold the net's activations:
-no hook on a module of the net (the net's own sees only its input and output, which are never
-written over), no global module hook, no torch function or dispatch mode, and every module of
-the net the net's own code or torch.nn's (a module of the user's put in its place could keep
-what it is given). Asked once a forward.
+its input, a torch mode any tensor. So the sum is written in place only while the net's
+forward runs `owning` them (archc.backends.cpu_graph.inference) and nothing else can hold
+the net's activations: no hook on a module of the net (the net's own sees only its input and
+output, which are never written over), no global module hook, no torch function or dispatch
+mode, and every module of the net the net's own code or torch.nn's (a module of the user's
+put in its place could keep what it is given). Asked once a forward.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import threading
 
 import torch
@@ -25,19 +25,15 @@ from torch.nn.modules import module as nn_module
 _owner = threading.local()  # net: whose forward runs in this thread; free: may it overwrite
 
 
-def owns_activations(forward):
-    """`forward` of an emitted net, run as the owner of the activations it makes."""
-    @functools.wraps(forward)
-    def owning(net: torch.nn.Module, *args, **kwargs):
-        if torch.compiler.is_compiling():  # traced: torch's ops, nothing in place
-            return forward(net, *args, **kwargs)
-        outer = getattr(_owner, "net", None), getattr(_owner, "free", None)
-        _owner.net, _owner.free = net, None
-        try:
-            return forward(net, *args, **kwargs)
-        finally:
-            _owner.net, _owner.free = outer
-    return owning
+@contextlib.contextmanager
+def owning(net: torch.nn.Module):
+    """While the net's forward runs in it, that forward owns the activations it makes."""
+    outer = getattr(_owner, "net", None), getattr(_owner, "free", None)
+    _owner.net, _owner.free = net, None
+    try:
+        yield
+    finally:
+        _owner.net, _owner.free = outer
 
 
 def may_overwrite() -> bool:
@@ -52,15 +48,26 @@ def may_overwrite() -> bool:
 
 
 def _nothing_else_holds(net: torch.nn.Module) -> bool:
-    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks or \
-            torch._C._is_torch_function_mode_enabled() or torch._C._len_torch_dispatch_stack():
+    if watched():
         return False
     own = type(net).__module__
     for module in net.modules():
         if module is net:
             continue
-        if module._forward_hooks or module._forward_pre_hooks or \
-                type(module).__module__ != own and not type(module).__module__.startswith(
-                    "torch.nn."):
+        if module._forward_hooks or module._forward_pre_hooks or not ours(module, own):
             return False
     return True
+
+
+def watched() -> bool:
+    """Whether a global module hook or a torch mode sees every op or module call."""
+    return bool(nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks or
+                torch._C._is_torch_function_mode_enabled() or
+                torch._C._len_torch_dispatch_stack())
+
+
+def ours(module: torch.nn.Module, own: str) -> bool:
+    """Whether `module` is the emitted net's code (its module `own`) or torch.nn's, whose
+    forward does nothing but compute its output."""
+    where = type(module).__module__
+    return where == own or where.startswith("torch.nn.")

@@ -12,9 +12,10 @@ the same whichever backend wrote it, and checkpoints move between them.
 - `TORCH`: nn.Modules and torch.nn.functional, the reference: no rows of its own.
 - `CPU`: every conv is one oneDNN primitive with the bn, shortcut and activation after it
   (archc.codegen.cpu.plan; `C.conv(...)`, archc.backends.cpu), the sum written over the
-  shortcut where no later layer reads it (the net's forward is then `@C.owns_activations`),
-  every fc one with its activation (`C.linear(...)`), local response norms archc's own;
-  activations are channels last.
+  shortcut where no later layer reads it, every fc one with its activation
+  (`C.linear(...)`), local response norms archc's own; activations are channels last. The
+  net's forward is `@C.inference`, which runs the net as one oneDNN Graph instead at an
+  input shape where that measures faster.
 - `TRITON`: the plan's GEMMs, depthwise convs and pools call archc.backends' kernels
   (`K.conv1x1(...)`, `K.dwconv(...)`), a row for each kind of plan step
   (archc.codegen.triton.calls); the other convs stay on cuDNN; activations are channels last.
@@ -80,8 +81,8 @@ class Backend:
     buffer: Callable[[str], str] | None = None
     steps: dict[str, tuple[type, Call]] = field(default_factory=dict)  # by the kind of plan
     # step: the op it computes and its kernel's call (archc.codegen.triton.calls)
-    owning: str | None = None  # the decorator of the net's forward() when its plan writes a
-    # sum over a value no later layer reads (archc.backends.cpu.owns_activations)
+    decorator: str | None = None  # of the net's forward(): the cpu backend's chooses its
+    # engine and owns its activations (archc.backends.cpu_graph.inference)
 
     def call(self, op: ops.OpT, site: Site) -> str:
         """Layer `op`'s forward() expression at `site`: its step's kernel row, else its op's."""
@@ -102,5 +103,5 @@ TRITON = Backend("triton", triton_calls.OP_CALLS,
                  buffer=lambda widths: f"K.ConcatBuffer({widths})", steps=triton_calls.STEP_CALLS)
 CPU = Backend("cpu", CPU_CALLS, TORCH_IMPORTS + ("from archc.backends import cpu as C",),
               channels_last=True, planner=cpu_plan, moduleless=frozenset(),
-              owning="C.owns_activations")
+              decorator="C.inference")
 BACKENDS = {backend.name: backend for backend in (TORCH, CPU, TRITON)}

@@ -146,8 +146,8 @@ class _Emitter:
         """Write `scope` as a class; its name, and its output width in its own parameters."""
         body = self._body(scope, prefix)
         forward = body.forward
-        if scope.kind == "net" and self.plan and any(s.overwrites for s in self.plan.steps):
-            forward.add(f"    @{self.backend.owning}")  # its convs may write over a value
+        if scope.kind == "net" and self.backend.decorator:
+            forward.add(f"    @{self.backend.decorator}")
         forward.add("    def forward(self, x):", self._note(scope.input, body.widths, scope))
         if scope.kind == "net":
             forward.add(f"        check_input(x, {tuple(self.a.shapes[scope.input])!r})")

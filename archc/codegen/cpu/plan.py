@@ -61,7 +61,7 @@ def sums_in_place(analysis: Analysis, steps: list[Step]) -> list[Step]:
     shortcut is a fresh tensor (a oneDNN conv's output, not the net's input nor a view), no
     step after this one reads it, and it is no output of the net or a head. At run time the
     backend writes in place only inside the net's own forward, with no hook that could hold
-    the tensor (archc.backends.cpu.owns_activations)."""
+    the tensor (archc.backends.owner)."""
     graph = analysis.graph
     position = {n: i for i, step in enumerate(steps)
                 for n in (step.nodes + step.tail + ((step.pool,) if step.pool is not None else ()))}

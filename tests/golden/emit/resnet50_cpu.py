@@ -131,7 +131,7 @@ class Resnet50(nn.Module):
         self.register_load_state_dict_pre_hook(rename_indexed_keys)
         init_weights(self)
 
-    @C.owns_activations
+    @C.inference
     def forward(self, x):  # 3x224x224
         check_input(x, (3, 224, 224))
         x = x.contiguous(memory_format=torch.channels_last)

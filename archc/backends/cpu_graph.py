@@ -1,0 +1,196 @@
+"""The whole net as oneDNN Graph partitions, where that measures faster: the cpu backend's
+second engine, chosen per input shape.
+
+oneDNN Graph (PyTorch's fuser for TorchScript, "LLGA") compiles a traced and frozen net into
+fused partitions and runs each without the per-call set-up of `mkldnn::_convolution_pointwise`
+that the cpu backend's own calls (archc.backends.cpu) pay at every conv: on this project's
+2-core machine MobileNet-v2 ran 1.2-1.8x faster so, ResNet-50 1.1x, GoogLeNet 1.06-1.25x
+(BENCHMARKS.md); VGG-A at batch 8 sometimes slower. So neither engine is the default for
+every net: `inference`, the decorator of an emitted cpu net's forward, runs the net's own
+calls for the first `WARM_UP` forwards of an input shape (a shape seen a few times is not
+worth a compile: a test, an evaluation of a few batches); at the next it traces and freezes
+the net, runs the graph until oneDNN Graph has compiled it, times `TRIALS` forwards of each
+engine and keeps the faster for that shape, as cuDNN's benchmark mode keeps the fastest
+algorithm. The trace records torch's ops, except a local response norm: archc's channel
+sums (`building`), 3x faster than torch's op, which is no partition either. Either engine's
+output is the torch backend's to fp32 rounding.
+
+The graph runs only where it computes what the module would: every module in eval mode,
+autograd off (`no_grad` or `inference_mode`), a float32 CPU input, nothing compiling or
+tracing, no hook on a module of the net nor a global one, no torch mode, every module the
+net's code or torch.nn's (a user's module is called, not traced away), torch built with
+oneDNN Graph, `ARCHC_CPU_GRAPH` not 0. It holds the weights as constants (a copy in oneDNN's
+layout, as the own calls' prepacked weights are, one per shape), so each forward compares
+the modules and every parameter's and buffer's (pointer, version) with those it was frozen
+with; a change (`load_state_dict`, an in-place edit, a module replaced) drops it, and after
+`MAX_FREEZES` graphs for a shape (weights that keep changing: a net evaluated during
+training) that shape stays on the own calls. Two threads meeting a shape's ninth forward at
+once may both build its graph; one is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+import warnings
+import weakref
+from dataclasses import dataclass
+
+import torch
+
+from . import owner
+
+WARM_UP = 8  # forwards of a shape on the net's own calls before the engines are compared
+TRIALS = 3  # timed forwards of each engine; the faster minimum wins
+PROFILING_RUNS = 3  # TorchScript's executor profiles the graph before oneDNN Graph compiles it
+MAX_FREEZES = 3  # graphs a shape may build; weights changed again: the net's own calls
+
+
+@dataclass
+class Choice:
+    """One input shape's engine: None until chosen, then the graph or `OWN`."""
+
+    seen: int = 0
+    graph: torch.jit.ScriptModule | str | None = None
+    frozen_with: tuple = ()  # the modules and tensor versions the graph holds as constants
+    frozen: int = 0  # graphs built for this shape: new weights cost another
+
+
+OWN = "own"  # the net's own calls measured faster for this shape
+_choices: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # net -> {shape: Choice}
+_tracer = threading.local()  # .net: the net this thread traces into a graph
+
+
+def building() -> bool:
+    """Whether this thread is tracing a net into its graph: the trace may record archc's own
+    decompositions (a local response norm's channel sums), which the graph runs as they are."""
+    return getattr(_tracer, "net", None) is not None
+
+
+def inference(forward):
+    """`forward` of an emitted cpu net: its own calls, or its oneDNN Graph where faster."""
+    @functools.wraps(forward)
+    def run(net: torch.nn.Module, x: torch.Tensor):
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return forward(net, x)  # traced: torch's ops
+        graph = _graph_for(net, forward, x)
+        if graph is not None:
+            return graph(x)
+        with owner.owning(net):
+            return forward(net, x)
+    return run
+
+
+def engine(net: torch.nn.Module, x: torch.Tensor) -> str:
+    """Which engine serves `x`'s shape now: "oneDNN Graph", "own calls" once chosen, or
+    "undecided" (fewer than `WARM_UP` forwards of it, or a change dropped its graph)."""
+    choice = _choices.get(net, {}).get((tuple(x.shape), x.stride()))
+    if choice is None or choice.graph is None:
+        return "undecided"
+    return "own calls" if choice.graph is OWN else "oneDNN Graph"
+
+
+def _graph_for(net: torch.nn.Module, forward, x: torch.Tensor):
+    """The graph to run `x` on, or None: the net's own calls."""
+    if not _may_run(x):
+        return None
+    key = (tuple(x.shape), x.stride())
+    choice = _choices.get(net, {}).get(key)
+    if choice is not None and choice.graph is OWN:
+        return None  # decided: no walk over the modules
+    state = _state(net)
+    if state is None:
+        return None
+    choice = _choices.setdefault(net, {}).setdefault(key, Choice())
+    if choice.graph is not None:
+        if choice.frozen_with == state:
+            return choice.graph
+        choice.graph, choice.seen = None, 0  # new weights or modules: measure again later
+        if choice.frozen >= MAX_FREEZES:  # weights that keep changing: a net in training
+            choice.graph = OWN
+            return None
+    choice.seen += 1
+    if choice.seen <= WARM_UP:
+        return None
+    choice.graph = _choose(net, forward, x)
+    choice.frozen += choice.graph is not OWN
+    choice.frozen_with = state if choice.graph is not OWN else ()
+    return choice.graph if choice.graph is not OWN else None
+
+
+def _state(net: torch.nn.Module) -> tuple | None:
+    """The net's modules and the (pointer, version) of each of their tensors, or None where a
+    module trains, has a hook or is no module of the net's code nor torch.nn's (a user's
+    module may do more than compute its output; the graph would not run it). One pass over
+    the modules' dicts: this runs every forward (MobileNet-v2: ~70 us; torch's `modules()`
+    and a second pass cost twice that)."""
+    own = type(net).__module__
+    modules, versions, stack = [], [], [net]
+    while stack:
+        module = stack.pop()
+        if module.training or module._forward_hooks or module._forward_pre_hooks or \
+                not owner.ours(module, own):
+            return None
+        modules.append(module)
+        for tensors in (module._parameters, module._buffers):
+            for t in tensors.values():
+                if t is not None:
+                    versions.append((t.data_ptr(), t._version))
+        stack.extend(m for m in module._modules.values() if m is not None)
+    return tuple(modules), tuple(versions)
+
+
+def _may_run(x: torch.Tensor) -> bool:
+    return not torch.is_grad_enabled() and x.device.type == "cpu" and \
+        x.dtype == torch.float32 and x.dim() == 4 and _available() and not owner.watched()
+
+
+@functools.cache
+def _available() -> bool:
+    return os.environ.get("ARCHC_CPU_GRAPH", "1") != "0" and \
+        hasattr(torch._C, "_jit_llga_enabled") and torch.backends.mkldnn.is_available()
+
+
+def _choose(net: torch.nn.Module, forward, x: torch.Tensor):
+    """The frozen graph for `x`'s shape if it runs faster than the net's own calls, else OWN
+    (also where it cannot be built or oneDNN Graph fused nothing)."""
+    graph = _compile(net, x)
+    if graph is None:
+        return OWN
+
+    def own(x):
+        with owner.owning(net):
+            return forward(net, x)
+    timed = {engine: min(_seconds(engine, x) for _ in range(TRIALS)) for engine in (graph, own)}
+    return graph if timed[graph] < timed[own] else OWN
+
+
+def _compile(net: torch.nn.Module, x: torch.Tensor) -> torch.jit.ScriptModule | None:
+    fusing, graph, failure = torch._C._jit_llga_enabled(), None, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation, the tracer's notes
+        torch.jit.enable_onednn_fusion(True)  # only while its partitions are made
+        _tracer.net = net
+        try:
+            graph = torch.jit.freeze(torch.jit.trace(net, x, check_trace=False))
+            for _ in range(PROFILING_RUNS):
+                graph(x)
+            if "oneDNNFusionGroup" not in str(torch.jit.last_executed_optimized_graph()):
+                graph = None  # nothing fused: no faster than the net's own calls
+        except Exception as error:  # noqa: BLE001  (the net's own calls still serve it)
+            graph, failure = None, error
+        finally:
+            torch.jit.enable_onednn_fusion(fusing)
+            _tracer.net = None
+    if failure is not None:
+        warnings.warn(f"archc.backends.cpu_graph: {type(failure).__name__}: {failure}; the "
+                      "net runs on its own calls", stacklevel=4)
+    return graph
+
+
+def _seconds(engine, x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    engine(x)
+    return time.perf_counter() - start

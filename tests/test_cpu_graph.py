@@ -1,0 +1,194 @@
+"""The cpu backend's second engine (archc.backends.cpu_graph): after `WARM_UP` forwards of an
+input shape the net is traced, frozen into oneDNN Graph partitions and timed against its own
+calls; the faster serves that shape. The graph gives the torch backend's result, follows the
+weights, and steps aside wherever it could not compute what the module would. Timings are
+replaced here, so which engine wins is the test's choice, not the machine's."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from conftest import ROOT
+
+import archc
+from archc.backends import cpu_graph
+
+DIGITS = ROOT / "nets/resnet_digits.arch"
+
+
+def _pair():
+    torch.manual_seed(0)
+    reference = archc.compile(DIGITS, backend="torch", heads=False, logits=True).eval()
+    for module in reference.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    fused = archc.compile(DIGITS, heads=False, logits=True).eval()
+    fused.load_state_dict(reference.state_dict())
+    return reference, fused
+
+
+@pytest.fixture
+def graph_wins(monkeypatch):
+    """The graph measures faster; counts the forwards it serves."""
+    served = []
+    monkeypatch.setattr(cpu_graph, "_seconds", lambda engine, x: float(
+        not isinstance(engine, torch.jit.ScriptModule)))
+    choose = cpu_graph._graph_for
+
+    def spy(net, forward, x):
+        graph = choose(net, forward, x)
+        served.append(graph is not None)
+        return graph
+    monkeypatch.setattr(cpu_graph, "_graph_for", spy)
+    return served
+
+
+def _choice(net, x) -> cpu_graph.Choice:
+    return cpu_graph._choices[net][(tuple(x.shape), x.stride())]
+
+
+def test_a_shape_seen_often_runs_as_one_onednn_graph_with_torchs_result(graph_wins):
+    reference, fused = _pair()
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        for _ in range(cpu_graph.WARM_UP + 3):
+            torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+    assert graph_wins == [False] * cpu_graph.WARM_UP + [True] * 3
+    graph = _choice(fused, x).graph
+    assert "oneDNNFusionGroup" in str(torch.jit.last_executed_optimized_graph())
+    assert isinstance(graph, torch.jit.ScriptModule)
+    assert cpu_graph.engine(fused, x) == "oneDNN Graph" and \
+        cpu_graph.engine(fused, x[:2]) == "undecided"
+    with torch.no_grad():  # another shape: its own count, its own choice
+        fused(x[:2])
+    assert _choice(fused, x[:2]).seen == 1 and _choice(fused, x).graph is graph
+
+
+def test_the_nets_own_calls_stay_where_they_measure_faster(monkeypatch):
+    monkeypatch.setattr(cpu_graph, "_seconds", lambda engine, x: float(
+        isinstance(engine, torch.jit.ScriptModule)))
+    built = []
+    compile_graph = cpu_graph._compile
+    monkeypatch.setattr(cpu_graph, "_compile", lambda net, x: built.append(1) or
+                        compile_graph(net, x))
+    reference, fused = _pair()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        for _ in range(cpu_graph.WARM_UP + 4):
+            torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+    assert _choice(fused, x).graph is cpu_graph.OWN and built == [1]  # measured once
+    assert cpu_graph.engine(fused, x) == "own calls"
+
+
+def test_the_graph_follows_new_weights_and_steps_aside_for_a_hook(graph_wins):
+    reference, fused = _pair()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        for _ in range(cpu_graph.WARM_UP + 1):
+            fused(x)
+        assert graph_wins[-1]
+        for model in (reference, fused):  # an edit in place: the frozen constants are stale
+            model.stem[0].weight.mul_(-1.0)
+        torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+        assert not graph_wins[-1] and _choice(fused, x).graph is None
+        seen = []
+        handle = fused.layer1[0].register_forward_hook(lambda m, i, out: seen.append(out.shape))
+        torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+        handle.remove()
+    assert seen == [(2, 32, 8, 8)] and not graph_wins[-1]
+
+
+@pytest.mark.parametrize("why", ["train", "autograd", "switched off"])
+def test_no_graph_where_it_would_not_compute_what_the_module_does(graph_wins, monkeypatch, why):
+    reference, fused = _pair()
+    x = torch.randn(2, 1, 8, 8)
+    if why == "switched off":
+        monkeypatch.setenv("ARCHC_CPU_GRAPH", "0")
+        cpu_graph._available.cache_clear()
+        monkeypatch.setattr(cpu_graph, "_available", cpu_graph._available.__wrapped__)
+    with torch.set_grad_enabled(why == "autograd"):
+        for _ in range(cpu_graph.WARM_UP + 2):
+            if why == "train":
+                fused.train()(x)
+            else:
+                fused(x)
+    assert not any(graph_wins) and fused not in cpu_graph._choices
+
+
+LRN_NET = """net lrn_net(classes = 5) {
+    input 3x12x12
+    default conv relu pad=same
+    conv 3x3 16
+    lrn 5
+    maxpool 3x3/2
+    conv 1x1 24
+    lrn 5
+    gap
+    fc classes linear
+}
+"""
+
+
+def test_the_graph_records_archcs_local_response_norm_not_torchs(graph_wins):
+    """torch's LRN (a 3-D average pool over padded squares) is no oneDNN Graph partition and
+    3x slower on channels-last tensors than the channel sums archc's own calls run; the trace
+    records those, so GoogLeNet's graph is faster than its own calls (not so with torch's)."""
+    torch.manual_seed(0)
+    reference = archc.compile(LRN_NET, backend="torch", logits=True).eval()
+    fused = archc.compile(LRN_NET, logits=True).eval()
+    fused.load_state_dict(reference.state_dict())
+    x = 3 * torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        for _ in range(cpu_graph.WARM_UP + 2):
+            torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+    assert graph_wins[-1]
+    ops = [node.kind() for node in torch.jit.last_executed_optimized_graph().nodes()]
+    assert ops.count("aten::square") == 2 and "aten::avg_pool3d" not in ops
+    assert not cpu_graph.building()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation, the tracer's notes
+        traced = torch.jit.trace(fused, x, check_trace=False)  # anyone else's: torch's op
+    assert "aten::avg_pool3d" in str(traced.inlined_graph)
+
+
+def test_a_users_module_in_the_net_runs_on_the_nets_own_calls(graph_wins):
+    """A module of the user's may do more than compute (count, keep its input): the graph
+    would not call it, so the net's own calls do."""
+    class Counting(torch.nn.ReLU):
+        calls = 0
+
+        def forward(self, x):
+            Counting.calls += 1
+            return super().forward(x)
+
+    reference, fused = _pair()
+    fused.fc1 = torch.nn.Sequential(Counting(), fused.fc1)  # the gap's output is >= 0
+    reference.fc1 = torch.nn.Sequential(torch.nn.ReLU(), reference.fc1)
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        for _ in range(cpu_graph.WARM_UP + 2):
+            torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+    assert Counting.calls == cpu_graph.WARM_UP + 2 and not any(graph_wins)
+
+
+def test_weights_that_keep_changing_stay_on_the_nets_own_calls(graph_wins, monkeypatch):
+    """A net evaluated between training steps would rebuild its graph at every evaluation;
+    after `MAX_FREEZES` graphs for a shape it keeps its own calls."""
+    built = []
+    compile_graph = cpu_graph._compile
+    monkeypatch.setattr(cpu_graph, "_compile", lambda net, x: built.append(1) or
+                        compile_graph(net, x))
+    reference, fused = _pair()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        for _ in range(cpu_graph.MAX_FREEZES + 1):
+            for _ in range(cpu_graph.WARM_UP + 1):
+                torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+            for model in (reference, fused):  # a training step
+                model.stem[0].weight.add_(0.01)
+        for _ in range(cpu_graph.WARM_UP + 1):
+            torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+    assert len(built) == cpu_graph.MAX_FREEZES and _choice(fused, x).graph is cpu_graph.OWN
