@@ -11,7 +11,9 @@ geometry's time per forward is its median call times its calls, so a rare slow c
 weigh. archc's conv calls are timed whole, Python included (`archc.backends.cpu.conv`
 wrapped); onnxruntime's kernels by its profiler. It prints the geometries where archc loses
 most, then the totals: the convs, the median forward without profiling, and the rest (the
-forward less its convs: pools, concats, sums, the time between kernels).
+forward less its convs: pools, concats, sums, the time between kernels). archc runs its own
+calls throughout (`ARCHC_CPU_GRAPH=0`): its oneDNN Graph engine, which a shape seen often may
+get (archc.backends.cpu_graph), calls no `C.conv` to time.
 
     .venv/bin/python bench/cpu_layers.py resnet50 [--batch 8] [--forwards 10] [--threads 2]
                                          [--top 12] [--json]
@@ -115,6 +117,7 @@ def measure(name: str, batch: int, forwards: int, threads: int) -> dict:
     import archc
     from archc.pipeline import analyse
 
+    os.environ["ARCHC_CPU_GRAPH"] = "0"  # the own calls, conv by conv (read at first use)
     torch.set_num_threads(threads)
     path = ROOT / "nets" / f"{name}.arch"
     analysis = analyse(path).raise_errors()
