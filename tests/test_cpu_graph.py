@@ -11,23 +11,20 @@ import warnings
 import pytest
 import torch
 from conftest import ROOT
+from test_cpu_sums_in_place import _pair
 
-import archc
 from archc.backends import cpu_graph
 
 DIGITS = ROOT / "nets/resnet_digits.arch"
 
 
-def _pair():
-    torch.manual_seed(0)
-    reference = archc.compile(DIGITS, backend="torch", heads=False, logits=True).eval()
-    for module in reference.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    fused = archc.compile(DIGITS, heads=False, logits=True).eval()
-    fused.load_state_dict(reference.state_dict())
-    return reference, fused
+@pytest.fixture
+def builds(monkeypatch) -> list:
+    """The graphs the test's nets built, one 1 each."""
+    built, compile_graph = [], cpu_graph._compile
+    monkeypatch.setattr(cpu_graph, "_compile", lambda net, x: built.append(1) or
+                        compile_graph(net, x))
+    return built
 
 
 @pytest.fixture
@@ -51,7 +48,7 @@ def _choice(net, x) -> cpu_graph.Choice:
 
 
 def test_a_shape_seen_often_runs_as_one_onednn_graph_with_torchs_result(graph_wins):
-    reference, fused = _pair()
+    reference, fused = _pair(DIGITS)
     x = torch.randn(4, 1, 8, 8)
     with torch.no_grad():
         for _ in range(cpu_graph.WARM_UP + 3):
@@ -67,24 +64,20 @@ def test_a_shape_seen_often_runs_as_one_onednn_graph_with_torchs_result(graph_wi
     assert _choice(fused, x[:2]).seen == 1 and _choice(fused, x).graph is graph
 
 
-def test_the_nets_own_calls_stay_where_they_measure_faster(monkeypatch):
+def test_the_nets_own_calls_stay_where_they_measure_faster(monkeypatch, builds):
     monkeypatch.setattr(cpu_graph, "_seconds", lambda engine, x: float(
         isinstance(engine, torch.jit.ScriptModule)))
-    built = []
-    compile_graph = cpu_graph._compile
-    monkeypatch.setattr(cpu_graph, "_compile", lambda net, x: built.append(1) or
-                        compile_graph(net, x))
-    reference, fused = _pair()
+    reference, fused = _pair(DIGITS)
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         for _ in range(cpu_graph.WARM_UP + 4):
             torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
-    assert _choice(fused, x).graph is cpu_graph.OWN and built == [1]  # measured once
+    assert _choice(fused, x).graph is cpu_graph.OWN and builds == [1]  # measured once
     assert cpu_graph.engine(fused, x) == "own calls"
 
 
 def test_the_graph_follows_new_weights_and_steps_aside_for_a_hook(graph_wins):
-    reference, fused = _pair()
+    reference, fused = _pair(DIGITS)
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         for _ in range(cpu_graph.WARM_UP + 1):
@@ -103,7 +96,7 @@ def test_the_graph_follows_new_weights_and_steps_aside_for_a_hook(graph_wins):
 
 @pytest.mark.parametrize("why", ["train", "autograd", "switched off"])
 def test_no_graph_where_it_would_not_compute_what_the_module_does(graph_wins, monkeypatch, why):
-    reference, fused = _pair()
+    reference, fused = _pair(DIGITS)
     x = torch.randn(2, 1, 8, 8)
     if why == "switched off":
         monkeypatch.setenv("ARCHC_CPU_GRAPH", "0")
@@ -136,10 +129,7 @@ def test_the_graph_records_archcs_local_response_norm_not_torchs(graph_wins):
     """torch's LRN (a 3-D average pool over padded squares) is no oneDNN Graph partition and
     3x slower on channels-last tensors than the channel sums archc's own calls run; the trace
     records those, so GoogLeNet's graph is faster than its own calls (not so with torch's)."""
-    torch.manual_seed(0)
-    reference = archc.compile(LRN_NET, backend="torch", logits=True).eval()
-    fused = archc.compile(LRN_NET, logits=True).eval()
-    fused.load_state_dict(reference.state_dict())
+    reference, fused = _pair(LRN_NET)
     x = 3 * torch.randn(2, 3, 12, 12)
     with torch.no_grad():
         for _ in range(cpu_graph.WARM_UP + 2):
@@ -164,7 +154,7 @@ def test_a_users_module_in_the_net_runs_on_the_nets_own_calls(graph_wins):
             Counting.calls += 1
             return super().forward(x)
 
-    reference, fused = _pair()
+    reference, fused = _pair(DIGITS)
     fused.fc1 = torch.nn.Sequential(Counting(), fused.fc1)  # the gap's output is >= 0
     reference.fc1 = torch.nn.Sequential(torch.nn.ReLU(), reference.fc1)
     x = torch.randn(2, 1, 8, 8)
@@ -174,14 +164,10 @@ def test_a_users_module_in_the_net_runs_on_the_nets_own_calls(graph_wins):
     assert Counting.calls == cpu_graph.WARM_UP + 2 and not any(graph_wins)
 
 
-def test_weights_that_keep_changing_stay_on_the_nets_own_calls(graph_wins, monkeypatch):
+def test_weights_that_keep_changing_stay_on_the_nets_own_calls(graph_wins, builds):
     """A net evaluated between training steps would rebuild its graph at every evaluation;
     after `MAX_FREEZES` graphs for a shape it keeps its own calls."""
-    built = []
-    compile_graph = cpu_graph._compile
-    monkeypatch.setattr(cpu_graph, "_compile", lambda net, x: built.append(1) or
-                        compile_graph(net, x))
-    reference, fused = _pair()
+    reference, fused = _pair(DIGITS)
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         for _ in range(cpu_graph.MAX_FREEZES + 1):
@@ -191,4 +177,4 @@ def test_weights_that_keep_changing_stay_on_the_nets_own_calls(graph_wins, monke
                 model.stem[0].weight.add_(0.01)
         for _ in range(cpu_graph.WARM_UP + 1):
             torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
-    assert len(built) == cpu_graph.MAX_FREEZES and _choice(fused, x).graph is cpu_graph.OWN
+    assert len(builds) == cpu_graph.MAX_FREEZES and _choice(fused, x).graph is cpu_graph.OWN

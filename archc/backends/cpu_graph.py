@@ -43,7 +43,7 @@ import torch
 from . import owner
 
 WARM_UP = 8  # forwards of a shape on the net's own calls before the engines are compared
-TRIALS = 3  # timed forwards of each engine; the faster minimum wins
+TRIALS = 3  # timed forwards of each engine, in turn; the faster minimum wins
 PROFILING_RUNS = 3  # TorchScript's executor profiles the graph before oneDNN Graph compiles it
 MAX_FREEZES = 3  # graphs a shape may build; weights changed again: the net's own calls
 
@@ -163,8 +163,11 @@ def _choose(net: torch.nn.Module, forward, x: torch.Tensor):
     def own(x):
         with owner.owning(net):
             return forward(net, x)
-    timed = {engine: min(_seconds(engine, x) for _ in range(TRIALS)) for engine in (graph, own)}
-    return graph if timed[graph] < timed[own] else OWN
+    timed = {graph: [], own: []}
+    for _ in range(TRIALS):  # in turn, so a drift of the machine's speed hits both alike
+        for engine, times in timed.items():
+            times.append(_seconds(engine, x))
+    return graph if min(timed[graph]) < min(timed[own]) else OWN
 
 
 def _compile(net: torch.nn.Module, x: torch.Tensor) -> torch.jit.ScriptModule | None:
