@@ -166,15 +166,15 @@ def test_a_users_module_in_the_net_runs_on_the_nets_own_calls(graph_wins):
 
 def test_weights_that_keep_changing_stay_on_the_nets_own_calls(graph_wins, builds):
     """A net evaluated between training steps would rebuild its graph at every evaluation;
-    after `MAX_FREEZES` graphs for a shape it keeps its own calls."""
+    after `MAX_BUILDS` graphs for a shape it keeps its own calls."""
     reference, fused = _pair(DIGITS)
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
-        for _ in range(cpu_graph.MAX_FREEZES + 1):
+        for _ in range(cpu_graph.MAX_BUILDS + 1):
             for _ in range(cpu_graph.WARM_UP + 1):
                 torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
             for model in (reference, fused):  # a training step
                 model.stem[0].weight.add_(0.01)
         for _ in range(cpu_graph.WARM_UP + 1):
             torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
-    assert len(builds) == cpu_graph.MAX_FREEZES and _choice(fused, x).graph is cpu_graph.OWN
+    assert len(builds) == cpu_graph.MAX_BUILDS and _choice(fused, x).graph is cpu_graph.OWN

@@ -20,10 +20,11 @@ autograd off (`no_grad` or `inference_mode`), a float32 CPU input, nothing compi
 tracing, no hook on a module of the net nor a global one, no torch mode, every module the
 net's code or torch.nn's (a user's module is called, not traced away), torch built with
 oneDNN Graph, `ARCHC_CPU_GRAPH` not 0. It holds the weights as constants (a copy in oneDNN's
-layout, as the own calls' prepacked weights are, one per shape), so each forward compares
-the modules and every parameter's and buffer's (pointer, version) with those it was frozen
-with; a change (`load_state_dict`, an in-place edit, a module replaced) drops it, and after
-`MAX_FREEZES` graphs for a shape (weights that keep changing: a net evaluated during
+layout, as the own calls' prepacked weights are, one per shape), so each forward tests that
+the net is as the graph froze it (archc.backends.net_state: modules, modes, hooks, every
+tensor's version and pointer); a change (`load_state_dict`, an in-place edit, a module
+replaced) drops the graph, and after
+`MAX_BUILDS` graphs for a shape (weights that keep changing: a net evaluated during
 training) that shape stays on the own calls. Two threads meeting a shape's ninth forward at
 once may both build its graph; one is kept.
 """
@@ -40,12 +41,12 @@ from dataclasses import dataclass
 
 import torch
 
-from . import owner
+from . import net_state, owner
 
 WARM_UP = 8  # forwards of a shape on the net's own calls before the engines are compared
 TRIALS = 3  # timed forwards of each engine, in turn; the faster minimum wins
 PROFILING_RUNS = 3  # TorchScript's executor profiles the graph before oneDNN Graph compiles it
-MAX_FREEZES = 3  # graphs a shape may build; weights changed again: the net's own calls
+MAX_BUILDS = 3  # graphs a shape may build; weights changed again: the net's own calls
 
 
 @dataclass
@@ -54,8 +55,8 @@ class Choice:
 
     seen: int = 0
     graph: torch.jit.ScriptModule | str | None = None
-    frozen_with: tuple = ()  # the modules and tensor versions the graph holds as constants
-    frozen: int = 0  # graphs built for this shape: new weights cost another
+    frozen: net_state.Snapshot | None = None  # what the graph holds as constants
+    builds: int = 0  # graphs built for this shape: new weights cost another
 
 
 OWN = "own"  # the net's own calls measured faster for this shape
@@ -99,47 +100,29 @@ def _graph_for(net: torch.nn.Module, forward, x: torch.Tensor):
     key = (tuple(x.shape), x.stride())
     choice = _choices.get(net, {}).get(key)
     if choice is not None and choice.graph is OWN:
-        return None  # decided: no walk over the modules
-    state = _state(net)
-    if state is None:
+        return None  # decided: nothing to check
+    if choice is not None and choice.graph is not None and net_state.unchanged(choice.frozen):
+        return choice.graph  # the common case: no walk over the modules
+    now = net_state.snapshot(net)
+    if now is None:
         return None
     choice = _choices.setdefault(net, {}).setdefault(key, Choice())
     if choice.graph is not None:
-        if choice.frozen_with == state:
+        if net_state.same(choice.frozen, now):  # a registration elsewhere in the process
+            choice.frozen = now
             return choice.graph
         choice.graph, choice.seen = None, 0  # new weights or modules: measure again later
-        if choice.frozen >= MAX_FREEZES:  # weights that keep changing: a net in training
+        if choice.builds >= MAX_BUILDS:  # weights that keep changing: a net in training
             choice.graph = OWN
             return None
     choice.seen += 1
     if choice.seen <= WARM_UP:
         return None
     choice.graph = _choose(net, forward, x)
-    choice.frozen += choice.graph is not OWN
-    choice.frozen_with = state if choice.graph is not OWN else ()
-    return choice.graph if choice.graph is not OWN else None
-
-
-def _state(net: torch.nn.Module) -> tuple | None:
-    """The net's modules and the (pointer, version) of each of their tensors, or None where a
-    module trains, has a hook or is no module of the net's code nor torch.nn's (a user's
-    module may do more than compute its output; the graph would not run it). One pass over
-    the modules' dicts: this runs every forward (MobileNet-v2: ~70 us; torch's `modules()`
-    and a second pass cost twice that)."""
-    own = type(net).__module__
-    modules, versions, stack = [], [], [net]
-    while stack:
-        module = stack.pop()
-        if module.training or module._forward_hooks or module._forward_pre_hooks or \
-                not owner.ours(module, own):
-            return None
-        modules.append(module)
-        for tensors in (module._parameters, module._buffers):
-            for t in tensors.values():
-                if t is not None:
-                    versions.append((t.data_ptr(), t._version))
-        stack.extend(m for m in module._modules.values() if m is not None)
-    return tuple(modules), tuple(versions)
+    if choice.graph is OWN:
+        return None
+    choice.builds, choice.frozen = choice.builds + 1, now
+    return choice.graph
 
 
 def _may_run(x: torch.Tensor) -> bool:
