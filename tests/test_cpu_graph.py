@@ -11,6 +11,8 @@ import warnings
 import pytest
 import torch
 from conftest import ROOT
+from test_cpu_backend import _input
+from test_cpu_backend import _pair as perturbed_pair
 from test_cpu_sums_in_place import _pair
 
 from archc.backends import cpu_graph
@@ -178,3 +180,23 @@ def test_weights_that_keep_changing_stay_on_the_nets_own_calls(graph_wins, build
         for _ in range(cpu_graph.WARM_UP + 1):
             torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
     assert len(builds) == cpu_graph.MAX_BUILDS and _choice(fused, x).graph is cpu_graph.OWN
+
+
+# One of each family of ops the zoo's nets trace into a graph: SE gates with SiLU and
+# sigmoid, hardswish, channel shuffles and splits, layer norm with layer scale and GELU,
+# dense concats, asymmetric convs and average pools, fire modules, RegNet-Y's groups, LRN.
+ZOO = ["efficientnet_b0", "mobilenet_v3_small", "shufflenet_v2_x0_5", "convnext_tiny",
+       "densenet121", "inception_v3", "squeezenet1_1", "regnet_y_400mf", "googlenet"]
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_family_of_the_zoo_fuses_into_a_graph_with_torchs_result(name):
+    path = ROOT / "nets" / f"{name}.arch"
+    reference, fused = perturbed_pair(path)
+    x = _input(path)
+    with torch.no_grad():
+        graph = cpu_graph._compile(fused.eval(), x)
+        expected = reference.eval()(x)
+        assert graph is not None  # traced, frozen, and oneDNN Graph fused some of it
+        got = graph(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
