@@ -200,3 +200,18 @@ def test_every_family_of_the_zoo_fuses_into_a_graph_with_torchs_result(name):
         assert graph is not None  # traced, frozen, and oneDNN Graph fused some of it
         got = graph(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
+
+
+def test_a_net_keeps_graphs_for_a_few_shapes_only(graph_wins, builds):
+    """Each graph holds a copy of the weights: a server batching requests into many sizes
+    would otherwise keep one for each."""
+    reference, fused = _pair(DIGITS)
+    with torch.no_grad():
+        for batch in range(1, cpu_graph.MAX_GRAPHS + 3):
+            x = torch.randn(batch, 1, 8, 8)
+            for _ in range(cpu_graph.WARM_UP + 2):
+                torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
+    engines = [cpu_graph.engine(fused, torch.empty(b, 1, 8, 8))
+               for b in range(1, cpu_graph.MAX_GRAPHS + 3)]
+    assert engines == ["oneDNN Graph"] * cpu_graph.MAX_GRAPHS + ["own calls"] * 2
+    assert len(builds) == cpu_graph.MAX_GRAPHS

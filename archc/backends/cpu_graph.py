@@ -20,7 +20,7 @@ autograd off (`no_grad` or `inference_mode`), a float32 CPU input, nothing compi
 tracing, no hook on a module of the net nor a global one, no torch mode, every module the
 net's code or torch.nn's (a user's module is called, not traced away), torch built with
 oneDNN Graph, `ARCHC_CPU_GRAPH` not 0. It holds the weights as constants (a copy in oneDNN's
-layout, as the own calls' prepacked weights are, one per shape), so each forward tests that
+layout, one per shape, for at most `MAX_GRAPHS` shapes a net), so each forward tests that
 the net is as the graph froze it (archc.backends.net_state: modules, modes, hooks, every
 tensor's version and pointer); a change (`load_state_dict`, an in-place edit, a module
 replaced) drops the graph, and after
@@ -47,6 +47,8 @@ WARM_UP = 8  # forwards of a shape on the net's own calls before the engines are
 TRIALS = 3  # timed forwards of each engine, in turn; the faster minimum wins
 PROFILING_RUNS = 3  # TorchScript's executor profiles the graph before oneDNN Graph compiles it
 MAX_BUILDS = 3  # graphs a shape may build; weights changed again: the net's own calls
+MAX_GRAPHS = 3  # shapes of one net with a graph (each holds a copy of the weights); the next
+# shapes seen often stay on the own calls
 
 
 @dataclass
@@ -117,6 +119,10 @@ def _graph_for(net: torch.nn.Module, forward, x: torch.Tensor):
             return None
     choice.seen += 1
     if choice.seen <= WARM_UP:
+        return None
+    graphs = sum(isinstance(c.graph, torch.jit.ScriptModule) for c in _choices[net].values())
+    if graphs >= MAX_GRAPHS:  # each holds a copy of the weights
+        choice.graph = OWN
         return None
     choice.graph = _choose(net, forward, x)
     if choice.graph is OWN:
