@@ -215,3 +215,15 @@ def test_a_net_keeps_graphs_for_a_few_shapes_only(graph_wins, builds):
                for b in range(1, cpu_graph.MAX_GRAPHS + 3)]
     assert engines == ["oneDNN Graph"] * cpu_graph.MAX_GRAPHS + ["own calls"] * 2
     assert len(builds) == cpu_graph.MAX_GRAPHS
+
+
+def test_each_choice_is_logged_with_its_timings(graph_wins, caplog):
+    reference, fused = _pair(DIGITS)
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad(), caplog.at_level("INFO", logger="archc.backends.cpu_graph"):
+        for _ in range(cpu_graph.WARM_UP + 1):
+            fused(x)
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "ResnetDigits, input 3x1x8x8: oneDNN Graph 0.0 ms, own calls 1000.0 ms a forward; "
+        "keeps the graph (graph built in ")
