@@ -6,7 +6,9 @@ replaced here, so which engine wins is the test's choice, not the machine's."""
 
 from __future__ import annotations
 
+import gc
 import warnings
+import weakref
 
 import pytest
 import torch
@@ -227,3 +229,16 @@ def test_each_choice_is_logged_with_its_timings(graph_wins, caplog):
     assert record.getMessage().startswith(
         "ResnetDigits, input 3x1x8x8: oneDNN Graph 0.0 ms, own calls 1000.0 ms a forward; "
         "keeps the graph (graph built in ")
+
+
+def test_a_net_with_a_graph_is_freed_when_its_user_drops_it(graph_wins):
+    reference, fused = _pair(DIGITS)
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        for _ in range(cpu_graph.WARM_UP + 2):
+            fused(x)
+    assert graph_wins[-1]
+    alive = weakref.ref(fused)
+    del fused
+    gc.collect()
+    assert alive() is None  # and with it its entry in the weakly keyed choices

@@ -39,9 +39,9 @@ def _edits(net):
     "buffer added", "train mode", "forward hook", "pre-hook"])
 def test_every_change_a_graph_would_miss_is_seen(net, edit):
     before = net_state.snapshot(net)
-    assert before is not None and net_state.unchanged(before)
+    assert before is not None and net_state.unchanged(before, net)
     _edits(net)[edit]()
-    assert not net_state.unchanged(before)
+    assert not net_state.unchanged(before, net)
     after = net_state.snapshot(net)
     assert after is None or not net_state.same(before, after)
 
@@ -49,9 +49,9 @@ def test_every_change_a_graph_would_miss_is_seen(net, edit):
 def test_a_registration_elsewhere_costs_a_walk_that_finds_the_net_the_same(net):
     before = net_state.snapshot(net)
     torch.nn.Conv2d(3, 3, 1)  # someone else's module registers its parameters
-    assert not net_state.unchanged(before)
+    assert not net_state.unchanged(before, net)
     now = net_state.snapshot(net)
-    assert net_state.same(before, now) and net_state.unchanged(now)
+    assert net_state.same(before, now) and net_state.unchanged(now, net)
 
 
 def test_a_users_module_or_a_training_net_has_no_snapshot(net):

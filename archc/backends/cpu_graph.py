@@ -105,7 +105,8 @@ def _graph_for(net: torch.nn.Module, forward, x: torch.Tensor):
     choice = _choices.get(net, {}).get(key)
     if choice is not None and choice.graph is OWN:
         return None  # decided: nothing to check
-    if choice is not None and choice.graph is not None and net_state.unchanged(choice.frozen):
+    if choice is not None and isinstance(choice.graph, torch.jit.ScriptModule) and \
+            net_state.unchanged(choice.frozen, net):
         return choice.graph  # the common case: no walk over the modules
     now = net_state.snapshot(net)
     if now is None:

@@ -40,10 +40,12 @@ _members = (attrgetter("_modules"), attrgetter("_parameters"), attrgetter("_buff
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The net's modules and tensors as a graph froze them."""
+    """The net's modules and tensors as a graph froze them. The net itself is not among
+    `modules`: a snapshot is kept in a dict weakly keyed by the net (archc.backends.cpu_graph),
+    and a reference to its key would keep the net alive for ever."""
 
     registrations: int
-    modules: tuple[torch.nn.Module, ...]
+    modules: tuple[torch.nn.Module, ...]  # below the net
     tensors: tuple[torch.Tensor, ...]
     values: tuple  # each dict's size, each tensor's version and data pointer
 
@@ -63,12 +65,12 @@ def snapshot(net: torch.nn.Module) -> Snapshot | None:
         stack.extend(m for m in module._modules.values() if m is not None)
     tensors = tuple(t for m in modules for members in (m._parameters, m._buffers)
                     for t in members.values() if t is not None)
-    return Snapshot(_registrations, tuple(modules), tensors, _values(modules, tensors))
+    return Snapshot(_registrations, tuple(modules[1:]), tensors, _values(modules, tensors))
 
 
-def unchanged(before: Snapshot) -> bool:
-    """Whether the net still is as `before` recorded it, without walking it again."""
-    modules = before.modules
+def unchanged(before: Snapshot, net: torch.nn.Module) -> bool:
+    """Whether `net` still is as `before` recorded it, without walking it again."""
+    modules = (net, *before.modules)
     return before.registrations == _registrations and not any(map(_training, modules)) and \
         not any(any(map(hooks, modules)) for hooks in _hooks) and \
         _values(modules, before.tensors) == before.values
