@@ -168,3 +168,21 @@ def test_only_a_net_that_writes_over_a_value_says_so(archc):
         assert ("into_residual=True" in source) == overwrites
         status, source, err = archc("compile", f"nets/{name}.arch")  # the torch backend
         assert "@C." not in source and "into_residual" not in source
+
+
+def test_a_file_emitted_before_the_graph_engine_still_runs(archc):
+    """Files written by `archc compile --backend cpu` before 2026-12-06 decorate the net's
+    forward with `C.owns_activations`; the name still serves."""
+    status, source, err = archc("compile", str(DIGITS), "--backend", "cpu",
+                                "--no-heads", "--logits")
+    assert status == 0, err
+    old = source.replace("    @C.inference\n", "    @C.owns_activations\n")
+    assert "@C.owns_activations" in old and "@C.inference" not in old
+    namespace: dict = {}
+    exec(compile(old, "resnet_digits_cpu_old.py", "exec"), namespace)
+    reference, fused = _pair(DIGITS)
+    before = namespace["ResnetDigits"]().eval()
+    before.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(before(x), reference(x), rtol=1e-4, atol=1e-5)

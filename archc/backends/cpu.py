@@ -45,6 +45,8 @@ from .activation import TORCH_ACTS
 from .cpu_graph import inference  # noqa: F401  (emitted nets decorate their forward)
 from .folding import fold_bn
 
+owns_activations = inference  # its name in cpu-backend files emitted before 2026-12-06
+
 # An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
 # mkldnn::_convolution_pointwise takes (torch/_inductor/mkldnn_ir.py's map).
 POST_OPS = {"relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
