@@ -66,5 +66,6 @@ ACT = OpSpec(
     reads="as-is",
     call=lambda op, site: activate(op.kind, site.args[0], op.slope),
     plan="torch",
+    aliases=False,
 )
 SPECS = (ACT,)

@@ -135,3 +135,5 @@ class OpSpec:
     reads: Reads
     call: CallRule  # the torch backend's forward() expression
     plan: PlanKind
+    aliases: bool  # its output may be its input or a view of it (dropout in eval mode, a
+    #                chunk, a flatten): whoever reads the output reads the input's memory

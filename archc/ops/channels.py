@@ -81,6 +81,7 @@ CHUNK = OpSpec(
     reads="as-is",
     call=lambda op, site: f"{site.args[0]}.chunk({op.chunks}, dim=1)[{op.index}]",
     plan="torch",
+    aliases=True,
 )
 
 SHUFFLE = OpSpec(
@@ -107,5 +108,6 @@ SHUFFLE = OpSpec(
     reads="spatial",
     call=lambda op, site: f"channel_shuffle({site.args[0]}, {op.groups})",
     plan="torch",
+    aliases=False,
 )
 SPECS = (CHUNK, SHUFFLE)

@@ -87,5 +87,6 @@ CONV = OpSpec(
     reads="spatial",
     call=module_call,
     plan="gemm",
+    aliases=False,
 )
 SPECS = (CONV,)

@@ -77,6 +77,7 @@ DROPOUT = OpSpec(
     reads="as-is",
     call=module_call,
     plan="torch",
+    aliases=True,
 )
 DROPPATH = OpSpec(
     type=DropPath,
@@ -102,5 +103,6 @@ DROPPATH = OpSpec(
     reads="as-is",
     call=module_call,
     plan="torch",
+    aliases=True,
 )
 SPECS = (DROPOUT, DROPPATH)

@@ -46,5 +46,6 @@ INPUT = OpSpec(
     reads="spatial",
     call=lambda op, site: site.args[0],
     plan="none",
+    aliases=True,
 )
 SPECS = (INPUT,)

@@ -99,6 +99,7 @@ CONCAT = OpSpec(
     reads="joins",
     call=lambda op, site: f"torch.cat([{', '.join(site.args)}], dim=1)",
     plan="torch",
+    aliases=False,
 )
 
 SUM = OpSpec(
@@ -124,6 +125,7 @@ SUM = OpSpec(
     reads="joins",
     call=lambda op, site: " + ".join(site.args),
     plan="torch",
+    aliases=False,
 )
 MUL = OpSpec(
     type=Mul,
@@ -148,5 +150,6 @@ MUL = OpSpec(
     reads="joins",
     call=lambda op, site: " * ".join(site.args),
     plan="torch",
+    aliases=False,
 )
 SPECS = (CONCAT, SUM, MUL)

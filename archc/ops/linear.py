@@ -56,6 +56,7 @@ FC_SPEC = OpSpec(
     reads="flattened",
     call=module_call,
     plan="torch",
+    aliases=False,
 )
 
 FLATTEN = OpSpec(
@@ -81,5 +82,6 @@ FLATTEN = OpSpec(
     reads="spatial",
     call=lambda op, site: f"torch.flatten({site.args[0]}, 1)",
     plan="torch",
+    aliases=True,
 )
 SPECS = (FC_SPEC, FLATTEN)

@@ -94,6 +94,7 @@ BN = OpSpec(
     reads="spatial",
     call=module_call,
     plan="torch",
+    aliases=False,
 )
 
 LRN_SPEC = OpSpec(
@@ -123,6 +124,7 @@ LRN_SPEC = OpSpec(
     reads="spatial",
     call=module_call,
     plan="torch",
+    aliases=False,
 )
 def make_layer_norm(args, span) -> LayerNorm:
     eps = real_arg(args, "eps", span)
@@ -175,6 +177,7 @@ LAYER_NORM = OpSpec(
     reads="spatial",
     call=module_call,
     plan="torch",
+    aliases=False,
 )
 
 SCALE = OpSpec(
@@ -201,5 +204,6 @@ SCALE = OpSpec(
     reads="spatial",
     call=module_call,
     plan="torch",
+    aliases=False,
 )
 SPECS = (BN, LRN_SPEC, LAYER_NORM, SCALE)

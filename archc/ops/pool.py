@@ -121,6 +121,7 @@ POOL = OpSpec(
     reads="spatial",
     call=module_call,
     plan="pool",
+    aliases=False,
 )
 
 GAP = OpSpec(
@@ -146,6 +147,7 @@ GAP = OpSpec(
     reads="spatial",
     call=module_call,
     plan="gap",
+    aliases=False,
 )
 ADAPTIVE = OpSpec(
     type=AdaptivePool,
@@ -170,5 +172,6 @@ ADAPTIVE = OpSpec(
     reads="spatial",
     call=module_call,
     plan="torch",
+    aliases=False,
 )
 SPECS = (POOL, GAP, ADAPTIVE)

@@ -44,5 +44,6 @@ SOFTMAX = OpSpec(
     reads="flat",
     call=softmax_call,
     plan="torch",
+    aliases=False,
 )
 SPECS = (SOFTMAX,)

@@ -59,9 +59,10 @@ def convs_on_onednn(analysis: Analysis) -> list[Step]:
 def sums_in_place(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """A conv's sum is written into its shortcut's memory where that is no one's loss: the
     shortcut is a fresh tensor (a oneDNN conv's output, not the net's input nor a view), no
-    step after this one reads it, and it is no output of the net or a head. At run time the
-    backend writes in place only inside the net's own forward, with no hook that could hold
-    the tensor (archc.backends.owner)."""
+    step after this one reads it or a view of it (`readers`: a dropout in eval mode or a
+    chunk hands on the shortcut's memory), and it is no output of the net or a head. At run
+    time the backend writes in place only inside the net's own forward, with no hook that
+    could hold the tensor (archc.backends.owner)."""
     graph = analysis.graph
     position = {n: i for i, step in enumerate(steps)
                 for n in (step.nodes + step.tail + ((step.pool,) if step.pool is not None else ()))}
@@ -70,9 +71,26 @@ def sums_in_place(analysis: Analysis, steps: list[Step]) -> list[Step]:
     result = []
     for i, step in enumerate(steps):
         r = step.residual
-        if r is not None and r in fresh and r not in finals and \
-                all(position.get(u, len(steps)) < i for u in graph.users(r) if u not in step.tail):
+        if r is not None and r in fresh and \
+                all(position.get(u, len(steps)) < i for u in readers(graph, r, finals)
+                    if u not in step.tail):
             why = step.why.replace("the shortcut added", f"the sum written over %{r}")
             step = replace(step, overwrites=True, why=why)
         result.append(step)
     return result
+
+
+def readers(graph, value: int, finals: set[int]) -> set[int]:
+    """The layers that read `value`'s memory: its users, and the users of every value that
+    may be it or a view of it (archc.ops' `aliases`), transitively. A final output among
+    those values is read after the forward: its reader stands for it as `len(graph)`."""
+    found, views = set(), [value]
+    while views:
+        v = views.pop()
+        if v in finals:
+            found.add(len(graph))
+        for user in graph.users(v):
+            found.add(user)
+            if ops.spec(graph.node(user).op).aliases:
+                views.append(user)
+    return found
