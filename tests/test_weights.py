@@ -73,6 +73,43 @@ def test_a_checkpoint_with_layers_left_over_is_an_error(archc, tmp_path):
     assert "the checkpoint's 'fc.weight' is 1000x512, this layer's weight 10x512" in err
 
 
+def test_equal_shaped_layers_stored_in_another_order_are_a_located_error(archc, tmp_path):
+    """torchvision's resnet18 with layer4.1's conv1 and conv2 (both 512x512x3x3) stored in
+    each other's place: by position alone they would pair and swap silently."""
+    state = model("resnet18").state_dict()
+    keys = list(state)
+    first, second = keys.index("layer4.1.conv1.weight"), keys.index("layer4.1.conv2.weight")
+    keys[first], keys[second] = keys[second], keys[first]
+    path = tmp_path / "swapped.pth"
+    torch.save({k: state[k] for k in keys}, path)
+    status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(path),
+                             "-o", str(tmp_path / "x.pt"))
+    assert status == 1 and not (tmp_path / "x.pt").exists()
+    assert err.splitlines()[0] == (
+        "nets/lib/resnet.arch:9:21: error: layer 'layer4.1.residual.conv1': pairs by position "
+        "with the checkpoint's 'layer4.1.conv2', but the checkpoint's 'layer4.1.conv1' bears "
+        "this layer's name (layers stored in another order?)")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.__setitem__("conv1.weight", s["conv1.weight"].to(torch.int8)),
+     "the checkpoint's 'conv1.weight' is int8, this layer's weight float32 (a quantized or "
+     "integer checkpoint?)"),
+    (lambda s: s["layer2.0.bn1.running_var"].__setitem__(slice(0, 2), float("nan")),
+     "the checkpoint's 'layer2.0.bn1.running_var' holds 2 NaN or infinite values"),
+    (lambda s: s["fc.bias"].__setitem__(3, float("inf")),
+     "the checkpoint's 'fc.bias' holds 1 NaN or infinite values"),
+])
+def test_integer_or_non_finite_weights_are_errors(edit, message):
+    from archc.errors import ArchError
+
+    state = model("resnet18").state_dict()
+    edit(state)
+    with pytest.raises(ArchError) as error:
+        convert_weights(str(ROOT / "nets/resnet18.arch"), state)
+    assert message in str(error.value)
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "cannot read {path}: no such file"),
     (b"not a checkpoint", "is not a checkpoint torch can load safely"),

@@ -5,9 +5,12 @@ Paired by structure, not by name (torchvision's `layer2.0.conv2` is archc's
 `state_dict` as a list of layers (a module's path and its tensors by role: weight, bias,
 running_mean, running_var, num_batches_tracked), in declaration order; layer i of one with
 layer i of the other, every tensor's role and shape checked. A Linear's weight pairs with a 1x1
-conv's by a reshape (ConvNeXt writes its pointwise convs as Linear layers). The first layer
-that does not pair is an `ArchError` at the statement that made archc's layer, naming both
-sides.
+conv's by a reshape (ConvNeXt writes its pointwise convs as Linear layers). Where the names
+can speak they are heard: a layer paired with the checkpoint's `conv2` while the checkpoint
+has a `conv1` beside it, as archc's layer is named, is an error (two equal-shaped layers
+stored in another order would otherwise swap silently). Every tensor must be of the slot's
+kind (float weights, integer counters) and finite. The first layer that does not pair is an
+`ArchError` at the statement that made archc's layer, naming both sides.
 """
 
 from __future__ import annotations
@@ -92,11 +95,17 @@ def convert(lowered: Lowered, source: dict[str, torch.Tensor]) -> dict[str, torc
     """`source` (another implementation's state_dict of the same net) as a state_dict for
     `lowered.module`, every tensor paired by position and role and its shape checked."""
     theirs, ours = layers(source), layers(lowered.module.state_dict())
+    their_paths = {layer.path for layer in theirs}
     state: dict[str, torch.Tensor] = {}
     for i, mine in enumerate(ours):
         if i >= len(theirs):
             raise _error(lowered, mine, f"the checkpoint has {len(theirs)} layers with tensors, "
                                         f"the net {len(ours)}: nothing pairs with this one")
+        if named := _namesake(mine, theirs[i], their_paths):
+            raise _error(lowered, mine, f"pairs by position with the checkpoint's "
+                                        f"'{theirs[i].path}', but the checkpoint's '{named}' "
+                                        "bears this layer's name (layers stored in another "
+                                        "order?)")
         for role, value in _paired(lowered, mine, theirs[i]).items():
             state[f"{mine.path}.{role}"] = value
     if len(theirs) > len(ours):
@@ -119,8 +128,29 @@ def _paired(lowered: Lowered, mine: Layer, theirs: Layer) -> dict[str, torch.Ten
         if value.shape != slot.shape:
             raise _error(lowered, mine, f"the checkpoint's '{theirs.path}.{role}' is "
                                         f"{_size(value)}, this layer's {role} {_size(slot)}")
+        if value.dtype.is_floating_point != slot.dtype.is_floating_point or value.is_complex():
+            raise _error(lowered, mine, f"the checkpoint's '{theirs.path}.{role}' is "
+                                        f"{str(value.dtype).removeprefix('torch.')}, this "
+                                        f"layer's {role} {str(slot.dtype).removeprefix('torch.')}"
+                                        " (a quantized or integer checkpoint?)")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise _error(lowered, mine, f"the checkpoint's '{theirs.path}.{role}' holds {bad} "
+                                        "NaN or infinite values")
         out[role] = value.to(slot.dtype)
     return out
+
+
+def _namesake(mine: Layer, theirs: Layer, their_paths: set[str]) -> str | None:
+    """The checkpoint's layer beside `theirs` that bears `mine`'s name, where `theirs` bears
+    another (archc's `layer4.1.residual.conv1` paired with `layer4.1.conv2` while
+    `layer4.1.conv1` exists); None where the names agree or cannot speak (an index:
+    `shortcut.0` and `downsample.0`)."""
+    name, (parent, _, their_name) = mine.path.rpartition(".")[2], theirs.path.rpartition(".")
+    if name == their_name or name.isdigit() or their_name.isdigit():
+        return None
+    sibling = f"{parent}.{name}" if parent else name
+    return sibling if sibling in their_paths else None
 
 
 def _error(lowered: Lowered, layer: Layer, message: str) -> ArchError:
