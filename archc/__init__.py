@@ -1,20 +1,36 @@
 """archc: a compiler for convolutional network architectures.
 
-`archc.compile(path_or_source)` returns a torch.nn.Module; the front end (archc.pipeline)
+`archc.compile(path_or_source)` returns a torch.nn.Module, `archc.freeze(module)` a CPU
+inference engine of it; the front end (archc.pipeline)
 needs neither torch nor triton, so importing archc stays light until `compile` is called.
 """
 
 from __future__ import annotations
 
 
-def compile(path_or_source, backend: str = "cpu", heads: bool = True, overrides=None,
+def compile(path_or_source, backend: str = "torch", heads: bool = True, overrides=None,
             logits: bool = False):
-    """Parse, check and lower a network to a torch.nn.Module (archc.codegen.lower.compile_net):
-    by default the cpu backend (oneDNN's fused convs at CPU inference, torch's ops otherwise);
-    `backend="torch"` for the plain reference, `"triton"` for the GPU kernels."""
+    """Parse, check and lower a network to a torch.nn.Module (archc.codegen.lower.compile_net)
+    that behaves as torch.nn promises: hooks, functional_call, autocast, FlopCounterMode,
+    torch.compile. `backend="triton"` runs the fused 1x1 convs and pools as Triton kernels
+    (same modules, same state_dict); `backend="cpu"` is `freeze(compile(...))`, the CPU
+    inference engine."""
     from archc.codegen.lower import compile_net
 
+    if backend == "cpu":
+        return freeze(compile_net(path_or_source, "torch", heads, overrides, logits))
     return compile_net(path_or_source, backend, heads, overrides, logits)
+
+
+def freeze(net):
+    """`net`, a module archc.compile() made, as it is now, frozen into an inference engine for
+    the CPU (archc.codegen.freeze): bn folded, weights packed for oneDNN per input size, the
+    oneDNN Graph engine where faster. It holds no submodules, runs float32 inference only
+    (anything else is a FrozenError), and does not see later edits of `net` until
+    `engine.refresh()`."""
+    from archc.codegen.freeze import freeze as freeze_net
+
+    return freeze_net(net)
 
 
 def convert_weights(path_or_source, checkpoint, heads: bool = True, overrides=None) -> dict:

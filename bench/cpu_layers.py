@@ -115,6 +115,7 @@ def measure(name: str, batch: int, forwards: int, threads: int) -> dict:
     import torch
 
     import archc
+    from archc.codegen.lower import compile_net
     from archc.pipeline import analyse
 
     os.environ["ARCHC_CPU_GRAPH"] = "0"  # the own calls, conv by conv (read at first use)
@@ -123,7 +124,7 @@ def measure(name: str, batch: int, forwards: int, threads: int) -> dict:
     analysis = analyse(path).raise_errors()
     torch.manual_seed(0)
     reference = archc.compile(path, backend="torch", heads=False, logits=True).eval()
-    module = archc.compile(path, heads=False, logits=True).eval()
+    module = compile_net(path, "cpu", heads=False, logits=True).eval()
     module.load_state_dict(reference.state_dict())
     x = torch.randn(batch, *analysis.shapes[analysis.graph.input])
     ours, ours_wall = archc_profile(module, x, forwards)

@@ -1,9 +1,9 @@
-"""CPU inference: archc's default module against what a CPU user would pick instead.
+"""CPU inference: archc's frozen engine against what a CPU user would pick instead.
 
 Engines, each in its own process (its own threads, caches and allocator), on the same weights
 and the same input, fp32, eval mode, no autograd:
 
-- `archc`: `archc.compile(path)` as it comes (the cpu backend: oneDNN convs with bn folded,
+- `archc`: `archc.freeze(archc.compile(path))` (the cpu backend: oneDNN convs with bn folded,
   weights prepacked, shortcut and activation fused, archc.backends.cpu; or, at an input
   shape seen `WARM_UP` times, the net as one oneDNN Graph where that measured faster,
   archc.backends.cpu_graph: the table says which it chose);
@@ -51,10 +51,11 @@ def _build(engine: str, path: str, weights: dict, example, threads: int):
 
     import archc
 
-    backend = "cpu" if engine == "archc" else "torch"
-    module = archc.compile(path, backend=backend, heads=False, logits=True).eval()
+    module = archc.compile(path, heads=False, logits=True).eval()
     module.load_state_dict(weights)
-    if engine in ("archc", "eager"):
+    if engine == "archc":
+        return archc.freeze(module)
+    if engine == "eager":
         return module
     if engine == "torch.compile":
         import torch._inductor.config as inductor
@@ -95,7 +96,7 @@ def _worker(engine: str, path: str, inputs_file: str, threads: int, pipe) -> Non
 
             for _ in range(cpu_graph.WARM_UP):
                 output = forward(x)
-            chosen = cpu_graph.engine(forward, x)
+            chosen = forward.serving(x)
         pipe.send(((time.perf_counter() - start) * 1e3, chosen))
         while (command := pipe.recv()) != "stop":
             if command == "output":

@@ -1,6 +1,7 @@
-"""The cpu backend (archc.compile's default): its plan, and equality with the torch backend on
-the shipped nets (same state_dict; same outputs in eval mode, where its convs run as oneDNN
-primitives with the bn folded, and in train mode, where it runs torch's ops); its reordered
+"""The cpu backend (the module inside archc.freeze's engine): its plan, and equality with the
+torch backend on the shipped nets (same state_dict; same outputs in eval mode, where its convs
+run as oneDNN primitives with the bn folded, and in train mode, where it runs torch's ops);
+its reordered
 weights follow the weights; where oneDNN does not run it falls back to torch's ops."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from test_triton_backend import TINY_GOOGLENET, TINY_NIN, TINY_RESNET
 import archc
 from archc.backends import cpu
 from archc.codegen.cpu.plan import plan
-from archc.codegen.lower import training_loss
+from archc.codegen.lower import compile_net, training_loss
 from archc.pipeline import analyse
 
 # Every post-op oneDNN applies among them: relu (GoogLeNet, NIN, VGG, ResNet), relu6
@@ -34,7 +35,7 @@ def _pair(path, seed: int = 0):
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.2, 0.2)
-    fused = archc.compile(path, heads=False, logits=True)
+    fused = compile_net(path, "cpu", heads=False, logits=True)
     assert list(fused.state_dict()) == list(reference.state_dict())
     fused.load_state_dict(reference.state_dict())
     return reference, fused
@@ -65,7 +66,7 @@ def test_cpu_backend_trains_as_the_torch_backend(source, monkeypatch):
     monkeypatch.chdir(ROOT / "nets")
     torch.manual_seed(0)
     reference = archc.compile(source, backend="torch")
-    fused = archc.compile(source)
+    fused = compile_net(source, "cpu")
     fused.load_state_dict(reference.state_dict())
     for module in (*reference.modules(), *fused.modules()):
         if isinstance(module, torch.nn.Dropout):

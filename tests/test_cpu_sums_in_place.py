@@ -14,6 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import archc
 from archc.backends import owner
 from archc.codegen.cpu.plan import plan
+from archc.codegen.lower import compile_net
 from archc.pipeline import analyse
 
 DIGITS = ROOT / "nets/resnet_digits.arch"  # 2 identity blocks, a projection, 1 identity
@@ -67,7 +68,7 @@ def _pair(source):
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
-    fused = archc.compile(source, heads=False, logits=True).eval()
+    fused = compile_net(source, "cpu", heads=False, logits=True).eval()
     fused.load_state_dict(reference.state_dict())
     return reference, fused
 
@@ -147,7 +148,7 @@ def test_a_torch_mode_or_a_users_module_in_the_net_turns_it_off(answers):
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad(), _Keeper():
         torch.testing.assert_close(fused(x), reference(x), rtol=1e-4, atol=1e-5)
-    assert answers == [False] * 4
+    assert answers == []  # under a torch mode each layer runs as its module (backends.hooks)
 
     class Passing(torch.nn.Module):  # the user's: it could keep what it is given
         def forward(self, x):

@@ -254,8 +254,8 @@ def test_wrapping_splits_at_top_level_commas_only():
 
 
 def unused_members(source: str) -> list[str]:
-    """The modules an emitted class builds that its forward() never names (a None slot of a
-    container is no module)."""
+    """The modules an emitted class builds that its forward() never names (an nn.Sequential
+    called as a whole names them all)."""
     unused = []
     for cls in (n for n in pyast.parse(source).body if isinstance(n, pyast.ClassDef)):
         methods = {f.name: f for f in cls.body if isinstance(f, pyast.FunctionDef)}
@@ -267,6 +267,8 @@ def unused_members(source: str) -> list[str]:
             if not (isinstance(target, pyast.Attribute) and isinstance(stmt.value,
                                                                        (pyast.Call, pyast.IfExp))):
                 continue
+            if re.search(rf"self\.{target.attr}\(", forward):
+                continue  # called as a whole: a chain
             unused += [f"{cls.name}: {path}" for path in _module_paths(target.attr, stmt.value)
                        if not re.search(re.escape(path) + r"(?![\w\[])", forward)]
     return unused
@@ -274,21 +276,21 @@ def unused_members(source: str) -> list[str]:
 
 def _module_paths(name: str, value) -> list[str]:
     func = pyast.unparse(value.func) if isinstance(value, pyast.Call) else ""
+    if func == "nn.Sequential":
+        return [f"self.{name}[{k}]" for k in range(len(value.args))]
     if func not in ("nn.ModuleList", "nn.ModuleDict"):
         return [f"self.{name}"]
     held = value.args[0]
     if isinstance(held, pyast.List):
-        return [f"self.{name}[{k}]" for k, e in enumerate(held.elts)
-                if not (isinstance(e, pyast.Constant) and e.value is None)]
-    return [f"self.{name}.{k.value}" for k, v in zip(held.keys, held.values)
-            if not (isinstance(v, pyast.Constant) and v.value is None)]
+        return [f"self.{name}[{k}]" for k in range(len(held.elts))]
+    return [f"self.{name}.{k.value}" for k in held.keys]
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpu", "triton"])
 def test_no_emitted_class_builds_a_module_it_does_not_call(backend):
-    """Every shipped net: a pool the triton kernels compute (GoogLeNet's pool projection reads
-    through it, the depthwise conv sums EfficientNet's squeeze) is not built; in a container
-    its slot is None, so the layers after it keep their keys."""
+    """Every shipped net: each module a class builds is named in its forward(); a pool the
+    triton kernels compute (GoogLeNet's pool projection reads through it, the depthwise conv
+    sums EfficientNet's squeeze) is handed to the kernel's call, whose hooks need it."""
     found = {}
     for path in sorted((ROOT / "nets").glob("*.arch")):
         source = emit(analyse(path), backend=BACKENDS[backend]).source
@@ -296,8 +298,16 @@ def test_no_emitted_class_builds_a_module_it_does_not_call(backend):
     assert found == {}
 
 
-def test_a_none_slot_keeps_the_state_dict_of_the_torch_backend():
-    torch_keys = compile_net(ROOT / "nets/googlenet.arch", backend="torch").state_dict()
-    triton = compile_net(ROOT / "nets/googlenet.arch", backend="triton")
-    assert triton.inception3a.branch_pool[0] is None
-    assert list(triton.state_dict()) == list(torch_keys)
+@pytest.mark.parametrize("name", ["googlenet", "resnet18", "efficientnet_b0", "nin_cifar10"])
+def test_every_backend_builds_the_torch_backends_modules_in_its_containers(name):
+    """The same module names, containers and layer types on every backend (a chain is an
+    nn.Sequential on each, though a fused call reads its layers one by one), so `net.conv1(x)`
+    and a hook on any module work alike; the block classes may differ."""
+    def tree(module):
+        return [(path, type(m).__name__ if type(m).__module__.startswith("torch.nn") else "")
+                for path, m in module.named_modules()]
+    reference = compile_net(ROOT / f"nets/{name}.arch", backend="torch")
+    for backend in ("cpu", "triton"):
+        net = compile_net(ROOT / f"nets/{name}.arch", backend=backend)
+        assert tree(net) == tree(reference), backend
+        assert list(net.state_dict()) == list(reference.state_dict())

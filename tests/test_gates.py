@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 import archc
 from archc import ops
+from archc.codegen.lower import compile_net
 from archc.pipeline import analyse
 
 SE_NET = """net se(c = 16) {{
@@ -52,7 +53,7 @@ class Reference(nn.Module):
 def test_a_squeeze_excitation_net_equals_hand_written_torch(act, gate, backend):
     """The torch backend to the bit; the cpu backend within fp32 rounding (channels-last
     convs sum in another order; in eval mode oneDNN's, the bn folded, activations post-ops)."""
-    net = archc.compile(SE_NET.format(act=act, gate=gate), backend=backend)
+    net = compile_net(SE_NET.format(act=act, gate=gate), backend=backend)
     reference = Reference(getattr(F, act), getattr(F, gate) if gate != "sigmoid" else
                           torch.sigmoid)
     copy_weights(net, reference)

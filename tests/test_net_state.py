@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import ROOT
 
-import archc
 from archc.backends import net_state
+from archc.codegen.lower import compile_net
 
 
 @pytest.fixture
 def net():
-    return archc.compile(ROOT / "nets/resnet_digits.arch", heads=False, logits=True).eval()
+    return compile_net(ROOT / "nets/resnet_digits.arch", "cpu", heads=False, logits=True).eval()
 
 
 def _edits(net):

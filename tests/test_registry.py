@@ -42,8 +42,9 @@ def test_every_part_has_its_kind(spec: base.OpSpec):
             assert value is None or callable(value)
         elif field.name == "group":
             assert value is None or (isinstance(value, base.Group) and callable(value.make))
-        elif field.name not in ("type", "statements", "titles", "given", "width", "folds_bn",
-                                "helper"):
+        elif field.name in ("folds_bn", "aliases"):
+            assert isinstance(value, bool), field.name
+        elif field.name not in ("type", "statements", "titles", "given", "width", "helper"):
             assert callable(value), field.name
     assert dataclasses.is_dataclass(spec.type) and spec.type.__dataclass_params__.frozen
     for key in spec.given:  # constructor arguments a block parameter may give are op fields

@@ -29,6 +29,7 @@ from .dispatch import in_place, nhwc, recording, runs
 from .epilogue import activate
 from .folding import fold_bn, scaled
 from .gate import Gated, Pending
+from .hooks import unfused
 from .launch import capturing, launch, shared_limit
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv, held_by_l2
@@ -349,7 +350,7 @@ conv1x1_op.register_autograd(_conv1x1_backward, setup_context=_conv1x1_context)
 
 def layer(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
           out: Part | None = None, bn: torch.nn.BatchNorm2d | None = None,
-          residual: torch.Tensor | None = None, pool: bool = False,
+          residual: torch.Tensor | None = None, pool: torch.nn.Module | bool = False,
           act: str | None = None, scale: torch.nn.Module | None = None,
           deferred: bool = False) -> torch.Tensor:
     """`act(bn(conv(x)) + residual)` for a 1x1 conv layer as one GEMM: bias, the residual
@@ -360,11 +361,15 @@ def layer(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
     `.scale` [C, 1, 1]) is folded into the weight and bias in every mode (the fold is torch
     ops, so autograd reaches the factors). An activation other than ReLU is torch's own
     while autograd records. x may be a `Gated` value (archc.backends.gate).
-    `pool`: x is first max-pooled 3x3/1 (pad 1); at inference while the GEMM loads it, else
-    as its own op.
+    `pool`: x is first max-pooled 3x3/1 (pad 1) by that module (True: files emitted before
+    2026-12-07, which name none); at inference while the GEMM loads it, else as its own op.
+    Where a layer must be seen called (hooks.unfused: a hook on one), each module is
+    called in turn, as the torch backend does.
     `deferred`: the output's one reader is a sum with a shortcut (the plan says so); at
     inference a `Pending` value that `gate.add` runs with the shortcut in the epilogue."""
     act = act_of(relu, act)
+    if unfused(conv, bn, scale, pool):
+        return one_by_one(x, conv, bn, scale, residual, pool, act)
     if scale is not None:
         return layer(x, scaled(conv, scale.scale.flatten()), relu, out, bn, residual, pool,
                      act, deferred=deferred)
@@ -377,7 +382,8 @@ def layer(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
         if runs(x, "conv1x1") and in_place(x, conv.weight) and bn is None and \
                 residual is None and act in ("linear", "relu"):
             return _pooled_gemm(x, conv, act == "relu", out)
-        x = pool2d.layer(x, "max", (3, 3), (1, 1), (1, 1), True)
+        x = pool2d.layer(x, pool) if isinstance(pool, torch.nn.Module) else \
+            pool2d.layer(x, "max", (3, 3), (1, 1), (1, 1), True)
     if act not in ("linear", "relu") and recording(x, conv.weight):
         return TORCH_ACTS[act](layer(x, conv, bn=bn, residual=residual))
     if bn is None and residual is None and gate is None:
@@ -404,6 +410,8 @@ def siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
     (concatenated at run time, so each layer keeps its parameters); their outputs. `out`:
     where the first conv's output goes (a concat's slice), at inference."""
     act = act_of(relu, act)
+    if unfused(*convs):
+        return [TORCH_ACTS[act](conv(x)) for conv in convs]
     weight = torch.cat([c.weight for c in convs]) if len(convs) > 1 else convs[0].weight
     bias = None
     if any(c.bias is not None for c in convs):
@@ -418,6 +426,21 @@ def siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
         return _gemm_into(x, weight, bias, act, widths, out)
     y = torch.ops.archc.conv1x1(x, weight, bias, None, act)
     return list(y.split(widths, dim=1)) if len(convs) > 1 else [y]
+
+
+def one_by_one(x, conv: torch.nn.Conv2d, bn=None, scale=None, residual=None, pool=False,
+               act: str = "linear") -> torch.Tensor:
+    """`act(scale(bn(conv(pool(x)))) + residual)` as the torch backend computes it, each layer
+    its own module's call, so that its hooks see (and may change) its output."""
+    x = x.value() if isinstance(x, Gated) else x
+    if isinstance(pool, torch.nn.Module):
+        x = pool(x)
+    elif pool:
+        x = F.max_pool2d(x, 3, 1, 1, ceil_mode=True)
+    y = conv(x)
+    y = bn(y) if bn is not None else y
+    y = scale(y) if scale is not None else y
+    return TORCH_ACTS[act](y + residual if residual is not None else y)
 
 
 def _pending(x: torch.Tensor, conv, bn) -> Pending:

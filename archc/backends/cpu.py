@@ -23,9 +23,10 @@ heap's free top back to the kernel, and the next forward faults each 4 KiB page 
 which on this project's machines cost more than the convolution that writes it (a 38 MB
 activation: 15 ms of faults, 4 ms of conv). onnxruntime keeps an arena for the same reason.
 
-Otherwise (training, autograd recording, another device or dtype, or while torch.compile,
-torch.export or torch.jit.trace records the module) each computes the same with the torch
-backend's ops, batch statistics and running averages included. The reordered weights are a
+Otherwise (training, autograd recording, another device or dtype, while torch.compile,
+torch.export or torch.jit.trace records the module, or where a hook or torch mode must see
+each layer called: archc.backends.hooks) each computes the same with the torch backend's
+modules, batch statistics and running averages included. The reordered weights are a
 cache beside the module, never state: the `state_dict` is the torch backend's, and a weight
 changed in place (an optimiser step, `load_state_dict`) is reordered again.
 """
@@ -44,6 +45,7 @@ from . import cpu_graph, owner
 from .activation import TORCH_ACTS
 from .cpu_graph import inference  # noqa: F401  (emitted nets decorate their forward)
 from .folding import fold_bn
+from .hooks import unfused
 
 owns_activations = inference  # its name in cpu-backend files emitted before 2026-12-06
 
@@ -54,7 +56,8 @@ POST_OPS = {"relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
             "hardswish": ("hardswish", [], ""), "hardsigmoid": ("hardsigmoid", [], ""),
             "silu": ("swish", [], ""), "gelu": ("gelu", [], "none")}
 
-_packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (key, what it made)
+_packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (versions,
+#                                                 {input size: what it made})
 
 
 def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None = None,
@@ -63,7 +66,8 @@ def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None
     """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference; with `into_residual`
     (no later layer reads the residual: archc.codegen.cpu.plan.sums_in_place) written over
     the residual where the net's forward owns it (archc.backends.owner)."""
-    if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS):
+    if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS) or \
+            unfused(conv, bn):  # a hook sees each module called
         y = conv(x)
         y = bn(y) if bn is not None else y
         y = y + residual if residual is not None else y
@@ -89,7 +93,8 @@ def linear(x: torch.Tensor, fc: torch.nn.Linear, act: str = "linear") -> torch.T
     """`act(fc(x))`, one oneDNN inner product at inference: the weight reordered once per
     batch size (MKL's GEMM behind `F.linear` packs a copy of it on every call, which for
     VGG's 25088x4096 fc at batch 8 cost four times the product itself)."""
-    if not _fuses(x, fc, None, None) or act not in ("linear", *POST_OPS) or x.dim() != 2:
+    if not _fuses(x, fc, None, None) or act not in ("linear", *POST_OPS) or x.dim() != 2 or \
+            unfused(fc):
         return TORCH_ACTS[act](fc(x))
     keep_freed_memory()
     key = (x.shape, *_versions(_tensors(fc, LINEAR)))
@@ -103,8 +108,9 @@ def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> tor
     """lrn(x): x / (k + alpha/size * the sum of the squares of the `size` channels around
     each, zeros past the edges) ** beta."""
     if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or \
-            x.dim() != 4 or _tracing() and not cpu_graph.building():  # torch's op for
-        return lrn(x)  # torch.compile and ONNX; the channel sums for archc's own graph
+            x.dim() != 4 or _tracing() and not cpu_graph.building() or unfused(lrn):
+        return lrn(x)  # torch's op for torch.compile, ONNX and hooks; the channel sums for
+    #                    archc's own graph
     size, alpha, beta, k = lrn.size, lrn.alpha, lrn.beta, lrn.k
     squares = x.square()
     window = squares.clone()
@@ -205,10 +211,23 @@ def _versions(tensors) -> tuple[tuple[int, int], ...]:
     return tuple((t.data_ptr(), t._version) for t in tensors if t is not None)
 
 
+MAX_SHAPES = 4  # input sizes a layer keeps packed weights for (a server's few batch sizes)
+
+
 def _cached(layer: torch.nn.Module, key: tuple, make):
-    """`make()`, made once for each key (input size and parameter versions) of each layer."""
-    cached = _packed.get(layer)
-    if cached is None or cached[0] != key:
-        cached = (key, make())
-        _packed[layer] = cached
-    return cached[1]
+    """`make()`, made once for each key (input size, then parameter versions) of each layer.
+    A layer keeps what it made for its last `MAX_SHAPES` input sizes, so batches of
+    alternating sizes do not repack every weight at every forward; new versions of its
+    parameters drop them all."""
+    shape, versions = key[0], key[1:]
+    kept = _packed.get(layer)
+    if kept is None or kept[0] != versions:
+        kept = (versions, {})
+        _packed[layer] = kept
+    made = kept[1].pop(shape, None)
+    if made is None:
+        made = make()
+        if len(kept[1]) >= MAX_SHAPES:
+            del kept[1][next(iter(kept[1]))]  # the least recently used size
+    kept[1][shape] = made  # last in the dict: the most recently used
+    return made

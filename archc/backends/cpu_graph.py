@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import net_state, owner
+from . import hooks, net_state, owner
 
 WARM_UP = 8  # forwards of a shape on the net's own calls before the engines are compared
 TRIALS = 3  # timed forwards of each engine, in turn; the faster minimum wins
@@ -136,7 +136,7 @@ def _graph_for(net: torch.nn.Module, forward, x: torch.Tensor):
 
 def _may_run(x: torch.Tensor) -> bool:
     return not torch.is_grad_enabled() and x.device.type == "cpu" and \
-        x.dtype == torch.float32 and x.dim() == 4 and _available() and not owner.watched()
+        x.dtype == torch.float32 and x.dim() == 4 and _available() and not hooks.watched()
 
 
 @functools.cache

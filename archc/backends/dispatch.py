@@ -1,10 +1,12 @@
-"""What every kernel's entry point asks first: can the kernel run here, may it write in place.
+"""What every kernel's entry point asks: can the kernel run here, may it write in place.
 
 An entry point (each kernel file's `layer`, re-exported by archc.backends.functional for the
-modules the triton backend emits) runs its kernel where one can run, else the same with torch
-ops (`runs`, which says so once); writes into shared buffers (a concat's slice, a value not
-yet computed) only while autograd does not record and nothing compiles (`in_place`); and
-hands the kernels channels-last tensors (`nhwc`: the kernels read pixels as rows).
+modules the triton backend emits) first calls the layers it computes one by one, as the torch
+backend does, where anything must see them called (archc.backends.hooks.unfused); then runs
+its kernel where one can run, else the same with torch ops (`runs`, which says so once);
+writes into shared buffers (a concat's slice, a value not yet computed) only while autograd
+does not record and nothing compiles (`in_place`); and hands the kernels channels-last
+tensors (`nhwc`: the kernels read pixels as rows).
 """
 
 from __future__ import annotations

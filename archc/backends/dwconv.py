@@ -32,6 +32,7 @@ from .dispatch import in_place, nhwc, recording, runs
 from .epilogue import activate
 from .folding import fold_bn
 from .global_avg_pool import with_means
+from .hooks import unfused
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -266,7 +267,7 @@ def layer(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | Non
         y = bn(y) if bn is not None else y
         return TORCH_ACTS[act](norm(y) if norm is not None else y)
 
-    if not runs(x, "dwconv"):
+    if not runs(x, "dwconv") or unfused(conv, bn, norm):  # a hook sees each module called
         return after(conv(x))
     x = nhwc(x)
     geometry = (list(conv.stride), list(conv.padding))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from .hooks import unfused
+
 
 def fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d):
     """The weight and bias of `bn(conv(x))` with the running statistics: one conv's.
@@ -28,8 +30,9 @@ def fold_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d):
 def conv_bn(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
     """`bn(conv(x))` for a conv that stays on cuDNN: in eval mode one conv, the batch norm
     folded into its weight and bias (one pass over the activations fewer); in training mode
-    the two as they are, batch statistics and running averages included."""
-    if bn.training:
+    the two as they are, batch statistics and running averages included; so too where one
+    must be seen called (archc.backends.hooks.unfused: a hook on it)."""
+    if bn.training or unfused(conv, bn):
         return bn(conv(x))
     weight, bias = fold_bn(conv, bn)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)

@@ -14,6 +14,7 @@ import triton.language as tl
 from torch.nn import functional as F
 
 from .dispatch import nhwc, runs
+from .hooks import unfused
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -96,9 +97,13 @@ global_avg_pool_op.register_autograd(_global_avg_pool_backward,
 # ---- the layer, as emitted modules call it (K.global_avg_pool: archc.backends.functional) ----
 
 
-def layer(x: torch.Tensor) -> torch.Tensor:
-    """adaptive_avg_pool2d(x, 1); the means the depthwise conv that made x summed, if it did
-    (`dwconv.layer(..., squeeze=True)`) and x is unchanged since."""
+def layer(x: torch.Tensor, pool: torch.nn.Module | None = None) -> torch.Tensor:
+    """adaptive_avg_pool2d(x, 1), the layer `pool` (None in files emitted before 2026-12-07);
+    the means the depthwise conv that made x summed, if it did (`dwconv.layer(...,
+    squeeze=True)`) and x is unchanged since; the module's own call where it must be seen
+    (archc.backends.hooks.unfused: a hook on it)."""
+    if pool is not None and unfused(pool):
+        return pool(x)
     known = getattr(x, "_archc_squeeze", None)
     if known is not None and known.version == x._version:
         return known.means

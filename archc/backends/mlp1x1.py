@@ -15,7 +15,9 @@ import triton
 import triton.language as tl
 
 from . import conv1x1
+from .activation import act_of
 from .dispatch import in_place, nhwc, runs
+from .hooks import unfused
 from .launch import arch, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv
@@ -120,7 +122,11 @@ def layer(x: torch.Tensor, conv_a: torch.nn.Conv2d, conv_b: torch.nn.Conv2d,
           relu_a: bool = True, relu_b: bool = True) -> torch.Tensor:
     """NIN's micro network, `relu(conv_b(relu(conv_a(x))))` for two 1x1 conv layers: at
     inference one kernel (the hidden activation stays on chip); while autograd records, two
-    fused GEMMs with their backwards."""
+    fused GEMMs with their backwards; each conv its own call where one must be seen
+    (hooks.unfused)."""
+    if unfused(conv_a, conv_b):
+        return conv1x1.one_by_one(conv1x1.one_by_one(x, conv_a, act=act_of(relu_a, None)),
+                                  conv_b, act=act_of(relu_b, None))
     if not (runs(x, "conv1x1") and in_place(x, conv_a.weight, conv_b.weight)):
         return conv1x1.layer(conv1x1.layer(x, conv_a, relu_a), conv_b, relu_b)
     x = nhwc(x)

@@ -20,7 +20,8 @@ import contextlib
 import threading
 
 import torch
-from torch.nn.modules import module as nn_module
+
+from .hooks import watched
 
 _owner = threading.local()  # net: whose forward runs in this thread; free: may it overwrite
 
@@ -57,13 +58,6 @@ def _nothing_else_holds(net: torch.nn.Module) -> bool:
         if module._forward_hooks or module._forward_pre_hooks or not ours(module, own):
             return False
     return True
-
-
-def watched() -> bool:
-    """Whether a global module hook or a torch mode sees every op or module call."""
-    return bool(nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks or
-                torch._C._is_torch_function_mode_enabled() or
-                torch._C._len_torch_dispatch_stack())
 
 
 def ours(module: torch.nn.Module, own: str) -> bool:

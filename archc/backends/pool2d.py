@@ -16,9 +16,11 @@ import torch
 import triton
 import triton.language as tl
 from torch.nn import functional as F
+from torch.nn.modules.utils import _pair
 
 from .concat import Part
 from .dispatch import in_place, nhwc, runs
+from .hooks import unfused
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -175,10 +177,19 @@ def torch_pool(x, kind, window, stride, pad, ceil):
 # ---- the layer, as emitted modules call it (K.pool2d: archc.backends.functional) -------------
 
 
-def layer(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[int, int],
-          pad: tuple[int, int], ceil: bool, out: Part | None = None) -> torch.Tensor:
-    """max_pool2d or avg_pool2d (torch's AvgPool2d divisor), Caffe's ceil rounding. `out`:
-    a concat's slice to write into, at inference."""
+def layer(x: torch.Tensor, pool: torch.nn.Module | str, *geometry,
+          out: Part | None = None) -> torch.Tensor:
+    """`pool(x)` for an nn.MaxPool2d or nn.AvgPool2d (torch's divisor, Caffe's ceil rounding)
+    as one kernel; `out`: a concat's slice to write into, at inference. The module's own call
+    where it must be seen (hooks.unfused: a hook on it) or asks what the kernel does not do
+    (dilation, indices, padding left out of the average, a divisor). Files emitted before
+    2026-12-07 give the pool as its kind and geometry: `"max", window, stride, pad, ceil`."""
+    if isinstance(pool, str):
+        kind, (window, stride, pad, ceil) = pool, geometry
+    elif unfused(pool) or not _plain(pool):
+        return pool(x)
+    else:
+        kind, window, stride, pad, ceil = _geometry(pool)
     if not runs(x, "pool2d"):
         return torch_pool(x, kind, window, stride, pad, ceil)
     x = nhwc(x)
@@ -186,6 +197,21 @@ def layer(x: torch.Tensor, kind: str, window: tuple[int, int], stride: tuple[int
         h, w = (output_size(x.shape[2 + i], window[i], stride[i], pad[i], ceil) for i in (0, 1))
         return pool2d(x, kind, window, stride, pad, ceil, out=out.tensor(x, h, w))
     return torch.ops.archc.pool2d(x, kind, list(window), list(stride), list(pad), ceil)
+
+
+def _plain(pool: torch.nn.Module) -> bool:
+    """Whether the kernel computes the module's pooling."""
+    if isinstance(pool, torch.nn.MaxPool2d):
+        return _pair(pool.dilation) == (1, 1) and not pool.return_indices
+    return isinstance(pool, torch.nn.AvgPool2d) and pool.count_include_pad and \
+        pool.divisor_override is None
+
+
+def _geometry(pool: torch.nn.Module) -> tuple:
+    """(kind, window, stride, pad, ceil) of a pooling module, as the kernel takes them."""
+    kind = "max" if isinstance(pool, torch.nn.MaxPool2d) else "avg"
+    return (kind, _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
+            _pair(pool.padding), pool.ceil_mode)
 
 
 def work(a: dict, blocks: dict, target) -> Work:

@@ -74,7 +74,6 @@ class Backend:
     imports: tuple[str, ...]
     channels_last: bool  # forward() converts its input, and the kernels keep the format
     planner: Callable[[Analysis], KernelPlan] | None  # its fusion plan, None: no fusions
-    moduleless: frozenset[type]  # ops its calls compute without their nn.Module (no weights)
     # the plan's merged GEMM over sibling convs (members, input, relu, concat slice), and the
     # concat buffer its kernels write into (its widths attribute): where its plan makes them
     siblings: Callable[[list[str], str, bool, str | None], str] | None = None
@@ -93,15 +92,12 @@ class Backend:
 
 
 TORCH_IMPORTS = ("import torch", "from torch import nn", "from torch.nn import functional as F")
-TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, planner=None,
-                moduleless=frozenset())
+TORCH = Backend("torch", {}, TORCH_IMPORTS, channels_last=False, planner=None)
 TRITON = Backend("triton", triton_calls.OP_CALLS,
                  TORCH_IMPORTS + ("from archc.backends import functional as K",),
                  channels_last=True, planner=triton_plan,
-                 moduleless=frozenset({ops.Pool, ops.GlobalAvgPool}),  # K.pool2d and the gap
                  siblings=triton_calls.siblings,
                  buffer=lambda widths: f"K.ConcatBuffer({widths})", steps=triton_calls.STEP_CALLS)
 CPU = Backend("cpu", CPU_CALLS, TORCH_IMPORTS + ("from archc.backends import cpu as C",),
-              channels_last=True, planner=cpu_plan, moduleless=frozenset(),
-              decorator="C.inference")
+              channels_last=True, planner=cpu_plan, decorator="C.inference")
 BACKENDS = {backend.name: backend for backend in (TORCH, CPU, TRITON)}

@@ -42,7 +42,7 @@ class Calls:
 
             residual = var.read(fused.residual, 4) if fused.residual is not None else None
             site = replace(site, bn=member(fused.bn), residual=residual, relu=fused.relu,
-                           epilogue=True, pool=fused.pool is not None, act=fused.act,
+                           epilogue=True, pool=member(fused.pool), act=fused.act,
                            norm=member(fused.norm), scale=member(fused.scale))
             if fused.kind == "mlp":
                 site = replace(site, second=member(fused.tail[0]))

@@ -35,8 +35,7 @@ def declare_members(draft: Draft, init: list[tuple], chains: set[str],
             if i == 0 or init[i - 1][0] != member:
                 draft.add(f"        self.{member} = {opening}")
             key = f'"{roles[member][seen[member]]}": ' if member in roles else ""
-            code, _, comment = source.partition("  # ")  # a None slot says why it is empty
-            draft.add(f"            {key}{code}," + (f"  # {comment}" if comment else ""), note)
+            draft.add(f"            {key}{source},", note)
             seen[member] += 1
             if i + 1 == len(init) or init[i + 1][0] != member:
                 draft.add(f"        {closing}")

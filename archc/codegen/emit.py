@@ -77,7 +77,15 @@ class Emitted:
 
 def emit(analysis: Analysis, heads: bool = True, logits: bool = False,
          backend: Backend = TORCH) -> Emitted:
-    return _Emitter(analysis, logits, backend).run(heads)
+    """The net's source under `backend`. Every backend declares the containers the torch
+    backend declares (an nn.Sequential where the torch backend calls a chain, though a fused
+    call reads its layers one by one), so `net.conv1(x)` works on each alike."""
+    chains = None
+    if backend is not TORCH:
+        reference = _Emitter(analysis, logits, TORCH)
+        reference.run(heads)
+        chains = reference.chains
+    return _Emitter(analysis, logits, backend, chains).run(heads)
 
 
 @dataclass
@@ -102,7 +110,8 @@ class _Body:
 
 
 class _Emitter:
-    def __init__(self, analysis: Analysis, logits: bool, backend: Backend):
+    def __init__(self, analysis: Analysis, logits: bool, backend: Backend,
+                 chains: dict[str, set[str]] | None = None):
         self.a = analysis
         self.logits = logits
         self.backend = backend
@@ -116,6 +125,8 @@ class _Emitter:
         self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
         self.calls = Calls(self.graph, backend, self.flat, self.finals)
         self.by_role = False  # whether any member holds its layers by role (an nn.ModuleDict)
+        self.reference_chains = chains  # the torch backend's, by class prefix (None: this is it)
+        self.chains: dict[str, set[str]] = {}  # the chains each class declares, by its prefix
 
     def run(self, heads: bool) -> Emitted:
         graph = self.graph
@@ -166,7 +177,12 @@ class _Emitter:
                 self._assign(body, position, output, expression)
         declare(body.pending, body.init, before=len(self.graph))
         forward.add(f"        return {self._result(body)}")
-        chains = sequential(forward, Counter(m for m, _, _ in body.init if m is not None))
+        sizes = Counter(m for m, _, _ in body.init if m is not None)
+        declared = self.reference_chains.get(prefix, set()) if self.reference_chains else None
+        if declared is not None:  # only the torch backend's chains may be called as one
+            sizes = Counter({m: n for m, n in sizes.items() if m in declared})
+        chains = sequential(forward, sizes)
+        chains = self.chains[prefix] = declared if declared is not None else chains
         if scope.kind == "net" and self.by_role:  # checkpoints from before keyed them by index
             body.init.append((None, "self.register_load_state_dict_pre_hook(rename_indexed_keys)",
                               None))
@@ -220,12 +236,7 @@ class _Emitter:
             widths.alias(item, self.graph.node(item).inputs[0])
             return None, ""
         widths.layer(item)
-        if module and self._unused(item):  # held alone: not built; in a container: a None
-            if attr != member:  # slot, so its siblings keep their keys
-                op = self.graph.node(item).op
-                why = f"{ops.spec(op).name(op)}, which the kernels compute without a module"
-                body.init.append((member, f"None  # {why}", None))
-        elif module:
+        if module:
             source = module_source(self.graph.node(item).op, widths.module_texts(item))
             body.init.append((member, source, self._note(item, widths, body.scope)))
             self.layer_nodes[body.prefix + key] = item
@@ -300,11 +311,6 @@ class _Emitter:
         output = Note(str(self.a.shapes[nodes[-1]].c), self.a.shapes[nodes[-1]],
                        self.a.shapes[head.source], self.flat[nodes[-1]])
         forward.add(f"            aux[{head.name!r}] = self.{attr}({source})", output)
-
-    def _unused(self, item: int) -> bool:
-        """Whether the backend's call does without the layer's module (a pool the kernels
-        compute, whose module holds no state)."""
-        return type(self.graph.node(item).op) in self.backend.moduleless
 
     def _note(self, n: int, widths: Widths, scope: Scope) -> Note:
         use = self.graph.block_uses[scope.use] if scope.kind == "block" else None

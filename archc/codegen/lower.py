@@ -30,14 +30,25 @@ class Lowered:
     analysis: Analysis
 
 
+@dataclass(frozen=True)
+class Built:
+    """What a class archc lowered was built from (its `_archc_built`): archc.freeze lowers
+    the same net again for the cpu engine."""
+
+    analysis: Analysis
+    heads: bool
+    logits: bool
+
+
 def lower(analysis: Analysis, heads: bool = True, logits: bool = False,
           backend: Backend = TORCH) -> Lowered:
     _refuse_if_too_big(analysis, heads)
     emitted = emit(analysis, heads, logits, backend)
     source = _source_module(analysis.graph.name)
     exec(compile(emitted.source, f"<archc {analysis.path}>", "exec"), source.__dict__)
-    module = getattr(source, emitted.class_name)()
-    return Lowered(module, emitted, analysis)
+    net_class = getattr(source, emitted.class_name)
+    net_class._archc_built = Built(analysis, heads, logits)
+    return Lowered(net_class(), emitted, analysis)
 
 
 _lowered = itertools.count()
@@ -81,7 +92,7 @@ def available_memory() -> int | None:
     return None
 
 
-def compile_net(path_or_source: str | Path, backend: str = "cpu", heads: bool = True,
+def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool = True,
                 overrides: dict[str, int | float] | None = None,
                 logits: bool = False) -> torch.nn.Module:
     """A checked .arch network as a torch.nn.Module (archc.codegen.emit says what forward returns).
@@ -90,12 +101,12 @@ def compile_net(path_or_source: str | Path, backend: str = "cpu", heads: bool = 
     imports are then looked up from the current directory. `heads=False` builds the
     deployment network without auxiliary heads; `logits=True` skips a final softmax in eval
     mode too. The backend (archc.codegen.backend_calls) decides only how forward() computes;
-    every backend's `state_dict` is the same. The default, "cpu", is the torch backend's
-    layers with each conv, at CPU inference, one oneDNN primitive with its bn folded and what
-    follows fused (archc.backends.cpu); on any other device, in training or with autograd on,
-    it runs torch's ops. "torch" is the plain reference (the file `archc compile` writes by
-    default: torch alone runs it); "triton" runs the fused 1x1 convs and the pools as
-    archc.backends' Triton kernels. Raises ArchError for a broken program.
+    every backend's `state_dict` is the same. The default, "torch", is the plain reference
+    (the file `archc compile` writes by default: torch alone runs it); "triton" runs the
+    fused 1x1 convs and the pools as archc.backends' Triton kernels; "cpu" is the module
+    inside archc.freeze's engine (archc.backends.cpu: oneDNN convs with bn folded, at CPU
+    inference, caches beside the module), which `archc.compile(backend="cpu")` wraps.
+    Raises ArchError for a broken program.
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")

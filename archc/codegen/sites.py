@@ -28,7 +28,8 @@ class Site:
     residual: str | None = None  # the value a fused GEMM adds in its epilogue
     relu: bool | None = None  # a fused step's ReLU (a flag, or a relu layer after it)
     epilogue: bool = False  # the step's bn, sum and ReLU layers are written in this call
-    pool: bool = False  # the step's 3x3/1 max pool is taken as the GEMM loads its input
+    pool: str | None = None  # the member of the step's 3x3/1 max pool, which the GEMM takes
+    #                          as it loads its input
     second: str | None = None  # an mlp step's second 1x1 conv member
     act: str = "linear"  # a fused step's activation layer
     norm: str | None = None  # a fused depthwise conv's layer norm member

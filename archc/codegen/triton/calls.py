@@ -34,7 +34,7 @@ def gemm(op: ops.Conv, site: Site) -> str:
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
         (f", scale={site.scale}" if site.scale else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
-        (", pool=True" if site.pool else "") + \
+        (f", pool={site.pool}" if site.pool else "") + \
         (", deferred=True" if site.step.deferred is not None else "")
     return f"K.conv1x1({site.args[0]}, {site.attr}, {flag}{epilogue}{_out(site)})"
 
@@ -57,12 +57,11 @@ def dwconv(op: ops.Conv, site: Site) -> str:
 
 
 def pool(op: ops.Pool, site: Site) -> str:
-    return (f"K.pool2d({site.args[0]}, {op.kind!r}, {op.window}, {(op.stride, op.stride)}, "
-            f"{op.pad}, {op.ceil}{_out(site)})")
+    return f"K.pool2d({site.args[0]}, {site.attr}{_out(site)})"  # its geometry: the module's
 
 
 def gap(op: ops.GlobalAvgPool, site: Site) -> str:
-    return f"K.global_avg_pool({site.args[0]})"
+    return f"K.global_avg_pool({site.args[0]}, {site.attr})"
 
 
 # kind of step -> (the op it computes, its call)

@@ -39,7 +39,7 @@ class Inception(nn.Module):
             nn.Conv2d(n5r, n5, 5, padding=2),  # n5 x H x W
         ])
         self.branch_pool = nn.ModuleList([
-            None,  # maxpool, which the kernels compute without a module
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),  # in_channels x H x W
             nn.Conv2d(in_channels, proj, 1),  # proj x H x W
         ])
         self.concat_widths = (n1, n3, n5, proj)
@@ -52,7 +52,8 @@ class Inception(nn.Module):
         branch3x3 = F.relu(self.branch3x3[1](branch3x3))  # n3 x H x W
         branch5x5 = F.relu(self.branch5x5[1](branch5x5))  # n5 x H x W
         # proj x H x W
-        branch_pool = K.conv1x1(x, self.branch_pool[1], relu=True, pool=True, out=buffer.part(3))
+        branch_pool = K.conv1x1(
+            x, self.branch_pool[1], relu=True, pool=self.branch_pool[0], out=buffer.part(3))
         # (n1 + n3 + n5 + proj) x H x W
         x = buffer.join([branch1x1, branch3x3, branch5x5, branch_pool])
         return x
@@ -63,13 +64,14 @@ class AuxClassifier(nn.Module):
 
     def __init__(self, in_channels, classes):
         super().__init__()
+        self.avgpool1 = nn.AvgPool2d(5, stride=3)  # in_channels x 4 x 4
         self.conv1 = nn.Conv2d(in_channels, 128, 1)  # 128x4x4
         self.fc1 = nn.Linear(2048, 1024)  # 1024
         self.dropout1 = nn.Dropout(0.7)  # 1024
         self.fc2 = nn.Linear(1024, classes)  # classes
 
     def forward(self, x):  # in_channels x 14 x 14
-        x = K.pool2d(x, 'avg', (5, 5), (3, 3), (0, 0), False)  # in_channels x 4 x 4
+        x = K.pool2d(x, self.avgpool1)  # in_channels x 4 x 4
         x = K.conv1x1(x, self.conv1, relu=True)  # 128x4x4
         x = F.relu(self.fc1(torch.flatten(x, 1)))  # 1024
         x = self.dropout1(x)  # 1024
@@ -93,21 +95,26 @@ class Googlenet(nn.Module):
     def __init__(self, classes=1000, heads: bool = True):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)  # 64x112x112
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 64x56x56
         self.lrn1 = nn.LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)  # 64x56x56
         self.conv2 = nn.ModuleList([
             nn.Conv2d(64, 64, 1),  # 64x56x56
             nn.Conv2d(64, 192, 3, padding=1),  # 192x56x56
         ])
         self.lrn2 = nn.LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)  # 192x56x56
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 192x28x28
         self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)  # 256x28x28
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)  # 480x28x28
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 480x14x14
         self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)  # 512x14x14
         self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)  # 512x14x14
         self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)  # 512x14x14
         self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)  # 528x14x14
         self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)  # 832x14x14
+        self.maxpool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # 832x7x7
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)  # 832x7x7
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)  # 1024x7x7
+        self.avgpool1 = nn.AvgPool2d(7, stride=1, ceil_mode=True)  # 1024x1x1
         self.dropout1 = nn.Dropout(0.4)  # 1024x1x1
         self.fc1 = nn.Linear(1024, classes)  # classes
         self.aux1 = AuxClassifier(512, classes) if heads else None
@@ -119,15 +126,15 @@ class Googlenet(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)
         aux = {}
         x = F.relu(self.conv1(x))  # 64x112x112
-        x = K.pool2d(x, 'max', (3, 3), (2, 2), (0, 0), True)  # 64x56x56
+        x = K.pool2d(x, self.maxpool1)  # 64x56x56
         x = self.lrn1(x)  # 64x56x56
         x = K.conv1x1(x, self.conv2[0], relu=True)  # 64x56x56
         x = F.relu(self.conv2[1](x))  # 192x56x56
         x = self.lrn2(x)  # 192x56x56
-        x = K.pool2d(x, 'max', (3, 3), (2, 2), (0, 0), True)  # 192x28x28
+        x = K.pool2d(x, self.maxpool2)  # 192x28x28
         x = self.inception3a(x)  # 256x28x28
         x = self.inception3b(x)  # 480x28x28
-        x = K.pool2d(x, 'max', (3, 3), (2, 2), (0, 0), True)  # 480x14x14
+        x = K.pool2d(x, self.maxpool3)  # 480x14x14
         x = self.inception4a(x)  # 512x14x14
         if self.aux1 is not None and self.training:
             aux['aux1'] = self.aux1(x)  # 1000
@@ -137,10 +144,10 @@ class Googlenet(nn.Module):
         if self.aux2 is not None and self.training:
             aux['aux2'] = self.aux2(x)  # 1000
         x = self.inception4e(x)  # 832x14x14
-        x = K.pool2d(x, 'max', (3, 3), (2, 2), (0, 0), True)  # 832x7x7
+        x = K.pool2d(x, self.maxpool4)  # 832x7x7
         x = self.inception5a(x)  # 832x7x7
         x = self.inception5b(x)  # 1024x7x7
-        x = K.pool2d(x, 'avg', (7, 7), (1, 1), (0, 0), True)  # 1024x1x1
+        x = K.pool2d(x, self.avgpool1)  # 1024x1x1
         x = self.dropout1(x)  # 1024x1x1
         x = self.fc1(torch.flatten(x, 1))  # classes
         x = x if self.training else F.softmax(x, dim=1)  # classes

@@ -48,10 +48,10 @@ class BottleneckProj(nn.Module):
             "conv3": nn.Conv2d(w, 4 * w, 1, bias=False),  # (4 * w) x H/s x W/s
             "bn3": nn.BatchNorm2d(4 * w),  # (4 * w) x H/s x W/s
         })
-        self.shortcut = nn.ModuleList([
+        self.shortcut = nn.Sequential(
             nn.Conv2d(in_channels, 4 * w, 1, stride=s, bias=False),  # (4 * w) x H/s x W/s
             nn.BatchNorm2d(4 * w),  # (4 * w) x H/s x W/s
-        ])
+        )
 
     def forward(self, x):  # in_channels x H x W
         residual = C.conv(x, self.residual.conv1, bn=self.residual.bn1, act='relu')  # w x H x W
@@ -97,10 +97,10 @@ class Resnet50(nn.Module):
 
     def __init__(self, classes=1000):
         super().__init__()
-        self.conv1 = nn.ModuleList([
+        self.conv1 = nn.Sequential(
             nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),  # 64x112x112
             nn.BatchNorm2d(64),  # 64x112x112
-        ])
+        )
         self.maxpool1 = nn.MaxPool2d(3, stride=2, padding=1)  # 64x56x56
         self.layer1 = nn.Sequential(
             BottleneckProj(64, 64, 1),  # 256x56x56
