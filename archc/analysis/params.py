@@ -2,12 +2,16 @@
 
 A net's class is written for one build: its spatial sizes, its flattened widths and its layer
 count are numbers. A net parameter can still be a constructor argument (`Googlenet(classes=10)`)
-when it changes channel counts only: the class then computes each width from the statement
-that gives it (`nn.Linear(1024, classes)`), as a block class does. That holds when building
-the net with another value of the parameter makes the same layers, with the same input and the
-same spatial sizes; `width_params` builds it so to find out (for each parameter, the front end
-once more, without counting). `classes` is one in every shipped net, a width multiplier such as
-MnasNet's `alpha` another; an input `size` is not.
+when every use of it is written from it: the class then computes each width from the statement
+that gives it (`nn.Linear(1024, classes)`), as a block class does, and each argument an op's
+module takes from its statement (a conv's groups, a dropout's rate: the op's `given`). That
+holds when building the net with other values of the parameter (`PROBES`) makes the same
+layers, equal but for those widths and arguments, with the same input, the same spatial sizes
+and the same heads' loss weights; `width_params` builds it so to find out (for each
+parameter, the front end a few times more, without counting). `classes` is one in every
+shipped net, a width multiplier such as MnasNet's `alpha` another; an input `size` is not,
+nor a shuffle's groups, a slope, an eps or a chunk count (written as numbers), nor a value
+that sets a repetition count (`x(max(1, floor(alpha)))`).
 
 Nets with an auxiliary head that is not one block use take none: such a head's class is
 written for its one use, in numbers.
@@ -15,6 +19,9 @@ written for its one use, in numbers.
 
 from __future__ import annotations
 
+import dataclasses
+
+from archc import ops
 from archc.analysis.shapes import flat_values, infer_shapes
 from archc.errors import ArchError
 from archc.ir.build import build_graph
@@ -31,22 +38,46 @@ def width_params(program: Program, graph: Graph) -> tuple[str, ...]:
     built = _layout(graph, shapes)
     kept = []
     for name, value in graph.params.items():
-        other = value + 1 if isinstance(value, int) else value * 1.5
-        try:
-            probe = build_graph(program, {**graph.params, name: other})
-            layout = _layout(probe, infer_shapes(probe))
-        except ArchError:  # the other value builds no net: the class is written for this one
-            continue
-        if layout == built and _input(probe) == _input(graph):
+        alike = [_same_class(program, graph, built, name, other)
+                 for other in PROBES[type(value)](value)]
+        if True in alike and False not in alike:
             kept.append(name)
     return tuple(kept)
 
 
+# Other values of a parameter the class must build alike: a repetition count that rounds
+# (`floor(alpha)`) can stay put for one and change for another; a value that builds no net
+# (groups that do not divide the channels) says nothing.
+PROBES = {int: lambda v: (2 * v, v + 1, 3 * v + 1), float: lambda v: (v * 1.5, v * 0.5, v * 3)}
+
+
+def _same_class(program: Program, graph: Graph, built: tuple, name: str, other) -> bool | None:
+    """Whether the net built with `name` = `other` is written by the same class; None where
+    it builds no net."""
+    try:
+        probe = build_graph(program, {**graph.params, name: other})
+        layout = _layout(probe, infer_shapes(probe))
+    except ArchError:
+        return None
+    return layout == built and _input(probe) == _input(graph)
+
+
 def _layout(graph: Graph, shapes: dict) -> tuple:
-    """What a net class is written for: each layer's op kind, inputs, spatial size, flatness."""
+    """What a net class is written for: each layer's op but for what the class writes from
+    expressions, its inputs, spatial size and flatness; each head's loss weight."""
     flat = flat_values(graph)
-    return tuple((type(graph.node(n).op), graph.node(n).inputs, shapes[n].h, shapes[n].w,
-                  flat[n]) for n in graph.order())
+    return tuple((_written_for(graph.node(n).op), graph.node(n).inputs, shapes[n].h,
+                  shapes[n].w, flat[n]) for n in graph.order()) + \
+        tuple((head.name, head.weight) for head in graph.heads)
+
+
+def _written_for(op):
+    """The op with the fields the emitter writes as expressions blanked: its width slot (a
+    conv's channels, an fc's features) and the arguments its module is `given`."""
+    spec = ops.spec(op)
+    fields = {f.name for f in dataclasses.fields(op)}
+    written = (set(spec.given) | {spec.width}) & fields
+    return dataclasses.replace(op, **dict.fromkeys(written)) if written else op
 
 
 def _input(graph: Graph) -> tuple[int, int, int]:
