@@ -41,3 +41,12 @@ def convert_weights(path_or_source, checkpoint, heads: bool = True, overrides=No
     from archc.codegen.weights import convert_net
 
     return convert_net(path_or_source, checkpoint, heads, overrides)
+
+
+def __getattr__(name: str):
+    """`archc.Engine` and `archc.FrozenError`, imported (with torch) when first asked for."""
+    if name in ("Engine", "FrozenError"):
+        from archc.codegen import freeze
+
+        return getattr(freeze, name)
+    raise AttributeError(f"module 'archc' has no attribute {name!r}")

@@ -14,18 +14,20 @@ import pytest
 import torch
 from conftest import ROOT
 from test_triton_backend import TINY_GOOGLENET, TINY_NIN, TINY_RESNET
-from test_triton_mobile import TINY_EFFICIENTNET, TINY_MOBILENET
+from test_triton_mobile import TINY_CONVNEXT, TINY_EFFICIENTNET, TINY_MOBILENET
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
 from archc.analysis.cost import total
 from archc.backends import cpu
-from archc.codegen.freeze import Engine, FrozenError
+from archc import Engine, FrozenError
 from archc.codegen.lower import compile_net
 from archc.pipeline import analyse
 
 TINY = {"googlenet": TINY_GOOGLENET, "nin": TINY_NIN, "resnet": TINY_RESNET,
-        "mobilenet": TINY_MOBILENET, "efficientnet": TINY_EFFICIENTNET}
+        "mobilenet": TINY_MOBILENET, "efficientnet": TINY_EFFICIENTNET,
+        "convnext": TINY_CONVNEXT,  # a layer norm in the depthwise kernel, a layer scale
+        "lrn": "net l { input 3x8x8; conv 3x3 8 relu; lrn 5; maxpool 3x3/2; gap; fc 3 }"}
 
 
 def _modules(source: str, backend: str, seed: int = 0) -> tuple[torch.nn.Module, ...]:
@@ -286,3 +288,22 @@ def test_compile_with_the_cpu_backend_is_the_frozen_engine():
     x = _input_of(ROOT / "nets/nin_digits.arch")
     with torch.no_grad():
         torch.testing.assert_close(engine(x), net(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "efficientnet"])
+def test_a_triton_file_emitted_before_the_pools_were_built_still_runs(name, monkeypatch):
+    """tests/data/emitted_before: `archc compile --backend triton` of 2026-12-06 (pools as
+    `K.pool2d(x, 'max', (3, 3), ...)`, `pool=True`, `K.global_avg_pool(x)`, None slots)."""
+    import importlib.util
+
+    monkeypatch.chdir(ROOT / "nets")
+    path = ROOT / f"tests/data/emitted_before/tiny_{name}_triton.py"
+    spec = importlib.util.spec_from_file_location(f"emitted_before_{name}", path)
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    reference = compile_net(TINY[name], "torch").eval()  # heads, the final softmax: as then
+    old = getattr(source, f"Tiny{name.capitalize()}")().eval()
+    old.load_state_dict(reference.state_dict())
+    x = _input(TINY[name])
+    with torch.no_grad():
+        torch.testing.assert_close(old(x), reference(x), rtol=1e-4, atol=1e-5)
