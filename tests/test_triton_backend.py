@@ -410,7 +410,8 @@ def random_source(layers, channels: int, size: int) -> str:
        st.integers(1, 3), st.integers(5, 8))  # small: each pool is a program per pixel
 def test_random_nets_agree_across_backends(layers, channels, size):
     """The triton backend's plan (fusions, epilogues, concat buffers) against the torch
-    backend on random small nets, nested blocks included, train and eval mode, dropout off."""
+    backend on random small nets, nested blocks included, train and eval mode, dropout off;
+    and archc.freeze's engine (the cpu backend's plan) in eval mode."""
     source = random_source(layers, channels, size)
     try:
         reference = archc.compile(source, backend="torch")
@@ -426,3 +427,6 @@ def test_random_nets_agree_across_backends(layers, channels, size):
         with torch.no_grad():
             torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),
                                        rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(archc.freeze(reference)(x), reference(x), rtol=1e-4,
+                                   atol=1e-5)
