@@ -18,9 +18,9 @@ from test_triton_mobile import TINY_CONVNEXT, TINY_EFFICIENTNET, TINY_MOBILENET
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
+from archc import Engine, FrozenError
 from archc.analysis.cost import total
 from archc.backends import cpu
-from archc import Engine, FrozenError
 from archc.codegen.lower import compile_net
 from archc.pipeline import analyse
 
