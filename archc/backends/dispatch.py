@@ -18,17 +18,26 @@ import torch
 from .launch import capturing
 from .layout import interpreted
 
-_warned: set[str] = set()
+_warned: set[tuple[str, str]] = set()
+
+# Kernels built on tl.dot, which Triton's interpreter computes wrong in bfloat16 (a 1x1 GEMM
+# off by 5e10 under Triton 3.x): torch ops stand in for them there.
+DOT_KERNELS = frozenset({"conv1x1"})
 
 
 def runs(x: torch.Tensor, op: str) -> bool:
     """Whether the kernel can run on `x`; if not, say once that torch ops stand in."""
-    if capturing() or (x.device.type == "cuda") != interpreted():
+    if capturing():
         return True
-    if op not in _warned:
-        _warned.add(op)
+    if (x.device.type == "cuda") == interpreted():
         where = ("a CUDA tensor while TRITON_INTERPRET=1 is set" if x.device.type == "cuda"
                  else "a CPU tensor without TRITON_INTERPRET=1")
+    elif interpreted() and x.dtype == torch.bfloat16 and op in DOT_KERNELS:
+        where = "bfloat16 under TRITON_INTERPRET=1, whose dot products get it wrong"
+    else:
+        return True
+    if (op, where) not in _warned:
+        _warned.add((op, where))
         warnings.warn(f"archc.backends: {op} runs as torch ops here ({where})", stacklevel=3)
     return False
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 
 from archc.errors import UsageError
 
@@ -50,16 +49,11 @@ def require(command: str, *modules: str) -> None:
                          f"lacks: pip install 'archc[{extras}]'")
 
 
-def writable(path: str, source: str) -> str:
-    """Refuse, before any work, an output in a missing folder or on top of the source."""
-    from pathlib import Path
+def writable(path: str, *inputs: str) -> str:
+    """Refuse, before any work, an output in a missing folder, on top of an input, or that
+    exists and is no regular file (archc.files)."""
+    from archc.files import refusal_to_write
 
-    target = Path(path).resolve()
-    if not target.parent.is_dir():
-        raise UsageError(f"cannot write {path}: no such folder")
-    if not os.access(target.parent, os.W_OK) or (target.exists() and
-                                                 not os.access(target, os.W_OK)):
-        raise UsageError(f"cannot write {path}: permission denied")
-    if target == Path(source).resolve():
-        raise UsageError(f"refusing to write {path}: it is the input file")
+    if (refusal := refusal_to_write(path, *inputs)) is not None:
+        raise UsageError(refusal)
     return path

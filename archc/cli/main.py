@@ -213,6 +213,7 @@ def _checked(path: str, overrides: dict):
 def run_compile(args) -> int:
     from archc.codegen.backend_calls import BACKENDS
     from archc.codegen.emit import emit
+    from archc.files import write_atomically
 
     if args.output is not None:
         writable(args.output, args.file)
@@ -231,9 +232,11 @@ def run_compile(args) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    try:
-        with open(args.output, "w", encoding="utf-8") as out:
+    def write(temporary: str) -> None:
+        with open(temporary, "w", encoding="utf-8") as out:
             out.write(text)
+    try:
+        write_atomically(args.output, write)
     except OSError as error:
         raise UsageError(f"cannot write {args.output}: {error.strerror}") from None
     print(f"wrote {args.output}: {what}", file=sys.stderr)

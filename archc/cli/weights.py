@@ -10,7 +10,6 @@ that does not pair is a located error at the statement that made it: exit status
 
 from __future__ import annotations
 
-import os
 import sys
 
 from archc.cli.args import add_set, require, writable
@@ -40,16 +39,15 @@ def run_weights(args) -> int:
 
     from archc.codegen.lower import lower
     from archc.codegen.weights import convert, load_checkpoint
+    from archc.files import write_atomically
     from archc.pipeline import analyse
 
-    writable(args.output, args.file)
+    writable(args.output, args.file, args.torchvision)
     lowered = lower(analyse(args.file, dict(args.set)).raise_errors(), heads=args.heads)
     source = load_checkpoint(args.torchvision)
     state = convert(lowered, source)
     lowered.module.load_state_dict(state)  # strict: every key, as the module has them
-    temporary = f"{args.output}.tmp-{os.getpid()}"
-    torch.save(state, temporary)
-    os.replace(temporary, args.output)
+    write_atomically(args.output, lambda temporary: torch.save(state, temporary))
     print(f"wrote {args.output}: {len(state)} tensors paired with {args.torchvision}'s",
           file=sys.stderr)
     return 0

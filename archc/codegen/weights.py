@@ -22,6 +22,7 @@ import torch
 
 from archc.codegen.lower import Lowered
 from archc.errors import ArchError, UsageError
+from archc.files import irregular
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ def _children_first(found: list[Layer]) -> list[Layer]:
 
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """A checkpoint's state_dict: torchvision's files are one; training scripts often wrap it
-    as {"state_dict": ...} or {"model": ...}. Loaded without running code (weights_only)."""
+    as {"state_dict": ...} or {"model": ...}. Loaded without running code (weights_only);
+    a FIFO or a device (which would block or never end) refused before it is opened."""
+    if (kind := irregular(path)) is not None:
+        raise UsageError(f"cannot read {path}: it is {kind}, not a checkpoint file")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from archc.files import irregular
 from archc.train.errors import DataError
 
 PATTERN = re.compile(r"ckpt-(\d+)\.pt$")
@@ -79,6 +80,8 @@ def latest(folder: Path) -> Path | None:
 
 
 def load(path: Path) -> dict:
+    if (kind := irregular(path)) is not None:  # a FIFO would block the reader for ever
+        raise CheckpointError(f"{path}: it is {kind}, not a checkpoint file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

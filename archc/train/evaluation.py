@@ -8,12 +8,12 @@ so a checkpoint evaluates the same on any machine.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from archc.files import refusal_to_write
 from archc.train import checkpoint, distributed, metrics
 from archc.train.config import Config
 from archc.train.errors import DataError
@@ -23,8 +23,9 @@ from archc.train.state import prepare
 
 def evaluate_checkpoint(path: Path, net: str, data: str | None, overrides: tuple,
                         device: str, resize, gray_to_rgb, confusion_png: Path | None) -> dict:
-    if confusion_png is not None and not _writable_folder(confusion_png.resolve().parent):
-        raise DataError(f"cannot write {confusion_png}: its folder is missing or not writable")
+    if confusion_png is not None and \
+            (refusal := refusal_to_write(confusion_png, path)) is not None:
+        raise DataError(refusal)
     state = checkpoint.load(path)
     config = Config.from_json(json.loads(state["config"])) if "config" in state else Config(net)
     config = replace(config, net=net, data=data or config.data, overrides=overrides,
@@ -53,7 +54,3 @@ def evaluate_checkpoint(path: Path, net: str, data: str | None, overrides: tuple
         metrics.plot_confusion(counts, names, target)
         figures["confusion_png"] = str(target)
     return figures
-
-
-def _writable_folder(folder: Path) -> bool:
-    return folder.is_dir() and os.access(folder, os.W_OK)

@@ -189,6 +189,23 @@ def folder_classes(train: Path, test: Path) -> tuple[list[str], list[str]]:
     return classes, sorted(found[0] ^ found[1])
 
 
+def _eight_bit(image, path: Path):
+    """A 16-bit grayscale image scaled to 8 bits (Pillow's `convert` would clip every value
+    above 255 to white); one of more bits or of floats refused, naming the file."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise DataError(f"{path}: {image.mode} pixels beyond 16 bits; archc reads 8- and "
+                            "16-bit images (convert it)")
+        return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L")
+    if image.mode == "F":
+        raise DataError(f"{path}: floating-point pixels; archc reads 8- and 16-bit images "
+                        "(convert it)")
+    return image
+
+
 def folder(root: Path, classes: list[str], size: tuple[int, int] | None = None) -> Arrays:
     """`root/<class>/<image>` for the classes given (label = position in `classes`; a class
     may be absent from this split); every image the size of the first, or resized to `size`
@@ -207,7 +224,7 @@ def folder(root: Path, classes: list[str], size: tuple[int, int] | None = None) 
         for path in paths:
             try:
                 with Image.open(path) as image:
-                    image = image.convert("RGB")
+                    image = _eight_bit(image, path).convert("RGB")
                     if size is not None:
                         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                     array = np.asarray(image)
