@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast as pyast
+import builtins
+import keyword
 import re
 
 import pytest
@@ -14,7 +16,7 @@ from archc.codegen.backend_calls import BACKENDS
 from archc.codegen.drafts import wrapped
 from archc.codegen.emit import emit
 from archc.codegen.lower import compile_net, lower
-from archc.codegen.names import MODULE_ATTRIBUTES
+from archc.codegen.names import MODULE_ATTRIBUTES, RESERVED
 from archc.pipeline import analyse
 
 
@@ -311,3 +313,34 @@ def test_every_backend_builds_the_torch_backends_modules_in_its_containers(name)
         net = compile_net(ROOT / f"nets/{name}.arch", backend=backend)
         assert tree(net) == tree(reference), backend
         assert list(net.state_dict()) == list(reference.state_dict())
+
+
+# The names an emitted file uses beside the user's: its imports (every backend's), the helpers
+# its ops and functions define, its own functions and attributes.
+EMITTERS_NAMES = sorted((RESERVED - set(dir(builtins)) - set(keyword.kwlist) - {"in_channels"}) |
+                        {"buffer", "concat_widths"})
+
+
+def test_every_backends_imported_names_are_reserved():
+    imported = {line.split()[-1] for backend in BACKENDS.values() for line in backend.imports}
+    assert imported <= RESERVED, imported - RESERVED
+
+
+@pytest.mark.parametrize("name", EMITTERS_NAMES)
+def test_a_label_or_parameter_named_as_the_emitters_own_names_builds_and_runs(name):
+    """Issue 35: a concat branch labelled `C`, parameters named `math` or `LayerNorm2d`
+    broke the emitted file; each is a member, variable or argument of its own name now."""
+    source = (f"block b({name}) {{ conv 1x1 {name} relu; shuffle 2; droppath 0.1\n"
+              f"  concat {{ {name}: {{ conv 1x1 4 }}; {{ maxpool 3x3/1 pad=1 }} }} }}\n"
+              f"net n({name} = 4) {{\n input 4x6x6\n {name}: conv 1x1 (divisible({name}, 4))\n"
+              f" b({name})\n gap\n fc 3\n}}\n")
+    x = torch.randn(2, 4, 6, 6)
+    torch.manual_seed(0)
+    reference = compile_net(source, backend="torch").eval()
+    with torch.no_grad():
+        expected = reference(x)
+    for backend in ("cpu", "triton"):
+        net = compile_net(source, backend=backend).eval()
+        net.load_state_dict(reference.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), expected, rtol=1e-4, atol=1e-5)

@@ -13,11 +13,27 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 
-# Names the emitted code itself uses, or that would shadow something it relies on.
-RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
+from archc import ops
+from archc.lang.functions import FUNCTIONS
+
+
+def _helper_names() -> set[str]:
+    """What the emitted file defines or imports for its ops and functions, once, at the top
+    (`channel_shuffle`, `LayerNorm2d`, `StochasticDepth`, `make_divisible`, `math`): a
+    parameter or label of that name would shadow it."""
+    texts = [spec.helper for spec in ops.REGISTRY.values()] + \
+        [function.helper for function in FUNCTIONS.values()]
+    return {name for text in texts
+            for name in re.findall(r"^(?:def|class|import) (\w+)", text, re.MULTILINE)}
+
+
+# Names the emitted code itself uses, or that would shadow something it relies on: the
+# backends' modules (`K`: the kernels, `C`: the cpu backend's calls) among them.
+RESERVED = set(keyword.kwlist) | set(dir(builtins)) | _helper_names() | {
     "torch", "nn", "F", "self", "x", "aux", "heads", "init_weights", "loss_weights",
-    "in_channels", "K", "check_input", "rename_indexed_keys"}
+    "in_channels", "K", "C", "check_input", "rename_indexed_keys"}
 # A layer must not overwrite `training` & co. Private names and dunders are refused by `safe`.
 MODULE_ATTRIBUTES = frozenset("""
     T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
