@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 
@@ -190,11 +190,21 @@ def _key(job: Job) -> str:
 
 
 def _cached(cache: Path, key: str) -> Usage | Failure | None:
+    """The stored result, or None: missing, unreadable or malformed (a hand edit, a torn or
+    foreign file), so compiled again."""
     try:
         data = json.loads((cache / f"{key}.json").read_text())
-        return Usage(**data["usage"]) if "usage" in data else Failure(str(data["error"]))
+        if not isinstance(data, dict):
+            return None
+        if "usage" not in data:
+            return Failure(data["error"]) if isinstance(data.get("error"), str) else None
+        usage = Usage(**data["usage"])
     except (OSError, ValueError, TypeError, KeyError):
-        return None  # missing or unreadable: compile again
+        return None
+    kinds = {f.name: f.type for f in fields(Usage)}
+    typed = all(type(getattr(usage, name)) is (str if kind == "str" else int)
+                for name, kind in kinds.items())
+    return usage if typed else None
 
 
 def _store(cache: Path, key: str, result: Usage | Failure) -> None:

@@ -115,10 +115,10 @@ def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> tor
     squares = x.square()
     window = squares.clone()
     channels = x.shape[1]
-    for offset in range(1, size // 2 + 1):  # the channels before and after, as torch pads
-        window[:, offset:].add_(squares[:, :channels - offset])
-    for offset in range(1, (size - 1) // 2 + 1):
-        window[:, :channels - offset].add_(squares[:, offset:])
+    for offset in range(1, min(size // 2, channels - 1) + 1):  # the channels before and
+        window[:, offset:].add_(squares[:, :channels - offset])  # after, as torch pads; a
+    for offset in range(1, min((size - 1) // 2, channels - 1) + 1):  # window wider than the
+        window[:, :channels - offset].add_(squares[:, offset:])  # channels sums them all
     window.mul_(alpha / size).add_(k)
     if beta != 0.75:
         return x * window.pow_(-beta)

@@ -71,8 +71,9 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise UsageError(f"cannot read {path}: no such file") from None
     except Exception as error:  # torch's unpickler says what it refused, in its own types
-        raise UsageError(f"{path} is not a checkpoint torch can load safely: "
-                         f"{str(error).splitlines()[0]}") from None
+        first = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{path} is not a checkpoint torch can load safely: {first}") \
+            from None
     for wrapper in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]

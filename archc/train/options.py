@@ -74,7 +74,8 @@ def add_commands(commands, run_train, run_eval) -> None:
                        help="where the run's files go (default: runs/NET for FILE NET.arch); "
                             "a run started again with the same DIR continues")
     group.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
-    group.add_argument("--seed", type=_at_least(0), help="data order, augmentation, init (0)")
+    group.add_argument("--seed", type=_at_least(0, most=2**63 - 1),  # torch's generator's range
+                       help="data order, augmentation, init (0)")
     group.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
     group.add_argument("--amp", choices=("none", "bf16", "fp16"), help="autocast (CUDA)")
     group.add_argument("--channels-last", action="store_const", const=True)
@@ -155,15 +156,17 @@ def _resumed(args) -> Config:
     return resume.find_net(resume.resumed_config(saved, given, folder), folder)
 
 
-def _at_least(minimum: int):
-    """An argparse type: an integer of at least `minimum`, else a message with the range."""
+def _at_least(minimum: int, most: int | None = None):
+    """An argparse type: an integer of at least `minimum` (and at `most`), else a message with
+    the range."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        if value < minimum or most is not None and value > most:
+            wanted = f">= {minimum}" if most is None else f"from {minimum} to {most}"
+            raise argparse.ArgumentTypeError(f"expected an integer {wanted}, got {value}")
         return value
     return parse
 

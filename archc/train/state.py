@@ -147,6 +147,9 @@ def prepare(config: Config, ranks: Ranks, writes: bool = True) -> Run:
     train, test = data.load(config.data, size)
     train, test = (data.fit(s, shape, classes, f"{config.data} {name}", config.resize,
                             config.gray_to_rgb) for s, name in ((train, "train"), (test, "test")))
+    if config.crop_pad > max(shape[1:]):  # padded crops of zeros, each batch a huge allocation
+        raise DataError(f"--crop-pad {config.crop_pad} is more than the input's "
+                        f"{shape[1]}x{shape[2]} pixels: give at most {max(shape[1:])}")
     out = Path(config.out)
     if ranks.main and writes:
         checkpoint.writable(out)

@@ -1,0 +1,68 @@
+"""The second round of hostile input (issue 35): each of these was a traceback, a hang or a
+10 TB allocation; now a working module or a clear error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from archc.backends import aot
+from archc.codegen.lower import compile_net
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 8])
+def test_an_lrn_window_wider_than_the_channels_on_the_cpu_backend(channels):
+    source = f"net l {{ input {channels}x6x6; lrn 9; gap; fc 3 }}"
+    torch.manual_seed(0)
+    reference = compile_net(source).eval()
+    fused = compile_net(source, "cpu").eval()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, channels, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_an_empty_checkpoint_is_a_usage_error(archc, tmp_path):
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(empty),
+                             "-o", str(tmp_path / "out.pt"))
+    assert status == 2
+    assert err.strip() == f"archc: error: {empty} is not a checkpoint torch can load safely: " \
+        "EOFError"
+
+
+@pytest.mark.parametrize("option, status, message", [
+    (["--seed", "99999999999999999999"], 2,
+     "argument --seed: expected an integer from 0 to 9223372036854775807, got "
+     "99999999999999999999"),
+    (["--crop-pad", "100000"], 1,  # known once the data is: a data error
+     "--crop-pad 100000 is more than the input's 8x8 pixels: give at most 8"),
+])
+def test_train_options_out_of_range_are_refused_before_any_step(archc, tmp_path, option,
+                                                                status, message):
+    exit, out, err = archc("train", "nets/nin_digits.arch", "--data", "digits", "--epochs",
+                           "1", "--out", str(tmp_path / "run"), *option)
+    assert exit == status and message in err
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+@pytest.mark.parametrize("entry", [
+    "not json", "[]", '{"error": 5}', '{"usage": "x"}',
+    '{"usage": {"shared": "0", "registers": 32, "spill_bytes": 0, "num_warps": 4, '
+    '"tensor_cores": "mma", "widest_load": 16, "widest_store": 16}}',
+])
+def test_a_malformed_kernels_cache_entry_is_a_miss(tmp_path, entry):
+    (tmp_path / "key.json").write_text(entry)
+    assert aot._cached(tmp_path, "key") is None
+
+
+def test_a_well_formed_kernels_cache_entry_is_a_hit(tmp_path):
+    usage = {"shared": 0, "registers": 32, "spill_bytes": 0, "num_warps": 4,
+             "tensor_cores": "mma", "widest_load": 16, "widest_store": 16}
+    (tmp_path / "key.json").write_text(json.dumps({"usage": usage}))
+    assert aot._cached(tmp_path, "key") == aot.Usage(**usage)
+    (tmp_path / "key.json").write_text(json.dumps({"error": "out of resources"}))
+    assert aot._cached(tmp_path, "key") == aot.Failure("out of resources")
