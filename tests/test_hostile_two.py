@@ -66,3 +66,25 @@ def test_a_well_formed_kernels_cache_entry_is_a_hit(tmp_path):
     assert aot._cached(tmp_path, "key") == aot.Usage(**usage)
     (tmp_path / "key.json").write_text(json.dumps({"error": "out of resources"}))
     assert aot._cached(tmp_path, "key") == aot.Failure("out of resources")
+
+
+def test_a_converted_checkpoint_fine_tunes_and_evaluates_from_the_command_line(archc, tmp_path):
+    """`archc weights` writes a bare state_dict; `archc train --init-from` and `archc eval
+    --checkpoint` take it (they asked for an archc checkpoint's 'model' entry)."""
+    torch.manual_seed(0)
+    state = compile_net("nets/nin_digits.arch").state_dict()
+    modules = list(dict.fromkeys(key.rpartition(".")[0] for key in state))
+    published = {f"features.{modules.index(key.rpartition('.')[0])}.{key.rpartition('.')[2]}":
+                 value for key, value in state.items()}  # another library's names
+    torch.save(published, tmp_path / "published.pth")
+    converted = tmp_path / "converted.pt"
+    status, out, err = archc("weights", "nets/nin_digits.arch", "--torchvision",
+                             str(tmp_path / "published.pth"), "-o", str(converted))
+    assert status == 0, err
+    status, out, err = archc("eval", "nets/nin_digits.arch", "--checkpoint", str(converted),
+                             "--json", "--confusion", str(tmp_path / "confusion.png"))
+    assert status == 0, err
+    status, out, err = archc("train", "nets/nin_digits.arch", "--data", "digits", "--epochs",
+                             "1", "--init-from", str(converted), "--out", str(tmp_path / "run"))
+    assert status == 0, err
+    assert f"initialised {len(state)} of {len(state)} tensors from {converted}" in out + err

@@ -94,8 +94,12 @@ def load(path: Path) -> dict:
                                   "tensors only and will not load this file") from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") \
             from None
+    if isinstance(state, dict) and state and "model" not in state and \
+            all(isinstance(v, torch.Tensor) for v in state.values()):
+        return {"model": state}  # a bare state_dict: `archc weights`' output, a module's own
     if not isinstance(state, dict) or "model" not in state:
-        raise CheckpointError(f"{path}: not an archc checkpoint (no 'model' entry)")
+        raise CheckpointError(f"{path}: neither an archc checkpoint (no 'model' entry) nor a "
+                              "state_dict (a dict of tensors)")
     stored = state.pop("checksum", None)
     if stored is not None and stored != checksum(state):
         raise CheckpointError(f"{path}: corrupt: its contents do not match the checksum saved "
