@@ -1,7 +1,8 @@
 """Files a command reads whole or writes: what archc refuses before touching them. No torch.
 
 Read: a checkpoint or a source must be a regular file (a FIFO blocks the reader for ever, a
-device never ends, a folder is no file). Written: the target is a new file or an existing
+device never ends, a folder is no file); a checkpoint torch refuses is said without torch's
+advice to run its code (`why_unloadable`). Written: the target is a new file or an existing
 regular one, never an input of the same command (`archc weights -o X --torchvision X` would
 overwrite the checkpoint it reads), and never a device (as root, renaming a temporary over
 `/dev/null` replaces the device node with a plain file); it is written to a temporary beside
@@ -11,6 +12,7 @@ it and renamed into place, and the temporary is removed whatever happens.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -58,3 +60,19 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> N
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def why_unloadable(error: BaseException) -> str:
+    """torch.load's refusal, said archc's way: what a pickle asks to run, without torch's
+    advice to load it with weights_only=False (which would run it)."""
+    text = str(error)
+    if wanted := re.search(r"GLOBAL ([\w.]+)", text):
+        return (f"refused: it asks to run code ({wanted.group(1)}); archc loads tensors only "
+                "and will not load this file")
+    if unpickler := re.search(r"WeightsUnpickler error:\s*([^\n]+)", text):
+        return f"not a readable checkpoint ({unpickler.group(1).strip()})"
+    if "Weights only load failed" in text:
+        return ("refused: it holds an object that is not a tensor; archc loads tensors only and "
+                "will not load this file")
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"not a readable checkpoint ({first})"

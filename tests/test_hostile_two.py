@@ -30,8 +30,7 @@ def test_an_empty_checkpoint_is_a_usage_error(archc, tmp_path):
     status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(empty),
                              "-o", str(tmp_path / "out.pt"))
     assert status == 2
-    assert err.strip() == f"archc: error: {empty} is not a checkpoint torch can load safely: " \
-        "EOFError"
+    assert err.strip() == f"archc: error: {empty}: not a readable checkpoint (EOFError)"
 
 
 @pytest.mark.parametrize("option, status, message", [

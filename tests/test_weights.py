@@ -112,7 +112,7 @@ def test_integer_or_non_finite_weights_are_errors(edit, message):
 
 @pytest.mark.parametrize("content, message", [
     (None, "cannot read {path}: no such file"),
-    (b"not a checkpoint", "is not a checkpoint torch can load safely"),
+    (b"not a checkpoint", "{path}: not a readable checkpoint (Unsupported operand 110)"),
 ])
 def test_what_is_not_a_checkpoint_exits_2(archc, tmp_path, content, message):
     path = tmp_path / "bad.pth"
@@ -134,9 +134,35 @@ def test_a_pickle_that_runs_code_is_refused(archc, tmp_path):
     torch.save({"x": Hostile()}, path, pickle_module=pickle)
     status, out, err = archc("weights", "nets/resnet18.arch", "--torchvision", str(path),
                              "-o", str(tmp_path / "x.pt"))
-    assert status == 2 and "ran" not in out and "not a checkpoint torch can load safely" in err
+    assert status == 2 and "ran" not in out
+    assert err.strip() == f"archc: error: {path}: refused: it asks to run code (print); archc " \
+        "loads tensors only and will not load this file"  # not torch's advice to run it
 
 
 def test_help(archc):
     status, out, err = archc("weights", "--help")
     assert status == 0 and "usage: archc weights" in out and "--torchvision" in out
+
+
+def test_a_checkpoint_from_before_batch_norms_counted_their_batches_converts():
+    """PyTorch before 0.4.1 saved no num_batches_tracked; load_state_dict takes such files."""
+    state = {k: v for k, v in model("resnet18").state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    converted = convert_weights(str(ROOT / "nets/resnet18.arch"), state)
+    assert converted["layer1.0.residual.bn1.num_batches_tracked"].item() == 0
+    assert len(converted) == len(state) + 20  # a counter for each of the 20 batch norms
+
+
+@pytest.mark.parametrize("heads", [True, False])
+def test_heads_given_or_dropped_against_the_checkpoint_say_which_flag(archc, tmp_path, heads):
+    state = model("googlenet").state_dict()  # with its two auxiliary classifiers
+    if not heads:
+        state = {k: v for k, v in state.items() if not k.startswith("aux")}
+    torch.save(state, tmp_path / "googlenet.pth")
+    flag = ["--no-heads"] if heads else []
+    status, out, err = archc("weights", "nets/googlenet_torchvision.arch", "--torchvision",
+                             str(tmp_path / "googlenet.pth"), "-o", str(tmp_path / "x.pt"), *flag)
+    assert status == 2
+    assert err.strip() == ("archc: error: the checkpoint has the net's auxiliary heads: drop "
+                           "--no-heads" if heads else
+                           "archc: error: the checkpoint has no auxiliary heads: add --no-heads")

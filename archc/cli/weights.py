@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from archc.cli.args import add_set, require, writable
+from archc.errors import ArchError, UsageError
 
 
 def add_command(commands) -> None:
@@ -43,11 +44,31 @@ def run_weights(args) -> int:
     from archc.pipeline import analyse
 
     writable(args.output, args.file, args.torchvision)
-    lowered = lower(analyse(args.file, dict(args.set)).raise_errors(), heads=args.heads)
+    analysis = analyse(args.file, dict(args.set)).raise_errors()
+    lowered = lower(analysis, heads=args.heads)
     source = load_checkpoint(args.torchvision)
-    state = convert(lowered, source)
+    try:
+        state = convert(lowered, source)
+    except ArchError:
+        if analysis.graph.heads:  # the layer that did not pair may be the heads' doing
+            _say_heads(analysis, source, not args.heads)
+        raise
     lowered.module.load_state_dict(state)  # strict: every key, as the module has them
     write_atomically(args.output, lambda temporary: torch.save(state, temporary))
     print(f"wrote {args.output}: {len(state)} tensors paired with {args.torchvision}'s",
           file=sys.stderr)
     return 0
+
+
+def _say_heads(analysis, source: dict, heads: bool) -> None:
+    """A UsageError if the checkpoint pairs with the net built the other way (with its heads
+    where --no-heads was given, or without them where it was not)."""
+    from archc.codegen.lower import lower
+    from archc.codegen.weights import convert
+
+    try:
+        convert(lower(analysis, heads=heads), source)
+    except ArchError:
+        return  # it does not pair either way: the first error stands
+    raise UsageError("the checkpoint has the net's auxiliary heads: drop --no-heads" if heads
+                     else "the checkpoint has no auxiliary heads: add --no-heads")

@@ -22,7 +22,7 @@ import torch
 
 from archc.codegen.lower import Lowered
 from archc.errors import ArchError, UsageError
-from archc.files import irregular
+from archc.files import irregular, why_unloadable
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,7 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise UsageError(f"cannot read {path}: no such file") from None
     except Exception as error:  # torch's unpickler says what it refused, in its own types
-        first = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"{path} is not a checkpoint torch can load safely: {first}") \
-            from None
+        raise UsageError(f"{path}: {why_unloadable(error)}") from None
     for wrapper in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]
@@ -121,6 +119,10 @@ def convert(lowered: Lowered, source: dict[str, torch.Tensor]) -> dict[str, torc
 
 
 def _paired(lowered: Lowered, mine: Layer, theirs: Layer) -> dict[str, torch.Tensor]:
+    if set(mine.tensors) - set(theirs.tensors) == {"num_batches_tracked"}:  # a batch norm
+        # saved before PyTorch 0.4.1 counted its batches: 0, as load_state_dict takes it
+        theirs = Layer(theirs.path, {**theirs.tensors,
+                                     "num_batches_tracked": torch.tensor(0, dtype=torch.long)})
     if set(mine.tensors) != set(theirs.tensors):
         raise _error(lowered, mine, f"the checkpoint's '{theirs.path}' holds "
                                     f"{_roles(theirs)}, this layer {_roles(mine)}")

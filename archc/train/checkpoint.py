@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from archc.files import irregular
+from archc.files import irregular, why_unloadable
 from archc.train.errors import DataError
 
 PATTERN = re.compile(r"ckpt-(\d+)\.pt$")
@@ -87,13 +87,7 @@ def load(path: Path) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except Exception as error:  # truncated zip, a pickle that wants code, a non-checkpoint
-        if "Weights only load failed" in str(error):  # not torch's advice (weights_only=False
-            wanted = re.search(r"GLOBAL ([\w.]+)", str(error))  # runs the code): what it wants
-            what = wanted.group(1) if wanted else "an object that is not a tensor"
-            raise CheckpointError(f"{path}: refused: it asks to run code ({what}); archc loads "
-                                  "tensors only and will not load this file") from None
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") \
-            from None
+        raise CheckpointError(f"{path}: {why_unloadable(error)}") from None
     if isinstance(state, dict) and state and "model" not in state and \
             all(isinstance(v, torch.Tensor) for v in state.values()):
         return {"model": state}  # a bare state_dict: `archc weights`' output, a module's own
