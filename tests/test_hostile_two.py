@@ -87,3 +87,23 @@ def test_a_converted_checkpoint_fine_tunes_and_evaluates_from_the_command_line(a
                              "1", "--init-from", str(converted), "--out", str(tmp_path / "run"))
     assert status == 0, err
     assert f"initialised {len(state)} of {len(state)} tensors from {converted}" in out + err
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--data", "digits:xyz"], "--data digits:xyz: the bundled digits take no folder"),
+    (["--amp", "fp16"], "--amp fp16 trains on CUDA only (its loss scaler); on the CPU give "
+                        "--amp bf16 or none"),
+])
+def test_train_options_that_cannot_mean_what_they_say_are_refused(archc, tmp_path, option,
+                                                                  message):
+    status, out, err = archc("train", "nets/nin_digits.arch", "--epochs", "1", "--out",
+                             str(tmp_path / "run"), *option)
+    assert status == 1 and message in err
+
+
+def test_kernels_json_of_a_net_without_triton_launches_is_an_empty_list(archc, tmp_path):
+    path = tmp_path / "plain.arch"
+    path.write_text("net plain { input 3x8x8; conv 3x3 4 pad=1; fc 3 }\n")
+    status, out, err = archc("kernels", str(path), "--json")
+    assert status == 0 and json.loads(out)["launches"] == []
+    assert "launches no Triton kernel" in err

@@ -111,6 +111,8 @@ def run_kernels(args) -> int:
     if not launches:
         print(f"{args.file}: the triton backend launches no Triton kernel for this net "
               "(`archc compile --backend triton --plan` says why)", file=sys.stderr)
+        if args.json:  # the data is an empty list of launches, not nothing
+            print(json.dumps(to_json([], args, target), indent=2))
         return 0
     results = compile_and_model(launches, target, quiet=args.json)
     failing = [r for r in results if r.best(target) is None]

@@ -57,6 +57,8 @@ def load(spec: str, size: tuple[int, int] | None = None) -> tuple[Split, Split]:
         raise DataError(f"unknown data '{spec}': give one of digits, "
                         + ", ".join(f"{k}:DIR" for k in KINDS[1:]))
     if kind == "digits":
+        if where:
+            raise DataError(f"--data {spec}: the bundled digits take no folder (give digits)")
         return _digits_splits()
     if not where:
         raise DataError(f"--data {kind} needs a folder: {kind}:DIR")

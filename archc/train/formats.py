@@ -236,7 +236,7 @@ def folder(root: Path, classes: list[str], size: tuple[int, int] | None = None) 
             if images and array.shape != images[0].shape:
                 raise DataError(f"{path}: {array.shape[1]}x{array.shape[0]} pixels, the first "
                                 f"image was {images[0].shape[1]}x{images[0].shape[0]}; "
-                                "give --resize HxW")
+                                "give --resize to resize every image to the net's input")
             images.append(array)
             labels.append(label)
     if not images:

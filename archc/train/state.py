@@ -155,6 +155,9 @@ def prepare(config: Config, ranks: Ranks, writes: bool = True) -> Run:
         checkpoint.writable(out)
     if config.device == "cuda" and not torch.cuda.is_available():
         raise DataError("--device cuda: no CUDA device here (use --device cpu)")
+    if config.amp == "fp16" and ranks.device.type != "cuda":  # no loss scaler off CUDA, and
+        raise DataError("--amp fp16 trains on CUDA only (its loss scaler); on the CPU give "
+                        "--amp bf16 or none")  # float16 on the CPU is slow and underflows
     torch.manual_seed(config.seed)
     # logits in eval mode too: the loss is measured on them (the softmax is monotone)
     model = lower(analysis, heads=True, logits=True, backend=BACKENDS[config.backend]).module
