@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -107,3 +108,22 @@ def test_kernels_json_of_a_net_without_triton_launches_is_an_empty_list(archc, t
     status, out, err = archc("kernels", str(path), "--json")
     assert status == 0 and json.loads(out)["launches"] == []
     assert "launches no Triton kernel" in err
+
+
+def test_a_file_that_is_no_source_is_not_echoed(archc, tmp_path):
+    """`use "/etc/passwd"` echoed its first line, `archc check /proc/self/environ` the
+    environment; a file not named .arch that does not start as a source shows 8 bytes."""
+    secret = tmp_path / "secrets.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\npassword=hunter2\n")
+    net = tmp_path / "net.arch"
+    net.write_text(f'use "{secret}"\nnet n {{ input 3x8x8; fc 3 }}\n')
+    status, out, err = archc("check", str(net))
+    assert status == 1 and "root:x:0:0" not in err and "hunter2" not in err
+    assert f"cannot use '{secret}': not an .arch source (it begins b'root:x:0'); archc reads " \
+        ".arch files" in err
+    status, out, err = archc("check", "/proc/self/environ")
+    assert status == 2 and "cannot read /proc/self/environ: not an .arch source" in err
+    assert all(value not in err for value in os.environ.values() if len(value) > 8)
+    plain = tmp_path / "net.txt"  # a source under another name still reads
+    plain.write_text("# a net\nnet n { input 3x8x8; fc 3 }\n")
+    assert archc("check", str(plain))[0] == 0

@@ -78,6 +78,9 @@ def read_source(path: Path, shown: Path | None = None) -> str:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
     if len(data) > MAX_SOURCE_BYTES:
         raise UsageError(f"cannot read {path}: over the limit of {MAX_SOURCE_BYTES:,} bytes")
+    if path.suffix != ".arch" and not _reads_as_arch(data):
+        raise UsageError(f"cannot read {path}: not an .arch source (it begins "
+                         f"{data[:FOREIGN_EXCERPT]!r}); archc reads .arch files")
     try:
         text = data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as error:
@@ -86,6 +89,26 @@ def read_source(path: Path, shown: Path | None = None) -> str:
         raise _bad_byte(shown or path, data, data.index(b"\x00"),
                         "(NUL): a source holds text (is it UTF-16, or not a text file?)")
     return text
+
+
+FOREIGN_EXCERPT = 8  # bytes of a file that is no source shown in its error: enough to know
+# it by (b'root:x:0', b'SHELL=/b'), too few to echo a password line or an environment
+
+
+def _reads_as_arch(data: bytes) -> bool:
+    """Whether a file not named .arch starts as a source does: UTF-8 text whose first word,
+    past blank lines and comments, opens a statement of the top level. Else its lines are
+    not echoed in errors (`use "/etc/passwd"`, `archc check /proc/self/environ`)."""
+    try:
+        text = data.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError:
+        return False
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            return "\x00" not in text and words[0].split("(")[0].split("{")[0] in \
+                ("net", "block", "use")
+    return "\x00" not in text  # blank: the parser says what is missing
 
 
 def _resolved(path: Path) -> Path:
