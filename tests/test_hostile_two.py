@@ -127,3 +127,25 @@ def test_a_file_that_is_no_source_is_not_echoed(archc, tmp_path):
     plain = tmp_path / "net.txt"  # a source under another name still reads
     plain.write_text("# a net\nnet n { input 3x8x8; fc 3 }\n")
     assert archc("check", str(plain))[0] == 0
+
+
+def test_block_uses_that_read_in_channels_infer_each_layer_once(monkeypatch):
+    """8,000 uses of a block whose default reads in_channels took 180 s to check: each use
+    walked the whole graph built so far. Counted, not timed: each layer's flatness and shape
+    is worked out once."""
+    from archc.analysis import shapes
+    from archc.ir.build import build_graph
+    from archc.lang.loader import load
+
+    counted = {"flat": 0, "infer": 0}
+    for name in counted:
+        original = getattr(shapes, f"_{name}")
+        monkeypatch.setattr(shapes, f"_{name}", lambda *a, name=name, original=original:
+                            counted.__setitem__(name, counted[name] + 1) or original(*a))
+    path = "<uses>.arch"
+    uses = 400
+    source = "block b(c = in_channels) { conv 1x1 c }\nnet n { input 4x4x4\n" + \
+        "b()\n" * uses + "}\n"
+    graph = build_graph(load(path, source))
+    assert len(graph) == uses + 1
+    assert counted == {"flat": uses, "infer": uses}  # the input and each conv but the last

@@ -10,13 +10,15 @@ mistake and no consequence of one. A tensor of more than `MAX_ELEMENTS` is refus
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from archc import ops
 from archc.errors import ArchError, ErrorList
 from archc.ir.graph import Graph
 from archc.ops.base import Context, Field, Shape
 
-__all__ = ["MAX_ELEMENTS", "Field", "Shape", "flat_values", "infer_shapes", "receptive_fields",
-           "shape_so_far"]
+__all__ = ["MAX_ELEMENTS", "Field", "Shape", "SoFar", "flat_values", "infer_shapes",
+           "receptive_fields", "shape_so_far"]
 
 MAX_ELEMENTS = 10**12
 
@@ -28,31 +30,46 @@ def flat_values(graph: Graph) -> dict[int, bool]:
     bn refuses them; the triton plan gives no concat of one a buffer."""
     flat: dict[int, bool] = {}
     for n in graph.order():
-        node = graph.node(n)
-        layout = ops.spec(node.op).layout
-        if layout == "keeps":
-            flat[n] = flat[node.inputs[0]]
-        elif layout == "joins":
-            flat[n] = all(flat[i] for i in node.inputs)
-        else:
-            flat[n] = layout == "flat"
+        flat[n] = _flat(graph, n, flat)
     return flat
 
 
-def shape_so_far(graph: Graph, value: int, known: dict[int, Shape]) -> Shape:
+def _flat(graph: Graph, n: int, flat: dict[int, bool]) -> bool:
+    """Whether value `n` is flat, its inputs' flatness known."""
+    node = graph.node(n)
+    layout = ops.spec(node.op).layout
+    if layout == "keeps":
+        return flat[node.inputs[0]]
+    if layout == "joins":
+        return all(flat[i] for i in node.inputs)
+    return layout == "flat"
+
+
+@dataclass
+class SoFar:
+    """The shapes and flatness of the layers of a graph still being built, kept from one
+    `shape_so_far` to the next so that each layer is inferred once."""
+
+    shapes: dict[int, Shape] = field(default_factory=dict)
+    flat: dict[int, bool] = field(default_factory=dict)
+
+
+def shape_so_far(graph: Graph, value: int, known: SoFar) -> Shape:
     """The shape of `value` in a graph still being built (archc.ir.build asks, for a block
-    that reads `in_channels`): its ancestors' shapes, kept in `known` from call to call. The
-    first of them that fails raises its error, at its layer."""
+    that reads `in_channels`): its ancestors' shapes, kept in `known` from call to call (8,000
+    such block uses took minutes while each call walked the whole graph). The first of them
+    that fails raises its error, at its layer."""
     wanted, stack = set(), [value]
     while stack:
         n = stack.pop()
-        if n not in known and n not in wanted:
+        if n not in known.shapes and n not in wanted:
             wanted.add(n)
             stack += graph.node(n).inputs
-    flat = flat_values(graph)
-    for n in sorted(wanted):
-        known[n] = _infer(graph, n, [known[i] for i in graph.node(n).inputs], flat)
-    return known[value]
+    for n in sorted(wanted):  # node ids grow with the build: inputs first
+        known.flat[n] = _flat(graph, n, known.flat)
+        known.shapes[n] = _infer(graph, n, [known.shapes[i] for i in graph.node(n).inputs],
+                                 known.flat)
+    return known.shapes[value]
 
 
 def infer_shapes(graph: Graph) -> dict[int, Shape]:

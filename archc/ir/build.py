@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from archc import ops
-from archc.analysis.shapes import Shape, shape_so_far
+from archc.analysis.shapes import SoFar, shape_so_far
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
 from archc.ir.graph import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
 from archc.lang import ast
@@ -70,7 +70,7 @@ class _Builder:
         self.errors = ErrorList()
         self.failed_labels: set[str] = set()
         self.nested_labels: dict[str, str] = {}  # label -> the statement or head it is inside
-        self.shapes: dict[int, Shape] = {}  # of the layers made so far, for `in_channels`
+        self.shapes = SoFar()  # of the layers made so far, for `in_channels`
         self.reads_input: dict[str, bool] = {}  # block -> whether it reads `in_channels`
         self.graph = Graph(self.net, {})
 
