@@ -149,3 +149,13 @@ def test_block_uses_that_read_in_channels_infer_each_layer_once(monkeypatch):
     graph = build_graph(load(path, source))
     assert len(graph) == uses + 1
     assert counted == {"flat": uses, "infer": uses}  # the input and each conv but the last
+
+
+def test_a_statement_of_millions_of_words_is_refused_before_parsing(archc, tmp_path):
+    """A 12 MB line of arguments took a minute and 2.2 GB before 'too many arguments'."""
+    path = tmp_path / "long.arch"
+    path.write_text("net n {\n input 3x8x8\n conv 1x1 " + "4 " * 1_000_000 + "\n}\n")
+    status, out, err = archc("check", str(path))
+    assert status == 1
+    assert err.splitlines()[0] == f"{path}:3:2: error: a statement of more than 1,000 words: " \
+        "no statement takes so many arguments"

@@ -14,6 +14,7 @@ parameter's name (`expect 64x(size)x(size)`), which claims compare as numbers.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from functools import cache
@@ -125,6 +126,7 @@ def parse(text: str, path: str) -> ast.File:
     """Parse one file. Raises ArchError for any syntax error."""
     source = Source(path, text)
     _refuse_too_many_statements(text, source)
+    _refuse_too_long_statements(text, source)
     try:
         tree = _lark().parse(text + "\n")
     except UnexpectedInput as error:
@@ -146,6 +148,27 @@ def _refuse_too_many_statements(text: str, source: Source) -> None:
         if count > MAX_LAYERS:
             raise ArchError(f"more than {MAX_LAYERS:,} statements: more than a net may have "
                             "layers", Span.point(source, number, 1))
+
+
+MAX_WORDS = 1_000  # in one statement; the longest any net needs hold a few dozen
+
+
+def _refuse_too_long_statements(text: str, source: Source) -> None:
+    """A statement of more words than any statement takes, refused before Lark reads it (a
+    12 MB line of arguments took a minute and 2 GB to be told 'too many arguments'). Only a
+    line of at least MAX_WORDS characters can hold one, so the rest cost nothing."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) < MAX_WORDS:
+            continue
+        for piece in re.finditer(r"[^;{}#]+|#.*", line):
+            if piece.group().startswith("#"):
+                break  # the comment to the end of the line
+            words = re.finditer(r"\S+", piece.group())
+            first = next(words, None)
+            if first is not None and next(itertools.islice(words, MAX_WORDS - 1, None), None):
+                raise ArchError(f"a statement of more than {MAX_WORDS:,} words: no statement "
+                                "takes so many arguments",
+                                Span.point(source, number, piece.start() + first.start() + 1))
 
 
 def _syntax_error(error: UnexpectedInput, source: Source, text: str) -> ArchError:
