@@ -159,3 +159,10 @@ def test_a_statement_of_millions_of_words_is_refused_before_parsing(archc, tmp_p
     assert status == 1
     assert err.splitlines()[0] == f"{path}:3:2: error: a statement of more than 1,000 words: " \
         "no statement takes so many arguments"
+
+
+def test_a_missing_svhn_file_is_named_as_missing(archc, tmp_path):
+    status, out, err = archc("train", "nets/nin_digits.arch", "--data", f"svhn:{tmp_path}",
+                             "--resize", "--gray-to-rgb", "--out", str(tmp_path / "run"))
+    assert status == 1
+    assert f"{tmp_path / 'train_32x32.mat'}: no such file (SVHN's train_32x32.mat)" in err

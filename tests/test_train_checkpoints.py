@@ -122,3 +122,21 @@ def test_an_oserror_message_is_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", full)
     with pytest.raises(CheckpointError, match="No space left on device; .* is intact"):
         checkpoint.save(tmp_path, 2, state(), keep=3)
+
+
+def test_a_full_disk_is_said_as_such_not_as_torchs_zip_writer_assertion(tmp_path, monkeypatch):
+    import shutil
+
+    checkpoint.save(tmp_path, 1, state(), keep=3)
+
+    def short_write(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", short_write)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1 << 20))
+    with pytest.raises(CheckpointError) as error:
+        checkpoint.save(tmp_path, 2, state(), keep=3)
+    assert str(error.value) == (
+        f"cannot write checkpoint {tmp_path / 'ckpt-000000002.pt'}: No space left on device "
+        f"(1.0 MiB free in {tmp_path}); {tmp_path / 'ckpt-000000001.pt'} is intact")

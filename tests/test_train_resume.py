@@ -151,3 +151,22 @@ def test_outputs_in_unwritable_folders_fail_before_the_work(archc, tmp_path):
 def test_train_without_a_file_says_what_to_give(archc):
     status, _, err = archc("train", "--no-progress")
     assert status == 1 and "give an .arch FILE to train (or --resume DIR)" in err
+
+
+def test_resume_names_the_folder_and_refuses_another_net(archc, tmp_path):
+    """Issue 35: `--resume ckpt-....pt` said 'no checkpoint there'; `archc train OTHER.arch
+    --resume DIR` silently resumed DIR's net."""
+    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), *QUICK)[0] == 0
+    newest = checkpoint.latest(tmp_path)
+    status, out, err = archc("train", "--resume", str(newest), "--no-progress")
+    assert status == 1
+    assert f"--resume {newest} is a file: give the run's folder (--resume {tmp_path})" in err
+    status, out, err = archc("train", "nets/resnet_digits.arch", "--resume", str(tmp_path),
+                             "--epochs", "2", "--no-progress")
+    assert status == 1
+    assert f"--resume {tmp_path} continues its run of {NIN}, not nets/resnet_digits.arch" in err
+    assert rows(tmp_path) == [1]
+    status, out, err = archc("train", NIN, "--resume", str(tmp_path), "--epochs", "2",
+                             "--no-progress")  # its own net: fine
+    assert status == 0, err
+    assert rows(tmp_path) == [1, 2]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,8 @@ def save(folder: Path, step: int, state: dict, keep: int) -> Path:
         kept = f"; {last} is intact" if last else ""
         reason = error.strerror if isinstance(error, OSError) and error.strerror else \
             _first_line(error)
+        if isinstance(error, RuntimeError) and "inline_container" in str(error):
+            reason = _why_the_zip_writer_failed(folder, reason)
         raise CheckpointError(f"cannot write checkpoint {path}: {reason}{kept}") from None
     except BaseException:
         if temporary:
@@ -64,6 +67,21 @@ def save(folder: Path, step: int, state: dict, keep: int) -> Path:
     for old in checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path
+
+
+FULL = 64 << 20  # bytes free under which a failed write is put down to a full disk
+
+
+def _why_the_zip_writer_failed(folder: Path, said: str) -> str:
+    """torch's zip writer fails a short write with its own assertion text ("[enforce fail at
+    inline_container.cc:672] . unexpected pos ..."); where the disk is (nearly) full, say so."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return said
+    if free < FULL:
+        return f"No space left on device ({free / 2**20:.1f} MiB free in {folder})"
+    return said
 
 
 def checkpoints(folder: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archc.files import irregular
 from archc.train.errors import DataError
 from archc.train.pickles import unpickle
 
@@ -152,6 +153,10 @@ def svhn(root: Path, split: str) -> Arrays:
     from scipy.io import loadmat
 
     path = root / f"{split}_32x32.mat"
+    if not path.exists():  # scipy reports a missing file as an unreadable one
+        raise DataError(f"{path}: no such file (SVHN's {split}_32x32.mat)")
+    if (kind := irregular(path)) is not None:
+        raise DataError(f"{path}: it is {kind}, not a MATLAB file")
     try:
         mat = loadmat(path)
     except FileNotFoundError:

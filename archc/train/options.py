@@ -143,6 +143,10 @@ def _resumed(args) -> Config:
     from archc.train import checkpoint, resume
 
     folder = Path(args.resume)
+    if folder.is_file():
+        raise checkpoint.CheckpointError(
+            f"--resume {folder} is a file: give the run's folder (--resume {folder.parent}), "
+            "which resumes from its newest intact checkpoint")
     found = checkpoint.newest_intact(folder, lambda text: print(text, file=sys.stderr))
     if found is None:
         raise checkpoint.CheckpointError(f"--resume {folder}: no checkpoint there")
@@ -153,7 +157,21 @@ def _resumed(args) -> Config:
     for key in ("milestones", "scale_crop"):
         if key in given:
             given[key] = tuple(given[key])
-    return resume.find_net(resume.resumed_config(saved, given, folder), folder)
+    config = resume.find_net(resume.resumed_config(saved, given, folder), folder)
+    if args.file and not _same_file(args.file, config.net):
+        raise checkpoint.CheckpointError(
+            f"--resume {folder} continues its run of {config.net}, not {args.file}: drop FILE "
+            "to resume, or give another --out to start a run of it")
+    return config
+
+
+def _same_file(a: str, b: str) -> bool:
+    """The same file, or two files of the same text (a copy of the net elsewhere)."""
+    first, second = Path(a), Path(b)
+    try:
+        return first.resolve() == second.resolve() or first.read_bytes() == second.read_bytes()
+    except OSError:
+        return False
 
 
 def _at_least(minimum: int, most: int | None = None):
