@@ -309,3 +309,27 @@ def test_an_activation_is_a_block_parameter_as_a_flag_and_as_a_layer(tmp_path):
     source = emit(analysis).source
     assert "F.hardswish(x)" in source and "F.silu(self.conv1(x))" in source
     assert "def __init__(self, in_channels, c):" in source  # the activation is no argument
+
+
+def test_a_block_without_parameters_needs_no_parentheses(tmp_path):
+    """Issue 35: `block u { ... }` said 'no body here' and `u x2` 'unknown op 'u'; did you mean
+    'u'?'."""
+    bare = analysed(" input 3x8x8\n u x2\n se\n gap\n fc 3", tmp_path,
+                    "block u { conv 1x1 4 relu }\nblock se() { mul { id; { gap; conv 1x1 4 "
+                    "sigmoid } } }")
+    written = analysed(" input 3x8x8\n u() x2\n se()\n gap\n fc 3", tmp_path,
+                       "block u() { conv 1x1 4 relu }\nblock se() { mul { id; { gap; conv 1x1 "
+                       "4 sigmoid } } }")
+    assert [tuple(bare.shapes[r.output]) for r in bare.graph.rows] == \
+        [tuple(written.shapes[r.output]) for r in written.graph.rows]
+    assert sum(c.params for c in bare.costs.values()) == \
+        sum(c.params for c in written.costs.values()) == (3 * 4 + 4) + 2 * (4 * 4 + 4) + 4 * 3 + 3
+
+
+def test_negative_real_numbers_are_arguments(tmp_path):
+    """Issue 35: `scale -0.5`, `slope=-0.2` and `scale -1e-6` did not parse."""
+    analysis = analysed(" input 3x8x8\n conv 1x1 4\n scale -0.5\n leakyrelu slope=-0.2\n"
+                        " scale -1e-6\n gap", tmp_path)
+    made = [analysis.graph.node(n).op for n in analysis.graph.order()]
+    assert [op.init for op in made if isinstance(op, ops.LayerScale)] == [-0.5, -1e-6]
+    assert [op.slope for op in made if isinstance(op, ops.Act)] == [-0.2]

@@ -234,6 +234,10 @@ class _Builder:
         return x
 
     def _core(self, core: ast.Core, x: int, scope: Scope) -> int:
+        if isinstance(core, ast.Op) and core.name in self.blocks and \
+                core.name not in ops.SIGNATURES:  # the loader made a bare name a use
+            raise ArchError(f"block '{core.name}' takes its arguments in parentheses: "
+                            f"{core.name}(...)", core.span, scope.notes)
         if isinstance(core, ast.Op):
             return self._op(core, x, scope)
         if isinstance(core, ast.BlockUse):

@@ -15,9 +15,10 @@ an error at its line and column, and a UTF-16 file is told so.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
+from archc import ops
 from archc.errors import ArchError, Note, Source, Span, UsageError
 from archc.lang import ast
 from archc.lang.evaluate import IN_CHANNELS
@@ -51,7 +52,34 @@ def load(path: str | Path, text: str | None = None) -> Program:
     for use in file.uses:
         _import(use, path, loading, (here,), use)
     _add_blocks(file.blocks, loading, None)
-    return Program(_the_net(file), loading.blocks, file.blocks)
+    names = {name for name, block in loading.blocks.items()  # those a use may give nothing
+             if all(p.default is not None for p in block.params)} - set(ops.SIGNATURES)
+    blocks = {name: bare_uses(block, names) for name, block in loading.blocks.items()}
+    return Program(bare_uses(_the_net(file), names), blocks,
+                   tuple(blocks[block.name] for block in file.blocks))
+
+
+DEEPEST = 400  # AST levels walked, four a group: the build refuses nesting past 100 groups
+
+
+def bare_uses(node, blocks: set[str], depth: int = 0):
+    """`node` with each statement that is the name alone of a block whose parameters all have
+    defaults (`se`, `u x2`) made the use `se()` it stands for, so such a block needs no
+    parentheses. With words after it (`u 3`) it stays an op, and the build says that a block
+    takes its arguments in parentheses. Past the nesting the build allows, left as it is
+    (the build refuses it)."""
+    if not blocks or depth > DEEPEST:
+        return node
+    if isinstance(node, ast.Op) and node.name in blocks and not node.args:
+        return ast.BlockUse(node.name, (), node.span)
+    if isinstance(node, tuple):
+        new = tuple(bare_uses(item, blocks, depth + 1) for item in node)
+        return new if any(a is not b for a, b in zip(new, node)) else node
+    if is_dataclass(node) and not isinstance(node, type):
+        changed = {f.name: new for f in fields(node) if (new := bare_uses(
+            old := getattr(node, f.name), blocks, depth + 1)) is not old}
+        return replace(node, **changed) if changed else node
+    return node
 
 
 BOM = "\ufeff"

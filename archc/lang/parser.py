@@ -26,10 +26,12 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from archc.errors import ArchError, Note, Source, Span
 from archc.ir.graph import MAX_LAYERS
 from archc.lang import ast
+from archc.lang.functions import FUNCTIONS
 
 # What the user is told a terminal is, in "expected ..." messages.
 TERMINAL_NAMES = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "NEG_INT": "an integer",
+    "NEG_FLOAT": "a number",
     "WINDOW": "a size such as 3x3 or 7x7/2",
     "LABEL": "a label", "LABEL_REF": "a label", "REPEAT": "a repetition such as x4",
     "REPEAT_OPEN": "a repetition such as x(blocks)",
@@ -64,6 +66,24 @@ def _known_mistake(error: UnexpectedInput, text: str) -> str | None:
         return "a repetition stands apart, after a space: `{ conv 3x3 64 } x2`"
     if "LABEL" in expected and found not in ("RBRACE", "$END"):
         return f"unexpected {_describe_token(error.token)}: {STATEMENT_START}"
+    if found == "COMMA" and (call := _call_around(text, error.token.start_pos)):
+        return (f"a call as an op's argument is wrapped in parentheses: ({call}(...)), as "
+                "any expression there is")
+    return None
+
+
+def _call_around(text: str, at: int) -> str | None:
+    """The function whose call's '(' encloses `at`, where the call stands as an op's
+    argument (after a space: `conv 1x1 divisible(c * t, 8)`); else None."""
+    depth = 0
+    for i in range(at - 1, max(-1, at - 2000), -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(" and depth:
+            depth -= 1
+        elif text[i] == "(":
+            name = re.search(r"(?<=[ \t])([A-Za-z_]\w*)$", text[:i])
+            return name.group(1) if name and name.group(1) in FUNCTIONS else None
     return None
 
 
@@ -352,7 +372,7 @@ class _ToAst:
             return _window(str(item), span)
         if item.type in ("INT", "NEG_INT"):
             return ast.Num(int(item), span)
-        if item.type == "FLOAT":
+        if item.type in ("FLOAT", "NEG_FLOAT"):
             return ast.Num(float(item), span)
         return ast.Ref(str(item), span)
 
@@ -411,7 +431,8 @@ class _ToAst:
 
 
 # The tokens that carry a value into the AST; every other token is punctuation or a keyword.
-VALUES = frozenset({"NAME", "INT", "FLOAT", "NEG_INT", "WINDOW", "LABEL", "LABEL_REF", "REPEAT",
+VALUES = frozenset({"NAME", "INT", "FLOAT", "NEG_INT", "NEG_FLOAT", "WINDOW", "LABEL",
+                    "LABEL_REF", "REPEAT",
                     "REPEAT_OPEN", "QUANTITY", "STRING", "EXPECT", "PAPER"})
 
 

@@ -45,6 +45,11 @@ def int_arg(args: Args, key: str, op_span: Span, minimum: int = 1) -> int:
     if isinstance(value.value, Window):
         raise ArchError(f"{key} must be an integer, got a window ({window_text(value.value)})",
                         value.span)
+    if isinstance(value.value, float):  # say how to make one: the language has no int()
+        whole = " (a real number, though whole: the expression has one in it)" \
+            if value.value.is_integer() else ""
+        raise ArchError(f"{key} must be an integer, got {value.value}{whole}; give it as "
+                        "floor(...), ceil(...) or divisible(..., 8)", value.span)
     if not isinstance(value.value, int) or isinstance(value.value, bool):
         raise ArchError(f"{key} must be an integer, got {value.value}", value.span)
     if value.value < minimum:
