@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test test-slow bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,8 +32,14 @@ run: $(STAMP)
 	rm -rf build/nin_digits  # a fresh run each time: the same --out would resume
 	$(VENV)/bin/archc train nets/nin_digits.arch --data digits --epochs 30 --out build/nin_digits
 
+# The default run: every behaviour, each sweep over the shipped nets on one net of each op
+# family (tests/conftest.py's FAMILIES); `make test-slow` runs the rest of the sweeps. CI runs
+# both (.ci/run).
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --maxprocesses=4
+
+test-slow: $(STAMP)
+	$(VENV)/bin/pytest -q -n auto --maxprocesses=4 -m slow
 
 bench: $(STAMP)
 	$(PY) bench/frontend.py

@@ -69,6 +69,24 @@ def nets() -> list[str]:
     return sorted(p.name for p in (ROOT / "nets").glob("*.arch"))
 
 
+# One shipped net of each op family (inception and LRN, mlpconv, bn, basic and bottleneck
+# residuals, grouped convs, dense concats, fire modules, inverted residuals, SE gates and
+# hardswish, stochastic depth, shuffles and chunks, layer norm and layer scale, asymmetric
+# windows, adaptive pools): a sweep over every net runs these by default and the others
+# under `-m slow`, which CI runs too (.ci/run).
+FAMILIES = frozenset({
+    "alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "googlenet",
+    "googlenet_torchvision", "inception_v3", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small",
+    "nin_cifar10", "regnet_x_400mf", "regnet_y_400mf", "resnet18", "resnext50_32x4d",
+    "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn", "vgg_a_lrn"})
+
+
+def sweep(names: list[str]) -> list:
+    """`names` as test parameters, each beyond one net of a family marked `slow`."""
+    return [name if name.removesuffix(".arch") in FAMILIES else
+            pytest.param(name, marks=pytest.mark.slow) for name in names]
+
+
 def has_cuda() -> bool:
     """Whether an NVIDIA device is present, without importing torch (the front-end tests
     need none): its control device exists."""
@@ -79,3 +97,9 @@ def has_cuda() -> bool:
 # before Triton is imported. With a GPU they run for real (and the gpu-marked tests too).
 if not has_cuda():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Under pytest-xdist (`make test`: a worker a core) each worker computes on one thread: two
+# workers of two threads each on two cores ran the training tests twice as slowly. Set before
+# torch starts, here and in the processes the tests start.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -10,7 +10,7 @@ import inspect
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, nets, sweep
 
 import archc
 from archc.codegen.lower import compile_net
@@ -75,21 +75,18 @@ def test_what_the_class_cannot_write_from_an_argument_is_built_in():
                      "head": []}
 
 
-def test_every_shipped_nets_constructor_arguments_build_the_overrides_modules():
+@pytest.mark.parametrize("name", sweep(nets()))
+def test_every_shipped_nets_constructor_arguments_build_the_overrides_modules(name):
     """Keys and shapes, on the meta device (no memory, no init)."""
-    checked = 0
-    for path in sorted((ROOT / "nets").glob("*.arch")):
-        analysis = analyse(path)
-        if analysis.errors:
-            continue
-        with torch.device("meta"):
-            net = compile_net(path)
-            for argument in _arguments(net):
-                value = analysis.graph.params[argument]
-                value = value + 1 if isinstance(value, int) else value * 1.5
-                given = type(net)(**{argument: value})
-                built = compile_net(path, overrides={argument: value})
-                assert [(k, t.shape) for k, t in given.state_dict().items()] == \
-                    [(k, t.shape) for k, t in built.state_dict().items()], (path, argument)
-                checked += 1
-    assert checked >= 67  # `classes` of every net, MnasNet's alpha, ...
+    path = ROOT / "nets" / name
+    analysis = analyse(path).raise_errors()
+    with torch.device("meta"):
+        net = compile_net(path)
+        assert _arguments(net)  # `classes` of every net, MnasNet's alpha, ...
+        for argument in _arguments(net):
+            value = analysis.graph.params[argument]
+            value = value + 1 if isinstance(value, int) else value * 1.5
+            given = type(net)(**{argument: value})
+            built = compile_net(path, overrides={argument: value})
+            assert [(k, t.shape) for k, t in given.state_dict().items()] == \
+                [(k, t.shape) for k, t in built.state_dict().items()], argument

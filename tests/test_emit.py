@@ -9,7 +9,7 @@ import re
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, nets, sweep
 
 from archc.analysis.params import width_params
 from archc.codegen.backend_calls import BACKENDS
@@ -289,15 +289,13 @@ def _module_paths(name: str, value) -> list[str]:
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpu", "triton"])
-def test_no_emitted_class_builds_a_module_it_does_not_call(backend):
+@pytest.mark.parametrize("name", sweep(nets()))
+def test_no_emitted_class_builds_a_module_it_does_not_call(name, backend):
     """Every shipped net: each module a class builds is named in its forward(); a pool the
     triton kernels compute (GoogLeNet's pool projection reads through it, the depthwise conv
     sums EfficientNet's squeeze) is handed to the kernel's call, whose hooks need it."""
-    found = {}
-    for path in sorted((ROOT / "nets").glob("*.arch")):
-        source = emit(analyse(path), backend=BACKENDS[backend]).source
-        found.update({path.stem: unused} if (unused := unused_members(source)) else {})
-    assert found == {}
+    source = emit(analyse(ROOT / "nets" / name), backend=BACKENDS[backend]).source
+    assert unused_members(source) == []
 
 
 @pytest.mark.parametrize("name", ["googlenet", "resnet18", "efficientnet_b0", "nin_cifar10"])

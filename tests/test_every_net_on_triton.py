@@ -20,7 +20,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import ROOT, nets
+from conftest import ROOT, nets, sweep
 
 # Imported here, while TRITON_INTERPRET is set: Triton fixes a kernel as interpreted or compiled
 # when it is decorated, and the tests below unset it (the stand-ins) before the module is built.
@@ -46,7 +46,7 @@ def small(name: str):
     raise AssertionError(f"{name} takes none of the sizes {SIZES}")
 
 
-@pytest.mark.parametrize("name", nets())
+@pytest.mark.parametrize("name", sweep(nets()))
 def test_the_triton_backend_equals_the_torch_backend(name, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # the kernels' torch stand-ins
     analysis = small(name)

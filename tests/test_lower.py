@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, nets
+from conftest import ROOT, nets, sweep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from references import BasicBlock, Bottleneck, GoogLeNet, Inception, NinCifar10, ResNet, VggA
@@ -41,7 +41,7 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
             b.copy_(a)
 
 
-@pytest.mark.parametrize("name", nets())
+@pytest.mark.parametrize("name", sweep(nets()))
 def test_parameter_counts_match_the_cost_pass(name):
     analysis = analyse(ROOT / "nets" / name)
     data = stats(analysis)
@@ -52,7 +52,7 @@ def test_parameter_counts_match_the_cost_pass(name):
         assert data.training_total == data.total
 
 
-@pytest.mark.parametrize("name", nets())
+@pytest.mark.parametrize("name", sweep(nets()))
 def test_runtime_shapes_equal_inferred_shapes(name):
     analysis = analyse(ROOT / "nets" / name)
     # Training mode runs the heads: Inception-v3's has a batch norm of 1x1 maps, which torch
@@ -237,7 +237,7 @@ def load_emitted(source: str, path) -> object:
     return module
 
 
-@pytest.mark.parametrize("name", nets())
+@pytest.mark.parametrize("name", sweep(nets()))
 def test_emitted_file_round_trip(name, tmp_path, archc):
     status, source, err = archc("compile", f"nets/{name}")
     assert status == 0, err

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, sweep
 from torchvision_oracle import copy_by_order, macs, model
 
 import archc
@@ -29,7 +29,7 @@ BUILDERS = {"googlenet_torchvision": "googlenet"}
 BY_STRUCTURE = {"convnext_tiny", "convnext_small"}
 
 
-@pytest.mark.parametrize("name", NETS)
+@pytest.mark.parametrize("name", sweep(NETS))
 def test_counts_equal_torchvisions(name):
     """Params of every layer (auxiliary heads included, as torchvision's modules hold them);
     MACs of the deployed net (torchvision counts eval mode, where heads do not run)."""
@@ -41,7 +41,7 @@ def test_counts_equal_torchvisions(name):
     assert total_macs == macs(reference, tuple(analysis.shapes[analysis.graph.input]))
 
 
-@pytest.mark.parametrize("name", NETS)
+@pytest.mark.parametrize("name", sweep(NETS))
 def test_logits_equal_torchvisions_with_its_weights(name):
     """The plain torch backend element by element; archc.compile's default (the cpu backend:
     oneDNN convs, bn folded) within fp32 rounding of the output's scale: with random weights

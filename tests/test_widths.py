@@ -111,8 +111,9 @@ net t(alpha = 0.75) {
 """
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=pytest.mark.slow)])
 def test_emitted_blocks_compute_the_same_widths(tmp_path, backend, monkeypatch):
+    """The triton variant is slow: its forward runs in Triton's interpreter (over a minute)."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     analysis = analyse(write(tmp_path, HELPERS))
     module = archc.compile(analysis.path, backend=backend)
