@@ -21,7 +21,7 @@ import threading
 
 import torch
 
-from .hooks import watched
+from .hooks import hooked, watched
 
 _owner = threading.local()  # net: whose forward runs in this thread; free: may it overwrite
 
@@ -55,7 +55,7 @@ def _nothing_else_holds(net: torch.nn.Module) -> bool:
     for module in net.modules():
         if module is net:
             continue
-        if module._forward_hooks or module._forward_pre_hooks or not ours(module, own):
+        if hooked(module) or not ours(module, own):
             return False
     return True
 
