@@ -17,6 +17,7 @@ from archc.codegen.drafts import wrapped
 from archc.codegen.emit import emit
 from archc.codegen.lower import compile_net, lower
 from archc.codegen.names import MODULE_ATTRIBUTES, RESERVED
+from archc.errors import ArchError
 from archc.pipeline import analyse
 
 
@@ -319,19 +320,22 @@ EMITTERS_NAMES = sorted((RESERVED - set(dir(builtins)) - set(keyword.kwlist) - {
                         {"buffer", "concat_widths"})
 
 
+RESERVED_BY_EMITTER = set(EMITTERS_NAMES) - {"buffer", "concat_widths"}  # fresh() avoids those
+
+
 def test_every_backends_imported_names_are_reserved():
     imported = {line.split()[-1] for backend in BACKENDS.values() for line in backend.imports}
     assert imported <= RESERVED, imported - RESERVED
 
 
 @pytest.mark.parametrize("name", EMITTERS_NAMES)
-def test_a_label_or_parameter_named_as_the_emitters_own_names_builds_and_runs(name):
-    """Issue 35: a concat branch labelled `C`, parameters named `math` or `LayerNorm2d`
-    broke the emitted file; each is a member, variable or argument of its own name now."""
-    source = (f"block b({name}) {{ conv 1x1 {name} relu; shuffle 2; droppath 0.1\n"
+def test_a_label_named_as_the_emitters_own_names_builds_and_runs(name):
+    """Issue 35: a concat branch labelled `C` or `channel_shuffle` broke the emitted file; each
+    label is a member of its own name now (renamed off the emitter's where it must be)."""
+    source = ("block b(w) { conv 1x1 w relu; shuffle 2; droppath 0.1\n"
               f"  concat {{ {name}: {{ conv 1x1 4 }}; {{ maxpool 3x3/1 pad=1 }} }} }}\n"
-              f"net n({name} = 4) {{\n input 4x6x6\n {name}: conv 1x1 (divisible({name}, 4))\n"
-              f" b({name})\n gap\n fc 3\n}}\n")
+              "net n(w = 4) {\n input 4x6x6\n"
+              f" {name}: conv 1x1 (divisible(w, 4))\n b(w)\n gap\n fc 3\n}}\n")
     x = torch.randn(2, 4, 6, 6)
     torch.manual_seed(0)
     reference = compile_net(source, backend="torch").eval()
@@ -342,3 +346,23 @@ def test_a_label_or_parameter_named_as_the_emitters_own_names_builds_and_runs(na
         net.load_state_dict(reference.state_dict())
         with torch.no_grad():
             torch.testing.assert_close(net(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_BY_EMITTER) + ["x", "training", "super", "max"])
+def test_a_parameter_named_as_the_emitters_own_names_is_refused_where_declared(name):
+    """Issue 35: parameters named `nn`, `x`, `training` were renamed without a word (`nn_`), so
+    `type(net)(nn=8)` failed and `type(net)(heads=20)` set the heads flag. A parameter is a
+    keyword of the generated class: it keeps its name, or is refused at its declaration."""
+    source = f"block b({name}) {{ conv 1x1 {name} relu }}\nnet n {{\n input 4x6x6\n b(4)\n}}\n"
+    with pytest.raises(ArchError) as refused:
+        compile_net(source, backend="torch")
+    assert refused.value.message.startswith(
+        f"parameter '{name}' cannot be a keyword argument of the generated PyTorch class: ")
+    assert (refused.value.span.line, refused.value.span.col) == (1, 9)
+
+
+def test_a_parameter_keeps_its_name_as_the_generated_constructors_keyword():
+    """`match` is a soft keyword, `F_` near the emitter's `F`: both are the class's keywords."""
+    net = compile_net("net n(match = 4, F_ = 2) {\n input 3x6x6\n conv 1x1 (match * F_)\n}\n",
+                      backend="torch")
+    assert type(net)(match=3, F_=3).conv1.out_channels == 9

@@ -5,60 +5,19 @@ nothing else) off Python keywords, builtins, nn.Module attributes, dunders and t
 emitted code uses itself. `LocalNames` gives each value of a forward() a variable, reusing one
 once the value it held is dead, so a chain of layers reads `x = ...(x)`.
 
-No torch here: `archc compile -o` writes its file without importing it. The public attributes
-of an nn.Module are listed below instead; a test checks the list against the installed torch.
+The names themselves (what is reserved, and `safe`) live in archc.pynames, which the loader
+reads too: a parameter is a constructor keyword, so it is refused there rather than renamed.
 """
 
 from __future__ import annotations
 
-import builtins
-import keyword
-import re
+from archc.pynames import MODULE_ATTRIBUTES, RESERVED, safe
 
-from archc import ops
-from archc.lang.functions import FUNCTIONS
-
-
-def _helper_names() -> set[str]:
-    """What the emitted file defines or imports for its ops and functions, once, at the top
-    (`channel_shuffle`, `LayerNorm2d`, `StochasticDepth`, `make_divisible`, `math`): a
-    parameter or label of that name would shadow it."""
-    texts = [spec.helper for spec in ops.REGISTRY.values()] + \
-        [function.helper for function in FUNCTIONS.values()]
-    return {name for text in texts
-            for name in re.findall(r"^(?:def|class|import) (\w+)", text, re.MULTILINE)}
-
-
-# Names the emitted code itself uses, or that would shadow something it relies on: the
-# backends' modules (`K`: the kernels, `C`: the cpu backend's calls) among them.
-RESERVED = set(keyword.kwlist) | set(dir(builtins)) | _helper_names() | {
-    "torch", "nn", "F", "self", "x", "aux", "heads", "init_weights", "loss_weights",
-    "in_channels", "K", "C", "check_input", "rename_indexed_keys"}
-# A layer must not overwrite `training` & co. Private names and dunders are refused by `safe`.
-MODULE_ATTRIBUTES = frozenset("""
-    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
-    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
-    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
-    named_modules named_parameters parameters register_backward_hook register_buffer
-    register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_full_backward_pre_hook register_load_state_dict_post_hook
-    register_load_state_dict_pre_hook register_module register_parameter
-    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
-    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
-""".split())
+__all__ = ["MODULE_ATTRIBUTES", "RESERVED", "safe", "camel", "fresh", "unique", "LocalNames"]
 
 
 def camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
-
-
-def safe(name: str) -> str:
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    if not name.isidentifier() or name.startswith("_"):  # a digit; dunders and private names
-        name = "layer_" + name
-    if name in RESERVED or name in MODULE_ATTRIBUTES:
-        name += "_"
-    return name
 
 
 def fresh(base: str, taken: set[str]) -> str:

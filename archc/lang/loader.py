@@ -23,6 +23,7 @@ from archc.errors import ArchError, Note, Source, Span, UsageError
 from archc.lang import ast
 from archc.lang.evaluate import IN_CHANNELS
 from archc.lang.parser import parse
+from archc.pynames import parameter_clash
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,10 @@ def _check_params(definition: ast.BlockDef | ast.NetDef) -> None:
         if param.name == IN_CHANNELS:
             raise ArchError(f"'{IN_CHANNELS}' cannot be a parameter: in a block it is the "
                             "channel count of the block's input", param.span)
+        clash = parameter_clash(param.name)
+        if clash:
+            raise ArchError(f"parameter '{param.name}' cannot be a keyword argument of the "
+                            f"generated PyTorch class: {clash}; choose another name", param.span)
         if param.name in seen:
             raise ArchError(f"parameter '{param.name}' is named twice", param.span,
                             (Note(seen[param.name].span, "first named here"),))
