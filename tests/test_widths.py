@@ -4,6 +4,8 @@ the front end's counts and the emitted module agree on all of them."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torchvision_oracle import torchvision
@@ -136,3 +138,39 @@ net t { input 3x8x8; third(10); third(11) }
 """))).emitted.source
     assert "import math" in rounded and "math.ceil(c / 3)" in rounded
     assert "make_divisible" not in rounded
+
+
+def test_a_real_width_within_rounding_of_an_integer_is_that_integer(tmp_path):
+    """Issue 35: `f * 8` with f = 0.5 and `2 * 0.7 * 10` (14.000000000000002) were refused as
+    real; each is its integer in the counts, and the emitted class rounds it, so another `f`
+    through the constructor gives that width."""
+    path = write(tmp_path, """
+block b(f, c) { conv 1x1 (f * c) relu }
+net n(f = 0.5) {
+    input 3x8x8
+    conv 1x1 (f * 8)
+    conv 1x1 (2 * 0.7 * 10)
+    b(1.5, 4)
+}
+""")
+    net = archc.compile(path)
+    assert [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)] == \
+        [4, 14, 6]
+    assert net(torch.randn(1, 3, 8, 8)).shape == (1, 6, 8, 8)
+    assert type(net)(f=0.75).conv1.out_channels == 6
+
+
+def test_regnets_functions_compute_its_widths(tmp_path):
+    """`log`, `pow` and `round` as torchvision's RegNet computes a stage's width: each block's
+    `w0 * wm ** round(log(wa * j / w0 + 1) / log(wm))`, quantised to 8."""
+    w0, wa, wm = 24, 24.48, 2.54
+    path = write(tmp_path, f"""
+net n(j = 3) {{
+    input 3x8x8
+    conv 1x1 (divisible(pow({wm}, round(log({wa} * j / {w0} + 1) / log({wm}))) * {w0}, 8))
+}}
+""")
+    width = w0 * wm ** round(math.log(wa * 3 / w0 + 1) / math.log(wm))
+    assert archc.compile(path).conv1.out_channels == make_divisible(width, 8)
+    assert archc.compile(path, overrides={"j": 9}).conv1.out_channels == \
+        make_divisible(w0 * wm ** round(math.log(wa * 9 / w0 + 1) / math.log(wm)), 8)

@@ -95,6 +95,24 @@ def python(expr: ast.Expr, names: dict[str, str], outer: int = 0, real: bool = F
     return f"({text})" if level < outer else text
 
 
+def real(expr: ast.Expr, reals: set[str]) -> bool:
+    """Whether `expr` is a real number in Python when the names in `reals` are: a width the
+    front end took as within rounding of an integer (`f * 8`, f = 0.5) is written round(...)."""
+    if isinstance(expr, ast.Num):
+        return isinstance(expr.value, float)
+    if isinstance(expr, ast.Ref):
+        return expr.name in reals
+    if isinstance(expr, ast.Neg):
+        return real(expr.operand, reals)
+    if isinstance(expr, ast.BinOp):
+        return real(expr.left, reals) or real(expr.right, reals)
+    if isinstance(expr, ast.Call):
+        if expr.name in ("min", "max"):
+            return any(real(a, reals) for a in expr.args)
+        return expr.name in ("log", "pow")
+    return False
+
+
 def _names_in(expr: ast.Expr) -> bool:
     if isinstance(expr, ast.Ref):
         return True

@@ -39,6 +39,8 @@ class Widths:
             self._number(scope_input)
         self.values: dict[int, ast.Expr] = {scope_input: first}
         self.functions: set[str] = set()  # of archc.lang.functions, that its widths call
+        values = dict(block.args) if block is not None else analysis.graph.params
+        self.reals = {name for name, v in values.items() if isinstance(v, float)}
 
     def text(self, n: int) -> str:
         return self.python(self.values[n])
@@ -110,7 +112,8 @@ class Widths:
             arg = dict(node.given).get(key)  # as archc.ir.build bound the statement
             arg = arg.value if isinstance(arg, ast.KeyArg) else arg
             if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg, ast.Call)):
-                return arg
+                whole = isinstance(value, int) and pyexpr.real(arg, self.reals)
+                return ast.Call("round", (arg,), arg.span) if whole else arg  # (f * 8)
         return pyexpr.number(value, node.span)
 
     def _flattened(self, n: int) -> ast.Expr:

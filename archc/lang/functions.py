@@ -3,7 +3,9 @@
 `divisible(c * 0.75, 8)` is torchvision's `_make_divisible` (MobileNet, EfficientNet, MnasNet's
 `_round_to_multiple_of`, RegNet's width quantisation): the nearest multiple of the divisor, at
 least the divisor, and never under 90% of the value. `ceil` and `floor` round a depth
-(EfficientNet's `ceil(layers * depth)`); `min` and `max` bound a width (`max(1, c / 4)`).
+(EfficientNet's `ceil(layers * depth)`) and `round` to the nearest (halves to even, as Python's
+`round` and numpy's do); `min` and `max` bound a width (`max(1, c / 4)`); `log` (natural) and
+`pow` compute RegNet's widths (`w0 * pow(wm, round(log(wa * j / w0 + 1) / log(wm)))`).
 
 Each is one `Function`: how the front end computes it, and how an emitted module writes it
 (a builtin, a `math` function, or a helper the emitted file defines once). `real` says that
@@ -25,6 +27,20 @@ def _numbers(*args) -> None:
 def _divisor(value, divisor) -> str | None:
     if not isinstance(divisor, int) or divisor < 1:
         return f"divisible's divisor is a whole number of at least 1, got {divisor}"
+    return None
+
+
+def _positive(value) -> str | None:
+    return None if value > 0 else f"log takes a number above 0, got {value}"
+
+
+def _power(base, exponent) -> str | None:
+    if base == 0 and exponent < 0:
+        return f"pow(0, {exponent}) divides by zero"
+    if base < 0 and not float(exponent).is_integer():
+        return f"pow({base}, {exponent}) is not a real number"
+    if base != 0 and abs(exponent) * math.log10(abs(base)) > 18:
+        return f"pow({base}, {exponent}) is too large"
     return None
 
 
@@ -60,6 +76,11 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
              refuse=_numbers),
     Function("floor", ("value",), math.floor, "math.floor", "import math", real=True,
              refuse=_numbers),
+    Function("round", ("value",), round, "round", "", real=True, refuse=_numbers),
+    Function("log", ("value",), math.log, "math.log", "import math", real=True,
+             refuse=_positive),
+    Function("pow", ("base", "exponent"), math.pow, "math.pow", "import math", real=True,
+             refuse=_power),
     Function("min", ("a", "b"), min, "min", "", real=False, refuse=_numbers),
     Function("max", ("a", "b"), max, "max", "", real=False, refuse=_numbers),
 )}

@@ -34,6 +34,11 @@ class Value:
 Args = dict[str, Value]
 
 
+def whole(number: float) -> bool:
+    """A real number within rounding of an integer (`f * 8` with f = 0.5 is 4.0)."""
+    return abs(number - round(number)) <= 1e-9 * max(1.0, abs(number))
+
+
 def int_arg(args: Args, key: str, op_span: Span, minimum: int = 1) -> int:
     value = args.get(key)
     if value is None and key in BUILTIN_DEFAULTS:
@@ -45,11 +50,12 @@ def int_arg(args: Args, key: str, op_span: Span, minimum: int = 1) -> int:
     if isinstance(value.value, Window):
         raise ArchError(f"{key} must be an integer, got a window ({window_text(value.value)})",
                         value.span)
-    if isinstance(value.value, float):  # say how to make one: the language has no int()
-        whole = " (a real number, though whole: the expression has one in it)" \
-            if value.value.is_integer() else ""
-        raise ArchError(f"{key} must be an integer, got {value.value}{whole}; give it as "
-                        "floor(...), ceil(...) or divisible(..., 8)", value.span)
+    if isinstance(value.value, float):
+        if not whole(value.value):  # say how to make one: the language has no int()
+            raise ArchError(f"{key} must be an integer, got {value.value}; give it as "
+                            "round(...), floor(...), ceil(...) or divisible(..., 8)",
+                            value.span)
+        value = Value(round(value.value), value.span)  # 2 * 0.7 * 10 is 14.000000000000002
     if not isinstance(value.value, int) or isinstance(value.value, bool):
         raise ArchError(f"{key} must be an integer, got {value.value}", value.span)
     if value.value < minimum:
