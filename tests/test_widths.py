@@ -12,6 +12,7 @@ from torchvision_oracle import torchvision
 
 import archc
 from archc.codegen.lower import lower
+from archc.errors import ArchError
 from archc.lang.functions import make_divisible
 from archc.pipeline import analyse
 
@@ -174,3 +175,41 @@ net n(j = 3) {{
     assert archc.compile(path).conv1.out_channels == make_divisible(width, 8)
     assert archc.compile(path, overrides={"j": 9}).conv1.out_channels == \
         make_divisible(w0 * wm ** round(math.log(wa * 9 / w0 + 1) / math.log(wm)), 8)
+
+
+INDEXED = """
+block mb(c, p) { sum { residual: { conv 1x1 c; bn; relu; droppath p }; id } }
+block stage(c, first) { mb(c, 0.1 * (first + i) / 4) x2 as i }
+net n(base = 2) {
+    input 8x8x8
+    mb(8, 0.1 * (i + base) / 4) x3 as i
+    wide: conv 1x1 (8 * (j + 1)) x2 as j
+    stage(16, 3)
+}
+"""
+
+
+def test_a_repetition_names_its_index(tmp_path):
+    """Issue 35: `x3 as i` reads the pass's index (0, 1, 2) in the statement's arguments, so
+    EfficientNet's per-block stochastic depth is one statement; each pass's layers are members
+    of the one statement, as any repetition's are, and the emitted net writes each pass's value
+    in its own parameters' terms, so `base` through the constructor moves every rate."""
+    path = write(tmp_path, INDEXED)
+    rates = [0.1 * (i + 2) / 4 for i in range(3)] + [0.1 * (3 + i) / 4 for i in range(2)]
+    net = archc.compile(path)
+    assert [m.p for m in net.modules() if hasattr(m, "p")] == rates
+    assert [m.out_channels for m in net.wide] == [8, 16]
+    assert [k for k in net.state_dict() if k.endswith("conv.weight")] == [
+        "mb1.0.residual.conv.weight", "mb1.1.residual.conv.weight",
+        "mb1.2.residual.conv.weight", "stage1.mb1.0.residual.conv.weight",
+        "stage1.mb1.1.residual.conv.weight"]
+    assert [m.p for m in type(net)(base=4).mb1.modules() if hasattr(m, "p")] == \
+        [0.1 * (i + 4) / 4 for i in range(3)]
+    row = analyse(path).graph.rows[0]
+    assert (row.repeat, row.block_args) == (3, (("c", 8), ("p", "0.1 * (i + base) / 4")))
+
+
+def test_a_repetitions_index_may_not_hide_a_parameter(tmp_path):
+    path = write(tmp_path, "net n(i = 2) {\n    input 3x8x8\n    conv 1x1 (4 * i) x2 as i\n}\n")
+    with pytest.raises(ArchError, match="the repetition's index 'i' would hide the parameter"):
+        analyse(path).raise_errors()

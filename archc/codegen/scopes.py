@@ -55,10 +55,10 @@ def _path(graph: Graph, n: int) -> tuple:
 
 
 def syntax_of(graph: Graph, item: int | Scope) -> Syntax:
-    """The op or block use that made `item`."""
+    """The op or block use that made `item`, as the source writes it."""
     if isinstance(item, Scope):
-        return graph.block_uses[item.use].syntax
-    return graph.node(item).syntax
+        return graph.written(graph.block_uses[item.use].syntax)
+    return graph.written(graph.node(item).syntax)
 
 
 def member_of(graph: Graph, item: int | Scope, members: Members) -> str | None:

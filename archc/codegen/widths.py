@@ -45,8 +45,9 @@ class Widths:
     def text(self, n: int) -> str:
         return self.python(self.values[n])
 
-    def python(self, expr: ast.Expr) -> str:
-        return pyexpr.python(pyexpr.substitute(expr, self.fixed), self.params,
+    def python(self, expr: ast.Expr, real: bool = False) -> str:
+        """`real`: the value is a real number (a rate), so `/` divides as `/`, not `//`."""
+        return pyexpr.python(pyexpr.substitute(expr, self.fixed), self.params, real=real,
                              used=self.functions)
 
     def signature(self) -> list[str]:
@@ -91,7 +92,9 @@ class Widths:
         values = {k: v for k, v in values.items() if k not in windows}
         self.values[output] = pyexpr.substitute(
             child_width, {**values, pyexpr.INPUT: self.values[input]})
-        return ", ".join(self.python(a) for a in [self.values[input], *values.values()])
+        reals = {k for k, v in use.args if isinstance(v, float)}
+        return ", ".join([self.python(self.values[input])] +
+                         [self.python(v, k in reals) for k, v in values.items()])
 
     def module_texts(self, n: int) -> dict[str, str]:
         """The constructor arguments of layer `n` that may be expressions (codegen.modules)."""

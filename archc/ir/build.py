@@ -161,7 +161,9 @@ class _Builder:
         args = ()
         if isinstance(core, ast.BlockUse) and core.name in self.blocks:
             names = [p.name for p in self.blocks[core.name].params]
-            args = tuple(zip(names, (_shown(_argument(a, scope.env, scope.notes))
+            index = stmt.index.name if stmt.index else None  # what differs per pass: as written
+            args = tuple(zip(names, (ast.text(a.span) if index and ast.reads(a, index) else
+                                     _shown(_argument(a, scope.env, scope.notes))
                                      for a in core.args)))
         self.row_counts[title] = self.row_counts.get(title, 0) + 1
         number = f"_{self.row_counts[title]}" if title[-1].isdigit() else \
@@ -224,8 +226,11 @@ class _Builder:
 
     def _stmt(self, stmt: ast.Stmt, x: int, scope: Scope, top: bool = False) -> int:
         first = len(self.graph)
-        for _ in range(repeat_count(stmt, scope)):
-            x = self._core(stmt.core, x, scope)
+        for index in range(repeat_count(stmt, scope)):
+            core = _pass(stmt, index, scope)
+            if core is not stmt.core:
+                self.graph.copied(core, stmt.core)
+            x = self._core(core, x, scope)
         if stmt.label is not None and not scope.blocks:  # labels in blocks are local notes
             self._label(stmt, x, scope, top)
         nodes = tuple(range(first, len(self.graph)))
@@ -437,6 +442,18 @@ def repeat_count(stmt: ast.Stmt, scope: Scope) -> int:
         raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}, got x{count}", span,
                         scope.notes)
     return count
+
+
+def _pass(stmt: ast.Stmt, index: int, scope: Scope) -> ast.Core:
+    """The statement's core for its pass `index`: with its index's name (`x3 as i`) read as
+    that number, so the graph and the emitted code see numbers."""
+    if stmt.index is None:
+        return stmt.core
+    name = stmt.index.name
+    if name in scope.env:
+        raise ArchError(f"the repetition's index '{name}' would hide the parameter '{name}'",
+                        stmt.index.span, scope.notes)
+    return ast.bind(stmt.core, name, index)
 
 
 def _argument(expr: ast.Expr, env: dict, notes: tuple) -> int | float | ast.Window | str:

@@ -100,6 +100,23 @@ class Graph:
         self.output = -1
         self._nodes: list[Node] = []  # by id
         self._networkx = None  # built by to_networkx()
+        # A repetition with an index (`x3 as i`) makes a copy of its statement per pass, its
+        # index read as a number (ast.bind): id(copy's op) -> the op as written, so a pass's
+        # layers are members of their statement as any repetition's are.
+        self._written: dict[int, ast.Op | ast.BlockUse | ast.Concat] = {}
+
+    def written(self, syntax):
+        """The op, block use or concat as the source writes it (`syntax` or a pass's copy)."""
+        while id(syntax) in self._written:
+            syntax = self._written[id(syntax)]
+        return syntax
+
+    def copied(self, copy, original) -> None:
+        """Record a pass's copy of a statement's core (ast.bind) against the core as written.
+        The graph's nodes hold the copies, so their ids are not reused."""
+        for made, written in zip(ast.syntax_in(copy), ast.syntax_in(original)):
+            if made is not written:
+                self._written[id(made)] = written
 
     def add(self, op: OpT, inputs: tuple[int, ...], syntax: ast.Op | ast.Concat,
             notes: tuple[Note, ...], row: int | None, head: str | None,

@@ -6,7 +6,7 @@ expressions stay expressions until the builder binds parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 from archc.errors import Span
 
@@ -159,6 +159,7 @@ class Stmt:
     repeat: int | Expr  # `x4`, or `x(blocks)`, `x(ceil(3 * depth))`: evaluated by the build
     annotations: tuple[Annotation, ...]
     span: Span
+    index: Ref | None = None  # `x3 as i`: the name its arguments read the repetition's index by
 
 
 # ---- definitions ---------------------------------------------------------------------------
@@ -220,6 +221,39 @@ def reads(node, name: str) -> bool:
     if is_dataclass(node) and not isinstance(node, Span):
         return any(reads(getattr(node, f.name), name) for f in fields(node))
     return False
+
+
+def bind(node, name: str, value: int):
+    """`node` with every read of `name` replaced by `value` (a repetition's index, for one
+    pass): `Ref`s become `Num`s at their spans, window sizes the number. A statement that
+    names its own index `name` keeps reading its own (its repeat count still reads ours)."""
+    if isinstance(node, Ref):
+        return Num(value, node.span) if node.name == name else node
+    if isinstance(node, Window):
+        return replace(node, dims=tuple(value if d == name else d for d in node.dims),
+                       stride=value if node.stride == name else node.stride)
+    if isinstance(node, tuple):
+        new = tuple(bind(item, name, value) for item in node)
+        return new if any(a is not b for a, b in zip(new, node)) else node
+    if isinstance(node, Stmt) and node.index is not None and node.index.name == name:
+        return replace(node, repeat=bind(node.repeat, name, value))
+    if is_dataclass(node) and not isinstance(node, Span):
+        changed = {f.name: new for f in fields(node)
+                   if (new := bind(old := getattr(node, f.name), name, value)) is not old}
+        return replace(node, **changed) if changed else node
+    return node
+
+
+def syntax_in(node):
+    """Every op, block use and concat in `node` (a core, a statement, a tuple), in order."""
+    if isinstance(node, (Op, BlockUse, Concat)):
+        yield node
+    if isinstance(node, tuple):
+        for item in node:
+            yield from syntax_in(item)
+    elif is_dataclass(node) and not isinstance(node, (Span, Window, KeyArg, Annotation)):
+        for f in fields(node):
+            yield from syntax_in(getattr(node, f.name))
 
 
 def text(span: Span) -> str:

@@ -324,14 +324,18 @@ class _ToAst:
     def stmt(self, meta, items):
         label, core, repeat, *annotations = items
         name = str(label).rstrip(": \t") if label is not None else None
-        count = 1 if repeat is None else repeat
-        return ast.Stmt(name, core, count, tuple(annotations), self._span(meta))
+        count, index = (1, None) if repeat is None else repeat
+        return ast.Stmt(name, core, count, tuple(annotations), self._span(meta), index)
 
     def repeat(self, meta, items):
-        """`x4`, or `x(blocks)`, `x(ceil(3 * depth))`: an expression the build evaluates."""
-        if len(items) == 1:
-            return int(str(items[0])[1:])
-        return items[1]
+        """`x4`, or `x(blocks)`, `x(ceil(3 * depth))`: an expression the build evaluates;
+        and the index's name, if it is given one (`x3 as i`)."""
+        *count, index = items  # `[_AS NAME]` absent: placeholders for both (keep_all_tokens)
+        count = [item for item in count if item is not None]
+        index = None if index is None else ast.Ref(str(index), self._tok(index))
+        if len(count) == 1:
+            return int(str(count[0])[1:]), index
+        return count[1], index
 
     def net_annotation(self, meta, items):
         return ast.Stmt(None, None, 1, tuple(items), self._span(meta))
