@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import ROOT, nets, sweep
 
+import archc
 from archc.analysis.params import width_params
 from archc.codegen.backend_calls import BACKENDS
 from archc.codegen.drafts import wrapped
@@ -212,6 +213,24 @@ def test_a_checkpoint_keyed_before_role_names_still_loads(name):
     module.load_state_dict(old)  # strict: a key left unmapped is an error
     for (key, value), loaded in zip(old.items(), module.state_dict().values(), strict=True):
         assert torch.equal(loaded, value), key
+
+
+BEFORE_INDEX = ROOT / "tests/data/keys_before_index"  # keys before `x3 as i` wrote their stages
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in BEFORE_INDEX.glob("*.txt")))
+def test_a_checkpoint_keyed_before_indexed_stages_converts_by_structure(name):
+    """ConvNeXt's and EfficientNet's stages became one statement each (`cn_block(...) x3 as
+    i`: keys `stage1.0...` for `stage1`, `cn_block1`, `cn_block2`): `archc weights` pairs
+    such a checkpoint by structure, every tensor into the layer that held it."""
+    old_keys = (BEFORE_INDEX / f"{name}.txt").read_text().split()
+    new = compile_net(ROOT / f"nets/{name}.arch", backend="torch").state_dict()
+    assert len(old_keys) == len(new) and old_keys != list(new)
+    old = _distinct_values(old_keys, new)
+    converted = archc.convert_weights(ROOT / f"nets/{name}.arch", old)
+    assert list(converted) == list(new)
+    for (key, value), moved in zip(old.items(), converted.values(), strict=True):
+        assert torch.equal(moved, value), key
 
 
 @pytest.mark.parametrize("backend", ["cpu", "triton"])

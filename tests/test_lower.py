@@ -255,17 +255,19 @@ def test_emitted_file_round_trip(name, tmp_path, archc):
         assert torch.equal(in_memory(x), from_file(x))
 
 
+# Hostile labels, block, net and head names (parameters are the class's keywords: those named
+# as Python's or the emitter's own are refused where declared, tests/test_emit.py).
 HOSTILE = """
-block lambda(import, self) {
-    conv 1x1 import
-    F: conv 1x1 self
+block lambda(imports, selves) {
+    conv 1x1 imports
+    F: conv 1x1 selves
 }
-net class(x = 4, torch = 2) {
+net class(w = 4, t = 2) {
     input 3x8x8
-    __init__: conv 3x3 x pad=1
-    forward: lambda(torch, x)
-    training: { conv 1x1 x; conv 1x1 x }
-    self: conv 1x1 x
+    __init__: conv 3x3 w pad=1
+    forward: lambda(t, w)
+    training: { conv 1x1 w; conv 1x1 w }
+    self: conv 1x1 w
     0day: lambda(2, 3) x2
     super: fc 10
     head nn from forward weight 0.5 { fc 3 }

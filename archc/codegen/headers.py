@@ -35,6 +35,8 @@ def class_header(analysis: Analysis, flat: dict[int, bool], logits: bool, scope:
     signature = ["self", *widths.signature()] + [f"heads: bool = {heads}"] * has_heads
     draft.add(f"    def __init__({', '.join(signature)}):")
     draft.add("        super().__init__()")
+    for line in widths.derivations():
+        draft.add(f"        {line}")
     declare_members(draft, init, chains, roles)
     if scope.kind == "net":
         draft.add("        init_weights(self)")

@@ -17,6 +17,7 @@ from archc.codegen import pyexpr
 from archc.codegen.names import fresh, safe
 from archc.ir.graph import BlockUseInfo
 from archc.lang import ast
+from archc.lang.evaluate import evaluate
 from archc.pipeline import Analysis
 
 
@@ -31,6 +32,15 @@ class Widths:
             _net_names(net_args)
         self.defaults = {} if block is not None else \
             {name: analysis.graph.params[name] for name in net_args}
+        # A net parameter whose default reads another (`wide = width * 2`) is computed in
+        # __init__ from the arguments given, as the front end computes it for `--set`; unless
+        # this build was given its value (`--set wide=96`).
+        params = analysis.graph.params
+        self.derived = {} if block is not None else {
+            p.name: p.default for p in analysis.graph.syntax.params
+            if p.name in net_args and p.default is not None and
+            any(ast.reads(p.default, other) for other in net_args if other != p.name) and
+            evaluate(p.default, dict(params), ()) == params[p.name]}
         span = analysis.graph.node(scope_input).span
         self.fixed = {} if block is not None else {  # the net's other parameters: values
             k: pyexpr.number(v, span) for k, v in analysis.graph.params.items()
@@ -51,9 +61,20 @@ class Widths:
                              used=self.functions)
 
     def signature(self) -> list[str]:
-        """The class's constructor parameters, after self: a net's with their defaults."""
-        return [f"{python}={self.defaults[name]!r}" if name in self.defaults else python
+        """The class's constructor parameters, after self: a net's with their defaults (None
+        for a derived one: `derivations` computes it)."""
+        return [f"{python}=None" if name in self.derived else
+                f"{python}={self.defaults[name]!r}" if name in self.defaults else python
                 for name, python in self.params.items()]
+
+    def derivations(self) -> list[str]:
+        """`wide = width * 2 if wide is None else wide`: each derived parameter's default."""
+        lines = []
+        for name, default in self.derived.items():
+            python = self.params[name]
+            value = self.python(default, isinstance(self.defaults[name], float))
+            lines.append(f"{python} = {value} if {python} is None else {python}")
+        return lines
 
     # ---- values, as the emitter meets them -------------------------------------------------
 
