@@ -7,6 +7,20 @@ needs neither torch nor triton, so importing archc stays light until `compile` i
 
 from __future__ import annotations
 
+from pathlib import Path
+
+
+def _checkout_folders() -> None:
+    """A checkout run without installing (PYTHONPATH=., as on the GPU machine): its top-level
+    grammars/ and backends/ are archc.grammars and archc.backends, as pyproject.toml's
+    package-dir maps them for an install. A wheel has them inside the package already."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "backends" / "__init__.py").is_file():
+        __path__.append(str(root))
+
+
+_checkout_folders()
+
 
 def compile(path_or_source, backend: str = "torch", heads: bool = True, overrides=None,
             logits: bool = False):

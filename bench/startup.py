@@ -4,7 +4,7 @@ pre-commit hook runs them, against `python -c pass` on the same machine.
 Each command runs as its own process (the import and set-up costs are the point), alternating
 with the others so that drift on a shared machine hits them alike; the figure is the best of
 `--repeat` runs and the ratio is against the best `python -c pass`. The LALR tables load from
-archc/grammars/arch_tables.json (no cache folder since issue 14): every run is the first run.
+grammars/arch_tables.json (no cache folder since issue 14): every run is the first run.
 Target (issue 6): `archc stats nets/googlenet.arch` under 0.15 s.
 
     .venv/bin/python bench/startup.py [--repeat 20]

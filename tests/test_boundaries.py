@@ -75,7 +75,7 @@ def test_a_hostile_cache_file_runs_nothing(tmp_path):
 
     cache = tmp_path / "cache" / "archc"
     cache.mkdir(parents=True)
-    grammar = (ROOT / "archc/grammars/arch.lark").read_text()
+    grammar = (ROOT / "grammars/arch.lark").read_text()
     for digest in (hashlib.sha256(grammar.encode()).hexdigest()[:16], "0" * 16):
         (cache / f"arch-{digest}.lark-cache").write_bytes(pickle.dumps(Payload()))
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
@@ -92,17 +92,17 @@ def test_a_hostile_cache_file_runs_nothing(tmp_path):
 
 
 def test_the_shipped_parser_tables_are_the_grammars():
-    """archc/grammars/arch_tables.json is made from archc/grammars/arch.lark by `python -m
+    """grammars/arch_tables.json is made from grammars/arch.lark by `python -m
     archc.lang.parser`; edit the grammar without making it again and this fails (the parser
     still works, slower)."""
     import json
 
     from archc.lang import parser
 
-    grammar = (ROOT / "archc/grammars/arch.lark").read_text()
-    tables = json.loads((ROOT / "archc/grammars/arch_tables.json").read_text())
+    grammar = (ROOT / "grammars/arch.lark").read_text()
+    tables = json.loads((ROOT / "grammars/arch_tables.json").read_text())
     assert tables["grammar_sha256"] == parser.grammar_hash(grammar), \
-        "run `python -m archc.lang.parser` to remake archc/grammars/arch_tables.json"
+        "run `python -m archc.lang.parser` to remake grammars/arch_tables.json"
     shipped, built = parser._lark(), parser.build_lark(grammar)
     assert shipped.source_path == "<deserialized>"  # from the shipped tables, not rebuilt
     # Lark numbers its states differently on each build, so compare what they parse: every
@@ -124,7 +124,7 @@ def _parsed(lark, text: str):
 
 
 def test_the_kernels_import_nothing_else_of_archc_and_only_they_import_triton():
-    kernels = {p.name: p.read_text() for p in (ROOT / "archc/backends").glob("*.py")}
+    kernels = {p.name: p.read_text() for p in (ROOT / "backends").glob("*.py")}
     assert {"conv1x1.py", "pool2d.py", "global_avg_pool.py"} <= set(kernels)
     others = [line for s in kernels.values() for line in s.splitlines()
               if re.match(r"\s*(from|import) archc", line) and "archc.backends" not in line]

@@ -102,22 +102,50 @@ def test_installed_script_runs_from_another_directory(tmp_path):
     assert json.loads(result.stdout)["total"]["params"] > 0
 
 
-def test_the_wheel_carries_the_grammar(tmp_path):
-    """`pip install .` (not only editable) must find archc/grammars/arch.lark from anywhere."""
+def test_the_wheel_maps_the_top_level_folders_into_the_package(tmp_path):
+    """grammars/ and backends/ sit at the top of the checkout (the design card) and install as
+    archc.grammars and archc.backends (pyproject.toml's package-dir): the wheel holds them
+    inside the package, and a clean venv with only the wheel installed imports them and parses
+    from anywhere."""
     import shutil
+    import sysconfig
+    import venv
     import zipfile
 
     pytest.importorskip("setuptools")
     source = tmp_path / "src"  # a copy: setuptools builds in the source tree
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".hypothesis"))
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".hypothesis", "runs"))
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                              "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("archc-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "archc/grammars/arch.lark" in names and "archc/lang/parser.py" in names
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"archc/grammars/arch.lark", "archc/grammars/arch_tables.json",
+            "archc/backends/functional.py", "archc/backends/targets.json",
+            "archc/lang/parser.py"} <= names
+    assert not [n for n in names if n.split("/")[0] in ("grammars", "backends", "tests")]
+
+    clean = tmp_path / "venv"
+    venv.create(clean, with_pip=False)
+    python = clean / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with zipfile.ZipFile(wheel) as archive:  # what pip does with a pure wheel: unpack it
+        archive.extractall(site)
+    # its dependencies (lark, networkx, tabulate) from this venv, after the clean one's own
+    deps = sysconfig.get_path("purelib")
+    probe = ("import sys, archc, archc.grammars, archc.backends\n"
+             "from archc.pipeline import analyse\n"
+             "print(archc.__file__, archc.backends.__file__)\n"
+             f"print(analyse({str(ROOT / 'nets/nin_cifar10.arch')!r}).graph.name)")
+    result = subprocess.run([python, "-c", f"import sys; sys.path.append({deps!r})\n" + probe],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    package, backends = result.stdout.split()[:2]
+    assert package.startswith(site) and backends == f"{site}/archc/backends/__init__.py"
+    assert result.stdout.split()[-1] == "nin_cifar10"
 
 
 def test_every_file_is_reported_on_its_own(archc):

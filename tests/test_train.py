@@ -27,6 +27,7 @@ def weights_of(folder):
     return checkpoint.load(checkpoint.latest(folder))["model"]
 
 
+@pytest.mark.slow  # 30 epochs: under a minute, the longest test; CI runs it (make test-slow)
 def test_nin_digits_reaches_97_percent_on_the_cpu(archc, tmp_path):
     status, out, err = archc("train", NIN, "--data", "digits", "--epochs", "30",
                              "--out", str(tmp_path), "--no-progress")
@@ -126,7 +127,8 @@ def test_an_unwritable_out_fails_before_training(archc, tmp_path):
 
 
 def test_broken_checkpoints_are_named_with_what_is_wrong(archc, tmp_path):
-    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    assert archc("train", NIN, "--epochs", "1", "--max-steps", "2", "--out", str(tmp_path),
+                 "--no-progress")[0] == 0
     good = checkpoint.latest(tmp_path)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:1000])
@@ -209,7 +211,8 @@ def test_one_ddp_step_over_two_ranks_equals_one_step_over_the_global_batch(tmp_p
 def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(archc, tmp_path, monkeypatch):
     import errno
 
-    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    assert archc("train", NIN, "--epochs", "1", "--max-steps", "2", "--out", str(tmp_path),
+                 "--no-progress")[0] == 0
     good = checkpoint.latest(tmp_path)
     before = good.read_bytes()
 
@@ -227,7 +230,8 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(archc, tmp_path
 
 
 def test_resuming_into_a_folder_of_another_nets_run_is_refused(archc, tmp_path):
-    assert archc("train", NIN, "--epochs", "1", "--out", str(tmp_path), "--no-progress")[0] == 0
+    assert archc("train", NIN, "--epochs", "1", "--max-steps", "2", "--out", str(tmp_path),
+                 "--no-progress")[0] == 0
     status, _, err = archc("train", "nets/inception_digits.arch", "--epochs", "2", "--out",
                            str(tmp_path), "--no-progress")
     assert status == 1

@@ -25,7 +25,7 @@ HELP = """examples:
 
 Every config the autotuner may pick is compiled with Triton's bundled ptxas (no GPU needed;
 results cached in ~/.cache/archc/kernels or $ARCHC_CACHE_DIR). Times are a roofline model on
-the target's public peaks, not a measurement: see archc/backends/roofline.py."""
+the target's public peaks, not a measurement: see backends/roofline.py."""
 
 
 def add_command(commands) -> None:

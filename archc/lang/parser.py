@@ -1,7 +1,7 @@
 """Parse: .arch text -> `ast.File`. The only module that imports Lark.
 
 Lark parses with LALR. Its tables ship as JSON beside the grammar
-(archc/grammars/arch_tables.json, made by `python -m archc.lang.parser` and stamped with the
+(grammars/arch_tables.json, made by `python -m archc.lang.parser` and stamped with the
 grammar's hash): no cache file is ever read and nothing is unpickled, so nothing a user's cache
 folder holds can run as code.
 `_ToAst` turns the tree into frozen dataclasses with spans, and the tree never leaves this
@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from lark import Lark, Token, Tree
@@ -88,8 +89,9 @@ def _call_around(text: str, at: int) -> str | None:
 
 
 def grammar_path() -> Path:
-    """archc/grammars/arch.lark, in a checkout and in an installed package alike."""
-    return Path(__file__).resolve().parent.parent / "grammars" / "arch.lark"
+    """grammars/arch.lark, the package `archc.grammars`: in a checkout, an editable install
+    and a wheel alike (pyproject.toml maps the top-level folder in)."""
+    return Path(str(files("archc.grammars") / "arch.lark"))
 
 
 @cache
@@ -126,7 +128,7 @@ def _shipped_tables(grammar: str) -> dict | None:
 
 
 def tables_text(grammar: str) -> str:
-    """archc/grammars/arch_tables.json for `grammar`: Lark's LALR tables and terminals, as
+    """grammars/arch_tables.json for `grammar`: Lark's LALR tables and terminals, as
     Lark's standalone generator embeds them, in JSON (tuples become lists, and the integer keys of
     state and rule numbers strings, which `_int_keys` turns back), and the grammar's hash."""
     from lark.grammar import Rule
@@ -471,5 +473,5 @@ def _window(text: str, span: Span) -> ast.Window:
 _SIZE = re.compile(r"\(([A-Za-z_][A-Za-z0-9_]*)\)|([0-9]+)")
 
 
-if __name__ == "__main__":  # remake archc/grammars/arch_tables.json after editing the grammar
+if __name__ == "__main__":  # remake grammars/arch_tables.json after editing the grammar
     tables_path().write_text(tables_text(grammar_path().read_text()))
