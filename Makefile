@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow bench clean
+.PHONY: run test test-slow test-aot bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -n auto --maxprocesses=4 -m slow
+
+# Every kernel launch of one net of each op family compiled offline for sm_80 and sm_90 with
+# Triton's ptxas (tests/test_aot.py); compiled kernels are cached in ~/.cache/archc/kernels.
+test-aot: $(STAMP)
+	$(VENV)/bin/pytest -q -n auto --maxprocesses=4 -m aot
 
 bench: $(STAMP)
 	$(PY) bench/frontend.py
