@@ -31,7 +31,7 @@ def _helper_names() -> set[str]:
 # the cpu backend's calls, among them), its helpers, its methods and arguments.
 GENERATED = _helper_names() | {
     "torch", "nn", "F", "self", "x", "aux", "heads", "init_weights", "loss_weights",
-    "in_channels", "K", "C", "check_input", "rename_indexed_keys"}
+    "in_channels", "K", "C", "check_input"}
 # Names that would shadow something the generated code relies on.
 RESERVED = set(keyword.kwlist) | set(dir(builtins)) | GENERATED
 # A layer must not overwrite `training` & co. Private names and dunders are refused by `safe`.

@@ -20,8 +20,8 @@ ACTS = tuple(TORCH_ACTS)
 
 
 def act_of(relu: bool, act: str | None) -> str:
-    """The activation a launcher applies: `act` when given, else ReLU or none (`relu=True` is
-    what emitted modules have always written for the ReLU)."""
+    """The activation a launcher applies: `act` when given, else ReLU or none. `relu=True` is
+    what files emitted before `act=` alone wrote for the ReLU: they still run."""
     if act is None:
         return "relu" if relu else "linear"
     if act not in TORCH_ACTS:

@@ -404,7 +404,7 @@ def layer(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
     return torch.ops.archc.conv1x1(x, weight, bias, residual, act, gate)
 
 
-def siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool,
+def siblings(x: torch.Tensor, convs: list[torch.nn.Conv2d], relu: bool = False,
              out: Part | None = None, act: str | None = None) -> list[torch.Tensor]:
     """Several 1x1 conv layers of one input as one GEMM over their weights side by side
     (concatenated at run time, so each layer keeps its parameters); their outputs. `out`:

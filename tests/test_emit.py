@@ -11,7 +11,6 @@ import pytest
 import torch
 from conftest import ROOT, nets, sweep
 
-import archc
 from archc.analysis.params import width_params
 from archc.codegen.backend_calls import BACKENDS
 from archc.codegen.drafts import wrapped
@@ -198,52 +197,30 @@ def test_a_net_with_a_head_written_in_numbers_takes_no_width_parameters(tmp_path
     assert source.count("nn.Linear(8, 10)") == 2  # the net's fc and the head's
 
 
-BEFORE_ROLES = ROOT / "tests/data/keys_before_roles"  # each net's keys before role names
+# Each net's keys as an older archc wrote them: before role names (`residual.0.weight`), and
+# before ConvNeXt's and EfficientNet's stages were one statement each (`x3 as i`).
+OLD_KEYS = sorted((ROOT / "tests/data").glob("keys_before_*/*.txt"))
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in BEFORE_ROLES.glob("*.txt")))
-def test_a_checkpoint_keyed_before_role_names_still_loads(name):
-    """Checkpoints written when every member of several layers was an nn.ModuleList
-    (`residual.0.weight`) load strictly, each tensor into the layer its position says."""
+@pytest.mark.parametrize("keys", OLD_KEYS, ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_a_checkpoint_keyed_as_an_older_archc_converts_by_structure(keys, archc, tmp_path):
+    """No compatibility code in emitted files: `archc weights NET --archc OLD.pt -o NEW.pt`
+    pairs such a checkpoint by structure, every tensor into the layer that held it, once."""
+    name = keys.stem
     module = compile_net(ROOT / f"nets/{name}.arch", backend="torch")
-    old_keys = (BEFORE_ROLES / f"{name}.txt").read_text().split()
+    assert "rename_indexed_keys" not in lower(analyse(ROOT / f"nets/{name}.arch")).emitted.source
+    old_keys = keys.read_text().split()
     new = module.state_dict()
     assert len(old_keys) == len(new) and old_keys != list(new)
     old = _distinct_values(old_keys, new)
-    module.load_state_dict(old)  # strict: a key left unmapped is an error
+    with pytest.raises(RuntimeError, match="Missing key"):
+        module.load_state_dict(old)
+    torch.save(old, tmp_path / "old.pt")
+    status, _, err = archc("weights", f"nets/{name}.arch", "--archc", str(tmp_path / "old.pt"),
+                           "-o", str(tmp_path / "new.pt"))
+    assert status == 0, err
+    module.load_state_dict(torch.load(tmp_path / "new.pt"))  # strict
     for (key, value), loaded in zip(old.items(), module.state_dict().values(), strict=True):
-        assert torch.equal(loaded, value), key
-
-
-BEFORE_INDEX = ROOT / "tests/data/keys_before_index"  # keys before `x3 as i` wrote their stages
-
-
-@pytest.mark.parametrize("name", sorted(p.stem for p in BEFORE_INDEX.glob("*.txt")))
-def test_a_checkpoint_keyed_before_indexed_stages_converts_by_structure(name):
-    """ConvNeXt's and EfficientNet's stages became one statement each (`cn_block(...) x3 as
-    i`: keys `stage1.0...` for `stage1`, `cn_block1`, `cn_block2`): `archc weights` pairs
-    such a checkpoint by structure, every tensor into the layer that held it."""
-    old_keys = (BEFORE_INDEX / f"{name}.txt").read_text().split()
-    new = compile_net(ROOT / f"nets/{name}.arch", backend="torch").state_dict()
-    assert len(old_keys) == len(new) and old_keys != list(new)
-    old = _distinct_values(old_keys, new)
-    converted = archc.convert_weights(ROOT / f"nets/{name}.arch", old)
-    assert list(converted) == list(new)
-    for (key, value), moved in zip(old.items(), converted.values(), strict=True):
-        assert torch.equal(moved, value), key
-
-
-@pytest.mark.parametrize("backend", ["cpu", "triton"])
-def test_old_keys_load_under_every_backend_and_into_a_copy_inside_a_wrapper(backend):
-    """An EMA (the runner's `--ema`) holds a deep copy of the net under `module.`: the copy
-    renames the keys it is given, under that prefix."""
-    net = compile_net(ROOT / "nets/resnet_digits.arch", backend=backend)
-    old_keys = (BEFORE_ROLES / "resnet_digits.txt").read_text().split()
-    old = _distinct_values(old_keys, net.state_dict())
-    ema = torch.optim.swa_utils.AveragedModel(net)
-    ema.load_state_dict({"n_averaged": torch.tensor(3)} | {f"module.{k}": v
-                                                         for k, v in old.items()})
-    for (key, value), loaded in zip(old.items(), ema.module.state_dict().values(), strict=True):
         assert torch.equal(loaded, value), key
 
 

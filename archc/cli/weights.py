@@ -1,6 +1,8 @@
-"""`archc weights`: a torchvision checkpoint turned into a state_dict for archc's module.
+"""`archc weights`: a torchvision checkpoint, or one an older archc keyed otherwise, turned
+into a state_dict for archc's module.
 
     archc weights nets/resnet50.arch --torchvision resnet50-0676ba61.pth -o resnet50.pt
+    archc weights nets/efficientnet_b0.arch --archc old.pt -o new.pt
 
 The net is lowered (torch backend: its state_dict is the triton backend's too), the checkpoint
 loaded without running code, and archc.codegen.weights pairs the two by structure, every shape
@@ -19,13 +21,18 @@ from archc.errors import ArchError, UsageError
 def add_command(commands) -> None:
     weights = commands.add_parser(
         "weights", help="turn a torchvision checkpoint into a state_dict for the compiled net",
-        description="Pair a torchvision checkpoint's tensors with FILE's layers by structure "
+        description="Pair a checkpoint's tensors (torchvision's, or an older archc's) with "
+                    "FILE's layers by structure "
                     "(declaration order, every shape checked; names differ) and save the "
                     "state_dict archc's module loads. Exit 1 at the first layer that does not "
                     "pair, naming both sides.")
     weights.add_argument("file", metavar="FILE", help="an .arch file")
-    weights.add_argument("--torchvision", required=True, metavar="CKPT.pth",
-                         help="a checkpoint as torchvision publishes them (a state_dict)")
+    source = weights.add_mutually_exclusive_group(required=True)
+    source.add_argument("--torchvision", metavar="CKPT.pth",
+                        help="a checkpoint as torchvision publishes them (a state_dict)")
+    source.add_argument("--archc", metavar="OLD.pt",
+                        help="a state_dict or run checkpoint of this net keyed as an older "
+                             "archc keyed it (before role names, before indexed stages)")
     weights.add_argument("-o", "--output", required=True, metavar="OUT.pt",
                          help="where to save the converted state_dict")
     weights.add_argument("--no-heads", dest="heads", action="store_false",
@@ -43,10 +50,11 @@ def run_weights(args) -> int:
     from archc.files import write_atomically
     from archc.pipeline import analyse
 
-    writable(args.output, args.file, args.torchvision)
+    given = args.torchvision or args.archc
+    writable(args.output, args.file, given)
     analysis = analyse(args.file, dict(args.set)).raise_errors()
     lowered = lower(analysis, heads=args.heads)
-    source = load_checkpoint(args.torchvision)
+    source = load_checkpoint(given)
     try:
         state = convert(lowered, source)
     except ArchError:
@@ -55,7 +63,7 @@ def run_weights(args) -> int:
         raise
     lowered.module.load_state_dict(state)  # strict: every key, as the module has them
     write_atomically(args.output, lambda temporary: torch.save(state, temporary))
-    print(f"wrote {args.output}: {len(state)} tensors paired with {args.torchvision}'s",
+    print(f"wrote {args.output}: {len(state)} tensors paired with {given}'s",
           file=sys.stderr)
     return 0
 

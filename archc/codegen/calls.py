@@ -62,7 +62,7 @@ class Calls:
 
     def merged(self, statement: Statement, items, attrs, position, var, members, widths,
                into) -> str:
-        """`a, b, c = K.conv1x1_siblings(x, [...], [...], relu=True)`: names for all (the
+        """`a, b, c = K.conv1x1_siblings(x, [...], act='relu')`: names for all (the
         backend's `siblings` row writes the call)."""
         siblings = statement.siblings
         where = [items.index(s) for s in siblings]

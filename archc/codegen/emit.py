@@ -23,9 +23,9 @@ writes the docstring and constructor, archc.codegen.containers the members of se
 layers.
 
 The `state_dict` keys follow from the member names and are a contract: checkpoints depend on
-them (tests/golden/state_dict holds GoogLeNet's and NIN's). Where a member holds its layers by
-role, the net registers `rename_indexed_keys` (archc.codegen.preamble) so that checkpoints
-written when every such member was indexed (`residual.0.weight`) still load.
+them (tests/golden/state_dict holds GoogLeNet's and NIN's). A checkpoint keyed as an older
+archc keyed it (`residual.0.weight` before role names) converts once, by structure:
+`archc weights NET.arch --archc OLD.pt -o NEW.pt`.
 
 What the emitted module does (stated in its docstring too):
 - forward(x) takes N x C x H x W and returns the main output, flattened to N x classes when it
@@ -58,7 +58,7 @@ from archc.codegen.headers import class_header
 from archc.codegen.members import Members, member_names
 from archc.codegen.modules import module_source
 from archc.codegen.names import LocalNames, camel, fresh, safe
-from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS, RENAME_INDEXED_KEYS
+from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS
 from archc.codegen.rewrite import Rewritten, rewrite
 from archc.codegen.scopes import Scope, attributes, is_module_item, items_of, roles_of
 from archc.codegen.triton.buffers import ConcatBuffers
@@ -124,7 +124,6 @@ class _Emitter:
         self.functions: set[str] = set()  # of archc.lang.functions, that widths call
         self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
         self.calls = Calls(self.graph, backend, self.flat, self.finals)
-        self.by_role = False  # whether any member holds its layers by role (an nn.ModuleDict)
         self.reference_chains = chains  # the torch backend's, by class prefix (None: this is it)
         self.chains: dict[str, set[str]] = {}  # the chains each class declares, by its prefix
 
@@ -137,7 +136,7 @@ class _Emitter:
                   + ("." if self.backend is TORCH else f", {self.backend.name} backend."),
                   "# Edit the .arch file and run `archc compile` again rather than editing "
                   "this file.", *self.backend.imports, *self._function_helpers("import "), "",
-                  "", CHECK_INPUT, "", INIT_WEIGHTS] + ["", RENAME_INDEXED_KEYS] * self.by_role
+                  "", CHECK_INPUT, "", INIT_WEIGHTS]
         for helper in dict.fromkeys(ops.spec(graph.node(n).op).helper for n in graph.order()):
             header += ["", helper] if helper else []  # what an op's code needs, once
         for helper in self._function_helpers("def "):
@@ -183,9 +182,6 @@ class _Emitter:
             sizes = Counter({m: n for m, n in sizes.items() if m in declared})
         chains = sequential(forward, sizes)
         chains = self.chains[prefix] = declared if declared is not None else chains
-        if scope.kind == "net" and self.by_role:  # checkpoints from before keyed them by index
-            body.init.append((None, "self.register_load_state_dict_pre_hook(rename_indexed_keys)",
-                              None))
         draft = class_header(self.a, self.flat, self.logits, scope, body.widths, body.init,
                              heads, chains, body.roles)
         draft.extend(forward)
@@ -209,7 +205,6 @@ class _Emitter:
         buffers = ConcatBuffers(rewritten.writes, self.graph, members.taken,
                                 self.backend.buffer)
         roles = roles_of(self.graph, items, members)
-        self.by_role |= bool(roles)
         return _Body(scope, prefix, items, members, widths, rewritten, var, sources,
                      attributes(self.graph, items, members, roles), roles, buffers)
 

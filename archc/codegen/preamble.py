@@ -1,7 +1,7 @@
 """What every emitted file starts with: `CHECK_INPUT` and `INIT_WEIGHTS`, the two functions
-each emitted module defines before its classes, and `RENAME_INDEXED_KEYS` where a member holds
-its layers by role (so checkpoints that keyed them by position still load). (Which values are
-flat, N x C rather than N x C x H x W, is archc.analysis.shapes.flat_values.)
+each emitted module defines before its classes. No compatibility code: a checkpoint keyed as
+an older archc keyed it converts once (`archc weights NET.arch --archc OLD.pt -o NEW.pt`).
+(Which values are flat, N x C rather than N x C x H x W, is archc.analysis.shapes.flat_values.)
 """
 
 from __future__ import annotations
@@ -22,15 +22,4 @@ INIT_WEIGHTS = '''def init_weights(module):
             nn.init.xavier_uniform_(layer.weight)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-'''
-
-RENAME_INDEXED_KEYS = '''def rename_indexed_keys(module, state_dict, prefix, *args):
-    """A load_state_dict pre-hook: checkpoints written before archc named a member's layers
-    by role (`residual.conv1`) key them by position (`residual.0`); rename them."""
-    for path, member in module.named_modules():
-        if isinstance(member, nn.ModuleDict):
-            for index, role in enumerate(member):
-                old = f"{prefix}{path}.{index}."
-                for key in [k for k in state_dict if k.startswith(old)]:
-                    state_dict[f"{prefix}{path}.{role}.{key[len(old):]}"] = state_dict.pop(key)
 '''

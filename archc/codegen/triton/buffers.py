@@ -4,7 +4,7 @@ The plan (archc.codegen.triton.plan) says which kernels write their output strai
 channel slice of a concat's buffer. In the emitted forward() of one class this reads as
 
     buffer = K.ConcatBuffer(self.concat_widths)    # before the first branch that writes
-    branch1x1, ... = K.conv1x1_siblings(x, [...], relu=True, out=buffer.part(0))
+    branch1x1, ... = K.conv1x1_siblings(x, [...], act='relu', out=buffer.part(0))
     ...
     x = buffer.join([branch1x1, branch3x3, branch5x5, branch_pool])
 

@@ -29,14 +29,13 @@ def _act(op: ops.Conv, site: Site) -> str:
 
 def gemm(op: ops.Conv, site: Site) -> str:
     act = _act(op, site)
-    # relu=True/False for those two, as emitted modules have always written; else act=...
-    flag = f"act={act!r}" if act not in ("linear", "relu") else f"relu={act == 'relu'}"
+    flag = f", act={act!r}" if act != "linear" else ""
     epilogue = (f", bn={site.bn}" if site.bn else "") + \
         (f", scale={site.scale}" if site.scale else "") + \
         (f", residual={site.residual}" if site.residual else "") + \
         (f", pool={site.pool}" if site.pool else "") + \
         (", deferred=True" if site.step.deferred is not None else "")
-    return f"K.conv1x1({site.args[0]}, {site.attr}, {flag}{epilogue}{_out(site)})"
+    return f"K.conv1x1({site.args[0]}, {site.attr}{flag}{epilogue}{_out(site)})"
 
 
 def mlp(op: ops.Conv, site: Site) -> str:
@@ -104,4 +103,5 @@ def siblings(attrs: list[str], x: str, relu: bool, into: str | None) -> str:
     """One GEMM for sibling 1x1 convs: their weights side by side, concatenated at run time."""
     indent = " " * 12  # a continuation line of forward()'s body
     out = f",\n{indent}out={into}" if into else ""
-    return f"K.conv1x1_siblings(\n{indent}{x}, [{', '.join(attrs)}], relu={relu}{out})"
+    act = ", act='relu'" if relu else ""
+    return f"K.conv1x1_siblings(\n{indent}{x}, [{', '.join(attrs)}]{act}{out})"

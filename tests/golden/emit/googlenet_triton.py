@@ -47,13 +47,13 @@ class Inception(nn.Module):
     def forward(self, x):  # in_channels x H x W
         buffer = K.ConcatBuffer(self.concat_widths)  # branches write their slices
         branch1x1, branch3x3, branch5x5 = K.conv1x1_siblings(
-            x, [self.branch1x1, self.branch3x3[0], self.branch5x5[0]], relu=True,
+            x, [self.branch1x1, self.branch3x3[0], self.branch5x5[0]], act='relu',
             out=buffer.part(0))  # (n1, n3r, n5r) x H x W
         branch3x3 = F.relu(self.branch3x3[1](branch3x3))  # n3 x H x W
         branch5x5 = F.relu(self.branch5x5[1](branch5x5))  # n5 x H x W
         # proj x H x W
         branch_pool = K.conv1x1(
-            x, self.branch_pool[1], relu=True, pool=self.branch_pool[0], out=buffer.part(3))
+            x, self.branch_pool[1], act='relu', pool=self.branch_pool[0], out=buffer.part(3))
         # (n1 + n3 + n5 + proj) x H x W
         x = buffer.join([branch1x1, branch3x3, branch5x5, branch_pool])
         return x
@@ -72,7 +72,7 @@ class AuxClassifier(nn.Module):
 
     def forward(self, x):  # in_channels x 14 x 14
         x = K.pool2d(x, self.avgpool1)  # in_channels x 4 x 4
-        x = K.conv1x1(x, self.conv1, relu=True)  # 128x4x4
+        x = K.conv1x1(x, self.conv1, act='relu')  # 128x4x4
         x = F.relu(self.fc1(torch.flatten(x, 1)))  # 1024
         x = self.dropout1(x)  # 1024
         x = self.fc2(x)  # classes
@@ -128,7 +128,7 @@ class Googlenet(nn.Module):
         x = F.relu(self.conv1(x))  # 64x112x112
         x = K.pool2d(x, self.maxpool1)  # 64x56x56
         x = self.lrn1(x)  # 64x56x56
-        x = K.conv1x1(x, self.conv2[0], relu=True)  # 64x56x56
+        x = K.conv1x1(x, self.conv2[0], act='relu')  # 64x56x56
         x = F.relu(self.conv2[1](x))  # 192x56x56
         x = self.lrn2(x)  # 192x56x56
         x = K.pool2d(x, self.maxpool2)  # 192x28x28

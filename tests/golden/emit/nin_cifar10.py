@@ -23,17 +23,6 @@ def init_weights(module):
                 nn.init.zeros_(layer.bias)
 
 
-def rename_indexed_keys(module, state_dict, prefix, *args):
-    """A load_state_dict pre-hook: checkpoints written before archc named a member's layers
-    by role (`residual.conv1`) key them by position (`residual.0`); rename them."""
-    for path, member in module.named_modules():
-        if isinstance(member, nn.ModuleDict):
-            for index, role in enumerate(member):
-                old = f"{prefix}{path}.{index}."
-                for key in [k for k in state_dict if k.startswith(old)]:
-                    state_dict[f"{prefix}{path}.{role}.{key[len(old):]}"] = state_dict.pop(key)
-
-
 class Mlp(nn.Module):
     """block mlp(hidden, out), taking in_channels."""
 
@@ -75,7 +64,6 @@ class NinCifar10(nn.Module):
             "mlp": Mlp(192, 192, classes),  # classes x 8 x 8
         })
         self.gap1 = nn.AdaptiveAvgPool2d(1)  # classes x 1 x 1
-        self.register_load_state_dict_pre_hook(rename_indexed_keys)
         init_weights(self)
 
     def forward(self, x):  # 3x32x32

@@ -24,17 +24,6 @@ def init_weights(module):
                 nn.init.zeros_(layer.bias)
 
 
-def rename_indexed_keys(module, state_dict, prefix, *args):
-    """A load_state_dict pre-hook: checkpoints written before archc named a member's layers
-    by role (`residual.conv1`) key them by position (`residual.0`); rename them."""
-    for path, member in module.named_modules():
-        if isinstance(member, nn.ModuleDict):
-            for index, role in enumerate(member):
-                old = f"{prefix}{path}.{index}."
-                for key in [k for k in state_dict if k.startswith(old)]:
-                    state_dict[f"{prefix}{path}.{role}.{key[len(old):]}"] = state_dict.pop(key)
-
-
 class BottleneckProj(nn.Module):
     """block bottleneck_proj(w, s), taking in_channels."""
 
@@ -128,7 +117,6 @@ class Resnet50(nn.Module):
         )
         self.gap1 = nn.AdaptiveAvgPool2d(1)  # 2048x1x1
         self.fc1 = nn.Linear(2048, classes)  # classes
-        self.register_load_state_dict_pre_hook(rename_indexed_keys)
         init_weights(self)
 
     @C.inference
