@@ -362,3 +362,16 @@ def test_a_parameter_keeps_its_name_as_the_generated_constructors_keyword():
     net = compile_net("net n(match = 4, F_ = 2) {\n input 3x6x6\n conv 1x1 (match * F_)\n}\n",
                       backend="torch")
     assert type(net)(match=3, F_=3).conv1.out_channels == 9
+
+
+def test_a_rate_is_written_as_the_source_wrote_it():
+    """Issue 36: EfficientNet's stochastic-depth rates printed as 0.07500000000000001; the
+    emitted net writes each pass's `0.2 * (i + 6) / 16` as `0.2 * 6 / 16` (the same float in
+    Python), and a literal as typed."""
+    source = lower(analyse(ROOT / "nets/efficientnet_b0.arch")).emitted.source
+    assert "MbconvRes(80, 6, 3, 0.2 * 6 / 16)" in source
+    assert "MbconvRes(80, 6, 3, 0.2 * 7 / 16)" in source
+    assert not re.search(r"\d\.\d*0000000\d|\d\.\d*9999999\d", source)
+    net = compile_net(ROOT / "nets/efficientnet_b0.arch", backend="torch")
+    rates = [m.p for m in net.modules() if type(m).__name__ == "StochasticDepth"]
+    assert rates[2:4] == [0.2 * 6 / 16, 0.2 * 7 / 16]

@@ -78,6 +78,10 @@ def python(expr: ast.Expr, names: dict[str, str], outer: int = 0, real: bool = F
     used = set() if used is None else used
     if not _names_in(expr):
         value = evaluate(expr, {}, ())
+        if isinstance(value, float):  # a rate as the source wrote it: 0.2 * 6 / 16
+            text = as_written(expr)
+            compound = not isinstance(expr, ast.Num) or text.startswith("-")
+            return f"({text})" if compound and outer > 0 else text
         return repr(value) if value >= 0 or outer == 0 else f"({value!r})"
     if isinstance(expr, ast.Ref):
         return names[expr.name]
@@ -93,6 +97,39 @@ def python(expr: ast.Expr, names: dict[str, str], outer: int = 0, real: bool = F
     right = python(expr.right, names, level + 1, real, used)  # a - (b - c): binds tighter
     text = f"{left} {'//' if expr.op == '/' and not real else expr.op} {right}"
     return f"({text})" if level < outer else text
+
+
+def as_written(expr: ast.Expr) -> str:
+    """Python for a real value as the source wrote it (`0.2 * 6 / 16`, not its repr
+    0.07500000000000001), for an expression without names: its whole-number parts folded,
+    its literals as typed (`1e-6`)."""
+    value = evaluate(expr, {}, ())
+    if isinstance(value, int) or isinstance(expr, ast.Ref):
+        return repr(value)
+    if isinstance(expr, ast.Num):
+        typed = ast.text(expr.span)
+        return typed if _float(typed) == value else repr(value)
+    if isinstance(expr, ast.Neg):
+        return f"-{_operand(expr.operand, 3)}"
+    if isinstance(expr, ast.Call):
+        function = FUNCTIONS[expr.name]
+        return f"{function.python}({', '.join(as_written(a) for a in expr.args)})"
+    level = PRECEDENCE[expr.op]
+    return f"{_operand(expr.left, level)} {expr.op} {_operand(expr.right, level + 1)}"
+
+
+def _operand(expr: ast.Expr, outer: int) -> str:
+    text = as_written(expr)
+    inner = PRECEDENCE.get(expr.op, 9) if isinstance(expr, ast.BinOp) else 9
+    folded = isinstance(evaluate(expr, {}, ()), int)
+    return f"({text})" if inner < outer and not folded else text
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def real(expr: ast.Expr, reals: set[str]) -> bool:

@@ -106,8 +106,11 @@ class Widths:
                 given = use.syntax.args[i] if i < len(use.syntax.args) else None
                 values[param.name] = given or pyexpr.substitute(param.default,
                                                                 {**values, **child_input})
-        else:
-            values = {k: pyexpr.number(v, use.syntax.span) for k, v in use.args
+        else:  # numbers; a real one as the source wrote it (`0.2 * 6 / 16`)
+            written = dict(zip((p.name for p in use.block.params), use.syntax.args))
+            values = {k: pyexpr.substitute(written[k], self.fixed)
+                      if isinstance(v, float) and k in written else
+                      pyexpr.number(v, use.syntax.span) for k, v in use.args
                       if not isinstance(v, ast.Window | str)}
         windows = {k for k, v in use.args if isinstance(v, ast.Window | str)}
         values = {k: v for k, v in values.items() if k not in windows}
@@ -138,6 +141,11 @@ class Widths:
             if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg, ast.Call)):
                 whole = isinstance(value, int) and pyexpr.real(arg, self.reals)
                 return ast.Call("round", (arg,), arg.span) if whole else arg  # (f * 8)
+        elif isinstance(value, float):  # a rate as the source wrote it
+            arg = dict(node.given).get(key)
+            arg = arg.value if isinstance(arg, ast.KeyArg) else arg
+            if isinstance(arg, (ast.Num, ast.Ref, ast.BinOp, ast.Neg, ast.Call)):
+                return pyexpr.substitute(arg, self.fixed)
         return pyexpr.number(value, node.span)
 
     def _flattened(self, n: int) -> ast.Expr:
