@@ -38,6 +38,12 @@ def test_check_imports_neither_torch_nor_triton():
     assert "HEAVY []" in result.stderr
 
 
+def test_fmt_imports_neither_torch_nor_triton():
+    result = run_probe(["fmt", "--check", "nets/vgg_e.arch", "nets/lib/resnet.arch"])
+    assert result.returncode == 0, result.stdout
+    assert "HEAVY []" in result.stderr
+
+
 def test_compile_to_a_file_imports_no_torch(tmp_path):
     result = run_probe(["compile", "nets/googlenet.arch", "-o", str(tmp_path / "g.py")])
     assert result.returncode == 0, result.stderr
