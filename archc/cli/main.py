@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
                     "or one comparison line per net (several files, as VGG's Table 2).")
     stats.add_argument("files", nargs="+", metavar="FILE", help=".arch files")
     stats.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    stats.add_argument("--format", choices=("text", "markdown", "latex", "csv"), default="text",
+                       help="the table as text (default), a Markdown pipe table, a LaTeX "
+                            "booktabs tabular (\\usepackage{booktabs}) or CSV (typed values), "
+                            "footnotes kept")
     stats.add_argument("--fold-bn", action="store_true",
                        help="count each batch norm folded into the conv before it (inference)")
     stats.add_argument("--wide", action="store_true",
@@ -188,6 +192,8 @@ def run_stats(args) -> int:
     from archc.report.stats import stats
     from archc.report.tables import render_comparison, render_table
 
+    if args.json and args.format != "text":
+        raise UsageError("--json and --format are two outputs: give one")
     results = _analyse_each(args)
     good = {r.path: stats(r.analysis, args.fold_bn) for r in results
             if r.analysis and not r.analysis.errors}
@@ -197,10 +203,11 @@ def run_stats(args) -> int:
         print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return _status(results)
     _print_problems(results, ("error",))
+    end = "\n" if args.format == "text" else ""  # the other formats end their last line
     if len(args.files) == 1 and good:
-        print(render_table(next(iter(good.values())), wide=args.wide))
+        print(render_table(next(iter(good.values())), args.wide, args.format), end=end)
     elif good:
-        print(render_comparison(list(good.values())))
+        print(render_comparison(list(good.values()), args.format), end=end)
     return _status(results)
 
 

@@ -5,7 +5,8 @@ columns, params and MACs, the printed values and whether they agree. `wide=True`
 (Table 1's "params": no biases), receptive field, stride, activations and memory. A row whose
 printed values differ gets a numbered footnote under the table, and a paragraph says what the
 differences are. The counting conventions close every table. `render_comparison` gives one
-line per net, as VGG's Table 2.
+line per net, as VGG's Table 2. Each also as Markdown, LaTeX (booktabs) or CSV (`--format`):
+the same cells and footnotes; CSV's values typed, for a spreadsheet.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ FINDING = ("The finding: {rows} of the {compared} rows with printed values DIFFE
 
 
 
-def render_table(net: NetStats, wide: bool = False) -> str:
+def render_table(net: NetStats, wide: bool = False, fmt: str = "text") -> str:
+    """One net's table: `fmt` text (the terminal's), markdown (a pipe table), latex
+    (booktabs) or csv (typed values: plain integers, the shape as three columns)."""
+    if fmt == "csv":
+        return _csv_rows(net, wide)
     rows = net.rows + net.heads
     arg_names = list(dict.fromkeys(k for r in rows for k in r.args))
     has_paper = any(r.paper for r in rows)
@@ -53,8 +58,73 @@ def render_table(net: NetStats, wide: bool = False) -> str:
     lines = [_table_row(r, arg_names, wide, has_paper, footnotes, buffers) for r in rows]
     align = ["left", "left", "left", "right", "right", *["right"] * len(arg_names)]
     align += ["right"] * (2 + buffers + 5 * wide) + ["left", "left"] * has_paper
+    if fmt != "text":
+        return _document(fmt, _title(net), lines, headers, align, footnotes,
+                         _paragraphs(net, rows, wide))
     table = _tabulate(lines, headers, align)
     return "\n".join([_title(net), "", table, "", *footnotes, *_finding(rows), *_footer(net, wide)])
+
+
+def _document(fmt: str, title: str, lines: list[list[str]], headers: list[str],
+              align: list[str], footnotes: list[str], notes: list[str]) -> str:
+    """A Markdown or LaTeX table with its title, footnotes and notes as that format writes
+    them (LaTeX: a booktabs tabular, `\\usepackage{booktabs}`)."""
+    paragraphs = notes
+    if fmt == "markdown":
+        table = _tabulate(lines, headers, align, "github")
+        notes_md = [f"- {n}" for n in footnotes] + [""] * bool(footnotes) + \
+            [p + "\n" for p in paragraphs]
+        return "\n".join([f"**{title}**", "", table, "", *notes_md]).rstrip() + "\n"
+    table = _tabulate(lines, headers, align, "latex_booktabs")
+    text = [f"% {title}", table]
+    text += ["\\par\\smallskip{\\footnotesize"] + [_latex(n) + "\\par" for n in footnotes] + \
+        [_latex(p) + "\\par" for p in paragraphs] + ["}"]
+    return "\n".join(text) + "\n"
+
+
+def _paragraphs(net: NetStats, rows: tuple[RowStats, ...], wide: bool) -> list[str]:
+    """What follows the table, a paragraph a note, unwrapped: the finding, the totals, the
+    counting conventions (the text table's footer, for formats that wrap their own lines)."""
+    finding = [" ".join(line for line in _finding(rows) if line)]
+    footer = _footer(net, wide)
+    totals = footer[:footer.index("")]
+    conventions = CONVENTIONS + (BUFFERS,) * (net.training_total.buffers > 0) + \
+        (MEMORY,) * wide
+    return [p for p in finding if p] + [" ".join(line.split()) for line in totals] + \
+        list(conventions)
+
+
+def _latex(text: str) -> str:
+    for char, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"),
+                          ("$", "\\$"), ("#", "\\#"), ("_", "\\_"), ("{", "\\{"),
+                          ("}", "\\}"), ("^", "\\^{}"), ("~", "\\~{}")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _csv_rows(net: NetStats, wide: bool) -> str:
+    """The rows as typed values for a spreadsheet: integers without separators, the output
+    shape as out_c, out_h, out_w, a block's arguments in their own columns."""
+    import csv
+    import io
+
+    rows = net.rows + net.heads
+    arg_names = list(dict.fromkeys(k for r in rows for k in r.args))
+    headers = ["name", "type", "patch", "out_c", "out_h", "out_w", "depth", *arg_names,
+               "weights", "params", "buffers", "macs", "paper", "check"]
+    headers += ["receptive_field", "stride", "activations", "memory_bytes"] * wide
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(headers)
+    for r in rows:
+        c, h, w = r.shape
+        paper = " ".join(f"{p.key}={p.printed}" for p in r.paper)
+        check = _check_word(r.paper)
+        writer.writerow([r.name, _short_type(r), r.patch, c, h, w, r.depth,
+                         *[r.args.get(name, "") for name in arg_names], r.counts.weights,
+                         r.counts.params, r.counts.buffers, r.counts.macs, paper, check,
+                         *[r.receptive_field, r.stride, r.activations, r.memory] * wide])
+    return out.getvalue()
 
 
 def _title(net: NetStats) -> str:
@@ -105,6 +175,13 @@ def _paper_cells(name: str, paper: tuple[PaperValue, ...], footnotes: list[str])
     footnotes.append(f"[{len(footnotes) + 1}] {name}: {'; '.join(notes)}")
     verdict = "DIFFERS" if wrong else "not checked"
     return [printed, f"{verdict} [{len(footnotes)}]"]
+
+
+def _check_word(paper: tuple[PaperValue, ...]) -> str:
+    """The check column's word without its footnote: ok, DIFFERS, not checked, or nothing."""
+    if any(p.default is None and not p.agrees for p in paper):
+        return "DIFFERS"
+    return "not checked" if any(p.default is not None for p in paper) else "ok" * bool(paper)
 
 
 def _finding(rows: tuple[RowStats, ...]) -> list[str]:
@@ -165,7 +242,8 @@ def _conventions(wide: bool = False, buffers: bool = False) -> list[str]:
             for c in CONVENTIONS + (BUFFERS,) * buffers + (MEMORY,) * wide]
 
 
-def render_comparison(nets: list[NetStats]) -> str:
+def render_comparison(nets: list[NetStats], fmt: str = "text") -> str:
+    """One line per net, as VGG's Table 2, in `fmt` (see render_table)."""
     buffers = any(net.total.buffers for net in nets)
     headers = ["net", "file", "input", "depth", "weights", "params", *["buffers"] * buffers,
                "MACs", "activations", "paper", "check"]
@@ -173,17 +251,34 @@ def render_comparison(nets: list[NetStats]) -> str:
     for net in nets:
         c, h, w = net.input
         t = net.total
+        if fmt == "csv":
+            lines.append([net.net, net.file, f"{c}x{h}x{w}", net.depth, t.weights, t.params,
+                          *[t.buffers] * buffers, t.macs, net.activations,
+                          " ".join(f"{p.key}={p.printed}" for p in net.paper),
+                          _check_word(net.paper)])
+            continue
         lines.append([net.net, net.file, f"{c}x{h}x{w}", str(net.depth), f"{t.weights:,}",
                       f"{t.params:,}", *[f"{t.buffers:,}"] * buffers, f"{t.macs:,}",
                       f"{net.activations:,}", *_paper_cells(net.net, net.paper, footnotes)])
     align = ["left", "left", "left", *["right"] * (5 + buffers), "left", "left"]
-    table = _tabulate(lines, headers, align)
     note = "Totals are for inference (auxiliary heads excluded), as the papers' tables count."
+    if fmt == "csv":
+        import csv
+        import io
+
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([headers, *lines])
+        return out.getvalue()
+    if fmt != "text":
+        return _document(fmt, "archc stats", lines, headers, align, footnotes,
+                         [note, *CONVENTIONS, *(BUFFERS,) * buffers])
+    table = _tabulate(lines, headers, align)
     return "\n".join([table, "", *footnotes, *[""] * bool(footnotes), note,
                       *_conventions(buffers=buffers)])
 
 
-def _tabulate(lines: list[list[str]], headers: list[str], align: list[str]) -> str:
+def _tabulate(lines: list[list[str]], headers: list[str], align: list[str],
+              style: str = "simple") -> str:
     from tabulate import tabulate  # imported here: --json never needs it (a fifth of start-up)
 
-    return tabulate(lines, headers, tablefmt="simple", disable_numparse=True, colalign=align)
+    return tabulate(lines, headers, tablefmt=style, disable_numparse=True, colalign=align)
