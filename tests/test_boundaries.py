@@ -38,6 +38,12 @@ def test_check_imports_neither_torch_nor_triton():
     assert "HEAVY []" in result.stderr
 
 
+def test_diff_imports_neither_torch_nor_triton():
+    result = run_probe(["diff", "nets/vgg_a.arch", "nets/vgg_e.arch", "--json"])
+    assert result.returncode == 1, result.stderr
+    assert "HEAVY []" in result.stderr
+
+
 def test_fmt_imports_neither_torch_nor_triton():
     result = run_probe(["fmt", "--check", "nets/vgg_e.arch", "nets/lib/resnet.arch"])
     assert result.returncode == 0, result.stdout

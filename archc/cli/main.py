@@ -122,13 +122,14 @@ def _add_graph_and_export(commands) -> None:
     add_set(export)
     export.set_defaults(run=run_export)
 
-    from archc.cli import fmt, kernels, weights  # import no torch
+    from archc.cli import diff, fmt, kernels, weights  # import no torch
     from archc.train.options import add_commands, run_eval, run_train  # imports no torch
 
     add_commands(commands, run_train, run_eval)
     kernels.add_command(commands)
     weights.add_command(commands)
     fmt.add_command(commands)
+    diff.add_command(commands)
 
 
 def _add_heads(command: argparse.ArgumentParser) -> None:

@@ -170,7 +170,7 @@ class _Builder:
             str(self.row_counts[title])  # relu6_1, not relu61
         name = stmt.label or (core.name if head else f"{title}{number}")
         self.graph.rows.append(Row(len(self.graph.rows), name, title, stmt.span, args,
-                                   repeat_count(stmt, scope), head))
+                                   repeat_count(stmt, scope), head, stmt.label is not None))
         return len(self.graph.rows) - 1
 
     def _head(self, stmt: ast.Stmt, scope: Scope, before: int | None) -> None:

@@ -50,6 +50,7 @@ class Row:
     block_args: tuple[tuple[str, int | float], ...]
     repeat: int
     head: str | None
+    labelled: bool = False  # named by its statement's label, not by its kind and a counter
     nodes: list[int] = field(default_factory=list)
     output: int = -1
 

@@ -39,6 +39,14 @@ def print_file(file: ast.File, text: str) -> str:
     return printed
 
 
+def print_definition(definition: ast.BlockDef | ast.NetDef) -> str:
+    """One block's or net's canonical text, with the comments inside it."""
+    printer = _Printer(definition.span.source.text)
+    printer.done = definition.span.line - 1
+    printer._definition(definition)
+    return "\n".join(printer.out) + "\n"
+
+
 class _Printer:
     def __init__(self, text: str):
         self.text = text.replace("\r\n", "\n").removeprefix("\ufeff")

@@ -71,6 +71,7 @@ class RowStats:
     args: dict[str, int | float]  # a block use's arguments
     paper: tuple[PaperValue, ...]
     head: tuple[str, float] | None = None  # a head's source row and loss weight
+    labelled: bool = False  # its name is its statement's label (`4a`), not a counter's
 
     @property
     def memory(self) -> int:
@@ -154,7 +155,7 @@ def _row(analysis: Analysis, row: Row, papers: dict, row_of: dict[int, str]) -> 
         _patch(lead) if row.title in ("group", "conv", "maxpool", "avgpool") else "",
         shape, _depth(analysis, set(row.nodes), row.output),
         Counts.of(total(analysis.costs, row.nodes)), field.size, field.jump, shape.numel(),
-        dict(row.block_args), papers.get(row.index, ()), head)
+        dict(row.block_args), papers.get(row.index, ()), head, row.labelled or head is not None)
 
 
 def _papers_by_row(analysis: Analysis) -> dict[int | None, tuple[PaperValue, ...]]:
