@@ -44,6 +44,12 @@ def test_diff_imports_neither_torch_nor_triton():
     assert "HEAVY []" in result.stderr
 
 
+def test_sweep_imports_neither_torch_nor_triton():
+    result = run_probe(["sweep", "nets/mnasnet1_0.arch", "--set", "alpha=0.5:1.0:0.5", "--json"])
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stderr.replace("'tabulate', ", "")
+
+
 def test_fmt_imports_neither_torch_nor_triton():
     result = run_probe(["fmt", "--check", "nets/vgg_e.arch", "nets/lib/resnet.arch"])
     assert result.returncode == 0, result.stdout

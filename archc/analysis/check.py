@@ -91,9 +91,14 @@ def compare_claims(graph: Graph, shapes: dict[int, Shape],
     return [Checked(claim, tuple(compare(claim, shapes, costs))) for claim in graph.claims]
 
 
-def under_defaults(checked: list[Checked], defaults: list[Checked]) -> list[Checked]:
+def under_defaults(checked: list[Checked], defaults: list[Checked] | None) -> list[Checked]:
     """`checked` (a build with --set), each comparison given the value of the default build
-    (`defaults`: the same claims in the same order) where the two differ."""
+    (`defaults`: the same claims in the same order) where the two differ; every one marked
+    uncompared where the defaults do not build (None)."""
+    if defaults is None:
+        return [Checked(c.claim, tuple(replace(x, default="an error") for x in c.comparisons))
+                for c in checked]
+
     def merge(now: Comparison, then: Comparison) -> Comparison:
         return now if now.computed == then.computed else replace(now, default=then.computed)
 

@@ -122,7 +122,7 @@ def _add_graph_and_export(commands) -> None:
     add_set(export)
     export.set_defaults(run=run_export)
 
-    from archc.cli import diff, fmt, kernels, weights  # import no torch
+    from archc.cli import diff, fmt, kernels, sweep, weights  # import no torch
     from archc.train.options import add_commands, run_eval, run_train  # imports no torch
 
     add_commands(commands, run_train, run_eval)
@@ -130,6 +130,7 @@ def _add_graph_and_export(commands) -> None:
     weights.add_command(commands)
     fmt.add_command(commands)
     diff.add_command(commands)
+    sweep.add_command(commands)
 
 
 def _add_heads(command: argparse.ArgumentParser) -> None:
