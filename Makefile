@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	# torch 2.13.0 is the CPU build these machines keep on disk; a bare `torch` would pull a
 	# multi-GB CUDA build. Installed first so the project's `torch>=2.4` is already satisfied.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[runtime,graph,export,train,dev]"
+	$(PY) -m pip install --quiet -e ".[runtime,graph,export,train,lsp,dev]"
 	# torchvision is a test oracle only (tests/torchvision_oracle.py): the release built for
 	# torch 2.13.0, without its dependencies (they would pull a CUDA torch).
 	$(PY) -m pip install --quiet --no-deps torchvision==0.28.0

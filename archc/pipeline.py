@@ -18,7 +18,7 @@ from archc.analysis.check import Checked, compare_claims, diagnose, under_defaul
 from archc.analysis.cost import Cost, count_costs
 from archc.analysis.shapes import Field, Shape, infer_shapes, receptive_fields
 from archc.errors import ArchError, Diagnostic, Note
-from archc.ir.build import build_graph
+from archc.ir.build import build_graph, build_partial
 from archc.ir.graph import Graph
 from archc.lang.loader import Program, load
 
@@ -61,6 +61,21 @@ def analyse(path: str | Path, overrides: dict[str, int | float] | None = None,
     if overrides:                                       # claims speak of the defaults' build
         checks = under_defaults(checks, _default_checks(program))
     diagnostics = diagnose(checks) + unused_blocks(graph, program.local)
+    return Analysis(str(path), graph, shapes, fields, costs, checks, diagnostics, program)
+
+
+def analyse_partial(path: str | Path, text: str | None = None) -> Analysis:
+    """`analyse` for an editor: the statements that build keep their shapes and counts, and
+    the errors of the rest are diagnostics (`analysis.errors`), not an exception. Raises
+    ArchError only where nothing builds (a syntax error, no input)."""
+    program = load(path, text)
+    graph, errors = build_partial(program)
+    shapes = infer_shapes(graph)
+    fields = receptive_fields(graph, shapes)
+    costs = count_costs(graph, shapes)
+    checks = compare_claims(graph, shapes, costs)
+    diagnostics = [d for e in errors for d in [e.diagnostic()]] + diagnose(checks) + \
+        unused_blocks(graph, program.local)
     return Analysis(str(path), graph, shapes, fields, costs, checks, diagnostics, program)
 
 

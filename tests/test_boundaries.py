@@ -50,6 +50,18 @@ def test_sweep_imports_neither_torch_nor_triton():
     assert "HEAVY []" in result.stderr.replace("'tabulate', ", "")
 
 
+def test_the_language_server_imports_neither_torch_nor_triton():
+    probe = ("import sys, archc.lsp.server\n"
+             "from archc.lsp.facts import Facts\n"
+             "from archc.pipeline import analyse_partial\n"
+             "Facts(analyse_partial('nets/googlenet.arch'), 'nets/googlenet.arch').hover(17, 8)\n"
+             "print(sorted(m for m in ('torch', 'triton') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_fmt_imports_neither_torch_nor_triton():
     result = run_probe(["fmt", "--check", "nets/vgg_e.arch", "nets/lib/resnet.arch"])
     assert result.returncode == 0, result.stdout

@@ -34,7 +34,8 @@ def override(text: str) -> tuple[str, int | float]:
 # Optional dependencies, by the pyproject extra that installs them.
 EXTRAS = {"graphviz": "graph", "torch": "runtime", "triton": "runtime", "onnx": "export",
           "onnxruntime": "export", "onnxscript": "export", "sklearn": "train", "tqdm": "runtime",
-          "matplotlib": "train", "scipy": "train", "PIL": "train"}
+          "matplotlib": "train", "scipy": "train", "PIL": "train", "pygls": "lsp",
+          "lsprotocol": "lsp"}
 
 
 def require(command: str, *modules: str) -> None:

@@ -131,6 +131,13 @@ def _add_graph_and_export(commands) -> None:
     fmt.add_command(commands)
     diff.add_command(commands)
     sweep.add_command(commands)
+    lsp = commands.add_parser(
+        "lsp", help="run the language server on stdio (shapes, counts, errors while editing)",
+        description="Speak the Language Server Protocol on standard input and output: "
+                    "diagnostics, hovers with shapes and counts, inlay hints (initialization "
+                    "option inlayHints), code lenses, go to definition, symbols, completion, "
+                    "formatting. Needs the lsp extra (pygls).")
+    lsp.set_defaults(run=run_lsp)
 
 
 def _add_heads(command: argparse.ArgumentParser) -> None:
@@ -275,6 +282,14 @@ def run_export(args) -> int:
                         logits=args.logits)
     print(f"wrote {report.path} (opset {report.opset}): ONNX checker passed; onnxruntime vs "
           f"PyTorch max |difference| {report.max_abs_diff:.2e}")
+    return 0
+
+
+def run_lsp(args) -> int:
+    require("lsp", "pygls", "lsprotocol")
+    from archc.lsp.server import main as serve
+
+    serve()
     return 0
 
 

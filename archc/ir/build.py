@@ -56,6 +56,18 @@ def build_graph(program: Program, overrides: dict[str, int | float] | None = Non
         raise ArchError("groups and block uses nested too deeply", program.net.span) from None
 
 
+def build_partial(program: Program) -> tuple[Graph, list[ArchError]]:
+    """The graph of the statements that build, and the errors of those that do not (each left
+    out, as a compiler goes on past an error): what an editor shows while one line is wrong.
+    Raises ArchError where nothing can be built (no input, a nesting too deep)."""
+    builder = _Builder(program)
+    builder.keep_going = True
+    try:
+        return builder.build({}), builder.errors.errors
+    except RecursionError:
+        raise ArchError("groups and block uses nested too deeply", program.net.span) from None
+
+
 MAX_NESTING = 100  # real nets nest a few levels; Python's stack allows some 200
 
 
@@ -73,6 +85,7 @@ class _Builder:
         self.shapes = SoFar()  # of the layers made so far, for `in_channels`
         self.reads_input: dict[str, bool] = {}  # block -> whether it reads `in_channels`
         self.graph = Graph(self.net, {})
+        self.keep_going = False  # build_partial: the errors kept, the rest built
 
     # ---- the net ---------------------------------------------------------------------------
 
@@ -97,13 +110,15 @@ class _Builder:
                 x = self._collecting(self._top, x, stmt, x, scope)
         if x is None:
             raise ArchError("the net has no 'input CxHxW' statement", self.net.span)
-        self.errors.raise_any()  # before judging the rows, which failed statements left out
+        if not self.keep_going:
+            self.errors.raise_any()  # before judging the rows, which failed statements left out
         if not self.graph.rows:
             raise ArchError("the net has no layers after its input", self.net.span)
         self.graph.output = x
         for stmt, before in heads:
             self._collecting(self._head, None, stmt, scope, before)
-        self.errors.raise_any()
+        if not self.keep_going:
+            self.errors.raise_any()
         main = tuple(self.graph.main_nodes())
         self.graph.claims += [Claim(a, main, x, None, ()) for a in net_claims]
         return self.graph

@@ -1,0 +1,216 @@
+"""`archc lsp`: the language server over stdio (pygls), for any editor that speaks LSP.
+
+On each open or change of a .arch file (debounced: a burst of keystrokes is analysed once),
+the file is analysed as far as it builds (archc.pipeline.analyse_partial) and its errors and
+`paper` warnings published, notes as related information. The last analysis that built
+answers hovers (a statement's shape, params, MACs, receptive field and stride; a line of a
+block at every use), inlay hints (`-> 256x28x28 · 164K params · 128M MACs`, when the client's
+initializationOptions say `{"inlayHints": true}`), code lenses (the net's totals, each block's
+share), go to definition (a block, through `use`d files; a label; a parameter), document
+symbols, completion of ops, blocks and functions, and formatting (archc fmt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from archc.errors import ArchError, Diagnostic
+from archc.lsp.facts import Facts, Place
+
+DEBOUNCE_S = 0.15
+
+
+class ArchServer(LanguageServer):
+    def __init__(self):
+        super().__init__("archc", "0.1.0")
+        self.facts: dict[str, Facts] = {}  # uri -> the last analysis that built
+        self.pending: dict[str, asyncio.Task] = {}
+        self.inlay_hints = False
+
+
+server = ArchServer()
+
+
+def path_of(uri: str) -> str:
+    return unquote(urlparse(uri).path)
+
+
+def uri_of(path: str) -> str:
+    return Path(path).resolve().as_uri()
+
+
+def _range(place: Place) -> types.Range:
+    return types.Range(types.Position(place.line, place.col),
+                       types.Position(place.end_line, max(place.end_col, 0)))
+
+
+def analyse(ls: ArchServer, uri: str) -> None:
+    from archc.pipeline import analyse_partial
+
+    document = ls.workspace.get_text_document(uri)
+    path = path_of(uri)
+    try:
+        analysis = analyse_partial(path, document.source)
+    except ArchError as error:
+        diagnostics = error.diagnostics()
+    else:
+        ls.facts[uri] = Facts(analysis, path)
+        diagnostics = analysis.diagnostics
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+        uri=uri, diagnostics=[_diagnostic(d, path) for d in diagnostics
+                              if d.span is None or _same(d.span.source.path, path)] +
+        [_elsewhere(d) for d in diagnostics if d.span and not _same(d.span.source.path, path)],
+        version=document.version))
+
+
+def _same(a: str, b: str) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _diagnostic(d: Diagnostic, path: str) -> types.Diagnostic:
+    place = Place.of(d.span) if d.span else Place(path, 0, 0, 0, 1)
+    related = [types.DiagnosticRelatedInformation(
+        types.Location(uri_of(n.span.source.path), _range(Place.of(n.span))), n.message)
+        for n in d.notes if n.span is not None]
+    severity = types.DiagnosticSeverity.Error if d.severity == "error" else \
+        types.DiagnosticSeverity.Warning
+    return types.Diagnostic(_range(place), d.message, severity=severity, source="archc",
+                            related_information=related or None)
+
+
+def _elsewhere(d: Diagnostic) -> types.Diagnostic:
+    """An error in a `use`d file: shown at the top of this one, pointing there."""
+    place = Place.of(d.span)
+    return types.Diagnostic(
+        types.Range(types.Position(0, 0), types.Position(0, 1)),
+        f"{d.span.source.path}:{d.span.line}:{d.span.col}: {d.message}",
+        severity=types.DiagnosticSeverity.Error if d.severity == "error" else
+        types.DiagnosticSeverity.Warning, source="archc",
+        related_information=[types.DiagnosticRelatedInformation(
+            types.Location(uri_of(d.span.source.path), _range(place)), "here")])
+
+
+def _later(ls: ArchServer, uri: str) -> None:
+    """Analyse `uri` once the edits pause for DEBOUNCE_S."""
+    async def run():
+        await asyncio.sleep(DEBOUNCE_S)
+        analyse(ls, uri)
+
+    if uri in ls.pending:
+        ls.pending[uri].cancel()
+    ls.pending[uri] = asyncio.ensure_future(run())
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: ArchServer, params: types.InitializeParams) -> None:
+    options = params.initialization_options or {}
+    ls.inlay_hints = bool(options.get("inlayHints", False))
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: ArchServer, params: types.DidOpenTextDocumentParams) -> None:
+    analyse(ls, params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: ArchServer, params: types.DidChangeTextDocumentParams) -> None:
+    _later(ls, params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: ArchServer, params: types.DidSaveTextDocumentParams) -> None:
+    analyse(ls, params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def hover(ls: ArchServer, params: types.HoverParams) -> types.Hover | None:
+    facts = ls.facts.get(params.text_document.uri)
+    text = facts and facts.hover(params.position.line, params.position.character)
+    return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text)) if text else None
+
+
+@server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
+def inlay_hints(ls: ArchServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    facts = ls.facts.get(params.text_document.uri)
+    if not facts or not ls.inlay_hints:
+        return []
+    return [types.InlayHint(types.Position(line, col), "  " + text)
+            for line, col, text in facts.inlay_hints()
+            if params.range.start.line <= line <= params.range.end.line]
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+def code_lens(ls: ArchServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    facts = ls.facts.get(params.text_document.uri)
+    if not facts:
+        return []
+    return [types.CodeLens(types.Range(types.Position(line, 0), types.Position(line, 0)),
+                           types.Command(text, ""))
+            for line, text in facts.lenses()]
+
+
+@server.feature(types.TEXT_DOCUMENT_DEFINITION)
+def definition(ls: ArchServer, params: types.DefinitionParams) -> types.Location | None:
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    line, col = params.position.line, params.position.character
+    text = document.lines[line] if line < len(document.lines) else ""
+    used = _use_path(text, col)
+    if used is not None:  # `use "lib/x.arch"`: the file
+        target = Path(path_of(params.text_document.uri)).parent / used
+        return types.Location(uri_of(str(target)), types.Range(types.Position(0, 0),
+                                                               types.Position(0, 0)))
+    facts = ls.facts.get(params.text_document.uri)
+    place = facts and facts.definition(line, col, document.word_at_position(params.position))
+    return types.Location(uri_of(place.path), _range(place)) if place else None
+
+
+def _use_path(line: str, col: int) -> str | None:
+    stripped = line.strip()
+    if stripped.startswith("use") and '"' in stripped:
+        start, end = line.index('"'), line.rindex('"')
+        if start <= col <= end:
+            return line[start + 1:end]
+    return None
+
+
+@server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def symbols(ls: ArchServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+    facts = ls.facts.get(params.text_document.uri)
+    kinds = {"net": types.SymbolKind.Class, "block": types.SymbolKind.Function,
+             "label": types.SymbolKind.Field}
+    return [types.DocumentSymbol(name, kinds[kind], _range(place), _range(place), detail=kind)
+            for name, kind, place in (facts.symbols() if facts else [])]
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION)
+def completion(ls: ArchServer, params: types.CompletionParams) -> types.CompletionList:
+    facts = ls.facts.get(params.text_document.uri)
+    kinds = {"op": types.CompletionItemKind.Keyword, "block": types.CompletionItemKind.Function,
+             "function": types.CompletionItemKind.Function}
+    items = [types.CompletionItem(label, kind=kinds[kind], detail=detail)
+             for label, kind, detail in (facts.completions() if facts else [])]
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+@server.feature(types.TEXT_DOCUMENT_FORMATTING)
+def formatting(ls: ArchServer, params: types.DocumentFormattingParams) -> list[types.TextEdit]:
+    from archc.cli.fmt import canonical
+
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    try:
+        text = canonical(document.source, path_of(params.text_document.uri))
+    except ArchError:
+        return []  # the diagnostics say why; nothing is changed
+    if text == document.source:
+        return []
+    end = types.Position(len(document.lines), 0)
+    return [types.TextEdit(types.Range(types.Position(0, 0), end), text)]
+
+
+def main() -> None:
+    server.start_io()
