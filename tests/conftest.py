@@ -69,16 +69,16 @@ def nets() -> list[str]:
     return sorted(p.name for p in (ROOT / "nets").glob("*.arch"))
 
 
-# One shipped net of each op family (inception and LRN, mlpconv, bn, basic and bottleneck
-# residuals, grouped convs, dense concats, fire modules, inverted residuals, SE gates and
-# hardswish, stochastic depth, shuffles and chunks, layer norm and layer scale, asymmetric
-# windows, adaptive pools): a sweep over every net runs these by default and the others
-# under `-m slow`, which CI runs too (.ci/run).
+# One shipped net of each op family (inception and LRN, mlpconv, bn (ResNet's), basic and
+# bottleneck residuals, grouped convs, dense concats, fire modules, inverted residuals, SE
+# gates and hardswish, stochastic depth, shuffles and chunks, layer norm and layer scale,
+# asymmetric windows, adaptive pools): a sweep over every net runs these by default and the
+# others under `-m slow`, which CI runs too (.ci/run).
 FAMILIES = frozenset({
     "alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "googlenet",
     "googlenet_torchvision", "inception_v3", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small",
     "nin_cifar10", "regnet_x_400mf", "regnet_y_400mf", "resnet18", "resnext50_32x4d",
-    "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn", "vgg_a_lrn"})
+    "shufflenet_v2_x0_5", "squeezenet1_1", "vgg_a_lrn"})
 
 
 def sweep(names: list[str]) -> list:

@@ -8,9 +8,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow  # a bench script's whole run, in a process: CI runs it (make test-slow)
 def test_gpu_benchmark_smoke_run(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "bench/gpu.py", "--smoke", "--json", str(out)],
@@ -29,6 +31,7 @@ def test_gpu_benchmark_smoke_run(tmp_path):
     assert "| kernel | ms | rate | % of ceiling | vs torch | first call s |" in result.stdout
 
 
+@pytest.mark.slow
 def test_cpu_peers_benchmark_runs_each_engine_in_its_process_and_compares_outputs():
     result = subprocess.run([sys.executable, "bench/cpu_peers.py", "--nets", "nin_cifar10",
                              "--batch", "2", "--rounds", "2", "--threads", "1", "--engines",

@@ -203,7 +203,8 @@ def test_the_emitted_mobilenet_calls_the_depthwise_kernel_with_its_bn(archc):
 
 
 @pytest.mark.parametrize("source", [pytest.param(TINY_EFFICIENTNET, marks=pytest.mark.slow),
-                                    TINY_CONVNEXT], ids=["efficientnet", "convnext"])
+                                    pytest.param(TINY_CONVNEXT, marks=pytest.mark.slow)],
+                         ids=["efficientnet", "convnext"])  # test_triton_backend's runs by default
 def test_torch_compile_runs_the_new_kernels_forward_and_backward(source, monkeypatch):
     """The depthwise op (its layer norm too), the activations and the scale fold through
     torch.compile: the custom ops' fakes and backwards, in train mode and in eval mode."""
