@@ -169,3 +169,61 @@ def test_the_runners_command_lines_do_not_import_the_cli():
     their shared pieces (--set, the extras check) from archc.cli.args."""
     options = (ROOT / "archc/train/options.py").read_text()
     assert "archc.cli.main" not in options and "from archc.cli.args import" in options
+
+
+# The stages in order: a module may import its own stage's and lower stages' modules only
+# (issue 36). lang and ops share a rank: the loader reads the registry, the ops the AST.
+STAGES = {"lang": 1, "ops": 1, "ir": 2, "analysis": 3, "report": 4, "codegen": 4, "lsp": 5,
+          "cli": 6, "train": 6}
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """archc's modules (backends/ and grammars/ as archc.backends, archc.grammars) -> the
+    archc modules each imports, at its top or inside a function."""
+    import ast
+
+    files = {**{_module_name(p): p for p in (ROOT / "archc").rglob("*.py")},
+             **{_module_name(p): p for p in (ROOT / "backends").glob("*.py")}}
+    imports: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts) + (f".{base}" if base else "")
+                subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in files]
+                found = subs if len(subs) == len(node.names) else [base, *subs]
+            else:
+                continue
+            imports.setdefault(name, set()).update(f for f in found if f in files and f != name)
+    return imports
+
+
+def _module_name(path) -> str:
+    top = path.relative_to(ROOT).parts[0]
+    parts = (["archc", "backends"] if top == "backends" else
+             list(path.relative_to(ROOT).with_suffix("").parts))
+    if top == "backends" and path.stem != "__init__":
+        parts.append(path.stem)
+    return ".".join(p for p in parts if p != "__init__")
+
+
+def test_no_stage_imports_a_later_one():
+    def stage(module: str) -> int | None:
+        parts = module.split(".")
+        return STAGES.get(parts[1]) if len(parts) > 2 or parts[-1] in STAGES else None
+
+    upward = sorted((m, t) for m, targets in _module_imports().items() for t in targets
+                    if stage(m) and stage(t) and stage(t) > stage(m))
+    assert upward == []
+
+
+def test_the_modules_import_no_circle():
+    import networkx
+
+    graph = networkx.DiGraph([(m, t) for m, ts in _module_imports().items() for t in ts])
+    assert list(networkx.simple_cycles(graph)) == []

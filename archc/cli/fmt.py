@@ -63,10 +63,9 @@ def run_fmt(args) -> int:
 
 
 def canonical(text: str, path: str) -> str:
-    from archc.lang.parser import parse
-    from archc.lang.printer import print_file
+    from archc.lang.printer import format_text
 
-    return print_file(parse(text, path), text)
+    return format_text(text, path)
 
 
 def _read(path: Path) -> str:

@@ -277,14 +277,6 @@ def _shape(launch) -> str:
     return _module(launch).shape(_named(launch))
 
 
-def totals(results: list[LaunchResult], target) -> tuple[float, float]:
-    """(modelled, ideal) seconds of the launches that can run, each at its best config (a
-    launch's ideal depends on its sizes only, not on the config)."""
-    best = [(r.count, r.best(target)) for r in results]
-    return (sum(n * b.timing.model_s for n, b in best if b),
-            sum(n * b.timing.ideal_s for n, b in best if b))
-
-
 def to_json(results: list[LaunchResult], args, target) -> dict:
     from dataclasses import asdict
 
@@ -301,6 +293,8 @@ def to_json(results: list[LaunchResult], args, target) -> dict:
                  "fails": r.best(target) is None, "refused": r.refused,
                  "best": None if r.best(target) is None else r.best(target).name,
                  "configs": [config(c) for c in r.configs]} for r in results]
+    from archc.cli.kernels_table import totals
+
     model, ideal = totals(results, target)
     return {"file": args.file, "target": target.name, "device": target.device,
             "dtype": args.dtype, "batch": args.batch, "mode": "train" if args.train else "eval",

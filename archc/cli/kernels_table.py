@@ -53,9 +53,15 @@ def _why(c, target) -> str:
             f"{target.shared_per_block // 1024} KB")
 
 
-def _totals(results: list, target) -> str:
-    from archc.cli.kernels import totals
+def totals(results: list, target) -> tuple[float, float]:
+    """(modelled, ideal) seconds of the launches that can run, each at its best config (a
+    launch's ideal depends on its sizes only, not on the config)."""
+    best = [(r.count, r.best(target)) for r in results]
+    return (sum(n * b.timing.model_s for n, b in best if b),
+            sum(n * b.timing.ideal_s for n, b in best if b))
 
+
+def _totals(results: list, target) -> str:
     model, ideal = totals(results, target)
     ratio = f" ({model / ideal:.2f}x)" if ideal else ""
     return (f"modelled {model * 1e6:.1f} us against an ideal {ideal * 1e6:.1f} us{ratio} for "

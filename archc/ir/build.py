@@ -11,7 +11,7 @@ Contract:
 - A statement that fails is reported and skipped, and the build goes on: one pass reports a
   mistake in every statement (each once, however often its block is used).
 - Nothing here knows costs, nor shapes but one: a block whose statements read `in_channels`
-  is given its input's channel count (archc.analysis.shapes.shape_so_far infers the layers
+  is given its input's channel count (archc.ir.shapes.shape_so_far infers the layers
   made so far). Ops check their own arguments (archc.ops).
 """
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from archc import ops
-from archc.analysis.shapes import SoFar, shape_so_far
 from archc.errors import ArchError, ErrorList, Note, Span, UsageError
 from archc.ir.graph import MAX_LAYERS, BlockUseInfo, Claim, Graph, HeadInfo, Row
+from archc.ir.shapes import SoFar, shape_so_far
 from archc.lang import ast
 from archc.lang.evaluate import (
     IN_CHANNELS,

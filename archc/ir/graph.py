@@ -23,7 +23,7 @@ from archc.errors import ArchError, Note, Span
 from archc.lang import ast
 from archc.ops import OpT
 
-MAX_LAYERS = 1_000_000  # refuse before building a graph that would not fit in memory
+MAX_LAYERS = ast.MAX_LAYERS  # refuse before building a graph that would not fit in memory
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ class Call:
 
 Expr = Num | Ref | BinOp | Neg | Call
 
+# The most layers (and statements) a net may have: refused before a graph that would not fit
+# in memory is built (archc.lang.parser counts statements, archc.ir the layers).
+MAX_LAYERS = 1_000_000
+
 # ---- op arguments --------------------------------------------------------------------------
 
 

@@ -25,8 +25,8 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from archc.errors import ArchError, Note, Source, Span
-from archc.ir.graph import MAX_LAYERS
 from archc.lang import ast
+from archc.lang.ast import MAX_LAYERS
 from archc.lang.functions import FUNCTIONS
 
 # What the user is told a terminal is, in "expected ..." messages.

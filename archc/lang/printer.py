@@ -39,6 +39,13 @@ def print_file(file: ast.File, text: str) -> str:
     return printed
 
 
+def format_text(text: str, path: str) -> str:
+    """`text`, the source of the file `path`, in the canonical layout (`archc fmt`)."""
+    from archc.lang.parser import parse
+
+    return print_file(parse(text, path), text)
+
+
 def print_definition(definition: ast.BlockDef | ast.NetDef) -> str:
     """One block's or net's canonical text, with the comments inside it."""
     printer = _Printer(definition.span.source.text)

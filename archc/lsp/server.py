@@ -199,11 +199,11 @@ def completion(ls: ArchServer, params: types.CompletionParams) -> types.Completi
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
 def formatting(ls: ArchServer, params: types.DocumentFormattingParams) -> list[types.TextEdit]:
-    from archc.cli.fmt import canonical
+    from archc.lang.printer import format_text
 
     document = ls.workspace.get_text_document(params.text_document.uri)
     try:
-        text = canonical(document.source, path_of(params.text_document.uri))
+        text = format_text(document.source, path_of(params.text_document.uri))
     except ArchError:
         return []  # the diagnostics say why; nothing is changed
     if text == document.source:
