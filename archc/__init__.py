@@ -57,6 +57,15 @@ def convert_weights(path_or_source, checkpoint, heads: bool = True, overrides=No
     return convert_net(path_or_source, checkpoint, heads, overrides)
 
 
+def import_module(module, input_shape=(3, 224, 224), name: str | None = None,
+                  blocks: str = "modules") -> str:
+    """An nn.Module as readable .arch text (archc.importer): traced in eval mode, each module
+    class of the user's a block, each nn.Sequential a labelled group."""
+    from archc.importer import imported
+
+    return imported(module, tuple(input_shape), name, blocks).text
+
+
 def __getattr__(name: str):
     """`archc.Engine` and `archc.FrozenError`, imported (with torch) when first asked for."""
     if name in ("Engine", "FrozenError"):

@@ -122,7 +122,7 @@ def _add_graph_and_export(commands) -> None:
     add_set(export)
     export.set_defaults(run=run_export)
 
-    from archc.cli import diff, fmt, kernels, sweep, weights  # import no torch
+    from archc.cli import diff, fmt, importer, kernels, sweep, weights  # import no torch
     from archc.train.options import add_commands, run_eval, run_train  # imports no torch
 
     add_commands(commands, run_train, run_eval)
@@ -131,6 +131,7 @@ def _add_graph_and_export(commands) -> None:
     fmt.add_command(commands)
     diff.add_command(commands)
     sweep.add_command(commands)
+    importer.add_command(commands)
     lsp = commands.add_parser(
         "lsp", help="run the language server on stdio (shapes, counts, errors while editing)",
         description="Speak the Language Server Protocol on standard input and output: "

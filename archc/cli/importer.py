@@ -1,0 +1,112 @@
+"""`archc import SOURCE -o NET.arch`: an existing PyTorch net as readable .arch.
+
+    archc import torchvision.models:resnet18 -o resnet18.arch --weights resnet18.pt
+    archc import path/to/model.py:build --input 3x32x32 -o mine.arch
+
+SOURCE is `package.module:callable` or `path/to/file.py:callable`, called with no arguments,
+returning an nn.Module (run in eval mode, traced with torch.fx: archc.importer). `--weights`
+saves the module's tensors as the imported net's state_dict (paired by structure). A layer
+.arch cannot say is an error naming it (exit 1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+from archc.cli.args import require, writable
+from archc.errors import UsageError
+
+
+def add_command(commands) -> None:
+    command = commands.add_parser(
+        "import", help="turn a PyTorch module into readable .arch (blocks recovered)",
+        description="Trace SOURCE (package.module:callable or file.py:callable returning an "
+                    "nn.Module) and write it as .arch: each module class of yours a block, "
+                    "each nn.Sequential a labelled group, the numbers that differ between "
+                    "instances of a block its parameters.")
+    command.add_argument("source", metavar="SOURCE", help="package.module:callable or "
+                                                          "path/to/file.py:callable")
+    command.add_argument("-o", "--output", required=True, metavar="NET.arch")
+    command.add_argument("--weights", metavar="NET.pt",
+                         help="also save the module's tensors as the net's state_dict")
+    command.add_argument("--input", default="3x224x224", metavar="CxHxW",
+                         help="the image size the net takes (default 3x224x224)")
+    command.add_argument("--name", help="the net's name (default: the module's class)")
+    command.add_argument("--blocks", choices=("modules", "none"), default="modules",
+                         help="modules: a block per class of yours (default); none: every "
+                              "layer in the net")
+    command.set_defaults(run=run_import)
+
+
+def run_import(args) -> int:
+    require("import", "torch")
+    from archc.errors import ArchError
+    from archc.files import write_atomically
+    from archc.importer import imported, weights
+    from archc.importer.trace import ImportFailure
+
+    shape = _shape(args.input)
+    writable(args.output)
+    if args.weights:
+        writable(args.weights)
+    if args.source.endswith(".onnx"):
+        raise UsageError("importing ONNX is not built yet: import the PyTorch module it "
+                         "came from (package.module:callable)")
+    module = _load(args.source)
+    try:
+        result = imported(module, shape, args.name, args.blocks)
+    except ImportFailure as failure:
+        raise ArchError(f"cannot import {args.source}: {failure}") from None
+    write_atomically(args.output, lambda temporary: Path(temporary).write_text(result.text))
+    print(f"wrote {args.output}: net {result.text.split('net ', 1)[1].split()[0]}, "
+          f"{result.text.count(chr(10))} lines", file=sys.stderr)
+    if args.weights:
+        import torch
+
+        state = weights(module, result)
+        write_atomically(args.weights, lambda temporary: torch.save(state, temporary))
+        print(f"wrote {args.weights}: {len(state)} tensors", file=sys.stderr)
+    return 0
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    if not re.fullmatch(r"\d+x\d+x\d+", text) or "0" in text.split("x"):
+        raise UsageError(f"--input {text}: give channels x height x width, e.g. 3x224x224")
+    c, h, w = (int(n) for n in text.split("x"))
+    return c, h, w
+
+
+def _load(source: str):
+    """The module `source` names: `pkg.mod:fn` or `file.py:fn`, `fn` called with nothing."""
+    import torch
+
+    where, sep, name = source.rpartition(":")
+    if not sep or not name.isidentifier():
+        raise UsageError(f"{source}: write package.module:callable or path/to/file.py:callable")
+    try:
+        if where.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(where).stem, where)
+            if spec is None or not Path(where).is_file():
+                raise UsageError(f"{where}: no such file")
+            code = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(code)
+        else:
+            code = importlib.import_module(where)
+    except UsageError:
+        raise
+    except Exception as error:  # the user's code failed as it was imported: say how
+        raise UsageError(f"cannot import {where}: {type(error).__name__}: {error}") from None
+    build = getattr(code, name, None)
+    if not callable(build):
+        raise UsageError(f"{where} has no callable '{name}'")
+    try:
+        module = build()
+    except Exception as error:
+        raise UsageError(f"{source}() failed: {type(error).__name__}: {error}") from None
+    if not isinstance(module, torch.nn.Module):
+        raise UsageError(f"{source}() returned {type(module).__name__}, not an nn.Module")
+    return module

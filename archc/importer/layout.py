@@ -1,0 +1,259 @@
+"""Layout: traced layers -> readable .arch text, its blocks recovered from the modules.
+
+1. Structure: the layers form a series-parallel graph; a join (`sum`, `concat`, `mul`) takes
+   the branches from its immediate dominator (networkx), each a chain, the one that is the
+   fork itself written `id`. A graph that is not series-parallel is an ImportFailure.
+2. Blocks (`blocks="modules"`): statements that all sit in one instance of a module class of
+   the user's (torchvision's BasicBlock, Inception) become a use of a block named after the
+   class; an `nn.Sequential` a labelled group (`layer1: { ... }`, so the keys read as
+   torchvision's `layer1.0...`). The instances of one class with the same structure share a
+   definition, the numbers that differ between them its parameters (`c`, or `c1`, `c2`...);
+   repeated equal uses are written `xN`. `blocks="none"` writes every layer in the net.
+3. The text goes through archc's formatter (archc.lang.printer), which also proves it parses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from archc.importer.trace import ImportFailure, Layer
+
+
+@dataclass
+class Stmt:
+    layer: Layer | None = None  # a layer statement, or the join of `branches`
+    branches: list[list[Stmt]] = field(default_factory=list)
+    block: str | None = None  # a block use: its definition's name ...
+    args: tuple = ()  # ... and arguments
+    body: list[Stmt] = field(default_factory=list)  # a group's or a block's statements
+    label: str | None = None
+    repeat: int = 1
+
+    def layers(self):
+        if self.layer is not None:
+            yield self.layer
+        for branch in self.branches:
+            for stmt in branch:
+                yield from stmt.layers()
+        for stmt in self.body:
+            yield from stmt.layers()
+
+
+def structure(layers: list[Layer]) -> list[Stmt]:
+    """The net's statements, joins with their branches, from the input to the output."""
+    by_name = {layer.name: layer for layer in layers}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(by_name)
+    graph.add_edges_from((i, layer.name) for layer in layers for i in layer.inputs)
+    start, end = layers[0].name, layers[-1].name
+    dominators = nx.immediate_dominators(graph, start)
+    order = {layer.name: i for i, layer in enumerate(layers)}  # execution order
+
+    def chain(source: str, target: str) -> list[Stmt]:
+        out: list[Stmt] = []
+        while target != source:
+            layer = by_name[target]
+            if order[target] < order[source]:  # walked back past the branch's start
+                raise ImportFailure(f"{layer.name} reads a value from before its branch "
+                                    "began: the net is not series-parallel")
+            if layer.join:
+                fork = dominators[target]
+                out.insert(0, Stmt(layer, [chain(fork, i) for i in layer.inputs]))
+                target = fork
+            else:
+                out.insert(0, Stmt(layer))
+                target = layer.inputs[0]
+        return out
+
+    return [Stmt(layers[0])] + chain(start, end)
+
+
+# ---- blocks ----------------------------------------------------------------------------------
+
+
+def group(stmts: list[Stmt], depth: int = 0) -> list[Stmt]:
+    """`stmts`, with each run inside one module instance at `depth` of the module stack made
+    a group (an nn.Sequential) or a block use (a class of the user's)."""
+    out: list[Stmt] = []
+    i = 0
+    while i < len(stmts):
+        owner = _owner(stmts[i], depth)
+        j = i + 1
+        while owner is not None and j < len(stmts) and _owner(stmts[j], depth) == owner:
+            j += 1
+        run = stmts[i:j]
+        if owner is None or (len(run) == 1 and _leaf(run[0], owner)):
+            stmt = run[0]
+            stmt.branches = [group(b, depth) for b in stmt.branches]
+            if owner is not None and stmt.layer is not None and not stmt.branches and \
+                    _learns(stmt.layer):  # conv1, bn1, fc: torchvision's member names
+                stmt.label = _label(owner[0])
+            out.append(stmt)
+            i = j
+            continue
+        path, kind = owner
+        body = group(run, depth + 1)
+        if kind.__module__.startswith("torch.nn"):  # Sequential, ModuleList: a group
+            out.append(Stmt(body=_repeats(body), label=_label(path)))
+        else:
+            out.append(Stmt(block=kind.__name__, body=body, label=_label(path)))
+        i = j
+    return out
+
+
+def _owner(stmt: Stmt, depth: int):
+    """The module instance at `depth` that every layer of `stmt` sits in, or None."""
+    stacks = [layer.stack for layer in stmt.layers()]
+    if not stacks or any(len(s) <= depth for s in stacks):
+        return None
+    first = stacks[0][depth]
+    return first if all(s[depth][0] == first[0] for s in stacks) else None
+
+
+def _leaf(stmt: Stmt, owner) -> bool:
+    """A layer that is the module itself (conv1), not a statement inside a module."""
+    return stmt.layer is not None and not stmt.branches and \
+        stmt.layer.stack and stmt.layer.stack[-1][0] == owner[0]
+
+
+def _learns(layer: Layer) -> bool:
+    """A layer with weights: labelled by its module's name (an activation used twice is not)."""
+    return layer.text.split()[0] in ("conv", "bn", "fc", "layernorm", "scale")
+
+
+def _label(path: str) -> str | None:
+    last = path.rsplit(".", 1)[-1]
+    return last if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", last) else None
+
+
+# ---- text ------------------------------------------------------------------------------------
+
+
+def _snake(name: str) -> str:
+    """BasicBlock as basic_block, _DenseLayer as dense_layer."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.lstrip("_")).lower() or "block"
+
+
+class Writer:
+    """Block definitions, one per class and structure, and the net's text. Definitions are
+    made innermost first (a block's body shows the uses inside it with their arguments)."""
+
+    NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")
+
+    def __init__(self):
+        self.taken: set[str] = set()
+        self.blocks: list[str] = []
+        self.names: dict[int, tuple[str, tuple]] = {}  # id(use) -> (block, arguments)
+
+    def text(self, net: str, stmts: list[Stmt]) -> str:
+        uses = list(_uses(stmts))
+        for height in sorted({_height(u) for u in uses}):
+            self._define([u for u in uses if _height(u) == height])
+        return "\n".join([*self.blocks, f"net {net} {{", *self.body(stmts, "    "), "}"]) + "\n"
+
+    def _define(self, uses: list[Stmt]) -> None:
+        by_skeleton: dict[tuple[str, str], list[tuple[Stmt, list[int]]]] = {}
+        for use in uses:
+            text = "\n".join(self.body(use.body, "    "))
+            numbers = [int(n) for n in self.NUMBER.findall(text)]
+            by_skeleton.setdefault((use.block, self.NUMBER.sub("#", text)), []).append(
+                (use, numbers))
+        for (kind, skeleton), instances in by_skeleton.items():
+            name = _fresh(_snake(kind), self.taken)
+            columns = list(zip(*(numbers for _, numbers in instances)))
+            varying = [k for k, column in enumerate(columns) if len(set(column)) > 1]
+            distinct = list(dict.fromkeys(columns[k] for k in varying))
+            params = ["c"] if len(distinct) == 1 else [f"c{i + 1}" for i in range(len(distinct))]
+            slot = {k: params[distinct.index(columns[k])] for k in varying}
+            body = _filled(skeleton, instances[0][1], slot)
+            signature = f"({', '.join(params)})" if params else ""
+            self.blocks += [f"block {name}{signature} {{", body, "}", ""]
+            for use, numbers in instances:
+                values = tuple(numbers[next(k for k in varying if slot[k] == p)]
+                               for p in params)
+                self.names[id(use)] = (name, values)
+
+    def body(self, stmts: list[Stmt], indent: str) -> list[str]:
+        merged: list[Stmt] = []
+        for stmt in _repeats(stmts):  # equal uses in a row: `basic_block(64) x2`
+            last = merged[-1] if merged else None
+            if last is not None and stmt.block is not None and last.block is not None and \
+                    not stmt.label and not last.label and \
+                    self.names.get(id(stmt)) == self.names.get(id(last)) is not None:
+                last.repeat += 1
+                continue
+            merged.append(stmt)
+        lines = [line for stmt in merged for line in self.stmt(stmt, indent)]
+        for stmt in merged:
+            stmt.repeat = 1 if stmt.block is not None else stmt.repeat  # printed: undo
+        return lines
+
+    def stmt(self, stmt: Stmt, indent: str) -> list[str]:
+        label = f"{stmt.label}: " if stmt.label else ""
+        repeat = f" x{stmt.repeat}" if stmt.repeat > 1 else ""
+        if stmt.block is not None:
+            name, args = self.names[id(stmt)]
+            call = f"{name}({', '.join(map(str, args))})" if args else name
+            return [f"{indent}{label}{call}{repeat}"]
+        if stmt.layer is None:  # a group
+            return [f"{indent}{label}{{", *self.body(stmt.body, indent + "    "),
+                    f"{indent}}}{repeat}"]
+        if not stmt.branches:
+            return [f"{indent}{label}{stmt.layer.text}{repeat}"]
+        lines = [f"{indent}{label}{stmt.layer.text} {{"]
+        for branch in stmt.branches:
+            if not branch:
+                lines.append(f"{indent}    id")
+            elif len(branch) == 1:
+                lines += self.stmt(branch[0], indent + "    ")
+            else:
+                lines += [f"{indent}    {{", *self.body(branch, indent + "        "),
+                          f"{indent}    }}"]
+        return lines + [f"{indent}}}{repeat}"]
+
+
+def _filled(skeleton: str, numbers: list[int], slot: dict[int, str]) -> str:
+    """The skeleton's `#`s, in order: the parameter that number is, else the number."""
+    parts = skeleton.split("#")
+    filled = [slot.get(k, str(n)) for k, n in enumerate(numbers)]
+    return "".join(p + (filled[k] if k < len(filled) else "") for k, p in enumerate(parts))
+
+
+def _uses(stmts: list[Stmt]):
+    for stmt in stmts:
+        if stmt.block is not None:
+            yield stmt
+        yield from _uses(stmt.body)
+        for branch in stmt.branches:
+            yield from _uses(branch)
+
+
+def _height(use: Stmt) -> int:
+    inner = [_height(u) for u in _uses(use.body)]
+    return 1 + max(inner) if inner else 0
+
+
+def _repeats(stmts: list[Stmt]) -> list[Stmt]:
+    """Consecutive equal layer statements written once with `xN` (VGG's conv 3x3 512 x3)."""
+    out: list[Stmt] = []
+    for stmt in stmts:
+        last = out[-1] if out else None
+        if last is not None and last.layer is not None and stmt.layer is not None and \
+                not last.branches and not stmt.branches and not last.label and \
+                not stmt.label and last.layer.text == stmt.layer.text:
+            last.repeat += 1
+        else:
+            out.append(stmt)
+    return out
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    taken.add(candidate)
+    return candidate

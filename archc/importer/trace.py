@@ -1,0 +1,184 @@
+"""Trace: an nn.Module -> its layers as .arch statements, with the modules each sits in.
+
+torch.fx traces the module symbolically (each torch.nn layer a leaf, so its settings are read
+from the module itself). Every node becomes a `Layer`: the .arch text of a layer statement
+(`conv 3x3/2 64 pad=1 bias=false`), or a join (`sum`, `concat`, `mul`) of its inputs, and the
+stack of modules it was called from (fx's `nn_module_stack`: `layer1.0` a BasicBlock), from
+which archc.importer.layout recovers blocks. What has no .arch counterpart is an ImportFailure
+naming the node and its module.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+JOINS = {operator.add: "sum", torch.add: "sum", operator.mul: "mul", torch.mul: "mul",
+         torch.cat: "concat"}
+ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Sigmoid: "sigmoid",
+               nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid", nn.GELU: "gelu",
+               nn.Tanh: "tanh", F.relu: "relu", torch.relu: "relu", F.relu6: "relu6",
+               F.silu: "silu", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
+               F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.gelu: "gelu",
+               torch.tanh: "tanh"}
+FLATTENS = {torch.flatten, "flatten", "view", "reshape"}
+
+
+class ImportFailure(Exception):
+    """A module archc cannot write: which node, in which module, and why."""
+
+
+@dataclass
+class Layer:
+    name: str  # the fx node's
+    text: str  # the statement (a layer), or the join's keyword (sum, concat, mul)
+    join: bool
+    inputs: list[str]
+    stack: tuple[tuple[str, type], ...]  # (module path, its class), outermost first
+
+
+def trace(module: nn.Module, input_shape: tuple[int, int, int]) -> list[Layer]:
+    """The layers of `module` in execution order, the first `input CxHxW`."""
+    graph = torch.fx.symbolic_trace(module).graph
+    modules = dict(module.named_modules())
+    layers: list[Layer] = []
+    for node in graph.nodes:
+        stack = tuple((path.split("@")[0], kind) for path, (_, kind) in
+                      node.meta.get("nn_module_stack", {}).items())
+        inputs = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
+        if node.op == "placeholder":
+            c, h, w = input_shape
+            layers.append(Layer(node.name, f"input {c}x{h}x{w}", False, [], ()))
+        elif node.op == "output":
+            continue
+        elif node.op == "call_module":
+            text = _module_text(modules[node.target], node)
+            layers.append(Layer(node.name, text, False, inputs[:1], stack))
+        elif node.op in ("call_function", "call_method"):
+            layers.append(_function(node, inputs, stack))
+        else:  # get_attr: a tensor of the module's used as a value
+            raise ImportFailure(f"{node.name} ({node.op} {node.target}): archc has no "
+                                "statement for a parameter used as a value")
+    alias: dict[str, str] = {}  # an identity's name -> what it passes on
+    kept, concats = [], []
+    for layer in layers:
+        layer.inputs = [alias.get(i, i) for i in layer.inputs]
+        if layer.text == "identity":
+            alias[layer.name] = layer.inputs[0]
+            continue
+        if layer.text == "concat":
+            written = list(layer.inputs)
+            layer.inputs = _nested(written, concats)
+            concats.append((layer.name, written))
+        kept.append(layer)
+    return kept
+
+
+def _nested(inputs: list[str], concats: list[tuple[str, list[str]]]) -> list[str]:
+    """DenseNet's `cat([x0, x1, x2])` after `cat([x0, x1])` as `cat([that, x2])`: each dense
+    layer a concat of the block so far and its own output (series-parallel, as .arch is)."""
+    for name, earlier in reversed(concats):  # the latest: the longest prefix
+        if len(earlier) < len(inputs) and inputs[:len(earlier)] == earlier:
+            return [name, *inputs[len(earlier):]]
+    return inputs
+
+
+def _function(node, inputs: list[str], stack) -> Layer:
+    target = node.target
+    if target in JOINS:
+        if target is torch.cat:
+            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+            if dim != 1:
+                raise ImportFailure(f"{node.name}: torch.cat along dim {dim}; archc concatenates "
+                                    "channels (dim 1)")
+            inputs = [a.name for a in node.args[0]]
+        if len(inputs) == 1 and target is torch.cat:  # DenseNet's first layer: one tensor
+            return Layer(node.name, "identity", False, inputs, stack)
+        if len(inputs) < 2:
+            raise ImportFailure(f"{node.name}: {target.__name__} of a tensor and a constant")
+        return Layer(node.name, JOINS[target], True, inputs, stack)
+    if target in ACTIVATIONS or node.op == "call_method" and target in ("relu", "sigmoid"):
+        name = ACTIVATIONS.get(target, target)
+        return Layer(node.name, name, False, inputs[:1], stack)
+    if target == "mean" and list(node.args[1:2]) in ([[2, 3]], [(2, 3)], [[-2, -1]]) \
+            and not node.kwargs.get("keepdim", False):  # MnasNet's x.mean([2, 3])
+        return Layer(node.name, "gap", False, inputs[:1], stack)
+    if target in (F.avg_pool2d, F.max_pool2d):  # Inception-v3's pool branches
+        pool = (nn.AvgPool2d if target is F.avg_pool2d else nn.MaxPool2d)(
+            *node.args[1:], **node.kwargs)
+        return Layer(node.name, _pool(pool), False, inputs[:1], stack)
+    if getattr(target, "__name__", "") == "stochastic_depth" and node.args[2] == "row":
+        return Layer(node.name, f"droppath {node.args[1]:g}", False, inputs[:1], stack)
+    if target in FLATTENS:
+        return Layer(node.name, "flatten", False, inputs[:1], stack)
+    if target is F.adaptive_avg_pool2d and node.args[1] in (1, (1, 1)):
+        return Layer(node.name, "gap", False, inputs[:1], stack)
+    if target is F.dropout or target is torch.dropout:
+        return Layer(node.name, "identity", False, inputs[:1], stack)
+    where = stack[-1][0] if stack else "the net"
+    raise ImportFailure(f"{node.name}: {getattr(target, '__name__', target)} in {where} has no "
+                        ".arch statement")
+
+
+def _module_text(m: nn.Module, node) -> str:
+    if isinstance(m, nn.Conv2d):
+        return _conv(m)
+    if isinstance(m, nn.BatchNorm2d):
+        return "bn" + _options(eps=(m.eps, 1e-5), momentum=(m.momentum, 0.1))
+    if type(m) in ACTIVATIONS:
+        return ACTIVATIONS[type(m)]
+    if isinstance(m, nn.LeakyReLU):
+        return f"leakyrelu slope={m.negative_slope:g}"
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        return _pool(m)
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        size = _pair(m.output_size)
+        return "gap" if size == (1, 1) else f"adaptivepool {size[0]}x{size[1]}"
+    if isinstance(m, nn.Linear):
+        return f"fc {m.out_features}" + ("" if m.bias is not None else " bias=false")
+    if isinstance(m, nn.Flatten):
+        return "flatten"
+    if isinstance(m, nn.Dropout):
+        return f"dropout {m.p:g}" if m.p else "identity"
+    if isinstance(m, nn.Identity):
+        return "identity"
+    raise ImportFailure(f"{node.name}: {type(m).__name__} ({node.target}) has no .arch statement")
+
+
+def _conv(m: nn.Conv2d) -> str:
+    if m.dilation not in (1, (1, 1)) or m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise ImportFailure(f"{m}: dilation, padding modes and string padding have no .arch form")
+    kh, kw = m.kernel_size
+    sh, sw = m.stride
+    if sh != sw:
+        raise ImportFailure(f"{m}: a stride of {sh}x{sw} has no .arch form")
+    ph, pw = m.padding
+    text = f"conv {kh}x{kw}{f'/{sh}' if sh != 1 else ''} {m.out_channels}"
+    text += f" pad={ph}" if ph == pw and ph else f" pad={ph}x{pw}" if (ph, pw) != (0, 0) else ""
+    text += f" groups={m.groups}" if m.groups != 1 else ""
+    return text + ("" if m.bias is not None else " bias=false")
+
+
+def _pool(m) -> str:
+    kind = "maxpool" if isinstance(m, nn.MaxPool2d) else "avgpool"
+    (kh, kw), (sh, sw), (ph, pw) = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), \
+        _pair(m.padding)
+    if sh != sw or getattr(m, "dilation", 1) not in (1, (1, 1)):
+        raise ImportFailure(f"{m}: this pool has no .arch form")
+    if kind == "avgpool" and not m.count_include_pad and (ph, pw) != (0, 0):
+        raise ImportFailure(f"{m}: count_include_pad=False with padding has no .arch form")
+    text = f"{kind} {kh}x{kw}/{sh}"
+    text += f" pad={ph}" if ph == pw and ph else f" pad={ph}x{pw}" if (ph, pw) != (0, 0) else ""
+    return text + (" round=ceil" if m.ceil_mode else "")
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _options(**options) -> str:
+    return "".join(f" {k}={v:g}" for k, (v, default) in options.items() if v != default)

@@ -1,0 +1,93 @@
+"""`archc import` (issue 37, PyTorch modules): readable .arch out of an nn.Module, blocks
+recovered from its classes, weights carried. Each import compiled by archc has the module's
+parameter count and, with the module's tensors paired in, its outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT
+from torchvision_oracle import torchvision
+
+import archc
+from archc import compile as compile_arch
+from archc.cli.fmt import canonical
+from archc.importer import imported, weights
+
+MODELS = ROOT / "tests/data/import/models.py"
+DEFAULT = ["resnet18", "mobilenet_v3_small", "densenet121"]  # residuals, SE gates, dense concats
+SLOW = ["alexnet", "vgg16", "resnet50", "resnext50_32x4d", "squeezenet1_0", "mobilenet_v2",
+        "mnasnet0_5", "efficientnet_b0", "regnet_y_400mf", "googlenet", "inception_v3"]
+
+
+def _same_outputs(module, text: str, result, shape) -> None:
+    net = archc.compile(text).eval()
+    assert sum(p.numel() for p in net.parameters()) == \
+        sum(p.numel() for p in module.parameters())
+    net.load_state_dict(weights(module, result))  # strict: every tensor paired
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), module(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", DEFAULT + [pytest.param(n, marks=pytest.mark.slow)
+                                            for n in SLOW])
+def test_torchvisions_classifiers_import_exactly(name):
+    extra = {"aux_logits": False, "init_weights": False} if name in ("googlenet",
+                                                                     "inception_v3") else {}
+    shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+    module = getattr(torchvision().models, name)(**extra).eval()
+    result = imported(module, shape)
+    assert canonical(result.text, "x.arch") == result.text
+    _same_outputs(module, result.text, result, shape)
+
+
+def test_resnet18_reads_as_torchvision_writes_it():
+    text = archc.import_module(torchvision().models.resnet18(), (3, 224, 224), "resnet18")
+    assert "block basic_block(c) {" in text and "block basic_block_2(c) {" in text
+    assert "    layer1: {\n        basic_block(64) x2\n    }" in text
+    assert "downsample: {" in text and "fc: fc 1000" in text
+    assert text.startswith("block basic_block(c)") and "net resnet18 {" in text
+
+
+def test_a_users_file_imports_from_the_command_line(archc, golden, tmp_path):
+    """A class of the user's (Unit) becomes a block, parameterised where its instances differ
+    (unit(16) x2, unit(32)); the one with another structure (no shortcut) a block of its own;
+    the weights --weights saves give the module's outputs."""
+    import importlib.util
+
+    torch.manual_seed(0)  # the module the command builds, built again below
+    status, _, err = archc("import", f"{MODELS}:tiny", "--input", "3x32x32", "-o",
+                           str(tmp_path / "tiny.arch"), "--weights", str(tmp_path / "tiny.pt"))
+    assert status == 0, err
+    text = (tmp_path / "tiny.arch").read_text()
+    golden(ROOT / "tests/golden/import/tiny.arch", text)
+    spec = importlib.util.spec_from_file_location("models", MODELS)
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    torch.manual_seed(0)
+    module = models.tiny().eval()
+    net = compile_arch(text).eval()
+    net.load_state_dict(torch.load(tmp_path / "tiny.pt"))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), module(x))
+
+
+def test_a_layer_arch_cannot_say_is_named(archc, tmp_path):
+    status, _, err = archc("import", f"{MODELS}:shuffled", "--input", "3x8x8", "-o",
+                           str(tmp_path / "x.arch"))
+    assert status == 1 and "permute in 1 has no .arch statement" in err
+    assert not (tmp_path / "x.arch").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nothing"], "write package.module:callable"),
+    ([f"{ROOT}/tests/data/import/absent.py:f"], "no such file"),
+    ([f"{MODELS}:absent"], "has no callable 'absent'"),
+    ([f"{MODELS}:tiny", "--input", "3x32"], "give channels x height x width"),
+    (["model.onnx"], "importing ONNX is not built yet"),
+])
+def test_usage_errors(archc, tmp_path, args, message):
+    status, _, err = archc("import", *args, "-o", str(tmp_path / "x.arch"))
+    assert status == 2 and message in err
