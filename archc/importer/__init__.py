@@ -40,8 +40,8 @@ def imported(module, input_shape: tuple[int, int, int], name: str | None = None,
 def weights(module, result: Imported) -> dict:
     """`module`'s tensors as the imported net's state_dict: those of the modules the trace
     ran (an auxiliary head an eval forward skips is left out), paired by structure."""
-    import archc
+    from archc.codegen.weights import convert_net
 
     state = {key: value for key, value in module.state_dict().items()
              if key.rpartition(".")[0] in result.modules}
-    return archc.convert_weights(result.text, state)
+    return convert_net(result.text, state)
