@@ -87,7 +87,7 @@ def test_lark_and_networkx_stay_in_their_modules():
         ["importer/layout.py", "ir/graph.py"]
     torch_users = sorted(n for n, s in sources.items() if "\nimport torch" in s)
     assert torch_users == ["codegen/export.py", "codegen/freeze.py", "codegen/lower.py",
-                           "codegen/weights.py"]
+                           "codegen/weights.py", "importer/trace.py"]
     assert not [n for n, s in sources.items() if "import triton" in s]
 
 
