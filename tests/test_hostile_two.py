@@ -133,7 +133,7 @@ def test_block_uses_that_read_in_channels_infer_each_layer_once(monkeypatch):
     """8,000 uses of a block whose default reads in_channels took 180 s to check: each use
     walked the whole graph built so far. Counted, not timed: each layer's flatness and shape
     is worked out once."""
-    from archc.analysis import shapes
+    from archc.ir import shapes  # the shapes of a graph being built
     from archc.ir.build import build_graph
     from archc.lang.loader import load
 
