@@ -20,7 +20,8 @@ from archc.errors import ArchError, UsageError
 
 def add_command(commands) -> None:
     weights = commands.add_parser(
-        "weights", help="turn a torchvision (or an older archc) checkpoint into the net's state_dict",
+        "weights",
+        help="turn a torchvision (or an older archc) checkpoint into the net's state_dict",
         description="Pair a checkpoint's tensors (torchvision's, or an older archc's) with "
                     "FILE's layers by structure "
                     "(declaration order, every shape checked; names differ) and save the "
