@@ -4,13 +4,13 @@ the same program; `--check` changes nothing and shows the diff; `-` is a filter.
 from __future__ import annotations
 
 import os
-from dataclasses import fields, is_dataclass
 
 import pytest
 from conftest import ROOT
 
 from archc.cli.fmt import canonical
-from archc.errors import ArchError, Span
+from archc.errors import ArchError
+from archc.lang import ast
 from archc.lang.parser import parse
 
 SHIPPED = sorted(p.relative_to(ROOT) for p in (ROOT / "nets").rglob("*.arch"))
@@ -19,15 +19,7 @@ MESSY = ROOT / "tests/data/fmt/messy.arch"
 
 def program(text: str):
     """The parsed file without its source positions: what a layout may not change."""
-    def strip(node):
-        if isinstance(node, tuple):
-            return tuple(strip(item) for item in node)
-        if is_dataclass(node) and not isinstance(node, Span):
-            return (type(node).__name__, *(strip(getattr(node, f.name)) for f in fields(node)
-                                           if not isinstance(getattr(node, f.name), Span)))
-        return node
-
-    return strip(parse(text, "x.arch"))
+    return ast.meaning(parse(text, "x.arch"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=str)

@@ -260,6 +260,17 @@ def syntax_in(node):
             yield from syntax_in(getattr(node, f.name))
 
 
+def meaning(node):
+    """`node` (a file, a definition, a statement) without its source positions: what a layout
+    may not change. Two programs mean the same where their meanings are equal."""
+    if isinstance(node, tuple):
+        return tuple(meaning(item) for item in node)
+    if is_dataclass(node) and not isinstance(node, Span):
+        return (type(node).__name__, *(meaning(getattr(node, f.name)) for f in fields(node)
+                                       if not isinstance(getattr(node, f.name), Span)))
+    return node
+
+
 def text(span: Span) -> str:
     """The source text of a one-line span (an expression, as written)."""
     line = span.source.line(span.line)

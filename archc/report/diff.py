@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 
-from archc.errors import Span
 from archc.lang import ast
 from archc.lang.printer import print_definition
 from archc.pipeline import Analysis
@@ -126,7 +125,7 @@ def _blocks(a: Analysis, b: Analysis) -> list[BlockDiff]:
             out.append(BlockDiff(name, "removed", print_definition(blocks_a[name])))
         elif name not in blocks_a:
             out.append(BlockDiff(name, "added", print_definition(blocks_b[name])))
-        elif _program(blocks_a[name]) != _program(blocks_b[name]):
+        elif ast.meaning(blocks_a[name]) != ast.meaning(blocks_b[name]):
             text_a, text_b = (print_definition(x[name]) for x in (blocks_a, blocks_b))
             lines = difflib.unified_diff(text_a.splitlines(True), text_b.splitlines(True),
                                          _where(blocks_a[name]), _where(blocks_b[name]))
@@ -136,16 +135,6 @@ def _blocks(a: Analysis, b: Analysis) -> list[BlockDiff]:
 
 def _where(block: ast.BlockDef) -> str:
     return f"{block.span.source.path}:{block.span.line}"
-
-
-def _program(node):
-    """A definition without its source positions and comments: what it means."""
-    if isinstance(node, tuple):
-        return tuple(_program(item) for item in node)
-    if is_dataclass(node) and not isinstance(node, Span):
-        return (type(node).__name__, *(_program(getattr(node, f.name)) for f in fields(node)
-                                       if not isinstance(getattr(node, f.name), Span)))
-    return node
 
 
 def _count(row: RowStats | None, key: str) -> int:
