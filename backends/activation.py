@@ -4,7 +4,7 @@
 `TORCH_ACTS` computes each with torch's own function, which is what every fused path must
 equal: the fallbacks, the training paths (autograd records torch's op), and the tests'
 reference. The Triton form of each, applied to a kernel's fp32 accumulator, is
-archc.backends.epilogue; the plans' lists of what a backend fuses (archc.codegen.*.plan) are
+archc.backends.triton.epilogue; the plans' lists of what a backend fuses (archc.codegen.*.plan) are
 tested to be these names.
 """
 

@@ -13,27 +13,27 @@ at run time, so the module keeps one parameter per conv and its `state_dict` is 
 backend's.
 
 Concats cost nothing at inference: the kernels that make a branch write their slice of the
-concat's `ConcatBuffer` (archc.backends.concat; `out=buffer.part(i)`). Nor do SE gates:
-`gated(x, gate)` hands the 1x1 GEMM after it a `Gated` value (archc.backends.gate), whose
+concat's `ConcatBuffer` (archc.backends.triton.concat; `out=buffer.part(i)`). Nor do SE gates:
+`gated(x, gate)` hands the 1x1 GEMM after it a `Gated` value (archc.backends.triton.gate), whose
 factors the GEMM multiplies in as it loads x; nor a projection's sum with a shortcut in its
 caller: `add` runs the GEMM's `Pending` output with the shortcut in its epilogue. While
 autograd records, or under `torch.compile`, `out` is ignored, `join` is `torch.cat`, `gated`
-the product and `add` a sum (archc.backends.dispatch decides).
+the product and `add` a sum (archc.backends.triton.dispatch decides).
 
 Where no kernel can run (a CPU tensor without `TRITON_INTERPRET=1`), each function computes
 the same with torch ops and says so once. Inputs in another memory format are made channels
 last first (a documented conversion: the kernels read pixels as rows).
 """
 
-from .concat import ConcatBuffer, Part
-from .conv1x1 import layer as conv1x1
-from .conv1x1 import siblings as conv1x1_siblings
-from .dwconv import layer as dwconv
 from .folding import conv_bn
-from .gate import add, gated
-from .global_avg_pool import layer as global_avg_pool
-from .mlp1x1 import layer as mlp1x1
-from .pool2d import layer as pool2d
+from .triton.concat import ConcatBuffer, Part
+from .triton.conv1x1 import layer as conv1x1
+from .triton.conv1x1 import siblings as conv1x1_siblings
+from .triton.dwconv import layer as dwconv
+from .triton.gate import add, gated
+from .triton.global_avg_pool import layer as global_avg_pool
+from .triton.mlp1x1 import layer as mlp1x1
+from .triton.pool2d import layer as pool2d
 
 __all__ = ["ConcatBuffer", "Part", "add", "conv1x1", "conv1x1_siblings", "conv_bn", "dwconv",
            "gated", "global_avg_pool", "mlp1x1", "pool2d"]

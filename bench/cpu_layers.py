@@ -13,7 +13,7 @@ wrapped); onnxruntime's kernels by its profiler. It prints the geometries where 
 most, then the totals: the convs, the median forward without profiling, and the rest (the
 forward less its convs: pools, concats, sums, the time between kernels). archc runs its own
 calls throughout (`ARCHC_CPU_GRAPH=0`): its oneDNN Graph engine, which a shape seen often may
-get (archc.backends.cpu_graph), calls no `C.conv` to time.
+get (archc.backends.cpu.graph), calls no `C.conv` to time.
 
     .venv/bin/python bench/cpu_layers.py resnet50 [--batch 8] [--forwards 10] [--threads 2]
                                          [--top 12] [--json]

@@ -6,7 +6,7 @@ and the same input, fp32, eval mode, no autograd:
 - `archc`: `archc.freeze(archc.compile(path))` (the cpu backend: oneDNN convs with bn folded,
   weights prepacked, shortcut and activation fused, archc.backends.cpu; or, at an input
   shape seen `WARM_UP` times, the net as one oneDNN Graph where that measured faster,
-  archc.backends.cpu_graph: the table says which it chose);
+  archc.backends.cpu.graph: the table says which it chose);
 - `onnxruntime`: the torch backend's module exported by `archc export`'s path
   (archc.codegen.export), run with the CPU provider, `allow_spinning` off and the same threads;
 - `torch.compile`: the torch backend's module, channels last, compiled by Inductor with
@@ -92,7 +92,7 @@ def _worker(engine: str, path: str, inputs_file: str, threads: int, pipe) -> Non
         output = forward(x)
         chosen = ""
         if engine == "archc":  # its forwards until it has chosen its engine for this shape
-            from archc.backends import cpu_graph
+            from archc.backends.cpu import graph as cpu_graph
 
             for _ in range(cpu_graph.WARM_UP):
                 output = forward(x)

@@ -47,7 +47,7 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from archc.backends import functional as K  # noqa: E402
-from archc.codegen.backend_calls import BACKENDS  # noqa: E402
+from archc.backends.registry import BACKENDS  # noqa: E402
 from archc.codegen.lower import lower  # noqa: E402
 from archc.pipeline import analyse  # noqa: E402
 

@@ -3,7 +3,7 @@ H100 or A100, and what eager PyTorch would move on top for the layers the fusion
 
 A model, not a measurement (no GPU is needed, none is used): every launch one forward makes at
 fp16, batch 256, eval (captured on meta tensors, as `archc kernels` does), each at its best
-config by archc.backends.roofline, summed by kernel family. "eager's extra passes" counts, at
+config by archc.backends.triton.roofline, summed by kernel family. "eager's extra passes" counts, at
 the target's HBM bandwidth, the full-tensor reads and writes that eager PyTorch makes for the
 layers a fused step absorbs and the fused kernels do not:
 
@@ -29,10 +29,10 @@ import json
 import warnings
 from pathlib import Path
 
-from archc.backends.aot import TARGETS
+from archc.backends.fusion import KernelPlan, Step
+from archc.backends.triton.aot import TARGETS
+from archc.backends.triton.plan import plan
 from archc.cli.kernels import capture_launches, compile_and_model
-from archc.codegen.fusion import KernelPlan, Step
-from archc.codegen.triton.plan import plan
 from archc.pipeline import Analysis, analyse
 
 ROOT = Path(__file__).resolve().parent.parent

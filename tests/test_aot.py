@@ -1,5 +1,5 @@
 """The kernels on a real GPU's rules: the launches the triton backend really makes (captured on
-meta tensors by archc.backends.launch), every config the tuner may pick for them, compiled
+meta tensors by archc.backends.triton.launch), every config the tuner may pick for them, compiled
 offline for sm_80 (A100) and sm_90 (H100) with Triton's bundled ptxas.
 
 The default run compiles one launch of each kernel, flag and activation group (GoogLeNet in
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import FAMILIES
 
-from archc.backends import conv1x1 as gemm
-from archc.backends.aot import TARGETS, compile_all
-from archc.backends.launch import targeting
+from archc.backends.triton import conv1x1 as gemm
+from archc.backends.triton.aot import TARGETS, compile_all
+from archc.backends.triton.launch import targeting
 from archc.cli.kernels import capture_launches, compile_and_model, configs_of, kernel_name
 from archc.errors import UsageError
 

@@ -53,7 +53,7 @@ def test_the_nets_model_counts_the_passes_eager_makes_for_the_absorbed_layers():
 
     from test_triton_mobile import TINY_EFFICIENTNET
 
-    from archc.codegen.triton.plan import plan
+    from archc.backends.triton.plan import plan
     from archc.pipeline import analyse
 
     spec = importlib.util.spec_from_file_location("model_nets", ROOT / "bench/model_nets.py")

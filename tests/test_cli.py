@@ -123,7 +123,8 @@ def test_the_wheel_maps_the_top_level_folders_into_the_package(tmp_path):
     (wheel,) = tmp_path.glob("archc-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"archc/grammars/arch.lark", "archc/grammars/arch_tables.json",
-            "archc/backends/functional.py", "archc/backends/targets.json",
+            "archc/backends/functional.py", "archc/backends/triton/targets.json",
+            "archc/backends/triton/conv1x1.py", "archc/backends/cpu/runtime.py",
             "archc/lang/parser.py"} <= names
     assert not [n for n in names if n.split("/")[0] in ("grammars", "backends", "tests")]
 
@@ -138,14 +139,18 @@ def test_the_wheel_maps_the_top_level_folders_into_the_package(tmp_path):
     deps = sysconfig.get_path("purelib")
     probe = ("import sys, archc, archc.grammars, archc.backends\n"
              "from archc.pipeline import analyse\n"
+             "from archc.codegen.emit import emit\n"
+             "from archc.backends.registry import BACKENDS\n"
              "print(archc.__file__, archc.backends.__file__)\n"
-             f"print(analyse({str(ROOT / 'nets/nin_cifar10.arch')!r}).graph.name)")
+             f"a = analyse({str(ROOT / 'nets/nin_cifar10.arch')!r})\n"
+             "print(['K.mlp1x1(' in emit(a, backend=b).source for b in BACKENDS.values()])\n"
+             "print(a.graph.name)")
     result = subprocess.run([python, "-c", f"import sys; sys.path.append({deps!r})\n" + probe],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     package, backends = result.stdout.split()[:2]
     assert package.startswith(site) and backends == f"{site}/archc/backends/__init__.py"
-    assert result.stdout.split()[-1] == "nin_cifar10"
+    assert result.stdout.splitlines()[1:] == ["[False, False, True]", "nin_cifar10"]
 
 
 def test_every_file_is_reported_on_its_own(archc):

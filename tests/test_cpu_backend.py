@@ -13,7 +13,7 @@ from test_triton_backend import TINY_GOOGLENET, TINY_NIN, TINY_RESNET
 
 import archc
 from archc.backends import cpu
-from archc.codegen.cpu.plan import plan
+from archc.backends.cpu.plan import plan
 from archc.codegen.lower import compile_net, training_loss
 from archc.pipeline import analyse
 
@@ -137,7 +137,7 @@ def test_float64_and_autograd_in_eval_fall_back_to_torchs_ops():
 
 
 def test_the_plan_fuses_exactly_the_activations_the_backend_applies_as_post_ops():
-    from archc.codegen.cpu.plan import POST_OP_ACTS  # the plan's copy: it imports no torch
+    from archc.backends.cpu.plan import POST_OP_ACTS  # the plan's copy: it imports no torch
 
     assert set(POST_OP_ACTS) == set(cpu.POST_OPS) and set(cpu.TORCH_ACTS) - {"linear"} == \
         set(cpu.POST_OPS)

@@ -1,4 +1,4 @@
-"""The cpu backend's second engine (archc.backends.cpu_graph): after `WARM_UP` forwards of an
+"""The cpu backend's second engine (archc.backends.cpu.graph): after `WARM_UP` forwards of an
 input shape the net is traced, frozen into oneDNN Graph partitions and timed against its own
 calls; the faster serves that shape. The graph gives the torch backend's result, follows the
 weights, and steps aside wherever it could not compute what the module would. Timings are
@@ -17,7 +17,7 @@ from test_cpu_backend import _input
 from test_cpu_backend import _pair as perturbed_pair
 from test_cpu_sums_in_place import _pair
 
-from archc.backends import cpu_graph
+from archc.backends.cpu import graph as cpu_graph
 
 DIGITS = ROOT / "nets/resnet_digits.arch"
 
@@ -222,7 +222,7 @@ def test_a_net_keeps_graphs_for_a_few_shapes_only(graph_wins, builds):
 def test_each_choice_is_logged_with_its_timings(graph_wins, caplog):
     reference, fused = _pair(DIGITS)
     x = torch.randn(3, 1, 8, 8)
-    with torch.no_grad(), caplog.at_level("INFO", logger="archc.backends.cpu_graph"):
+    with torch.no_grad(), caplog.at_level("INFO", logger="archc.backends.cpu.graph"):
         for _ in range(cpu_graph.WARM_UP + 1):
             fused(x)
     (record,) = caplog.records

@@ -1,8 +1,8 @@
 """The cpu backend writes a shortcut sum over the shortcut (oneDNN's in-place sum post-op) only
 where that loses nothing: the plan proves that no later layer reads the shortcut
-(archc.codegen.cpu.plan.sums_in_place), and at run time only the net's own forward writes
-there (archc.backends.cpu_graph.inference runs it `owning` them), with no hook, torch mode
-or module of the user's that could hold the tensor (archc.backends.owner)."""
+(archc.backends.cpu.plan.sums_in_place), and at run time only the net's own forward writes
+there (archc.backends.cpu.graph.inference runs it `owning` them), with no hook, torch mode
+or module of the user's that could hold the tensor (archc.backends.cpu.owner)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from conftest import ROOT
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import archc
-from archc.backends import owner
-from archc.codegen.cpu.plan import plan
+from archc.backends.cpu import owner
+from archc.backends.cpu.plan import plan
 from archc.codegen.lower import compile_net
 from archc.pipeline import analyse
 

@@ -12,12 +12,12 @@ from conftest import has_cuda
 from test_kernels import DEVICE, close, nhwc
 from torch import nn
 
-from archc.backends import conv1x1 as conv1x1_file
 from archc.backends import functional as K
 from archc.backends.activation import ACTS, TORCH_ACTS
-from archc.backends.conv1x1 import conv1x1
-from archc.backends.dwconv import channel_block, dwconv, torch_dwconv
-from archc.backends.gate import Gated, Pending
+from archc.backends.triton import conv1x1 as conv1x1_file
+from archc.backends.triton.conv1x1 import conv1x1
+from archc.backends.triton.dwconv import channel_block, dwconv, torch_dwconv
+from archc.backends.triton.gate import Gated, Pending
 
 SHAPES = [  # n, c, h, w, window, stride, pad
     (1, 5, 7, 7, 3, 1, 1), (2, 19, 9, 6, 3, 2, 1), (1, 33, 11, 11, 5, 2, 2),

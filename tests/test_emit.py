@@ -12,7 +12,7 @@ import torch
 from conftest import ROOT, nets, sweep
 
 from archc.analysis.params import width_params
-from archc.codegen.backend_calls import BACKENDS
+from archc.backends.registry import BACKENDS
 from archc.codegen.drafts import wrapped
 from archc.codegen.emit import emit
 from archc.codegen.lower import compile_net, lower

@@ -25,7 +25,8 @@ from conftest import ROOT, nets, sweep
 # Imported here, while TRITON_INTERPRET is set: Triton fixes a kernel as interpreted or compiled
 # when it is decorated, and the tests below unset it (the stand-ins) before the module is built.
 from archc.backends import functional  # noqa: F401
-from archc.codegen.backend_calls import TORCH, TRITON
+from archc.backends.backend import TORCH
+from archc.backends.triton.calls import TRITON
 from archc.codegen.lower import lower
 from archc.errors import ArchError
 from archc.pipeline import analyse

@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import archc
 from archc import Engine, FrozenError
 from archc.analysis.cost import total
-from archc.backends import cpu
+from archc.backends.cpu import runtime as cpu
 from archc.codegen.lower import compile_net
 from archc.pipeline import analyse
 
@@ -290,14 +290,17 @@ def test_compile_with_the_cpu_backend_is_the_frozen_engine():
         torch.testing.assert_close(engine(x), net(x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["googlenet", "efficientnet"])
-def test_a_triton_file_emitted_before_the_pools_were_built_still_runs(name, monkeypatch):
+@pytest.mark.parametrize("name,backend", [("googlenet", "triton"), ("efficientnet", "triton"),
+                                          ("resnet", "cpu")])
+def test_a_file_emitted_by_an_earlier_archc_still_runs(name, backend, monkeypatch):
     """tests/data/emitted_before: `archc compile --backend triton` of 2026-12-06 (pools as
-    `K.pool2d(x, 'max', (3, 3), ...)`, `pool=True`, `K.global_avg_pool(x)`, None slots)."""
+    `K.pool2d(x, 'max', (3, 3), ...)`, `pool=True`, `K.global_avg_pool(x)`, None slots), and
+    `--backend cpu` of 2026-12-07, before each backend became one folder (issue 36): emitted
+    files name only `archc.backends.functional` and `archc.backends.cpu`, whatever moves."""
     import importlib.util
 
     monkeypatch.chdir(ROOT / "nets")
-    path = ROOT / f"tests/data/emitted_before/tiny_{name}_triton.py"
+    path = ROOT / f"tests/data/emitted_before/tiny_{name}_{backend}.py"
     spec = importlib.util.spec_from_file_location(f"emitted_before_{name}", path)
     source = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(source)

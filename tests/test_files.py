@@ -96,7 +96,7 @@ def test_sixteen_bit_images_are_scaled_to_eight_bits_not_clipped(tmp_path):
 
 
 def test_bfloat16_gemms_under_the_interpreter_run_torch_ops_and_say_so(monkeypatch):
-    from archc.backends import conv1x1, dispatch
+    from archc.backends.triton import conv1x1, dispatch
 
     monkeypatch.setattr(dispatch, "_warned", set())  # said once a process: say it here
     torch.manual_seed(0)

@@ -33,7 +33,7 @@ def reference(x, weight, bias, residual=None, pool=False):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c_in, c_out, h", [(192, 32, 28), (528, 128, 14), (832, 128, 7)])
 def test_pool_projection(dtype, c_in, c_out, h):
-    from archc.backends.conv1x1 import conv1x1
+    from archc.backends.triton.conv1x1 import conv1x1
 
     x, w = nhwc(64, c_in, h, h, dtype=dtype), nhwc(c_out, c_in, 1, 1, dtype=dtype, seed=1)
     b = torch.randn(c_out, device="cuda").to(dtype)
@@ -44,7 +44,7 @@ def test_pool_projection(dtype, c_in, c_out, h):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c_in, c_out, h", [(64, 256, 56), (512, 2048, 7)])
 def test_residual_epilogue(dtype, c_in, c_out, h):
-    from archc.backends.conv1x1 import conv1x1
+    from archc.backends.triton.conv1x1 import conv1x1
 
     x, w = nhwc(32, c_in, h, h, dtype=dtype), nhwc(c_out, c_in, 1, 1, dtype=dtype, seed=1)
     b, shortcut = torch.randn(c_out, device="cuda").to(dtype), nhwc(32, c_out, h, h,
@@ -57,7 +57,7 @@ def test_residual_epilogue(dtype, c_in, c_out, h):
 def test_split_store_into_a_concat(dtype):
     """GoogLeNet's 4b: one GEMM of 512 -> 160 + 112 + 24, its first 160 channels into the
     concat's slice 0:160 of 512, the other 136 into a buffer of their own."""
-    from archc.backends.conv1x1 import conv1x1
+    from archc.backends.triton.conv1x1 import conv1x1
 
     x, w = nhwc(64, 512, 14, 14, dtype=dtype), nhwc(296, 512, 1, 1, dtype=dtype, seed=1)
     b = torch.randn(296, device="cuda").to(dtype)
@@ -75,7 +75,7 @@ def test_split_store_into_a_concat(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c_in, hidden, c_out", [(192, 160, 96), (192, 192, 192), (192, 192, 10)])
 def test_mlp1x1(dtype, c_in, hidden, c_out):
-    from archc.backends.mlp1x1 import mlp1x1
+    from archc.backends.triton.mlp1x1 import mlp1x1
 
     x = nhwc(64, c_in, 32, 32, dtype=dtype)
     wa, wb = nhwc(hidden, c_in, 1, 1, dtype=dtype, seed=1), nhwc(c_out, hidden, 1, 1,
@@ -92,7 +92,7 @@ def test_mlp1x1(dtype, c_in, hidden, c_out):
     ("max", 64, 112, 3, 2, 0), ("max", 480, 28, 3, 2, 0), ("avg", 1024, 7, 7, 1, 0),
     ("avg", 528, 14, 5, 3, 0), ("max", 96, 32, 3, 2, 1)])
 def test_pools(dtype, kind, c, size, window, stride, pad):
-    from archc.backends.pool2d import pool2d
+    from archc.backends.triton.pool2d import pool2d
 
     x = nhwc(64, c, size, size, dtype=dtype)
     torch_pool = F.max_pool2d if kind == "max" else F.avg_pool2d
@@ -104,7 +104,7 @@ def test_pools(dtype, kind, c, size, window, stride, pad):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c, size", [(2048, 7), (1024, 7), (10, 8)])
 def test_global_avg_pool(dtype, c, size):
-    from archc.backends.global_avg_pool import global_avg_pool
+    from archc.backends.triton.global_avg_pool import global_avg_pool
 
     x = nhwc(64, c, size, size, dtype=dtype)
     want = F.adaptive_avg_pool2d(x.float(), 1)
@@ -114,7 +114,7 @@ def test_global_avg_pool(dtype, c, size):
 def test_the_tuner_picks_only_pruned_configs():
     """After a launch, the config the autotuner chose is one prune_configs left for this
     device (so `archc kernels` compiled it offline)."""
-    from archc.backends import conv1x1 as gemm
+    from archc.backends.triton import conv1x1 as gemm
 
     x, w = nhwc(64, 512, 14, 14, dtype=torch.float16), nhwc(296, 512, 1, 1,
                                                           dtype=torch.float16, seed=1)

@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from archc.backends import aot
+from archc.backends.triton import aot
 from archc.codegen.lower import compile_net
 
 

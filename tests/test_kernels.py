@@ -12,9 +12,9 @@ import torch
 from conftest import has_cuda
 from torch.nn import functional as F
 
-from archc.backends.conv1x1 import conv1x1
-from archc.backends.global_avg_pool import global_avg_pool
-from archc.backends.pool2d import pool2d
+from archc.backends.triton.conv1x1 import conv1x1
+from archc.backends.triton.global_avg_pool import global_avg_pool
+from archc.backends.triton.pool2d import pool2d
 
 DEVICE = "cuda" if has_cuda() else "cpu"
 gpu = pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")
@@ -209,7 +209,7 @@ def test_conv1x1_takes_a_3x3_max_pool_as_it_loads(n, c_in, c_out, h, w, dtype):
     (2, 5, 7, 9, 4, 3), (1, 20, 33, 17, 5, 5), (3, 3, 160, 10, 1, 6), (1, 16, 16, 16, 2, 2)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_mlp1x1_equals_two_convs(n, c_in, hidden, c_out, h, w, dtype):
-    from archc.backends.mlp1x1 import mlp1x1
+    from archc.backends.triton.mlp1x1 import mlp1x1
 
     x = nhwc(n, c_in, h, w, dtype=dtype)
     wa, wb = nhwc(hidden, c_in, 1, 1, dtype=dtype, seed=1), nhwc(c_out, hidden, 1, 1,
@@ -225,7 +225,7 @@ def test_mlp1x1_equals_two_convs(n, c_in, hidden, c_out, h, w, dtype):
 
 
 def test_mlp1x1_refuses_a_hidden_width_it_cannot_hold():
-    from archc.backends.mlp1x1 import mlp1x1
+    from archc.backends.triton.mlp1x1 import mlp1x1
 
     x = nhwc(1, 4, 2, 2)
     with pytest.raises(ValueError, match="hidden width of 300 is over 256"):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from archc.backends import aot
+from archc.backends.triton import aot
 
 
 def test_help(archc):

@@ -1,4 +1,4 @@
-"""archc.backends.net_state: a frozen graph's record of the net, and the cheap test at every
+"""archc.backends.cpu.net_state: a frozen graph's record of the net, and the cheap test at every
 forward that nothing it froze has changed: an in-place edit, a tensor's storage swapped, a
 module replaced, added or deleted, a mode switched, a hook added. A registration anywhere else
 in the process costs one full walk, not the graph."""
@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from archc.backends import net_state
+from archc.backends.cpu import net_state
 from archc.codegen.lower import compile_net
 
 

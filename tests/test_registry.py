@@ -8,7 +8,7 @@ import typing
 import pytest
 
 from archc import ops
-from archc.codegen.backend_calls import BACKENDS
+from archc.backends.registry import BACKENDS
 from archc.ops import base
 from archc.report.stats import TYPE_NAMES
 
@@ -80,9 +80,9 @@ def test_every_kernel_an_op_is_planned_onto_has_a_triton_call():
 
 
 def test_every_kernel_step_the_triton_plan_makes_has_its_row():
-    """A kind of step is a kernel's: its row (archc.codegen.triton.calls) writes its call; only
+    """A kind of step is a kernel's: its row (archc.backends.triton.calls) writes its call; only
     the steps left to torch (and the cpu plan's oneDNN steps) have none."""
-    from archc.codegen.fusion import KINDS
+    from archc.backends.fusion import KINDS
 
     triton = BACKENDS["triton"]
     assert set(triton.steps) == set(KINDS) - {"torch", "onednn"}

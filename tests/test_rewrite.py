@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from archc.codegen.backend_calls import BACKENDS
+from archc.backends.registry import BACKENDS
 from archc.codegen.rewrite import rewrite
 from archc.codegen.scopes import Scope, items_of
 from archc.lang import ast

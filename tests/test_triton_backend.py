@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from test_lower import LAYERS
 
 import archc
-from archc.codegen.backend_calls import BACKENDS
+from archc.backends.registry import BACKENDS
+from archc.backends.triton.plan import plan
 from archc.codegen.lower import compile_net, training_loss
-from archc.codegen.triton.plan import plan
 from archc.errors import ArchError
 from archc.ir.graph import IRError
 from archc.pipeline import analyse
@@ -107,11 +107,11 @@ def test_emitted_triton_source(archc, golden):
 def test_functional_is_the_kernel_files_entry_points_by_the_names_emitted_code_calls():
     """One op, one file: `functional` defines nothing, each entry point lives in its kernel's
     file (or with the values it makes, for gates, sums and concats) and is what a call row
-    of archc.codegen.triton.calls names."""
+    of archc.backends.triton.calls names."""
     import importlib
 
     from archc.backends import functional as K
-    from archc.codegen.triton import calls
+    from archc.backends.triton import calls
 
     for name in K.__all__:
         home = importlib.import_module(getattr(K, name).__module__)
@@ -122,7 +122,7 @@ def test_functional_is_the_kernel_files_entry_points_by_the_names_emitted_code_c
     for name, where in entries.items():
         module, function = where.split(".")
         assert getattr(K, name) is getattr(importlib.import_module(
-            f"archc.backends.{module}"), function)
+            f"archc.backends.triton.{module}"), function)
     written = set(re.findall(r"K\.(\w+)\(", Path(calls.__file__).read_text()))
     assert written and written <= set(K.__all__)
 
@@ -368,7 +368,7 @@ def test_a_concat_of_flat_values_is_flat_through_activations():
     passed through ReLUs is flat, so the plan gives it no NHWC buffer."""
     assert_backends_agree("net t { input 3x4x4; conv 1x1 8; "
                           "concat { { fc 10; relu }; { fc 6; relu } }; fc 5 }\n", (3, 4, 4))
-    from archc.codegen.triton.plan import plan
+    from archc.backends.triton.plan import plan
     from archc.pipeline import analyse
 
     analysis = analyse("t.arch", text="net t { input 3x4x4; conv 1x1 8; "

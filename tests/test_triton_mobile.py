@@ -17,8 +17,8 @@ from conftest import ROOT
 import archc
 from archc import ops
 from archc.backends.activation import ACTS
+from archc.backends.triton.plan import TRITON_ACTS, plan
 from archc.codegen.lower import training_loss
-from archc.codegen.triton.plan import TRITON_ACTS, plan
 from archc.pipeline import analyse
 
 TINY_MOBILENET = """use "lib/mobilenet.arch"
@@ -111,7 +111,7 @@ def launched(module: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
     """The kernels an eval-mode forward launches, counted (a GEMM with a gate also as
     "... gated", one with a shortcut as "... shortcut", a depthwise conv that sums a squeeze
     as "... squeezed")."""
-    from archc.backends import conv1x1, dwconv, global_avg_pool
+    from archc.backends.triton import conv1x1, dwconv, global_avg_pool
 
     names: Counter[str] = Counter()
     with pytest.MonkeyPatch.context() as patch:

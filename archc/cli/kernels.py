@@ -1,10 +1,10 @@
 """`archc kernels`: will a net's Triton kernels fit a GPU, and where would the time go, offline.
 
 One straight line: lower the net with the triton backend; run it on meta tensors while
-`archc.backends.launch` captures every launch the backend makes (the real launchers choose
+`archc.backends.triton.launch` captures every launch the backend makes (the real launchers choose
 kernels, flags, blocks and grids, as on a GPU); one compile job per config the launch may be
-tuned over on the target (the kernel's own `prune_configs`); compile them (archc.backends.aot,
-cached); model each (archc.backends.roofline); report. A launch fails when no config it may
+tuned over on the target (the kernel's own `prune_configs`); compile them (backends/triton/aot.py,
+cached); model each (archc.backends.triton.roofline); report. A launch fails when no config it may
 run with can launch on the target; the command then exits 1.
 """
 
@@ -25,7 +25,7 @@ HELP = """examples:
 
 Every config the autotuner may pick is compiled with Triton's bundled ptxas (no GPU needed;
 results cached in ~/.cache/archc/kernels or $ARCHC_CACHE_DIR). Times are a roofline model on
-the target's public peaks, not a measurement: see backends/roofline.py."""
+the target's public peaks, not a measurement: see backends/triton/roofline.py."""
 
 
 def add_command(commands) -> None:
@@ -69,9 +69,9 @@ class ConfigResult:
     """One config of a launch, compiled and modelled."""
 
     name: str  # "m128 n64 k32 g8 w4 s4": blocks, group, warps, stages
-    usage: object | None  # archc.backends.aot.Usage, or None when it did not compile
+    usage: object | None  # archc.backends.triton.aot.Usage, or None when it did not compile
     error: str | None
-    timing: object | None  # archc.backends.roofline.Timing
+    timing: object | None  # archc.backends.triton.roofline.Timing
     programs: int = 0  # the launch's grid, with this config's blocks
 
 
@@ -103,7 +103,7 @@ class LaunchResult:
 
 def run_kernels(args) -> int:
     require("kernels", "torch", "triton", "tqdm")
-    from archc.backends.aot import TARGETS
+    from archc.backends.triton.aot import TARGETS
 
     target = TARGETS[args.target]
     launches = capture_launches(args.file, target, args.dtype, args.batch, args.train,
@@ -131,8 +131,8 @@ def capture_launches(file: str, target, dtype: str = "fp32", batch: int = 256,
     """Every launch of one forward of the net on meta tensors, as the backend makes them."""
     import torch
 
-    from archc.backends.launch import capture
-    from archc.codegen.backend_calls import TRITON
+    from archc.backends.triton.calls import TRITON
+    from archc.backends.triton.launch import capture
     from archc.codegen.lower import lower
     from archc.pipeline import analyse
 
@@ -160,8 +160,8 @@ def compile_and_model(launches: list, target, quiet: bool) -> list[LaunchResult]
     """Distinct launches, each with every config it may run with, compiled and modelled."""
     from tqdm import tqdm
 
-    from archc.backends.aot import Failure, compile_all
-    from archc.backends.roofline import timing
+    from archc.backends.triton.aot import Failure, compile_all
+    from archc.backends.triton.roofline import timing
 
     groups: dict[str, list] = {}
     for launch in launches:
@@ -191,8 +191,8 @@ def compile_and_model(launches: list, target, quiet: bool) -> list[LaunchResult]
 def configs_of(launch, target) -> tuple[list[tuple], str | None]:
     """(name, job, work) for each config the launch may run with on the target, and why there
     is none when the kernel's pruner refuses them all."""
-    from archc.backends.aot import Job, describe
-    from archc.backends.launch import targeting
+    from archc.backends.triton.aot import Job, describe
+    from archc.backends.triton.launch import targeting
 
     module, named = _module(launch), _named(launch)
     if hasattr(launch.kernel, "configs"):  # an autotuner: the configs its pruner leaves

@@ -229,7 +229,7 @@ def _checked(path: str, overrides: dict):
 
 
 def run_compile(args) -> int:
-    from archc.codegen.backend_calls import BACKENDS
+    from archc.backends.registry import BACKENDS
     from archc.codegen.emit import emit
     from archc.files import write_atomically
 

@@ -3,7 +3,7 @@
 The emitter (archc.codegen.emit) walks a class's statements (archc.codegen.rewrite); for
 each it asks `Calls` for the expression that computes it (a `Site` built from the plan's
 step: the fused bn, shortcut, activation, pool or second conv, by the members that hold them,
-rendered by the backend's table in archc.codegen.backend_calls), or, for sibling 1x1 convs
+rendered by the backend's table in archc.backends), or, for sibling 1x1 convs
 merged into one GEMM, the one line that makes them all.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archc import ops
-from archc.codegen.backend_calls import Backend, Site
+from archc.backends.backend import Backend, Site
 from archc.codegen.names import LocalNames
 from archc.codegen.rewrite import Statement
 from archc.ir.graph import Graph

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field, replace
 from archc import ops
 from archc.analysis.params import width_params
 from archc.analysis.shapes import flat_values
-from archc.codegen.backend_calls import TORCH, Backend
+from archc.backends.backend import TORCH, Backend
+from archc.codegen.buffers import ConcatBuffers
 from archc.codegen.calls import Calls
 from archc.codegen.containers import declare, sequential
 from archc.codegen.drafts import Classes, Draft, Note
@@ -61,7 +62,6 @@ from archc.codegen.names import LocalNames, camel, fresh, safe
 from archc.codegen.preamble import CHECK_INPUT, INIT_WEIGHTS
 from archc.codegen.rewrite import Rewritten, rewrite
 from archc.codegen.scopes import Scope, attributes, is_module_item, items_of, roles_of
-from archc.codegen.triton.buffers import ConcatBuffers
 from archc.codegen.widths import Widths
 from archc.lang import ast
 from archc.lang.functions import FUNCTIONS

@@ -25,8 +25,8 @@ import weakref
 
 import torch
 
-from archc.backends import cpu_graph
-from archc.codegen.backend_calls import CPU
+from archc.backends.cpu import graph as cpu_graph
+from archc.backends.cpu.calls import CPU
 from archc.codegen.lower import Built, lower
 
 
@@ -62,7 +62,7 @@ class Engine(torch.nn.Module):
 
     def serving(self, x: torch.Tensor) -> str:
         """Which of the engine's two ways serves `x`'s shape now: "oneDNN Graph", "own calls"
-        (once chosen, archc.backends.cpu_graph) or "undecided"."""
+        (once chosen, archc.backends.cpu.graph) or "undecided"."""
         return cpu_graph.engine(self._net, x)
 
     def train(self, mode: bool = True) -> Engine:

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from archc.analysis.cost import total
-from archc.codegen.backend_calls import BACKENDS, TORCH, Backend
+from archc.backends.backend import TORCH, Backend
+from archc.backends.registry import BACKENDS
 from archc.codegen.emit import Emitted, emit
 from archc.errors import ArchError, UsageError
 from archc.lang import ast
@@ -100,7 +101,7 @@ def compile_net(path_or_source: str | Path, backend: str = "torch", heads: bool 
     `path_or_source` is a path, or the text of a net (anything containing "{"), whose `use`
     imports are then looked up from the current directory. `heads=False` builds the
     deployment network without auxiliary heads; `logits=True` skips a final softmax in eval
-    mode too. The backend (archc.codegen.backend_calls) decides only how forward() computes;
+    mode too. The backend (archc.backends) decides only how forward() computes;
     every backend's `state_dict` is the same. The default, "torch", is the plain reference
     (the file `archc compile` writes by default: torch alone runs it); "triton" runs the
     fused 1x1 convs and the pools as archc.backends' Triton kernels; "cpu" is the module

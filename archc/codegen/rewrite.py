@@ -1,6 +1,6 @@
 """Rewrite: a backend's plan applied to one emitted class, before any of it is written.
 
-The plan (archc.codegen.fusion.KernelPlan) says which layers each kernel computes, for the
+The plan (archc.backends.fusion.KernelPlan) says which layers each kernel computes, for the
 whole net; a class holds some of them (archc.codegen.scopes). This pass turns the class's
 items into the statements of its forward(), each standing at the item it starts:
 
@@ -12,7 +12,7 @@ items into the statements of its forward(), each standing at the item it starts:
 - "use": a block use.
 
 It also says which kernels write straight into their slice of a concat's buffer (`writes`,
-rendered by archc.codegen.triton.buffers).
+rendered by archc.codegen.buffers).
 
 An item no statement stands at is computed by another: a fused GEMM's tail, a merged GEMM's
 other convs, the pool a GEMM reads through. Its module is still declared (the state_dict is
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from archc.codegen.fusion import KernelPlan, Step
+from archc.backends.fusion import KernelPlan, Step
 from archc.codegen.scopes import Scope
 from archc.ir.graph import Graph
 

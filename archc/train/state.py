@@ -136,7 +136,7 @@ class Run:
 def prepare(config: Config, ranks: Ranks, writes: bool = True) -> Run:
     """Everything a run needs, or an error (ArchError, DataError) before any step.
     `writes=False` (evaluation) leaves the out folder alone."""
-    from archc.codegen.backend_calls import BACKENDS
+    from archc.backends.registry import BACKENDS
     from archc.codegen.lower import lower
     from archc.pipeline import analyse
 

@@ -13,8 +13,8 @@ import triton
 import triton.language as tl
 from torch.nn import functional as F
 
+from ..hooks import unfused
 from .dispatch import nhwc, runs
-from .hooks import unfused
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -127,7 +127,7 @@ def with_means(y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
 
 
 def work(a: dict, blocks: dict, target) -> Work:
-    """A launch's work (archc.backends.roofline): no dot; the input read once, one pixel an
+    """A launch's work (archc.backends.triton.roofline): no dot; the input read once, one pixel an
     image written."""
     x = a["x_ptr"]
     moved = x.shape[0] * (a["P"] + 1) * a["C"] * x.element_size()

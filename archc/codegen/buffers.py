@@ -1,6 +1,6 @@
 """The plan's concat buffers in one emitted class.
 
-The plan (archc.codegen.triton.plan) says which kernels write their output straight into a
+The plan (archc.backends.triton.plan) says which kernels write their output straight into a
 channel slice of a concat's buffer. In the emitted forward() of one class this reads as
 
     buffer = K.ConcatBuffer(self.concat_widths)    # before the first branch that writes

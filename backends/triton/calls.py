@@ -1,9 +1,9 @@
 """The triton backend's calls: each kernel step of its plan as a line of forward(). No torch.
 
-Rows are keyed by the kind of plan step (archc.codegen.triton.plan makes each kind): a layer
+Rows are keyed by the kind of plan step (archc.backends.triton.plan makes each kind): a layer
 whose step is one of `STEP_CALLS`, of the op that kind computes, is written as that kernel's
 call (`K.conv1x1(...)`, `K.dwconv(...)`), so a new kernel is its kernel file
-(archc.backends), the plan rule that makes its step and its row here. `OP_CALLS` holds what
+(archc.backends.triton), the plan rule that makes its step and its row here. `OP_CALLS` holds what
 depends on the op rather than on a kernel step: a conv left to cuDNN with its bn folded, a
 pool or global pool (always a kernel, also where its step is a GEMM's that reads through it
 in another class), a concat whose branches write into its buffer. Everything else reads as
@@ -13,7 +13,8 @@ the torch backend's.
 from __future__ import annotations
 
 from archc import ops
-from archc.codegen.sites import Call, Site, torch_call
+from archc.backends.backend import TORCH_IMPORTS, Backend, Call, Site, torch_call
+from archc.backends.triton.plan import plan
 from archc.ops.activation import activate
 from archc.ops.common import module_call
 
@@ -105,3 +106,9 @@ def siblings(attrs: list[str], x: str, relu: bool, into: str | None) -> str:
     out = f",\n{indent}out={into}" if into else ""
     act = ", act='relu'" if relu else ""
     return f"K.conv1x1_siblings(\n{indent}{x}, [{', '.join(attrs)}]{act}{out})"
+
+
+TRITON = Backend("triton", OP_CALLS,
+                 TORCH_IMPORTS + ("from archc.backends import functional as K",),
+                 channels_last=True, planner=plan, siblings=siblings,
+                 buffer=lambda widths: f"K.ConcatBuffer({widths})", steps=STEP_CALLS)

@@ -8,10 +8,10 @@ or joins one; these passes decide, in order:
    a GEMM step with bias and activation on the accumulator; a depthwise convolution (groups =
    channels = output channels) a `dwconv` step, one read and one write. Other convolutions
    stay on cuDNN, and say why.
-2. `fuse_epilogues` (archc.codegen.fusion, shared with the cpu plan): a linear conv takes the
+2. `fuse_epilogues` (archc.backends.fusion, shared with the cpu plan): a linear conv takes the
    batch norm after it (folded in eval mode), a 1x1 GEMM also a layer scale (folded) and a
    residual sum's shortcut, a depthwise conv a layer norm over channels, and each the
-   activation after them (any of `TRITON_ACTS`, which archc.backends.epilogue applies).
+   activation after them (any of `TRITON_ACTS`, which archc.backends.triton.epilogue applies).
 3. `fold_pools`: a 3x3/1 max pool feeding a 1x1 GEMM is taken as the GEMM loads its input.
 4. `chain_mlps`: a 1x1 GEMM feeding another is one `mlp` kernel (NIN's micro network).
 5. `merge_siblings`: 1x1 GEMMs that read the same tensor (its users, the IR's networkx
@@ -37,12 +37,12 @@ from dataclasses import replace
 
 from archc import ops
 from archc.analysis.shapes import flat_values
-from archc.codegen.fusion import KernelPlan, Slice, Step, fuse_epilogues, only_user
+from archc.backends.fusion import KernelPlan, Slice, Step, fuse_epilogues, only_user
 from archc.pipeline import Analysis
 
 # The activations the kernels apply to their accumulator (archc.backends.activation.ACTS).
 TRITON_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
-MAX_HIDDEN = 256  # archc.backends.mlp1x1 keeps the hidden tile in registers
+MAX_HIDDEN = 256  # archc.backends.triton.mlp1x1 keeps the hidden tile in registers
 
 
 def plan(analysis: Analysis) -> KernelPlan:
@@ -173,7 +173,7 @@ def merge_siblings(analysis: Analysis, steps: list[Step]) -> list[Step]:
 def gate_gemm_inputs(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """A squeeze-and-excitation gate, `x * gate` with gate [C, 1, 1], whose one reader is a 1x1
     GEMM (in any block: EfficientNet's projection sits in the SE block's caller) is a `gate`
-    step: the GEMM multiplies the factors in as it loads x (archc.backends.gate), so the gated
+    step: the GEMM multiplies the factors in as it loads x (gate.py), so the gated
     tensor is never made at inference. Not a merged, pooled or mlp GEMM."""
     graph, shapes = analysis.graph, analysis.shapes
     single = {s.nodes[0] for s in steps if s.kind == "gemm" and len(s.nodes) == 1 and
@@ -196,7 +196,7 @@ def gate_gemm_inputs(analysis: Analysis, steps: list[Step]) -> list[Step]:
 def squeeze_in_dwconvs(analysis: Analysis, steps: list[Step]) -> list[Step]:
     """A global average pool of what a depthwise conv step makes (EfficientNet's and
     MobileNet-v3's SE squeeze, in the block after the conv's) is summed by that conv's
-    epilogue as it stores (archc.backends.dwconv's `squeeze`): the gap step then returns
+    epilogue as it stores (archc.backends.triton.dwconv's `squeeze`): the gap step then returns
     those sums, and the activation is not read again for it. One gap a conv."""
     makers = {s.output: s for s in steps if s.kind == "dwconv"}
     squeezed: dict[int, Step] = {}  # the dwconv's first node -> it, with its squeeze
@@ -218,7 +218,7 @@ def defer_to_sums(analysis: Analysis, steps: list[Step]) -> list[Step]:
     nothing at inference): MobileNet-v2's, EfficientNet's and MnasNet's projection, whose sum
     is a line of the block's caller, and ConvNeXt's, whose sum follows stochastic depth, so
     `fuse_epilogues` could not take them. At inference the GEMM is deferred
-    (archc.backends.gate's `Pending`) and the sum, a "sum" step, runs it with the shortcut in
+    (archc.backends.triton.gate's `Pending`) and the sum, a "sum" step, runs it with the shortcut in
     its epilogue: its output is never written and read back."""
     graph, deferred = analysis.graph, {}
     for step in steps:

@@ -5,12 +5,12 @@ of MobileNet, EfficientNet, MnasNet and ConvNeXt) sums no channels, so it has no
 output is a k*k weighted sum of one channel's neighbourhood, bandwidth work like a pool. Eager
 PyTorch runs it, its batch norm and its activation as three kernels, each a full read and
 write of the activation; here it is one. Each program computes a block of output pixels for a
-block of channels, like archc.backends.pool2d: each window position is a [pixels, channels]
+block of channels, like archc.backends.triton.pool2d: each window position is a [pixels, channels]
 tile of contiguous channel vectors (128-bit loads in fp16), times that position's weights for
 the block's channels (the launcher lays the weight out [KH*KW, C], channels contiguous),
 accumulated in fp32; then the bias (a folded batch norm's, in eval mode), a layer norm over
 the pixel's channels if asked (ConvNeXt's: a program then holds all C), the activation
-(archc.backends.epilogue), and one store in the output's dtype. Any window, stride and
+(archc.backends.triton.epilogue), and one store in the output's dtype. Any window, stride and
 symmetric padding; outside the image counts as zeros, as in torch's conv2d.
 
 A squeeze-and-excitation block's squeeze (the global average pool of this conv's output)
@@ -27,12 +27,12 @@ import triton
 import triton.language as tl
 from torch.nn import functional as F
 
-from .activation import TORCH_ACTS
+from ..activation import TORCH_ACTS
+from ..folding import fold_bn
+from ..hooks import unfused
 from .dispatch import in_place, nhwc, recording, runs
 from .epilogue import activate
-from .folding import fold_bn
 from .global_avg_pool import with_means
-from .hooks import unfused
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -286,7 +286,7 @@ def layer(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | Non
 
 
 def work(a: dict, blocks: dict, target) -> Work:
-    """A launch's work (archc.backends.roofline): no dot (the multiply-adds run on CUDA cores,
+    """A launch's work (roofline.py): no dot (the multiply-adds run on CUDA cores,
     which the model does not count); the input read from DRAM once (the windows' overlap is
     served by L2), the weight and bias once, the output written once; with the squeeze, its
     fp32 means too (their atomic adds are served by L2)."""

@@ -18,9 +18,9 @@ import triton.language as tl
 from torch.nn import functional as F
 from torch.nn.modules.utils import _pair
 
+from ..hooks import unfused
 from .concat import Part
 from .dispatch import in_place, nhwc, runs
-from .hooks import unfused
 from .launch import capturing, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work
@@ -37,7 +37,7 @@ def pool2d_kernel(
     ALIGNED: tl.constexpr,  # C and both pixel strides are multiples of 8
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    if ALIGNED:  # said so, Triton vectorises rows of 24 or 72 channels (archc.backends.dwconv)
+    if ALIGNED:  # said so, Triton vectorises rows of 24 or 72 channels (dwconv.py)
         C, stride_xp, stride_op = (C // 8) * 8, (stride_xp // 8) * 8, (stride_op // 8) * 8
     pixels = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # n * OH * OW + oh * OW + ow
     channels = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -215,7 +215,7 @@ def _geometry(pool: torch.nn.Module) -> tuple:
 
 
 def work(a: dict, blocks: dict, target) -> Work:
-    """A launch's work (archc.backends.roofline): no dot; the input read from DRAM once (the
+    """A launch's work (archc.backends.triton.roofline): no dot; the input read from DRAM once (the
     windows' overlap is served by L2) and the output written once."""
     x = a["x_ptr"]
     pixels = x.shape[0] * (a["H"] * a["W"] + a["OH"] * a["OW"])

@@ -11,8 +11,8 @@ with autograd not recording, on a float32 CPU tensor where oneDNN is available:
 - `linear`: one oneDNN inner product, the weight reordered once per batch size, the
   activation a post-op.
 - `inference`: the decorator of an emitted net's forward: the net's own calls, or at a shape
-  seen often, its oneDNN Graph where that measures faster (archc.backends.cpu_graph); only
-  inside it does `conv` write a sum over a value no later layer reads (archc.backends.owner).
+  seen often, its oneDNN Graph where that measures faster (archc.backends.cpu.graph); only
+  inside it does `conv` write a sum over a value no later layer reads (archc.backends.cpu.owner).
 - `local_response_norm`: the window's sum of squares as shifted channel slices added in
   place; torch's own pads the squares and runs a 3-D average pool over them, three times
   slower on channels-last activations.
@@ -41,11 +41,11 @@ import weakref
 
 import torch
 
-from . import cpu_graph, owner
-from .activation import TORCH_ACTS
-from .cpu_graph import inference  # noqa: F401  (emitted nets decorate their forward)
-from .folding import fold_bn
-from .hooks import unfused
+from ..activation import TORCH_ACTS
+from ..folding import fold_bn
+from ..hooks import unfused
+from . import graph, owner
+from .graph import inference  # noqa: F401  (emitted nets decorate their forward)
 
 owns_activations = inference  # its name in cpu-backend files emitted before 2026-12-06
 
@@ -64,8 +64,8 @@ def conv(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d | None
          residual: torch.Tensor | None = None, act: str = "linear",
          into_residual: bool = False) -> torch.Tensor:
     """`act(bn(conv(x)) + residual)`, one oneDNN primitive at inference; with `into_residual`
-    (no later layer reads the residual: archc.codegen.cpu.plan.sums_in_place) written over
-    the residual where the net's forward owns it (archc.backends.owner)."""
+    (no later layer reads the residual: archc.backends.cpu.plan.sums_in_place) written over
+    the residual where the net's forward owns it (archc.backends.cpu.owner)."""
     if not _fuses(x, conv, bn, residual) or act not in ("linear", *POST_OPS) or \
             unfused(conv, bn):  # a hook sees each module called
         y = conv(x)
@@ -108,7 +108,7 @@ def local_response_norm(x: torch.Tensor, lrn: torch.nn.LocalResponseNorm) -> tor
     """lrn(x): x / (k + alpha/size * the sum of the squares of the `size` channels around
     each, zeros past the edges) ** beta."""
     if torch.is_grad_enabled() and x.requires_grad or x.device.type != "cpu" or \
-            x.dim() != 4 or _tracing() and not cpu_graph.building() or unfused(lrn):
+            x.dim() != 4 or _tracing() and not graph.building() or unfused(lrn):
         return lrn(x)  # torch's op for torch.compile, ONNX and hooks; the channel sums for
     #                    archc's own graph
     size, alpha, beta, k = lrn.size, lrn.alpha, lrn.beta, lrn.k

@@ -1,5 +1,5 @@
 """What a net's frozen graph was built from, and a cheap test, at every forward, that none of
-it has changed (archc.backends.cpu_graph).
+it has changed (archc.backends.cpu.graph).
 
 A frozen graph holds the net's weights as constants and none of its Python, so it computes
 what the module would only while the net has the same modules, in eval mode, without hooks,
@@ -41,7 +41,7 @@ _members = (attrgetter("_modules"), attrgetter("_parameters"), attrgetter("_buff
 @dataclass(frozen=True)
 class Snapshot:
     """The net's modules and tensors as a graph froze them. The net itself is not among
-    `modules`: a snapshot is kept in a dict weakly keyed by the net (archc.backends.cpu_graph),
+    `modules`: a snapshot is kept in a dict weakly keyed by the net (archc.backends.cpu.graph),
     and a reference to its key would keep the net alive for ever."""
 
     registrations: int

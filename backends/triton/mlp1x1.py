@@ -14,10 +14,10 @@ import torch
 import triton
 import triton.language as tl
 
+from ..activation import act_of
+from ..hooks import unfused
 from . import conv1x1
-from .activation import act_of
 from .dispatch import in_place, nhwc, runs
-from .hooks import unfused
 from .launch import arch, launch
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv
@@ -135,7 +135,7 @@ def layer(x: torch.Tensor, conv_a: torch.nn.Conv2d, conv_b: torch.nn.Conv2d,
 
 
 def work(a: dict, blocks: dict, target) -> Work:
-    """A launch's work (archc.backends.roofline): both GEMMs on tensor cores, the hidden width
+    """A launch's work (roofline.py): both GEMMs on tensor cores, the hidden width
     padded to HIDDEN; x, both weights and biases and the output through DRAM once (the hidden
     tile never leaves the SM; the weights, reloaded by every program, come from L2)."""
     e = a["x_ptr"].element_size()

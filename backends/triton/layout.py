@@ -19,7 +19,7 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 def interpreted() -> bool:
     """Whether kernels run in Triton's interpreter (on CPU tensors); never while capturing
-    launches for a GPU that is not here (archc.backends.launch)."""
+    launches for a GPU that is not here (archc.backends.triton.launch)."""
     return os.environ.get("TRITON_INTERPRET") == "1" and not capturing()
 
 

@@ -1,6 +1,6 @@
 """Fusion steps: what a backend's plan is made of, and the epilogue pass both plans share.
 
-A plan (archc.codegen.triton.plan, archc.codegen.cpu.plan) is a `KernelPlan`: the net's layers
+A plan (archc.backends.triton.plan, archc.backends.cpu.plan) is a `KernelPlan`: the net's layers
 as `Step`s, each one kernel or torch call that computes one layer or several (a conv with the
 batch norm, shortcut and activation after it). `fuse_epilogues` is the pass that makes those
 multi-layer steps for both backends. No torch.
@@ -64,7 +64,7 @@ class KernelPlan:
     net: str
     steps: tuple[Step, ...]
     slices: dict[int, Slice] = field(default_factory=dict)  # branch output -> its slice
-    backend: str = "triton"  # whose plan: "triton" or "cpu" (archc.codegen.cpu.plan)
+    backend: str = "triton"  # whose plan: "triton" or "cpu" (archc.backends.cpu.plan)
 
     def step_of(self, node: int) -> Step:
         return next(s for s in self.steps
@@ -97,8 +97,8 @@ class KernelPlan:
             where = f"  into {', '.join(into)}" if into else ""
             lines.append(f"{step.kind:<{kind_width}} {nodes:<16} {what}{where}  ({step.why})")
         if self.backend == "cpu":
-            lines.append("at run time, an input shape seen often at inference runs as one "
-                         "oneDNN Graph instead where that measures faster (cpu_graph)")
+            lines.append("at run time, an input shape seen often at inference runs as one oneDNN "
+                         "Graph instead where that measures faster (archc.backends.cpu.graph)")
         return "\n".join(lines) + "\n"
 
 
@@ -110,7 +110,7 @@ def fuse_epilogues(analysis: Analysis, steps: list[Step], acts: tuple[str, ...] 
     norm, a layer norm over channels (ConvNeXt's) and the activation; a cuDNN conv its batch
     norm and activation. Each must be the only user of the layer before it, so no value the
     step skips is read elsewhere, and sit in the conv's block use (`_user_in`). Another
-    backend's plan (archc.codegen.cpu.plan) names the activations its steps apply (`acts`)
+    backend's plan (archc.backends.cpu.plan) names the activations its steps apply (`acts`)
     and the step kinds that add a shortcut."""
     graph, fused, absorbed = analysis.graph, {}, set()
     for step in steps:

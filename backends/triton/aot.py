@@ -3,7 +3,7 @@
 Triton's wheel bundles ptxas and cuobjdump, so a kernel compiles for an H100 or an A100 on a
 CPU-only machine, and its registers, spills and shared memory are the real ones. The
 interpreter enforces none of a GPU's limits; this does. A `Job` is one launch (as
-`archc.backends.launch` captured it) with one config: Triton's own binder specialises it,
+`archc.backends.triton.launch` captured it) with one config: Triton's own binder specialises it,
 as a launch on the GPU would (argument types, 16-divisible integers and aligned pointers).
 
     (usage,) = compile_all([job_of(launch, config, "sm_90")])
@@ -97,7 +97,7 @@ class Job:
     """One specialisation to compile: a kernel by module and name, its positional arguments as
     `describe` gives them, its constexprs (flags and blocks) and launch options, for a target."""
 
-    module: str  # e.g. "archc.backends.conv1x1"
+    module: str  # e.g. "archc.backends.triton.conv1x1"
     kernel: str  # e.g. "conv1x1_kernel"
     args: tuple
     constexprs: dict
@@ -161,7 +161,7 @@ def _child(indexed: list[tuple[int, Job]], finished) -> None:
     if not indexed:
         return
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    child = subprocess.Popen([sys.executable, "-m", "archc.backends.aot_child"], env=env,
+    child = subprocess.Popen([sys.executable, "-m", "archc.backends.triton.aot_child"], env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     child.stdin.write(json.dumps([asdict(job) for _, job in indexed]))

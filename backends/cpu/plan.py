@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archc import ops
-from archc.codegen.fusion import KernelPlan, Step, fuse_epilogues
+from archc.backends.fusion import KernelPlan, Step, fuse_epilogues
 from archc.pipeline import Analysis
 
 # The activations oneDNN applies as a convolution's post-op (archc.backends.cpu.POST_OPS).
@@ -62,7 +62,7 @@ def sums_in_place(analysis: Analysis, steps: list[Step]) -> list[Step]:
     step after this one reads it or a view of it (`readers`: a dropout in eval mode or a
     chunk hands on the shortcut's memory), and it is no output of the net or a head. At run
     time the backend writes in place only inside the net's own forward, with no hook that
-    could hold the tensor (archc.backends.owner)."""
+    could hold the tensor (archc.backends.cpu.owner)."""
     graph = analysis.graph
     position = {n: i for i, step in enumerate(steps)
                 for n in (step.nodes + step.tail + ((step.pool,) if step.pool is not None else ()))}

@@ -1,13 +1,13 @@
 """Who owns an activation: when the cpu backend may write a sum over a value the net made.
 
 The cpu plan marks a conv's shortcut sum `into_residual` where no later layer of the net
-reads the shortcut (archc.codegen.cpu.plan.sums_in_place): oneDNN then adds the conv's result
+reads the shortcut (archc.backends.cpu.plan.sums_in_place): oneDNN then adds the conv's result
 into the shortcut's memory (its sum post-op), as Inductor's freezing pass does, instead of
 copying the shortcut first (ResNet-50 on 2 cores, in one process: 4 to 6% faster at batch
 8). The graph proves that for the net's own forward only. A block called on its own may be
 given a tensor its caller reads again; a forward hook may keep a block's output, a pre-hook
 its input, a torch mode any tensor. So the sum is written in place only while the net's
-forward runs `owning` them (archc.backends.cpu_graph.inference) and nothing else can hold
+forward runs `owning` them (archc.backends.cpu.graph.inference) and nothing else can hold
 the net's activations: no hook on a module of the net (the net's own sees only its input and
 output, which are never written over), no global module hook, no torch function or dispatch
 mode, and every module of the net the net's own code or torch.nn's (a module of the user's
@@ -21,7 +21,7 @@ import threading
 
 import torch
 
-from .hooks import hooked, watched
+from ..hooks import hooked, watched
 
 _owner = threading.local()  # net: whose forward runs in this thread; free: may it overwrite
 

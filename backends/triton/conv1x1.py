@@ -4,7 +4,7 @@ A 1x1 convolution of a channels-last tensor is a matrix product: the input seen 
 `[M = N*H*W, K = C_in]` (no copy: its rows are the pixels) times the weight seen as
 `[K, C_out]` (the transpose of `[C_out, C_in, 1, 1]`, again no copy). The kernel tiles the
 output `[M, C_out]`, accumulates over K in fp32, adds the bias (and a shortcut) and applies
-the activation (any of archc.backends.epilogue's) to the accumulator, and stores once, in the
+the activation (any of archc.backends.triton.epilogue's) to the accumulator, and stores once, in the
 output's dtype.
 
 A squeeze-and-excitation gate (`gate`, one factor an image and input channel) is multiplied
@@ -22,14 +22,14 @@ import triton
 import triton.language as tl
 from torch.nn import functional as F
 
+from ..activation import TORCH_ACTS, act_of, activation_grad
+from ..folding import fold_bn, scaled
+from ..hooks import unfused
 from . import pool2d
-from .activation import TORCH_ACTS, act_of, activation_grad
 from .concat import Part
 from .dispatch import in_place, nhwc, recording, runs
 from .epilogue import activate
-from .folding import fold_bn, scaled
 from .gate import Gated, Pending
-from .hooks import unfused
 from .launch import capturing, launch, shared_limit
 from .layout import check, interpreted, pixel_stride
 from .roofline import Work, cdiv, held_by_l2
@@ -360,7 +360,7 @@ def layer(x: torch.Tensor, conv: torch.nn.Conv2d, relu: bool = False,
     activation with it. A layer scale (`scale`, ConvNeXt's: a learnt factor a channel, its
     `.scale` [C, 1, 1]) is folded into the weight and bias in every mode (the fold is torch
     ops, so autograd reaches the factors). An activation other than ReLU is torch's own
-    while autograd records. x may be a `Gated` value (archc.backends.gate).
+    while autograd records. x may be a `Gated` value (archc.backends.triton.gate).
     `pool`: x is first max-pooled 3x3/1 (pad 1) by that module (True: files emitted before
     2026-12-07, which name none); at inference while the GEMM loads it, else as its own op.
     Where a layer must be seen called (hooks.unfused: a hook on one), each module is
@@ -483,7 +483,7 @@ def _gemm_into(x, weight, bias, act, widths, out: Part) -> list[torch.Tensor]:
 
 
 def work(a: dict, blocks: dict, target) -> Work:
-    """A launch's work (archc.backends.roofline): 2*M*N*K FLOPs on tensor cores; x, the
+    """A launch's work (archc.backends.triton.roofline): 2*M*N*K FLOPs on tensor cores; x, the
     weight, the bias, the residual, the gate and the output through DRAM once each, x again
     per group of rows when it is larger than L2 can hold for a group's n-tiles."""
     e = a["x_ptr"].element_size()

@@ -4,7 +4,7 @@ Squeeze-and-excitation gates: an SE block ends `x * gate`, a gate of one factor 
 channel ([N, C, 1, 1]), and the product, as large as x, is read once, by the 1x1 projection
 after it. At inference the triton backend hands that GEMM a `Gated` value instead
 (`gated`, below), and the GEMM multiplies the factors in as it loads x
-(archc.backends.conv1x1's `gate`): the gated tensor is never written nor read.
+(archc.backends.triton.conv1x1's `gate`): the gated tensor is never written nor read.
 
 Shortcut sums across a block boundary: MobileNet-v2's and EfficientNet's projection GEMM ends
 an inner block, and the sum with the shortcut is a line of its caller (after a stochastic

@@ -33,7 +33,7 @@ _target: ContextVar[object | None] = ContextVar("archc_target", default=None)
 @contextmanager
 def capture(target) -> Iterator[list[Launch]]:
     """Record launches instead of running them, into the list this yields, choosing configs
-    for `target` (an archc.backends.aot.Target: its `arch` and `shared_per_block`)."""
+    for `target` (an archc.backends.triton.aot.Target: its `arch` and `shared_per_block`)."""
     launches: list[Launch] = []
     token = _launches.set(launches)
     try:

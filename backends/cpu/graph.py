@@ -21,7 +21,7 @@ tracing, no hook on a module of the net nor a global one, no torch mode, every m
 net's code or torch.nn's (a user's module is called, not traced away), torch built with
 oneDNN Graph, `ARCHC_CPU_GRAPH` not 0. It holds the weights as constants (a copy in oneDNN's
 layout, one per shape, for at most `MAX_GRAPHS` shapes a net), so each forward tests that
-the net is as the graph froze it (archc.backends.net_state: modules, modes, hooks, every
+the net is as the graph froze it (archc.backends.cpu.net_state: modules, modes, hooks, every
 tensor's version and pointer); a change (`load_state_dict`, an in-place edit, a module
 replaced) drops the graph, and after
 `MAX_BUILDS` graphs for a shape (weights that keep changing: a net evaluated during
@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import hooks, net_state, owner
+from .. import hooks
+from . import net_state, owner
 
 WARM_UP = 8  # forwards of a shape on the net's own calls before the engines are compared
 TRIALS = 3  # timed forwards of each engine, in turn; the faster minimum wins
@@ -187,7 +188,7 @@ def _compile(net: torch.nn.Module, x: torch.Tensor) -> torch.jit.ScriptModule | 
             torch.jit.enable_onednn_fusion(fusing)
             _tracer.net = None
     if failure is not None:
-        warnings.warn(f"archc.backends.cpu_graph: {type(failure).__name__}: {failure}; the "
+        warnings.warn(f"archc.backends.cpu.graph: {type(failure).__name__}: {failure}; the "
                       "net runs on its own calls", stacklevel=4)
     return graph
 
