@@ -1,11 +1,10 @@
-"""The activations the kernels and oneDNN apply after a conv, by name: one table for both.
+"""The activations the kernels and oneDNN apply after a conv, as torch computes them.
 
-`ACTS` are the names archc's language gives them (`relu6`, `silu`, ...; "linear" for none);
-`TORCH_ACTS` computes each with torch's own function, which is what every fused path must
-equal: the fallbacks, the training paths (autograd records torch's op), and the tests'
-reference. The Triton form of each, applied to a kernel's fp32 accumulator, is
-archc.backends.triton.epilogue; the plans' lists of what a backend fuses (archc.codegen.*.plan) are
-tested to be these names.
+`TORCH_ACTS` computes each activation of the op registry's table (archc.ops.activation.TABLE)
+that takes no keys with torch's own function, which is what every fused path must equal: the
+fallbacks, the training paths (autograd records torch's op), and the tests' reference. `ACTS`
+are their names ("linear" for none), what a launcher's `act` takes. The Triton form of each,
+applied to a kernel's fp32 accumulator, is archc.backends.triton.epilogue.
 """
 
 from __future__ import annotations
@@ -13,9 +12,17 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-TORCH_ACTS = {"linear": lambda y: y, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
-              "tanh": torch.tanh, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
-              "silu": F.silu, "gelu": F.gelu}
+from archc.ops.activation import TABLE  # names and calls: the registry's, torch-free
+
+
+def _function(call: str):
+    """`F.silu` -> torch.nn.functional.silu: the table's call, as a function."""
+    namespace, name = call.split(".")
+    return getattr({"F": F, "torch": torch}[namespace], name)
+
+
+TORCH_ACTS = {"linear": lambda y: y,
+              **{row.name: _function(row.torch) for row in TABLE if not row.keys}}
 ACTS = tuple(TORCH_ACTS)
 
 

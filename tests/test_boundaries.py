@@ -169,7 +169,8 @@ def test_a_backends_compile_time_half_imports_no_torch_and_its_run_time_no_archc
     assert heavy == []
     run_time = {f: s for f, s in files.items() if f.name not in COMPILE_TIME}
     others = [f"{f}: {line}" for f, s in run_time.items() for line in s.splitlines()
-              if re.match(r"\s*(from|import) archc", line) and "archc.backends" not in line]
+              if re.match(r"\s*(from|import) archc", line) and "archc.backends" not in line
+              and "from archc.ops.activation import TABLE" not in line]  # the one table
     assert others == []
     rest = {str(p): p.read_text() for p in (ROOT / "archc").rglob("*.py")}
     assert not [n for n, s in rest.items() if "import triton" in s]

@@ -91,3 +91,15 @@ def test_a_layer_arch_cannot_say_is_named(archc, tmp_path):
 def test_usage_errors(archc, tmp_path, args, message):
     status, _, err = archc("import", *args, "-o", str(tmp_path / "x.arch"))
     assert status == 2 and message in err
+
+
+@pytest.mark.parametrize("row", archc.ops.activation.TABLE, ids=lambda row: row.name)
+def test_every_activation_of_the_table_imports(row):
+    """The importer reads the op registry's table: each activation's torch module comes back
+    as its .arch word, and the net computes what the module does."""
+    nn = torch.nn
+    activation = getattr(nn, row.module.split(".")[1])()
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), activation, nn.Flatten(), nn.Linear(144, 2)).eval()
+    result = imported(module, (3, 8, 8))
+    assert f" {row.name}" in result.text
+    _same_outputs(module, result.text, result, (3, 8, 8))

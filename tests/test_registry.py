@@ -112,3 +112,48 @@ def _sample(spec: base.OpSpec):
                ops.Shuffle: ops.Shuffle(2), ops.LayerNorm: ops.LayerNorm(1e-6),
                ops.LayerScale: ops.LayerScale(1e-6), ops.AdaptivePool: ops.AdaptivePool((4, 4))}
     return samples.get(spec.type) or spec.type()
+
+
+# ---- activations: one table (archc.ops.activation.TABLE) ----------------------------------
+
+# "relu" is also the kernels' flag (the pooled, mlp and merged GEMMs apply only a ReLU) and
+# "linear" no activation: the other names are written in the table, and in the Triton
+# epilogue's branches, only.
+NAMED_ONCE = [row.name for row in ops.activation.TABLE if row.name != "relu"]
+
+
+def test_an_activation_is_named_in_one_table():
+    import re
+
+    from conftest import ROOT
+
+    homes = {"archc/ops/activation.py", "backends/triton/epilogue.py"}
+    found = {}
+    for path in [*ROOT.glob("archc/**/*.py"), *ROOT.glob("backends/**/*.py")]:
+        where = str(path.relative_to(ROOT))
+        for name in NAMED_ONCE:
+            if where not in homes and re.search(rf"[\"']{name}[\"']", path.read_text()):
+                found.setdefault(where, []).append(name)
+    assert found == {}
+
+
+def test_the_triton_epilogue_has_a_branch_for_each_activation_the_kernels_take():
+    import re
+
+    from conftest import ROOT
+
+    source = (ROOT / "backends/triton/epilogue.py").read_text()
+    branches = re.findall(r'ACT == "(\w+)"', source)
+    assert sorted(branches) == sorted(row.name for row in ops.activation.TABLE if row.triton)
+
+
+def test_the_backends_read_the_table():
+    from archc.backends.cpu.plan import POST_OP_ACTS
+    from archc.backends.triton.plan import TRITON_ACTS
+
+    table = ops.activation.TABLE
+    assert TRITON_ACTS == tuple(row.name for row in table if row.triton)
+    assert POST_OP_ACTS == tuple(row.name for row in table if row.onednn)
+    assert set(TYPE_NAMES) >= {row.name for row in table}  # each titled in `archc stats`
+    for row in table:  # forward() calls torch's function, as the table writes it
+        assert ops.activation.activate(row.name, "x").startswith(f"{row.torch}(x")

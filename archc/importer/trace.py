@@ -17,14 +17,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archc.ops.activation import TABLE
+
 JOINS = {operator.add: "sum", torch.add: "sum", operator.mul: "mul", torch.mul: "mul",
          torch.cat: "concat"}
-ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Sigmoid: "sigmoid",
-               nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid", nn.GELU: "gelu",
-               nn.Tanh: "tanh", F.relu: "relu", torch.relu: "relu", F.relu6: "relu6",
-               F.silu: "silu", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
-               F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.gelu: "gelu",
-               torch.tanh: "tanh"}
+
+
+def _activations() -> tuple[dict, dict, dict]:
+    """From the op registry's table: torch's module classes -> the activation, its functions
+    (torch's aliases of them too: `torch.relu`, `F.sigmoid`) -> the name, and the tensor
+    methods (`x.relu()`) that are one."""
+    modules, functions, methods = {}, {}, {}
+    for row in TABLE:
+        modules[getattr(nn, row.module.split(".")[1])] = row
+        if row.keys:
+            continue  # a slope: the module's, never a bare function call
+        short = row.torch.split(".")[1]
+        for namespace in (F, torch):
+            if hasattr(namespace, short):
+                functions[getattr(namespace, short)] = row.name
+        if hasattr(torch.Tensor, short):
+            methods[short] = row.name
+    return modules, functions, methods
+
+
+ACTIVATION_MODULES, ACTIVATIONS, ACTIVATION_METHODS = _activations()
 FLATTENS = {torch.flatten, "flatten", "view", "reshape"}
 
 
@@ -101,9 +118,10 @@ def _function(node, inputs: list[str], stack) -> Layer:
         if len(inputs) < 2:
             raise ImportFailure(f"{node.name}: {target.__name__} of a tensor and a constant")
         return Layer(node.name, JOINS[target], True, inputs, stack)
-    if target in ACTIVATIONS or node.op == "call_method" and target in ("relu", "sigmoid"):
-        name = ACTIVATIONS.get(target, target)
-        return Layer(node.name, name, False, inputs[:1], stack)
+    activation = ACTIVATION_METHODS.get(target) if node.op == "call_method" else \
+        ACTIVATIONS.get(target)
+    if activation is not None:
+        return Layer(node.name, activation, False, inputs[:1], stack)
     if target == "mean" and list(node.args[1:2]) in ([[2, 3]], [(2, 3)], [[-2, -1]]) \
             and not node.kwargs.get("keepdim", False):  # MnasNet's x.mean([2, 3])
         return Layer(node.name, "gap", False, inputs[:1], stack)
@@ -129,10 +147,9 @@ def _module_text(m: nn.Module, node) -> str:
         return _conv(m)
     if isinstance(m, nn.BatchNorm2d):
         return "bn" + _options(eps=(m.eps, 1e-5), momentum=(m.momentum, 0.1))
-    if type(m) in ACTIVATIONS:
-        return ACTIVATIONS[type(m)]
-    if isinstance(m, nn.LeakyReLU):
-        return f"leakyrelu slope={m.negative_slope:g}"
+    if type(m) in ACTIVATION_MODULES:
+        row = ACTIVATION_MODULES[type(m)]
+        return " ".join([row.name, *(f"{key}={getattr(m, attr):g}" for key, attr in row.keys)])
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         return _pool(m)
     if isinstance(m, nn.AdaptiveAvgPool2d):

@@ -6,6 +6,10 @@ Each is a layer of its own and a flag on conv and fc (`conv 3x3 64 relu6`; a fla
 takes the default slope). Elementwise: same shape, same field, no parameters and no MACs (the
 convention of every table: only conv and fc multiply-accumulate). In forward() an activation
 is a call without state, as torchvision writes a ReLU (`F.relu(x)`), not a member.
+
+`TABLE` is the one place an activation is named: its torch call, its title, whether Triton's
+epilogue and oneDNN's post-ops apply it. The backends' plans, their runtimes
+(archc.backends.activation) and `archc import` read it (tests/test_registry.py).
 """
 
 from __future__ import annotations
@@ -15,14 +19,40 @@ from dataclasses import dataclass
 from archc.ops.args import real_arg
 from archc.ops.base import Cost, OpSpec, Signature, Statement
 
-# language name -> (forward() call, stats title)
-CALLS = {"relu": ("F.relu({})", "ReLU"), "relu6": ("F.relu6({})", "ReLU6"),
-         "leakyrelu": ("F.leaky_relu({}, {slope!r})", "leaky ReLU"),
-         "sigmoid": ("torch.sigmoid({})", "sigmoid"), "tanh": ("torch.tanh({})", "tanh"),
-         "hardswish": ("F.hardswish({})", "hard swish"),
-         "hardsigmoid": ("F.hardsigmoid({})", "hard sigmoid"), "silu": ("F.silu({})", "SiLU"),
-         "gelu": ("F.gelu({})", "GELU")}
-ACTIVATION_LAYERS = tuple(CALLS)
+PostOp = tuple[str, tuple[float, ...], str]  # oneDNN's (attribute, scalars, algorithm)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Everything archc knows about one activation. Adding one is a row here, plus a branch
+    in archc.backends.triton.epilogue where `triton` says the kernels apply it."""
+
+    name: str  # the language's word: a layer (`silu`) and a flag of conv and fc
+    torch: str  # torch's function as forward() calls it (F: torch.nn.functional)
+    module: str  # torch's module class, as `archc import` recognises it
+    title: str  # the layer column of `archc stats`
+    triton: bool  # Triton's epilogue applies it to a kernel's accumulator
+    onednn: PostOp | None  # oneDNN's post-op, as mkldnn::_convolution_pointwise takes it
+    #                        (torch/_inductor/mkldnn_ir.py's map); None: torch's own call
+    keys: tuple[tuple[str, str], ...] = ()  # its layer's keys, with torch's names for them
+
+
+TABLE = (
+    Activation("relu", "F.relu", "nn.ReLU", "ReLU", True, ("relu", (), "")),
+    Activation("relu6", "F.relu6", "nn.ReLU6", "ReLU6", True, ("hardtanh", (0.0, 6.0), "")),
+    Activation("leakyrelu", "F.leaky_relu", "nn.LeakyReLU", "leaky ReLU", False, None,
+               keys=(("slope", "negative_slope"),)),
+    Activation("sigmoid", "torch.sigmoid", "nn.Sigmoid", "sigmoid", True, ("sigmoid", (), "")),
+    Activation("tanh", "torch.tanh", "nn.Tanh", "tanh", True, ("tanh", (), "")),
+    Activation("hardswish", "F.hardswish", "nn.Hardswish", "hard swish", True,
+               ("hardswish", (), "")),
+    Activation("hardsigmoid", "F.hardsigmoid", "nn.Hardsigmoid", "hard sigmoid", True,
+               ("hardsigmoid", (), "")),
+    Activation("silu", "F.silu", "nn.SiLU", "SiLU", True, ("swish", (), "")),
+    Activation("gelu", "F.gelu", "nn.GELU", "GELU", True, ("gelu", (), "none")),
+)
+BY_NAME = {row.name: row for row in TABLE}
+ACTIVATION_LAYERS = tuple(BY_NAME)
 ACTIVATIONS = ("linear", *ACTIVATION_LAYERS)  # the flags conv and fc take
 
 
@@ -34,23 +64,28 @@ class Act:
 
 def activate(act: str, value: str, slope: float = 0.01) -> str:
     """`value` with activation `act` applied, as forward() writes it."""
-    return value if act == "linear" else CALLS[act][0].format(value, slope=slope)
+    if act == "linear":
+        return value
+    row = BY_NAME[act]
+    return f"{row.torch}({value}, {slope!r})" if row.keys else f"{row.torch}({value})"
 
 
-def _statement(kind: str) -> Statement:
+def _statement(row: Activation) -> Statement:
+    keys = tuple(key for key, _ in row.keys)
+
     def make(args, span) -> Act:
-        return Act(kind, real_arg(args, "slope", span) if kind == "leakyrelu" else 0.0)
-    return Statement(Signature((), ("slope",) if kind == "leakyrelu" else ()), make)
+        return Act(row.name, real_arg(args, "slope", span) if "slope" in keys else 0.0)
+    return Statement(Signature((), keys), make)
 
 
 ACT = OpSpec(
     type=Act,
-    statements={kind: _statement(kind) for kind in ACTIVATION_LAYERS},
+    statements={row.name: _statement(row) for row in TABLE},
     group=None,
     name=lambda op: op.kind,
     describe=lambda op: op.kind,
     options=lambda op: "",
-    titles={kind: title for kind, (_, title) in CALLS.items()},
+    titles={row.name: row.title for row in TABLE},
     title_detail=lambda op: "",
     arity="one",
     layout="keeps",

@@ -19,10 +19,11 @@ from dataclasses import replace
 
 from archc import ops
 from archc.backends.fusion import KernelPlan, Step, fuse_epilogues
+from archc.ops.activation import TABLE
 from archc.pipeline import Analysis
 
-# The activations oneDNN applies as a convolution's post-op (archc.backends.cpu.POST_OPS).
-POST_OP_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
+# The activations oneDNN applies as a convolution's post-op (the op registry's table).
+POST_OP_ACTS = tuple(row.name for row in TABLE if row.onednn is not None)
 
 
 def plan(analysis: Analysis) -> KernelPlan:

@@ -41,6 +41,8 @@ import weakref
 
 import torch
 
+from archc.ops.activation import TABLE
+
 from ..activation import TORCH_ACTS
 from ..folding import fold_bn
 from ..hooks import unfused
@@ -49,12 +51,9 @@ from .graph import inference  # noqa: F401  (emitted nets decorate their forward
 
 owns_activations = inference  # its name in cpu-backend files emitted before 2026-12-06
 
-# An activation as oneDNN's post-op: (attribute, scalars, algorithm); the names
-# mkldnn::_convolution_pointwise takes (torch/_inductor/mkldnn_ir.py's map).
-POST_OPS = {"relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
-            "sigmoid": ("sigmoid", [], ""), "tanh": ("tanh", [], ""),
-            "hardswish": ("hardswish", [], ""), "hardsigmoid": ("hardsigmoid", [], ""),
-            "silu": ("swish", [], ""), "gelu": ("gelu", [], "none")}
+# An activation as oneDNN's post-op: (attribute, scalars, algorithm), from the op registry.
+POST_OPS = {row.name: (row.onednn[0], list(row.onednn[1]), row.onednn[2]) for row in TABLE
+            if row.onednn is not None}
 
 _packed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> (versions,
 #                                                 {input size: what it made})

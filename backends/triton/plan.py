@@ -36,12 +36,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archc import ops
-from archc.analysis.shapes import flat_values
 from archc.backends.fusion import KernelPlan, Slice, Step, fuse_epilogues, only_user
+from archc.ops.activation import TABLE
 from archc.pipeline import Analysis
 
-# The activations the kernels apply to their accumulator (archc.backends.activation.ACTS).
-TRITON_ACTS = ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "gelu")
+# The activations the kernels apply to their accumulator (archc.backends.triton.epilogue).
+TRITON_ACTS = tuple(row.name for row in TABLE if row.triton)
 MAX_HIDDEN = 256  # archc.backends.triton.mlp1x1 keeps the hidden tile in registers
 
 
@@ -247,7 +247,7 @@ def defer_to_sums(analysis: Analysis, steps: list[Step]) -> list[Step]:
 def place_in_concats(analysis: Analysis, kernel_plan: KernelPlan) -> KernelPlan:
     """Each concat branch's slice of the concat's buffer; the steps that make a branch in
     Triton write it there (`into`), the others' outputs are copied in."""
-    graph, slices, flat = analysis.graph, {}, flat_values(analysis.graph)
+    graph, slices, flat = analysis.graph, {}, analysis.flat
     for n in graph.order():
         node = graph.node(n)
         if isinstance(node.op, ops.Concat) and not _joins_flat(analysis, n, flat):
@@ -309,6 +309,6 @@ def _not_a_gemm(op: ops.Conv) -> str:
 
 
 def _joins_flat(analysis: Analysis, n: int, flat: dict[int, bool]) -> bool:
-    """Whether a concat joins a flat value (archc.analysis.shapes.flat_values): it then gets
+    """Whether a concat joins a flat value (archc.pipeline.Analysis.flat): it then gets
     no buffer (its branches are 2-D)."""
     return any(flat[i] for i in analysis.graph.node(n).inputs)
