@@ -12,11 +12,13 @@ at any of them. Nothing on this path imports torch or triton.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from archc.analysis.check import Checked, compare_claims, diagnose, under_defaults, unused_blocks
 from archc.analysis.cost import Cost, count_costs
-from archc.analysis.shapes import Field, Shape, infer_shapes, receptive_fields
+from archc.analysis.params import width_params
+from archc.analysis.shapes import Field, Shape, flat_values, infer_shapes, receptive_fields
 from archc.errors import ArchError, Diagnostic, Note
 from archc.ir.build import build_graph, build_partial
 from archc.ir.graph import Graph
@@ -33,6 +35,19 @@ class Analysis:
     checks: list[Checked]  # every expect and paper claim, compared
     diagnostics: list[Diagnostic]
     program: Program  # what was loaded: the net and its blocks, to build again
+
+    # What code generation asks of the analysis, computed on first use and kept, so that
+    # the emitters and plans of every backend share one answer.
+    @cached_property
+    def flat(self) -> dict[int, bool]:
+        """Which values are N x C rather than N x C x H x W (archc.ir.shapes.flat_values)."""
+        return flat_values(self.graph)
+
+    @cached_property
+    def width_params(self) -> tuple[str, ...]:
+        """The net parameters a net class takes as constructor arguments (the net built again
+        for each: archc.analysis.params); never needed by the front end's own commands."""
+        return width_params(self.program, self.graph)
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -295,6 +295,41 @@ def test_no_emitted_class_builds_a_module_it_does_not_call(name, backend):
     assert unused_members(source) == []
 
 
+def unused_arguments(source: str) -> list[str]:
+    """The constructor arguments an emitted class takes and never reads."""
+    unused = []
+    for cls in (n for n in pyast.parse(source).body if isinstance(n, pyast.ClassDef)):
+        init = next((f for f in cls.body if isinstance(f, pyast.FunctionDef) and
+                     f.name == "__init__"), None)
+        if init is None:
+            continue
+        read = {n.id for n in pyast.walk(init) if isinstance(n, pyast.Name) and
+                isinstance(n.ctx, pyast.Load)}
+        unused += [f"{cls.name}({a.arg})" for a in init.args.args[1:] if a.arg not in read]
+    return unused
+
+
+@pytest.mark.parametrize("name", sweep(nets()))
+def test_every_emitted_class_uses_every_constructor_argument(name):
+    """A block parameter that sizes a window (EfficientNet's `conv (k)x(k) ... pad=same`) is
+    the class's `k` and `padding=k // 2`: one MbconvDw for 3x3 and 5x5, not a clone per size
+    that takes `k` and ignores it (issue 36)."""
+    source = emit(analyse(ROOT / "nets" / name)).source
+    assert unused_arguments(source) == []
+
+
+def test_one_class_serves_every_window_a_block_parameter_gives():
+    source = emit(analyse(ROOT / "nets/efficientnet_b0.arch")).source
+    assert re.findall(r"class (Mbconv\w*)\(", source) == ["MbconvDw", "Mbconv", "MbconvRes"]
+    assert "in_channels, in_channels, k, stride=s, padding=k // 2," in source
+    net = compile_net(ROOT / "nets/efficientnet_b0.arch")
+    windows = sorted({m.kernel_size for m in net.modules() if isinstance(m, torch.nn.Conv2d)
+                      and m.groups > 1})
+    assert windows == [(3, 3), (5, 5)]
+    assert all(m.padding == (m.kernel_size[0] // 2,) * 2 for m in net.modules()
+               if isinstance(m, torch.nn.Conv2d) and m.groups > 1)
+
+
 @pytest.mark.parametrize("name", ["googlenet", "resnet18", "efficientnet_b0", "nin_cifar10"])
 def test_every_backend_builds_the_torch_backends_modules_in_its_containers(name):
     """The same module names, containers and layer types on every backend (a chain is an

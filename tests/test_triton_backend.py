@@ -6,6 +6,7 @@ Without a GPU the kernels run in Triton's interpreter (conftest), so the nets ar
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, has_cuda
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_lower import LAYERS
 
@@ -404,6 +405,21 @@ def random_source(layers, channels: int, size: int) -> str:
         "\n".join(body) + "\n}\n"
 
 
+def _normalises_a_constant(net: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether a batch norm in training sees a channel that is one value (a softmax over one
+    channel makes ones): it then divides the rounding noise of its mean by sqrt(eps), and two
+    correct backends' outputs differ by that noise times 300."""
+    flat = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: flat.append(
+                 bool((args[0].var(dim=(0, 2, 3), unbiased=False) < 1e-8).any())))
+             for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    return any(flat)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.tuples(LAYERS | NESTED, st.integers(1, 6), st.integers(0, 2)), min_size=1,
                 max_size=5),
@@ -423,6 +439,7 @@ def test_random_nets_agree_across_backends(layers, channels, size):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     x = torch.randn(2, channels, size, size)
+    assume(not _normalises_a_constant(copy.deepcopy(reference).train(), x))
     for mode in ("train", "eval"):
         with torch.no_grad():
             torch.testing.assert_close(getattr(fused, mode)()(x), getattr(reference, mode)()(x),

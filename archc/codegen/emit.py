@@ -48,8 +48,6 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from archc import ops
-from archc.analysis.params import width_params
-from archc.analysis.shapes import flat_values
 from archc.backends.backend import TORCH, Backend
 from archc.codegen.buffers import ConcatBuffers
 from archc.codegen.calls import Calls
@@ -117,12 +115,12 @@ class _Emitter:
         self.backend = backend
         self.plan = backend.planner(analysis) if backend.planner else None
         self.graph = analysis.graph
-        self.flat = flat_values(analysis.graph)
+        self.flat = analysis.flat
         self.finals = {self.graph.output} | {h.output for h in self.graph.heads}
         self.classes = Classes()
         self.layer_nodes: dict[str, int] = {}
         self.functions: set[str] = set()  # of archc.lang.functions, that widths call
-        self.net_args = width_params(analysis.program, analysis.graph)  # constructor arguments
+        self.net_args = analysis.width_params  # the net class's constructor arguments
         self.calls = Calls(self.graph, backend, self.flat, self.finals)
         self.reference_chains = chains  # the torch backend's, by class prefix (None: this is it)
         self.chains: dict[str, set[str]] = {}  # the chains each class declares, by its prefix

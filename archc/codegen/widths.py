@@ -127,7 +127,33 @@ class Widths:
         texts = {"in": self.text(operand), "out": self.text(n),
                  "features_in": self.python(self._flattened(operand))}
         for key in ops.spec(node.op).given:  # conv's groups and stride, dropout's p
-            texts[key] = self.python(self._given(n, key, getattr(node.op, key)))
+            if key != "window":
+                texts[key] = self.python(self._given(n, key, getattr(node.op, key)))
+        if "window" in ops.spec(node.op).given:
+            texts.update(self._window(n))
+        return texts
+
+    def _window(self, n: int) -> dict[str, str]:
+        """A window a block parameter sizes (`conv (k)x(k) c pad=same`), as the class's
+        Python: `window` (`k`), `pad` (`k // 2`, where the statement says pad=same) and a
+        window's stride (`3x3/(s)`). One class then serves every size it is used with."""
+        node = self.a.graph.node(n)
+        window = dict(node.given).get("window")
+        if not self.symbolic or not isinstance(window, ast.Window):
+            return {}
+        texts = {}
+        sizes = [self.python(ast.Ref(d, window.span)) if isinstance(d, str) else str(d)
+                 for d in window.dims]
+        named = [isinstance(d, str) and not size.isdigit() for d, size in zip(window.dims, sizes)]
+        if any(named):
+            texts["window"] = _pair_text(sizes)
+            pad = dict(node.given).get("pad")
+            if isinstance(pad, ast.KeyArg) and isinstance(pad.value, ast.Ref) and \
+                    pad.value.name == "same":
+                texts["pad"] = _pair_text([f"{size} // 2" if name else str(int(size) // 2)
+                                           for size, name in zip(sizes, named)])
+        if isinstance(window.stride, str):
+            texts["stride"] = self.python(ast.Ref(window.stride, window.span))
         return texts
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -154,6 +180,11 @@ class Widths:
 
     def _number(self, n: int) -> ast.Num:
         return pyexpr.number(self.a.shapes[n].c, self.a.graph.node(n).span)
+
+
+def _pair_text(texts: list[str]) -> str:
+    """A window's or padding's sizes as a module argument: `k`, or `(k, 1)`."""
+    return texts[0] if texts[0] == texts[1] else f"({texts[0]}, {texts[1]})"
 
 
 def _net_names(args: tuple[str, ...]) -> dict[str, str]:

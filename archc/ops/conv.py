@@ -56,10 +56,16 @@ def conv_options(op: Conv) -> str:
 
 
 def conv_module(op: Conv, texts: dict[str, str]) -> str:
+    """`texts`: the arguments a block parameter gives, as Python (archc.codegen.widths)."""
     extra = options(stride=(Text(texts.get("stride", str(op.stride))), Text("1")),
-                    padding=(square(op.pad), 0), bias=(op.bias, True))
+                    padding=(_text(texts, "pad", op.pad), 0), bias=(op.bias, True))
     groups = f", groups={texts['groups']}" if texts["groups"] != "1" else ""
-    return f"nn.Conv2d({texts['in']}, {texts['out']}, {square(op.window)}{extra}{groups})"
+    window = _text(texts, "window", op.window)
+    return f"nn.Conv2d({texts['in']}, {texts['out']}, {window}{extra}{groups})"
+
+
+def _text(texts: dict[str, str], key: str, pair: tuple[int, int]):
+    return Text(texts[key]) if key in texts else square(pair)
 
 
 CONV = OpSpec(
@@ -81,7 +87,7 @@ CONV = OpSpec(
     folds_bn=True,
     draw="conv",
     width="channels",
-    given=("groups", "stride"),
+    given=("groups", "stride", "window"),
     module=conv_module,
     helper="",
     reads="spatial",

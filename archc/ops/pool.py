@@ -93,9 +93,10 @@ def pool_shape(op: Pool, inputs, context) -> Shape:
 def pool_module(op: Pool, texts: dict[str, str]) -> str:
     kind = "MaxPool2d" if op.kind == "max" else "AvgPool2d"
     stride = Text(texts.get("stride", str(op.stride)))  # always written: torch's default
-    extra = options(stride=(stride, None), padding=(square(op.pad), 0),  # is the window
-                    ceil_mode=(op.ceil, False))
-    return f"nn.{kind}({square(op.window)}{extra})"
+    padding = Text(texts["pad"]) if "pad" in texts else square(op.pad)  # is the window
+    extra = options(stride=(stride, None), padding=(padding, 0), ceil_mode=(op.ceil, False))
+    window = Text(texts["window"]) if "window" in texts else square(op.window)
+    return f"nn.{kind}({window}{extra})"
 
 
 POOL = OpSpec(
@@ -115,7 +116,7 @@ POOL = OpSpec(
     folds_bn=False,
     draw="pool",
     width="same",
-    given=("stride",),
+    given=("stride", "window"),
     module=pool_module,
     helper="",
     reads="spatial",
