@@ -66,6 +66,15 @@ def import_module(module, input_shape=(3, 224, 224), name: str | None = None,
     return imported(module, tuple(input_shape), name, blocks).text
 
 
+def import_onnx(path, input_shape=None, name: str | None = None, blocks: str = "modules") -> str:
+    """An ONNX file as readable .arch text (archc.importer.onnx_file): parsed, never run; the
+    module classes a torch export names become blocks. `input_shape` (C, H, W) where the
+    file's size is dynamic."""
+    from archc.importer import imported_onnx
+
+    return imported_onnx(path, tuple(input_shape) if input_shape else None, name, blocks).text
+
+
 def __getattr__(name: str):
     """`archc.Engine` and `archc.FrozenError`, imported (with torch) when first asked for."""
     if name in ("Engine", "FrozenError"):

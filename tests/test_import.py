@@ -86,7 +86,7 @@ def test_a_layer_arch_cannot_say_is_named(archc, tmp_path):
     ([f"{ROOT}/tests/data/import/absent.py:f"], "no such file"),
     ([f"{MODELS}:absent"], "has no callable 'absent'"),
     ([f"{MODELS}:tiny", "--input", "3x32"], "give channels x height x width"),
-    (["model.onnx"], "importing ONNX is not built yet"),
+    (["model.py:f"], "model.py: no such file"),
 ])
 def test_usage_errors(archc, tmp_path, args, message):
     status, _, err = archc("import", *args, "-o", str(tmp_path / "x.arch"))

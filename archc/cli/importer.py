@@ -1,12 +1,14 @@
-"""`archc import SOURCE -o NET.arch`: an existing PyTorch net as readable .arch.
+"""`archc import SOURCE -o NET.arch`: an existing PyTorch net or ONNX file as readable .arch.
 
     archc import torchvision.models:resnet18 -o resnet18.arch --weights resnet18.pt
     archc import path/to/model.py:build --input 3x32x32 -o mine.arch
+    archc import model.onnx -o model.arch --weights model.pt
 
 SOURCE is `package.module:callable` or `path/to/file.py:callable`, called with no arguments,
-returning an nn.Module (run in eval mode, traced with torch.fx: archc.importer). `--weights`
-saves the module's tensors as the imported net's state_dict (paired by structure). A layer
-.arch cannot say is an error naming it (exit 1).
+returning an nn.Module (run in eval mode, traced with torch.fx: archc.importer), or an `.onnx`
+file (parsed, never run: archc.importer.onnx_file). `--weights` saves the source's tensors as
+the imported net's state_dict (paired by structure). A layer .arch cannot say is an error
+naming it (exit 1), and nothing is written.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ from archc.errors import UsageError
 
 def add_command(commands) -> None:
     command = commands.add_parser(
-        "import", help="turn a PyTorch module into readable .arch (blocks recovered)",
+        "import", help="turn a PyTorch module or an ONNX file into readable .arch",
         description="Trace SOURCE (package.module:callable or file.py:callable returning an "
-                    "nn.Module) and write it as .arch: each module class of yours a block, "
-                    "each nn.Sequential a labelled group, the numbers that differ between "
-                    "instances of a block its parameters.")
-    command.add_argument("source", metavar="SOURCE", help="package.module:callable or "
-                                                          "path/to/file.py:callable")
+                    "nn.Module), or read an .onnx file, and write it as .arch: each module "
+                    "class of yours a block, each nn.Sequential a labelled group, the numbers "
+                    "that differ between instances of a block its parameters.")
+    command.add_argument("source", metavar="SOURCE", help="package.module:callable, "
+                                                          "path/to/file.py:callable or FILE.onnx")
     command.add_argument("-o", "--output", required=True, metavar="NET.arch")
     command.add_argument("--weights", metavar="NET.pt",
                          help="also save the module's tensors as the net's state_dict")
-    command.add_argument("--input", default="3x224x224", metavar="CxHxW",
-                         help="the image size the net takes (default 3x224x224)")
+    command.add_argument("--input", metavar="CxHxW",
+                         help="the image size the net takes (default: an ONNX file's own, "
+                              "else 3x224x224)")
     command.add_argument("--name", help="the net's name (default: the module's class)")
     command.add_argument("--blocks", choices=("modules", "none"), default="modules",
                          help="modules: a block per class of yours (default); none: every "
@@ -46,19 +49,20 @@ def run_import(args) -> int:
     require("import", "torch")
     from archc.errors import ArchError
     from archc.files import write_atomically
-    from archc.importer import imported, weights
+    from archc.importer import imported, imported_onnx, weights
     from archc.importer.trace import ImportFailure
 
-    shape = _shape(args.input)
+    shape = _shape(args.input) if args.input else None
     writable(args.output)
     if args.weights:
         writable(args.weights)
-    if args.source.endswith(".onnx"):
-        raise UsageError("importing ONNX is not built yet: import the PyTorch module it "
-                         "came from (package.module:callable)")
-    module = _load(args.source)
+    module = None if args.source.endswith(".onnx") else _load(args.source)
     try:
-        result = imported(module, shape, args.name, args.blocks)
+        if module is None:
+            require("import", "onnx")
+            result = imported_onnx(args.source, shape, args.name, args.blocks)
+        else:
+            result = imported(module, shape or (3, 224, 224), args.name, args.blocks)
     except ImportFailure as failure:
         raise ArchError(f"cannot import {args.source}: {failure}") from None
     write_atomically(args.output, lambda temporary: Path(temporary).write_text(result.text))

@@ -1,9 +1,11 @@
-"""Import (`archc import`, `archc.import_module`): an existing PyTorch net as readable .arch.
+"""Import (`archc import`, `archc.import_module`, `archc.import_onnx`): an existing net as
+readable .arch.
 
-The stages: `trace` (torch.fx: each layer's statement and the modules it sits in), `layout`
-(the series-parallel structure with its joins, blocks recovered from the module classes,
-the text through archc's formatter). `imported(module, input_shape)` gives the text and the
-modules the trace ran; `weights` pairs their tensors with the imported net's by structure.
+The stages: `trace` (torch.fx: each layer's statement and the modules it sits in) or
+`onnx_file` (an ONNX file's nodes, the same), `layout` (the series-parallel structure with its
+joins, blocks recovered from the module classes, the text through archc's formatter).
+`imported(module, input_shape)` and `imported_onnx(path)` give the text and what the weights
+need; `weights` pairs their tensors with the imported net's by structure.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 class Imported:
     text: str  # the .arch source, canonical
     modules: frozenset[str]  # the paths of the modules the trace ran (their weights are the net's)
+    tensors: dict | None = None  # an ONNX file's weights, as a state_dict in its nodes' order
 
 
 def imported(module, input_shape: tuple[int, int, int], name: str | None = None,
@@ -24,24 +27,51 @@ def imported(module, input_shape: tuple[int, int, int], name: str | None = None,
     `blocks="modules"` makes a block of each class of the user's and a group of each
     nn.Sequential, "none" writes every layer in the net. Raises
     archc.importer.trace.ImportFailure for what .arch cannot say."""
-    from archc.importer.layout import Writer, group, structure
     from archc.importer.trace import trace
-    from archc.lang.printer import format_text
 
     layers = trace(module.eval(), input_shape)
-    statements = structure(layers)
-    if blocks == "modules":
-        statements = group(statements)
     net = name or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(module).__name__).lower()
-    text = format_text(Writer().text(net, statements), f"<import of {type(module).__name__}>")
+    text = _text(layers, net, blocks, type(module).__name__)
     return Imported(text, frozenset(path for layer in layers for path, _ in layer.stack))
 
 
-def weights(module, result: Imported) -> dict:
+def imported_onnx(path, input_shape: tuple[int, int, int] | None = None,
+                  name: str | None = None, blocks: str = "modules") -> Imported:
+    """An ONNX file as .arch text (parsed, never run): blocks from the module classes a torch
+    export names, the weights its initializers. `input_shape` where the file's is dynamic."""
+    from pathlib import Path
+
+    import torch
+
+    from archc.importer.onnx_file import OnnxGraph
+
+    graph = OnnxGraph(path, input_shape)
+    net = name or re.sub(r"\W+", "_", Path(path).stem).strip("_").lower() or "imported"
+    net = net if net[0].isalpha() else f"net_{net}"
+    text = _text(graph.layers, net, blocks, Path(path).name)
+    state = {f"node{i}.{role}": torch.from_numpy(value.copy())
+             for i, layer in enumerate(graph.layers) if layer.name in graph.tensors
+             for role, value in graph.tensors[layer.name].items()}
+    return Imported(text, frozenset(), state)
+
+
+def _text(layers, net: str, blocks: str, source: str) -> str:
+    from archc.importer.layout import Writer, group, structure
+    from archc.lang.printer import format_text
+
+    statements = structure(layers)
+    if blocks == "modules":
+        statements = group(statements)
+    return format_text(Writer().text(net, statements), f"<import of {source}>")
+
+
+def weights(module, result: Imported) -> dict:  # module: None for an ONNX file
     """`module`'s tensors as the imported net's state_dict: those of the modules the trace
     ran (an auxiliary head an eval forward skips is left out), paired by structure."""
     from archc.codegen.weights import convert_net
 
+    if result.tensors is not None:
+        return convert_net(result.text, result.tensors)
     state = {key: value for key, value in module.state_dict().items()
              if key.rpartition(".")[0] in result.modules}
     return convert_net(result.text, state)

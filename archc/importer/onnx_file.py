@@ -1,0 +1,341 @@
+"""Read an ONNX file as layers: each node a .arch statement, with the modules it came from.
+
+The file is parsed (the `onnx` package's protobuf reader), never run: sizes come from the
+nodes' attributes and the weights' shapes, the input's from the graph (or `--input` where
+they are dynamic). A node of a file torch exported carries its module path and class
+(`pkg.torch.onnx.name_scopes`, `pkg.torch.onnx.class_hierarchy`), which archc.importer.layout
+makes blocks of, as it does torch.fx's; a file without them (the ONNX Model Zoo's) reads as
+one flat net. Constants (initializers, `Constant`, `ConstantOfShape` fills) are values,
+not layers. What .arch cannot say (an asymmetric pad, a Transpose, a Mul by a constant) is an
+ImportFailure naming the node and its op.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+from pathlib import Path
+
+from archc.importer.trace import ImportFailure, Layer
+from archc.ops.activation import TABLE
+from archc.ops.args import BUILTIN_DEFAULTS
+
+# ONNX's activation ops that are one of archc's as they stand (their defaults).
+ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}
+assert set(ACTIVATIONS.values()) <= {row.name for row in TABLE}
+JOINS = {"Add": "sum", "Sum": "sum", "Mul": "mul", "Concat": "concat"}
+CONSTANTS = {"Constant", "ConstantOfShape"}
+
+
+class OnnxGraph:
+    """The layers of an ONNX file and each layer's tensors, by the roles torch gives them."""
+
+    def __init__(self, path: str | Path, input_shape: tuple[int, int, int] | None = None):
+        model = _load(Path(path))
+        self.graph = model.graph
+        self.values = _constants(model.graph)
+        self.shapes = _inferred_shapes(model)  # value -> its dims, where ONNX infers them
+        self.tensors: dict[str, dict[str, object]] = {}  # layer name -> role -> array
+        self.layers: list[Layer] = [self._input(input_shape)]
+        self.alias: dict[str, str] = {}  # a value a skipped node passes on -> its source
+        self.shuffles: dict[str, tuple[int, str]] = {}  # a channel shuffle's Reshape or
+        #                 Transpose output -> (its groups, the tensor it shuffles)
+        for node in model.graph.node:
+            if node.op_type not in CONSTANTS and node.output[0] not in self.values:
+                self._node(node)
+
+    # ---- the graph's input -----------------------------------------------------------------
+
+    def _input(self, given: tuple[int, int, int] | None) -> Layer:
+        inputs = [i for i in self.graph.input if i.name not in self.values]
+        if len(inputs) != 1:
+            raise ImportFailure(f"the graph takes {len(inputs)} inputs "
+                                f"({', '.join(i.name for i in inputs)}); archc's nets take one "
+                                "image")
+        (image,) = inputs
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?"
+                for d in image.type.tensor_type.shape.dim]
+        if len(dims) != 4:
+            raise ImportFailure(f"input '{image.name}' is {len(dims)}-D "
+                                f"({' x '.join(map(str, dims))}); archc's nets take "
+                                "N x C x H x W images")
+        if given is None:
+            if not all(isinstance(d, int) and d > 0 for d in dims[1:]):
+                raise ImportFailure(f"input '{image.name}' is {' x '.join(map(str, dims))}: its "
+                                    "size is not fixed; give it with --input CxHxW")
+            given = tuple(dims[1:])
+        c, h, w = given
+        return Layer(image.name, f"input {c}x{h}x{w}", False, [], ())
+
+    # ---- one node ----------------------------------------------------------------------------
+
+    def _node(self, node) -> None:
+        op, attrs = node.op_type, _attributes(node)
+        tensors = [self.alias.get(i, i) for i in node.input if i and i not in self.values]
+        stack = _stack(node)
+        if op in ("Identity", "Dropout"):
+            self.alias[node.output[0]] = tensors[0]
+            return
+        if self._shuffle(node, op, attrs, tensors, stack):
+            return
+        if op in JOINS:
+            if len(tensors) < 2:
+                raise self._failure(node, "of a tensor and a constant (a per-channel scale or "
+                                          "shift has no .arch statement)")
+            if op == "Concat" and attrs.get("axis") != 1:
+                raise self._failure(node, f"along axis {attrs.get('axis')}; archc concatenates "
+                                          "channels (axis 1)")
+            self.layers.append(Layer(node.output[0], JOINS[op], True, tensors, stack))
+            return
+        text = self._statement(node, op, attrs)
+        self.layers.append(Layer(node.output[0], text, False, tensors[:1], stack))
+
+    def _shuffle(self, node, op: str, attrs: dict, tensors: list[str], stack) -> bool:
+        """ShuffleNet's channel shuffle as ONNX writes it: Reshape N x C x H x W to
+        N x g x C/g x H x W, Transpose (0, 2, 1, 3, 4), Reshape back: `shuffle g`."""
+        target = self.values.get(node.input[1]) if op == "Reshape" else None
+        if target is not None and len(target) == 5 and tensors[0] not in self.shuffles:
+            self.shuffles[node.output[0]] = (int(target[1]), tensors[0])
+            return True
+        if op == "Transpose" and tensors[0] in self.shuffles and \
+                list(attrs.get("perm", [])) == [0, 2, 1, 3, 4]:
+            self.shuffles[node.output[0]] = self.shuffles[tensors[0]]
+            return True
+        if target is not None and len(target) == 4 and tensors[0] in self.shuffles:
+            groups, source = self.shuffles[tensors[0]]
+            self.layers.append(Layer(node.output[0], f"shuffle {groups}", False, [source],
+                                     stack))
+            return True
+        return False
+
+    def _statement(self, node, op: str, attrs: dict) -> str:
+        if op in ACTIVATIONS:
+            return ACTIVATIONS[op]
+        if op == "LeakyRelu":
+            return f"leakyrelu slope={attrs.get('alpha', 0.01):g}"
+        if op == "Clip" and self._bounds(node) == (0.0, 6.0):
+            return "relu6"
+        if op == "Conv":
+            return self._conv(node, attrs)
+        if op == "BatchNormalization":
+            names = ("weight", "bias", "running_mean", "running_var")
+            self.tensors[node.output[0]] = {r: self.values[i] for r, i in zip(names,
+                                                                               node.input[1:])}
+            return "bn" + _options(eps=attrs.get("epsilon", 1e-5))
+        if op in ("MaxPool", "AveragePool"):
+            return self._pool(node, op, attrs)
+        if op == "GlobalAveragePool" or op == "ReduceMean" and self._axes(node, attrs) == [2, 3]:
+            return "gap"
+        if op == "Flatten" and attrs.get("axis", 1) == 1 or op == "Reshape" and \
+                len(self.values.get(node.input[1], ())) == 2:
+            return "flatten"
+        if op == "Gemm":
+            return self._fc(node, attrs)
+        if op == "LRN":
+            return f"lrn {attrs['size']}" + _options(alpha=attrs.get("alpha", 1e-4),
+                                                     beta=attrs.get("beta", 0.75),
+                                                     k=attrs.get("bias", 1.0))
+        if op == "Softmax" and attrs.get("axis", 1) in (1, -1):
+            return "softmax"
+        raise self._failure(node, "has no .arch statement")
+
+    def _conv(self, node, attrs: dict) -> str:
+        weight = self.values.get(node.input[1])
+        if weight is None:
+            raise self._failure(node, "with a weight computed at run time")
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])) or \
+                attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise self._failure(node, "with dilation or auto_pad has no .arch form")
+        roles = {"weight": weight}
+        if len(node.input) > 2 and node.input[2]:
+            roles["bias"] = self.values[node.input[2]]
+        self.tensors[node.output[0]] = roles
+        (kh, kw), stride = weight.shape[2:], self._stride(node, attrs)
+        text = f"conv {kh}x{kw}{f'/{stride}' if stride != 1 else ''} {weight.shape[0]}"
+        text += self._pads(node, attrs)
+        group = attrs.get("group", 1)
+        return text + (f" groups={group}" if group != 1 else "") + \
+            ("" if "bias" in roles else " bias=false")
+
+    def _pool(self, node, op: str, attrs: dict) -> str:
+        kh, kw = attrs["kernel_shape"]
+        stride = self._stride(node, attrs)
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        size, out = self.shapes.get(node.input[0], ())[2:], self.shapes.get(node.output[0], ())[2:]
+        if op == "AveragePool" and not attrs.get("count_include_pad", 0) and any(pads):
+            if list(out) == [1, 1] and len(size) == 2 and (kh, kw) == \
+                    (size[0] + pads[0] + pads[2], size[1] + pads[1] + pads[3]):
+                return "gap"  # one window over all of it, its padding left out: the mean
+            raise self._failure(node, "leaves the padding out of its averages "
+                                      "(count_include_pad=0); archc's avgpool counts it")
+        ceil = bool(attrs.get("ceil_mode"))
+        if op == "MaxPool" and pads[:2] != pads[2:] and len(size) == 2 and \
+                all(after >= before for before, after in zip(pads[:2], pads[2:])) and \
+                list(out) == [_ceil_size(n, k, stride, p) for n, k, p in
+                              zip(size, (kh, kw), pads[:2])]:
+            pads, ceil = pads[:2] * 2, True  # Caffe's ceil rounding, written as padding after
+        text = f"{'max' if op == 'MaxPool' else 'avg'}pool {kh}x{kw}/{stride}"
+        return text + self._pads(node, {"pads": pads}) + (" round=ceil" if ceil else "")
+
+    def _fc(self, node, attrs: dict) -> str:
+        weight = self.values.get(node.input[1])
+        if weight is None or attrs.get("transA") or attrs.get("alpha", 1.0) != 1.0 or \
+                attrs.get("beta", 1.0) != 1.0:
+            raise self._failure(node, "is no plain x W^T + b")
+        weight = weight if attrs.get("transB") else weight.T
+        roles = {"weight": weight}
+        if len(node.input) > 2 and node.input[2]:
+            bias = self.values[node.input[2]].reshape(-1)
+            if bias.size not in (1, weight.shape[0]):
+                raise self._failure(node, f"adds {bias.size} biases to {weight.shape[0]} outputs")
+            roles["bias"] = bias if bias.size == weight.shape[0] else \
+                bias.repeat(weight.shape[0])  # one bias for all, as ONNX broadcasts it
+        self.tensors[node.output[0]] = roles
+        return f"fc {weight.shape[0]}" + ("" if "bias" in roles else " bias=false")
+
+    # ---- attributes ------------------------------------------------------------------------
+
+    def _stride(self, node, attrs: dict) -> int:
+        sh, sw = attrs.get("strides", [1, 1])
+        if sh != sw:
+            raise self._failure(node, f"with a stride of {sh}x{sw} has no .arch form")
+        return sh
+
+    def _pads(self, node, attrs: dict) -> str:
+        top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+        if (top, left) != (bottom, right):
+            raise self._failure(node, f"pads {top},{left} before and {bottom},{right} after: "
+                                      "an asymmetric pad has no .arch form")
+        return f" pad={top}" if top == left and top else \
+            f" pad={top}x{left}" if (top, left) != (0, 0) else ""
+
+    def _bounds(self, node) -> tuple[float | None, float | None]:
+        """A Clip's bounds: inputs since opset 11, attributes before."""
+        attrs = _attributes(node)
+        inputs = list(node.input) + ["", ""]
+        low, high = (self.values.get(inputs[1]), self.values.get(inputs[2])) if \
+            len(node.input) > 1 else (attrs.get("min"), attrs.get("max"))
+        return (None if low is None else float(low), None if high is None else float(high))
+
+    def _axes(self, node, attrs: dict) -> list[int] | None:
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.values.get(node.input[1])
+        return sorted(int(a) % 4 for a in axes) if axes is not None else None
+
+    def _failure(self, node, what: str) -> ImportFailure:
+        where = _stack(node)
+        module = f" in {where[-1][0]}" if where else ""
+        return ImportFailure(f"node '{node.name or node.output[0]}' ({node.op_type}){module} "
+                             f"{what}")
+
+
+def _load(path: Path):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not path.is_file():
+        raise ImportFailure(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as error:
+        raise ImportFailure(f"{path}: not a readable ONNX file (truncated or another "
+                            f"format?): {error}") from None
+    if not model.graph.node:
+        raise ImportFailure(f"{path}: not a readable ONNX file (no graph)")
+    external = [t.name for t in model.graph.initializer
+                if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        try:
+            onnx.load_external_data_for_model(model, str(path.parent))
+        except (OSError, ValueError) as error:
+            raise ImportFailure(f"{path}: its weights live in another file that cannot be "
+                                f"read ({error})") from None
+    return model
+
+
+def _options(**values: float) -> str:
+    """` key=value` for each that is not archc's default (archc.ops.args.BUILTIN_DEFAULTS),
+    compared as float32, the precision ONNX stores them in."""
+    import numpy
+
+    return "".join(f" {key}={str(numpy.float32(value))}" for key, value in values.items()
+                   if numpy.float32(value) != numpy.float32(BUILTIN_DEFAULTS[key]))
+
+
+def _ceil_size(n: int, k: int, stride: int, pad: int) -> int:
+    """A pool's output size with ceil rounding, as PyTorch and Caffe compute it: the last
+    window must start inside the input or its left padding."""
+    out = -(-(n + 2 * pad - k) // stride) + 1
+    return out - 1 if (out - 1) * stride >= n + pad else out
+
+
+def _inferred_shapes(model) -> dict[str, list[int]]:
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001  (a file ONNX cannot infer: the rules that need sizes refuse)
+        return {}
+    values = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
+    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+
+def _constants(graph) -> dict[str, object]:
+    """Initializers, Constant outputs and ConstantOfShape fills, by name, as numpy arrays."""
+    import numpy
+    from onnx import numpy_helper
+
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        attrs = _attributes(node)
+        if node.op_type == "Constant" and "value" in attrs:
+            values[node.output[0]] = attrs["value"]
+        elif node.op_type == "Reshape" and all(i in values for i in node.input):
+            # a weight stored in another shape (Caffe2's fc weights): the shape it is used in
+            data, shape = values[node.input[0]], [int(d) for d in values[node.input[1]]]
+            shape = [data.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+            values[node.output[0]] = data.reshape(shape)
+        elif node.op_type == "Unsqueeze" and all(i in values for i in node.input):
+            axes = attrs.get("axes") if len(node.input) == 1 else values[node.input[1]]
+            values[node.output[0]] = numpy.expand_dims(values[node.input[0]],
+                                                       tuple(int(a) for a in axes))
+        elif node.op_type == "ConstantOfShape" and node.input[0] in values:
+            fill = attrs.get("value", numpy.zeros(1, numpy.float32))
+            values[node.output[0]] = numpy.full([int(d) for d in values[node.input[0]]],
+                                                fill.reshape(-1)[0], fill.dtype)
+    return values
+
+
+def _attributes(node) -> dict:
+    from onnx import helper, numpy_helper
+
+    found = {}
+    for attribute in node.attribute:
+        value = helper.get_attribute_value(attribute)
+        found[attribute.name] = numpy_helper.to_array(value) if hasattr(value, "dims") else value
+    return found
+
+
+def _stack(node) -> tuple[tuple[str, type], ...]:
+    """The modules a node torch exported sits in, outermost first, as torch.fx gives them:
+    (path, class), the class a stand-in named as the exporter wrote it."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    try:
+        scopes = pyast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
+        classes = pyast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
+    except (ValueError, SyntaxError):
+        return ()
+    return tuple((path, _class(name)) for path, name in zip(scopes[1:], classes[1:])
+                 if not name.startswith("aten."))
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def _class(qualified: str) -> type:
+    """A stand-in class with the exported module class's name and module (the layout reads
+    `__name__` and `__module__`), one per name so instances compare alike."""
+    if qualified not in _CLASSES:
+        module, _, name = qualified.rpartition(".")
+        _CLASSES[qualified] = type(name, (), {"__module__": module})
+    return _CLASSES[qualified]
