@@ -13,6 +13,8 @@ import archc
 from archc import compile as compile_arch
 from archc.cli.fmt import canonical
 from archc.importer import imported, weights
+from archc.ops.activation import TABLE
+from archc.pipeline import analyse
 
 MODELS = ROOT / "tests/data/import/models.py"
 DEFAULT = ["resnet18", "mobilenet_v3_small", "densenet121"]  # residuals, SE gates, dense concats
@@ -39,6 +41,9 @@ def test_torchvisions_classifiers_import_exactly(name):
     module = getattr(torchvision().models, name)(**extra).eval()
     result = imported(module, shape)
     assert canonical(result.text, "x.arch") == result.text
+    # self-verifying: the source's shapes and counts, claimed in the text, hold under check
+    assert analyse("<import>.arch", text=result.text).diagnostics == []
+    assert result.text.count("  expect ") >= 3 and "expect params=" in result.text
     _same_outputs(module, result.text, result, shape)
 
 
@@ -79,6 +84,10 @@ def test_a_layer_arch_cannot_say_is_named(archc, tmp_path):
                            str(tmp_path / "x.arch"))
     assert status == 1 and "permute in 1 has no .arch statement" in err
     assert not (tmp_path / "x.arch").exists()
+    status, out, err = archc("import", f"{MODELS}:shuffled", "--input", "3x8x8", "-o",
+                             str(tmp_path / "x.arch"), "--report")
+    assert status == 1 and out.splitlines()[1].split()[:2] == ["permute", "1"]
+    assert not (tmp_path / "x.arch").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -93,7 +102,7 @@ def test_usage_errors(archc, tmp_path, args, message):
     assert status == 2 and message in err
 
 
-@pytest.mark.parametrize("row", archc.ops.activation.TABLE, ids=lambda row: row.name)
+@pytest.mark.parametrize("row", TABLE, ids=lambda row: row.name)
 def test_every_activation_of_the_table_imports(row):
     """The importer reads the op registry's table: each activation's torch module comes back
     as its .arch word, and the net computes what the module does."""

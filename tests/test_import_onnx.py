@@ -52,7 +52,8 @@ def _same_as_onnxruntime(path: Path, result, shape) -> None:
 def test_the_onnx_zoos_nets_import_with_onnxruntimes_logits(name):
     path = LIGHT / f"light_{name}.onnx"
     result = imported_onnx(path)
-    analysis = analyse("<import>.arch", text=result.text).raise_errors()
+    analysis = analyse("<import>.arch", text=result.text)
+    assert analysis.diagnostics == []  # its expects, from ONNX's shapes and weights, hold
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
     (output,) = model.graph.output
     out = [d.dim_value for d in output.type.tensor_type.shape.dim]
@@ -172,3 +173,19 @@ def test_inputs_that_are_no_image_are_refused(archc, tmp_path, inputs, message):
     path = _graph_file(tmp_path, inputs)
     status, _, err = archc("import", str(path), "-o", str(tmp_path / "x.arch"))
     assert status == 1 and message in err, err
+
+
+def test_report_lists_every_op_the_language_lacks_with_its_count(archc, tmp_path):
+    """The zoo's DenseNet-121 writes each batch norm as a Mul and an Add by per-channel
+    constants: --report counts them all (121 each) rather than stopping at the first, and
+    writes nothing."""
+    status, out, err = archc("import", str(LIGHT / "light_densenet121.onnx"), "-o",
+                             str(tmp_path / "x.arch"), "--report")
+    assert status == 1 and "242 nodes have no .arch statement" in err
+    rows = [line.split()[:2] for line in out.splitlines()[1:]]
+    assert rows == [["Mul", "121"], ["Add", "121"]]
+    assert not (tmp_path / "x.arch").exists()
+    status, out, _ = archc("import", str(LIGHT / "light_bvlc_alexnet.onnx"), "-o",
+                           str(tmp_path / "a.arch"), "--report")
+    assert status == 0 and "every node has an .arch statement" in out
+    assert (tmp_path / "a.arch").exists()

@@ -42,6 +42,9 @@ def add_command(commands) -> None:
     command.add_argument("--blocks", choices=("modules", "none"), default="modules",
                          help="modules: a block per class of yours (default); none: every "
                               "layer in the net")
+    command.add_argument("--report", action="store_true",
+                         help="go on past what .arch cannot say and list every such op with "
+                              "its count (the language's growth list); writes nothing then")
     command.set_defaults(run=run_import)
 
 
@@ -50,7 +53,7 @@ def run_import(args) -> int:
     from archc.errors import ArchError
     from archc.files import write_atomically
     from archc.importer import imported, imported_onnx, weights
-    from archc.importer.trace import ImportFailure
+    from archc.importer.trace import ImportFailure, Unsupported
 
     shape = _shape(args.input) if args.input else None
     writable(args.output)
@@ -60,11 +63,18 @@ def run_import(args) -> int:
     try:
         if module is None:
             require("import", "onnx")
-            result = imported_onnx(args.source, shape, args.name, args.blocks)
+            result = imported_onnx(args.source, shape, args.name, args.blocks, args.report)
         else:
-            result = imported(module, shape or (3, 224, 224), args.name, args.blocks)
+            result = imported(module, shape or (3, 224, 224), args.name, args.blocks,
+                              args.report)
+    except Unsupported as unsupported:
+        print(_report(unsupported.found))
+        raise ArchError(f"cannot import {args.source}: {len(unsupported.found)} nodes have no "
+                        f".arch statement (listed above); nothing written") from None
     except ImportFailure as failure:
         raise ArchError(f"cannot import {args.source}: {failure}") from None
+    if args.report:
+        print(f"{args.source}: every node has an .arch statement")
     write_atomically(args.output, lambda temporary: Path(temporary).write_text(result.text))
     print(f"wrote {args.output}: net {result.text.split('net ', 1)[1].split()[0]}, "
           f"{result.text.count(chr(10))} lines", file=sys.stderr)
@@ -75,6 +85,18 @@ def run_import(args) -> int:
         write_atomically(args.weights, lambda temporary: torch.save(state, temporary))
         print(f"wrote {args.weights}: {len(state)} tensors", file=sys.stderr)
     return 0
+
+
+def _report(found: list[tuple[str, str]]) -> str:
+    """Each op .arch has no statement for, most frequent first: its count and its first node."""
+    counts: dict[str, list[str]] = {}
+    for op, why in found:
+        counts.setdefault(op, []).append(why)
+    width = max(len(op) for op in counts)
+    lines = [f"{'op':<{width}}  count  first"]
+    for op, whys in sorted(counts.items(), key=lambda item: -len(item[1])):
+        lines.append(f"{op:<{width}}  {len(whys):>5}  {whys[0]}")
+    return "\n".join(lines)
 
 
 def _shape(text: str) -> tuple[int, int, int]:

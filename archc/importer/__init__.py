@@ -22,21 +22,39 @@ class Imported:
 
 
 def imported(module, input_shape: tuple[int, int, int], name: str | None = None,
-             blocks: str = "modules") -> Imported:
+             blocks: str = "modules", report: bool = False) -> Imported:
     """`module` (an nn.Module taking N x C x H x W) as .arch text, traced in eval mode:
     `blocks="modules"` makes a block of each class of the user's and a group of each
     nn.Sequential, "none" writes every layer in the net. Raises
-    archc.importer.trace.ImportFailure for what .arch cannot say."""
+    archc.importer.trace.ImportFailure for what .arch cannot say (with `report`, Unsupported:
+    all of it)."""
     from archc.importer.trace import trace
 
-    layers = trace(module.eval(), input_shape)
+    layers = trace(module.eval(), input_shape, report)
     net = name or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(module).__name__).lower()
-    text = _text(layers, net, blocks, type(module).__name__)
-    return Imported(text, frozenset(path for layer in layers for path, _ in layer.stack))
+    ran = frozenset(path for layer in layers for path, _ in layer.stack)
+    params = sum(p.numel() for key, p in module.named_parameters()
+                 if key.rpartition(".")[0] in ran)
+    text = _text(layers, net, blocks, type(module).__name__,
+                 (params, _macs(module, input_shape)))
+    return Imported(text, ran)
+
+
+def _macs(module, input_shape: tuple[int, int, int]) -> int:
+    """The module's multiply-accumulates for one image, as torch counts them (FlopCounterMode:
+    convolutions and matrix products, two FLOPs each), archc's convention too."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        module(torch.zeros(1, *input_shape))
+    return counter.get_total_flops() // 2
 
 
 def imported_onnx(path, input_shape: tuple[int, int, int] | None = None,
-                  name: str | None = None, blocks: str = "modules") -> Imported:
+                  name: str | None = None, blocks: str = "modules",
+                  report: bool = False) -> Imported:
     """An ONNX file as .arch text (parsed, never run): blocks from the module classes a torch
     export names, the weights its initializers. `input_shape` where the file's is dynamic."""
     from pathlib import Path
@@ -45,24 +63,27 @@ def imported_onnx(path, input_shape: tuple[int, int, int] | None = None,
 
     from archc.importer.onnx_file import OnnxGraph
 
-    graph = OnnxGraph(path, input_shape)
+    graph = OnnxGraph(path, input_shape, report)
     net = name or re.sub(r"\W+", "_", Path(path).stem).strip("_").lower() or "imported"
     net = net if net[0].isalpha() else f"net_{net}"
-    text = _text(graph.layers, net, blocks, Path(path).name)
     state = {f"node{i}.{role}": torch.from_numpy(value.copy())
              for i, layer in enumerate(graph.layers) if layer.name in graph.tensors
              for role, value in graph.tensors[layer.name].items()}
+    params = sum(t.numel() for key, t in state.items()  # a bn's statistics: not parameters
+                 if not key.endswith(("running_mean", "running_var")))
+    text = _text(graph.layers, net, blocks, Path(path).name, (params, graph.macs))
     return Imported(text, frozenset(), state)
 
 
-def _text(layers, net: str, blocks: str, source: str) -> str:
+def _text(layers, net: str, blocks: str, source: str, totals: tuple[int, int]) -> str:
+    """The file, self-verifying: `expect` lines with the source's shapes and counts."""
     from archc.importer.layout import Writer, group, structure
     from archc.lang.printer import format_text
 
     statements = structure(layers)
     if blocks == "modules":
         statements = group(statements)
-    return format_text(Writer().text(net, statements), f"<import of {source}>")
+    return format_text(Writer().text(net, statements, totals), f"<import of {source}>")
 
 
 def weights(module, result: Imported) -> dict:  # module: None for an ONNX file

@@ -31,6 +31,7 @@ class Stmt:
     body: list[Stmt] = field(default_factory=list)  # a group's or a block's statements
     label: str | None = None
     repeat: int = 1
+    last: Stmt | None = None  # written `xN`: its last repetition, whose value it makes
 
     def layers(self):
         if self.layer is not None:
@@ -147,12 +148,20 @@ class Writer:
         self.taken: set[str] = set()
         self.blocks: list[str] = []
         self.names: dict[int, tuple[str, tuple]] = {}  # id(use) -> (block, arguments)
+        self.expects = False  # the net's own statements claim their source's shapes
 
-    def text(self, net: str, stmts: list[Stmt]) -> str:
+    def text(self, net: str, stmts: list[Stmt], totals: tuple[int, int] | None = None) -> str:
+        """The file; with `totals` (the source's params and MACs), self-verifying: each of the
+        net's statements expects the shape its source computes, the net its counts, so that
+        `archc check` proves the text equals the source."""
         uses = list(_uses(stmts))
         for height in sorted({_height(u) for u in uses}):
             self._define([u for u in uses if _height(u) == height])
-        return "\n".join([*self.blocks, f"net {net} {{", *self.body(stmts, "    "), "}"]) + "\n"
+        self.expects = totals is not None
+        body = self.body(stmts, "    ", top=True)
+        if totals is not None:
+            body += ["", f"    expect params={totals[0]} macs={totals[1]}"]
+        return "\n".join([*self.blocks, f"net {net} {{", *body, "}"]) + "\n"
 
     def _define(self, uses: list[Stmt]) -> None:
         by_skeleton: dict[tuple[str, str], list[tuple[Stmt, list[int]]]] = {}
@@ -176,7 +185,7 @@ class Writer:
                                for p in params)
                 self.names[id(use)] = (name, values)
 
-    def body(self, stmts: list[Stmt], indent: str) -> list[str]:
+    def body(self, stmts: list[Stmt], indent: str, top: bool = False) -> list[str]:
         merged: list[Stmt] = []
         for stmt in _repeats(stmts):  # equal uses in a row: `basic_block(64) x2`
             last = merged[-1] if merged else None
@@ -184,9 +193,19 @@ class Writer:
                     not stmt.label and not last.label and \
                     self.names.get(id(stmt)) == self.names.get(id(last)) is not None:
                 last.repeat += 1
+                last.last = stmt.last or stmt
                 continue
             merged.append(stmt)
-        lines = [line for stmt in merged for line in self.stmt(stmt, indent)]
+        lines = []
+        for stmt in merged:
+            written = self.stmt(stmt, indent)
+            shape = _output(stmt).shape
+            if top and self.expects and shape and stmt.layer is not None and \
+                    stmt.layer.text.startswith("input "):
+                shape = None  # the input's size is its statement
+            if top and self.expects and shape:
+                written[-1] += "  expect " + "x".join(map(str, (*shape, 1, 1)[:3]))
+            lines += written
         for stmt in merged:
             stmt.repeat = 1 if stmt.block is not None else stmt.repeat  # printed: undo
         return lines
@@ -236,6 +255,13 @@ def _height(use: Stmt) -> int:
     return 1 + max(inner) if inner else 0
 
 
+def _output(stmt: Stmt) -> Layer:
+    """The layer whose value a statement makes: its own, or its body's last statement's (of
+    its last repetition, where it is written `xN`)."""
+    stmt = stmt.last or stmt
+    return stmt.layer if stmt.layer is not None else _output(stmt.body[-1])
+
+
 def _repeats(stmts: list[Stmt]) -> list[Stmt]:
     """Consecutive equal layer statements written once with `xN` (VGG's conv 3x3 512 x3)."""
     out: list[Stmt] = []
@@ -245,6 +271,7 @@ def _repeats(stmts: list[Stmt]) -> list[Stmt]:
                 not last.branches and not stmt.branches and not last.label and \
                 not stmt.label and last.layer.text == stmt.layer.text:
             last.repeat += 1
+            last.last = stmt.last or stmt
         else:
             out.append(stmt)
     return out

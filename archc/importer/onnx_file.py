@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast as pyast
 from pathlib import Path
 
-from archc.importer.trace import ImportFailure, Layer
+from archc.importer.trace import ImportFailure, Layer, Unsupported
 from archc.ops.activation import TABLE
 from archc.ops.args import BUILTIN_DEFAULTS
 
@@ -29,7 +29,9 @@ CONSTANTS = {"Constant", "ConstantOfShape"}
 class OnnxGraph:
     """The layers of an ONNX file and each layer's tensors, by the roles torch gives them."""
 
-    def __init__(self, path: str | Path, input_shape: tuple[int, int, int] | None = None):
+    def __init__(self, path: str | Path, input_shape: tuple[int, int, int] | None = None,
+                 report: bool = False):
+        """`report`: go on past what .arch cannot say and raise `Unsupported` with all of it."""
         model = _load(Path(path))
         self.graph = model.graph
         self.values = _constants(model.graph)
@@ -39,9 +41,26 @@ class OnnxGraph:
         self.alias: dict[str, str] = {}  # a value a skipped node passes on -> its source
         self.shuffles: dict[str, tuple[int, str]] = {}  # a channel shuffle's Reshape or
         #                 Transpose output -> (its groups, the tensor it shuffles)
+        unsupported = []
         for node in model.graph.node:
-            if node.op_type not in CONSTANTS and node.output[0] not in self.values:
+            if node.op_type in CONSTANTS or node.output[0] in self.values:
+                continue
+            try:
                 self._node(node)
+            except ImportFailure as failure:
+                if not report:
+                    raise
+                unsupported.append((node.op_type, str(failure)))
+                inputs = [i for i in node.input if i and i not in self.values]
+                for output in node.output[:1] if inputs else ():  # go on past it
+                    self.alias[output] = self.alias.get(inputs[0], inputs[0])
+        if unsupported:
+            raise Unsupported(unsupported)
+        for layer in self.layers:  # as ONNX's shape inference gives them, one image
+            dims = self.shapes.get(layer.name)
+            layer.shape = tuple(dims[1:]) if dims and all(dims[1:]) else None
+        self.macs = sum(self._macs(node) for node in model.graph.node
+                        if node.op_type in ("Conv", "Gemm"))
 
     # ---- the graph's input -----------------------------------------------------------------
 
@@ -191,6 +210,19 @@ class OnnxGraph:
                 bias.repeat(weight.shape[0])  # one bias for all, as ONNX broadcasts it
         self.tensors[node.output[0]] = roles
         return f"fc {weight.shape[0]}" + ("" if "bias" in roles else " bias=false")
+
+    def _macs(self, node) -> int:
+        """A conv's or an fc's multiply-accumulates for one image, from the file's weights
+        and ONNX's inferred output size (None where it infers none: not counted)."""
+        weight, out = self.values.get(node.input[1]), self.shapes.get(node.output[0])
+        if weight is None or not out:
+            return 0
+        per_output = int(weight[0].size) if node.op_type == "Conv" else \
+            int(weight.size // out[-1])
+        outputs = 1
+        for d in out[1:]:
+            outputs *= d
+        return per_output * outputs
 
     # ---- attributes ------------------------------------------------------------------------
 

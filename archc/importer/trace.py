@@ -49,6 +49,14 @@ class ImportFailure(Exception):
     """A module archc cannot write: which node, in which module, and why."""
 
 
+class Unsupported(ImportFailure):
+    """Every node .arch has no statement for (`archc import --report`): (op, why) each."""
+
+    def __init__(self, found: list[tuple[str, str]]):
+        super().__init__(f"{len(found)} nodes have no .arch statement; first: {found[0][1]}")
+        self.found = found
+
+
 @dataclass
 class Layer:
     name: str  # the fx node's
@@ -56,30 +64,66 @@ class Layer:
     join: bool
     inputs: list[str]
     stack: tuple[tuple[str, type], ...]  # (module path, its class), outermost first
+    shape: tuple[int, ...] | None = None  # its output's, one image, as the source computes it
 
 
-def trace(module: nn.Module, input_shape: tuple[int, int, int]) -> list[Layer]:
-    """The layers of `module` in execution order, the first `input CxHxW`."""
-    graph = torch.fx.symbolic_trace(module).graph
+def trace(module: nn.Module, input_shape: tuple[int, int, int],
+          report: bool = False) -> list[Layer]:
+    """The layers of `module` in execution order, the first `input CxHxW`, each with its
+    output's shape (the module run once on zeros: torch.fx's ShapeProp). `report`: go on past
+    what .arch cannot say and raise `Unsupported` with all of it at the end."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    traced = torch.fx.symbolic_trace(module)
+    with torch.no_grad():
+        ShapeProp(traced).propagate(torch.zeros(1, *input_shape))
     modules = dict(module.named_modules())
     layers: list[Layer] = []
-    for node in graph.nodes:
+    unsupported: list[tuple[str, str]] = []
+    for node in traced.graph.nodes:
         stack = tuple((path.split("@")[0], kind) for path, (_, kind) in
                       node.meta.get("nn_module_stack", {}).items())
         inputs = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
-        if node.op == "placeholder":
-            c, h, w = input_shape
-            layers.append(Layer(node.name, f"input {c}x{h}x{w}", False, [], ()))
-        elif node.op == "output":
-            continue
-        elif node.op == "call_module":
-            text = _module_text(modules[node.target], node)
-            layers.append(Layer(node.name, text, False, inputs[:1], stack))
-        elif node.op in ("call_function", "call_method"):
-            layers.append(_function(node, inputs, stack))
-        else:  # get_attr: a tensor of the module's used as a value
-            raise ImportFailure(f"{node.name} ({node.op} {node.target}): archc has no "
-                                "statement for a parameter used as a value")
+        try:
+            layer = _layer(node, inputs, stack, modules, input_shape)
+        except ImportFailure as failure:
+            if not report:
+                raise
+            unsupported.append((_op(node, modules), str(failure)))
+            layer = Layer(node.name, "identity", False, inputs[:1], stack) if inputs else None
+        if layer is not None:
+            meta = node.meta.get("tensor_meta")
+            layer.shape = tuple(meta.shape[1:]) if hasattr(meta, "shape") else None
+            layers.append(layer)
+    if unsupported:
+        raise Unsupported(unsupported)
+    return _joined(layers)
+
+
+def _layer(node, inputs: list[str], stack, modules: dict, input_shape) -> Layer | None:
+    if node.op == "placeholder":
+        c, h, w = input_shape
+        return Layer(node.name, f"input {c}x{h}x{w}", False, [], ())
+    if node.op == "output":
+        return None
+    if node.op == "call_module":
+        return Layer(node.name, _module_text(modules[node.target], node), False, inputs[:1],
+                     stack)
+    if node.op in ("call_function", "call_method"):
+        return _function(node, inputs, stack)
+    raise ImportFailure(f"{node.name} ({node.op} {node.target}): archc has no "  # get_attr
+                        "statement for a parameter used as a value")
+
+
+def _op(node, modules: dict) -> str:
+    """What a node computes, as `--report` counts it: a module's class, a function's name."""
+    if node.op == "call_module":
+        return type(modules[node.target]).__name__
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def _joined(layers: list[Layer]) -> list[Layer]:
+    """The layers with identities passed through and DenseNet's concats nested."""
     alias: dict[str, str] = {}  # an identity's name -> what it passes on
     kept, concats = [], []
     for layer in layers:
