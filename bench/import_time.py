@@ -40,8 +40,8 @@ def main() -> None:
     print(f"{'net':18s} {'route':8s} {'export':>8s} {'import':>8s} {'check':>7s}  lines")
     for name, shape in (("densenet201", (3, 224, 224)), ("efficientnet_b7", (3, 600, 600))):
         module = getattr(models, name)().eval()
-        result, seconds = timed(lambda: imported(module, shape))
-        analysis, check = timed(lambda: analyse("<import>.arch", text=result.text))
+        result, seconds = timed(lambda m=module, s=shape: imported(m, s))
+        analysis, check = timed(lambda r=result: analyse("<import>.arch", text=r.text))
         assert analysis.diagnostics == [], analysis.diagnostics[:1]
         print(f"{name:18s} {'torch':8s} {'-':>8s} {seconds:7.2f}s {check:6.2f}s  "
               f"{result.text.count(chr(10))}")
