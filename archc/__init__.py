@@ -58,7 +58,7 @@ def convert_weights(path_or_source, checkpoint, heads: bool = True, overrides=No
 
 
 def import_module(module, input_shape=(3, 224, 224), name: str | None = None,
-                  blocks: str = "modules") -> str:
+                  blocks: str = "auto") -> str:
     """An nn.Module as readable .arch text (archc.importer): traced in eval mode, each module
     class of the user's a block, each nn.Sequential a labelled group."""
     from archc.importer import imported
@@ -66,7 +66,7 @@ def import_module(module, input_shape=(3, 224, 224), name: str | None = None,
     return imported(module, tuple(input_shape), name, blocks).text
 
 
-def import_onnx(path, input_shape=None, name: str | None = None, blocks: str = "modules") -> str:
+def import_onnx(path, input_shape=None, name: str | None = None, blocks: str = "auto") -> str:
     """An ONNX file as readable .arch text (archc.importer.onnx_file): parsed, never run; the
     module classes a torch export names become blocks. `input_shape` (C, H, W) where the
     file's size is dynamic."""

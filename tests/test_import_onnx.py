@@ -13,6 +13,7 @@ import archc
 from archc import compile as compile_arch
 from archc.importer import imported_onnx, weights
 from archc.importer.trace import ImportFailure
+from archc.ops.activation import TABLE
 from archc.pipeline import analyse
 
 onnx = pytest.importorskip("onnx")
@@ -189,3 +190,87 @@ def test_report_lists_every_op_the_language_lacks_with_its_count(archc, tmp_path
                            str(tmp_path / "a.arch"), "--report")
     assert status == 0 and "every node has an .arch statement" in out
     assert (tmp_path / "a.arch").exists()
+
+
+def _uses(text: str) -> dict[str, int]:
+    """Block name -> how many times the net uses it (`x3` counting three)."""
+    import re
+
+    net = text[re.search(r"^net ", text, re.M).start():]
+    found: dict[str, int] = {}
+    for name, times in re.findall(r"^\s+(\w+)\([^)]*\)(?: x(\d+))?", net, re.M):
+        found[name] = found.get(name, 0) + int(times or 1)
+    return found
+
+
+def test_without_names_recurring_units_become_blocks():
+    """The zoo's files name no modules: --blocks auto finds the units by structure. SqueezeNet's
+    fire modules (the squeeze conv before its expand concat) are one block used 8 times,
+    VGG-19's stages two blocks (two and four convs before a pool), and the files still prove
+    themselves."""
+    squeezenet = archc.import_onnx(LIGHT / "light_squeezenet.onnx")
+    assert _uses(squeezenet) == {"branches": 8}
+    assert "block branches(c1, c2) {\n    conv 1x1 c1\n    relu\n    concat {" in squeezenet
+    vgg = archc.import_onnx(LIGHT / "light_vgg19.onnx")
+    assert _uses(vgg) == {"stage": 2, "stage_2": 3}
+    flat = archc.import_onnx(LIGHT / "light_vgg19.onnx", blocks="none")
+    assert len(vgg) < len(flat) and "block" not in flat
+    for text in (squeezenet, vgg):
+        assert analyse("<import>.arch", text=text).diagnostics == []
+
+
+@pytest.mark.slow
+def test_resnet50s_bottlenecks_are_found_without_names_and_keep_the_logits():
+    path = LIGHT / "light_resnet50.onnx"
+    result = imported_onnx(path, blocks="structure")
+    assert _uses(result.text) == {"residual": 12, "residual_2": 3}  # + one inline: used once
+    assert "residual(256, 1024) x5" in result.text
+    _same_as_onnxruntime(path, result, (3, 224, 224))
+
+
+def test_nins_mlpconvs_are_found_in_an_export_stripped_of_its_names(tmp_path):
+    """archc's own NIN exported to ONNX, every node's names and metadata removed: the
+    mlpconvs (three convs, each followed by another kind of pool) come back as one block, its
+    window a parameter."""
+    net = compile_arch(ROOT / "nets/nin_cifar10.arch").eval()
+    path = tmp_path / "nin.onnx"
+    torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(path), dynamo=True, verbose=False)
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.name = ""
+    onnx.save(model, str(path))
+    result = imported_onnx(path)
+    assert _uses(result.text) == {"unit": 3}
+    assert "block unit(c1, c2, c3, c4) {\n    conv (c1)x(c1) 192 pad=c2 bias=false" in result.text
+    assert analyse("<import>.arch", text=result.text).diagnostics == []
+    _same_as_onnxruntime(path, result, (3, 32, 32))
+
+
+@pytest.mark.parametrize("row", [r for r in TABLE if r.onnx], ids=lambda row: row.name)
+def test_every_activation_of_the_table_imports_from_its_onnx_op(row, tmp_path):
+    """The op registry's table names each activation's ONNX op and the attributes it needs
+    (Clip's bounds as inputs, HardSigmoid's torch slope); the file's logits come back."""
+    import numpy
+    from onnx import TensorProto, helper, numpy_helper
+
+    op, wanted = row.onnx
+    inputs, attributes, initializers = ["x"], {}, []
+    if op == "Clip":
+        for bound in ("min", "max"):
+            initializers.append(numpy_helper.from_array(numpy.array(wanted[bound], "float32"),
+                                                        bound))
+            inputs.append(bound)
+    else:
+        attributes = dict(wanted)
+    node = helper.make_node(op, inputs, ["y"], **attributes)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 3, 4, 4])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [1, 3, 4, 4])], initializers)
+    path = tmp_path / f"{row.name}.onnx"
+    opset = 20 if op == "Gelu" else 17
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]),
+              str(path))
+    result = imported_onnx(path)
+    assert f"\n    {row.name}  " in result.text
+    _same_as_onnxruntime(path, result, (3, 4, 4))

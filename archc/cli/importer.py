@@ -39,9 +39,12 @@ def add_command(commands) -> None:
                          help="the image size the net takes (default: an ONNX file's own, "
                               "else 3x224x224)")
     command.add_argument("--name", help="the net's name (default: the module's class)")
-    command.add_argument("--blocks", choices=("modules", "none"), default="modules",
-                         help="modules: a block per class of yours (default); none: every "
-                              "layer in the net")
+    command.add_argument("--blocks", choices=("auto", "modules", "structure", "none"),
+                         default="auto",
+                         help="modules: a block per class of yours; structure: a block per "
+                              "recurring unit (residual, inception, stage), found without "
+                              "names; none: every layer in the net; auto (default): modules "
+                              "where the source names them, else the shorter of the others")
     command.add_argument("--report", action="store_true",
                          help="go on past what .arch cannot say and list every such op with "
                               "its count (the language's growth list); writes nothing then")

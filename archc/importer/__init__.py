@@ -22,10 +22,11 @@ class Imported:
 
 
 def imported(module, input_shape: tuple[int, int, int], name: str | None = None,
-             blocks: str = "modules", report: bool = False) -> Imported:
+             blocks: str = "auto", report: bool = False) -> Imported:
     """`module` (an nn.Module taking N x C x H x W) as .arch text, traced in eval mode:
-    `blocks="modules"` makes a block of each class of the user's and a group of each
-    nn.Sequential, "none" writes every layer in the net. Raises
+    `blocks="modules"` (what "auto" is here) makes a block of each class of the user's and a
+    group of each nn.Sequential, "structure" blocks of recurring segments, "none" writes every
+    layer in the net. Raises
     archc.importer.trace.ImportFailure for what .arch cannot say (with `report`, Unsupported:
     all of it)."""
     from archc.importer.trace import trace
@@ -53,7 +54,7 @@ def _macs(module, input_shape: tuple[int, int, int]) -> int:
 
 
 def imported_onnx(path, input_shape: tuple[int, int, int] | None = None,
-                  name: str | None = None, blocks: str = "modules",
+                  name: str | None = None, blocks: str = "auto",
                   report: bool = False) -> Imported:
     """An ONNX file as .arch text (parsed, never run): blocks from the module classes a torch
     export names, the weights its initializers. `input_shape` where the file's is dynamic."""
@@ -76,14 +77,28 @@ def imported_onnx(path, input_shape: tuple[int, int, int] | None = None,
 
 
 def _text(layers, net: str, blocks: str, source: str, totals: tuple[int, int]) -> str:
-    """The file, self-verifying: `expect` lines with the source's shapes and counts."""
+    """The file, self-verifying: `expect` lines with the source's shapes and counts. Blocks
+    (`blocks`): "modules" from the module classes the source names, "structure" from
+    recurring segments (archc.importer.segments), "none"; "auto" the first where the source
+    names modules, else the shorter file of the other two."""
     from archc.importer.layout import Writer, group, structure
+    from archc.importer.segments import segmented
     from archc.lang.printer import format_text
 
-    statements = structure(layers)
-    if blocks == "modules":
-        statements = group(statements)
-    return format_text(Writer().text(net, statements, totals), f"<import of {source}>")
+    def written(how: str, pools_inside: bool = True) -> str:
+        statements = structure(layers)  # afresh: the Writer merges repeats in place
+        if how == "modules":
+            statements = group(statements)
+        elif how == "structure":
+            statements = segmented(statements, pools_inside)
+        return format_text(Writer().text(net, statements, totals), f"<import of {source}>")
+
+    if blocks == "none":
+        return written("none")
+    if blocks == "modules" or blocks == "auto" and any(layer.stack for layer in layers):
+        return written("modules")
+    shortest = min(written("structure"), written("structure", pools_inside=False), key=len)
+    return shortest if blocks == "structure" else min(shortest, written("none"), key=len)
 
 
 def weights(module, result: Imported) -> dict:  # module: None for an ONNX file

@@ -142,7 +142,9 @@ class Writer:
     """Block definitions, one per class and structure, and the net's text. Definitions are
     made innermost first (a block's body shows the uses inside it with their arguments)."""
 
-    NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")
+    # a number of a statement (not an exponent), a window's size or its stride: `3x3/2`
+    NUMBER = re.compile(r"(?<![\w.])(?<!e-)(?<!e\+)\d+(?![\w.])|(?<=\dx)\d+(?![\w.])"
+                        r"|(?<=\d/)\d+(?![\w.])|(?<![\w.])\d+(?=x\d)")
 
     def __init__(self):
         self.taken: set[str] = set()
@@ -235,10 +237,17 @@ class Writer:
 
 
 def _filled(skeleton: str, numbers: list[int], slot: dict[int, str]) -> str:
-    """The skeleton's `#`s, in order: the parameter that number is, else the number."""
+    """The skeleton's `#`s, in order: the parameter that number is, else the number; a
+    parameter inside a window parenthesised, as the language writes it: `(k)x(k)/(s)`."""
     parts = skeleton.split("#")
-    filled = [slot.get(k, str(n)) for k, n in enumerate(numbers)]
-    return "".join(p + (filled[k] if k < len(filled) else "") for k, p in enumerate(parts))
+
+    def fill(k: int) -> str:
+        if k not in slot:
+            return str(numbers[k])
+        window = parts[k].endswith(("x", "/")) or parts[k + 1].startswith(("x", "/"))
+        return f"({slot[k]})" if window else slot[k]
+
+    return "".join(p + (fill(k) if k < len(numbers) else "") for k, p in enumerate(parts))
 
 
 def _uses(stmts: list[Stmt]):

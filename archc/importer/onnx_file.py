@@ -19,9 +19,8 @@ from archc.importer.trace import ImportFailure, Layer, Unsupported
 from archc.ops.activation import TABLE
 from archc.ops.args import BUILTIN_DEFAULTS
 
-# ONNX's activation ops that are one of archc's as they stand (their defaults).
-ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}
-assert set(ACTIVATIONS.values()) <= {row.name for row in TABLE}
+# ONNX's ops that are one of archc's activations, from the op registry's table
+ACTIVATIONS = {row.onnx[0]: row for row in TABLE if row.onnx is not None}
 JOINS = {"Add": "sum", "Sum": "sum", "Mul": "mul", "Concat": "concat"}
 CONSTANTS = {"Constant", "ConstantOfShape"}
 
@@ -127,12 +126,10 @@ class OnnxGraph:
         return False
 
     def _statement(self, node, op: str, attrs: dict) -> str:
-        if op in ACTIVATIONS:
-            return ACTIVATIONS[op]
-        if op == "LeakyRelu":
-            return f"leakyrelu slope={attrs.get('alpha', 0.01):g}"
-        if op == "Clip" and self._bounds(node) == (0.0, 6.0):
-            return "relu6"
+        row = ACTIVATIONS.get(op)
+        if row is not None and self._has(node, attrs, row.onnx[1]):
+            return row.name + _options(**{key: attrs.get(name, BUILTIN_DEFAULTS[key])
+                                          for key, _, name in row.keys})
         if op == "Conv":
             return self._conv(node, attrs)
         if op == "BatchNormalization":
@@ -240,13 +237,15 @@ class OnnxGraph:
         return f" pad={top}" if top == left and top else \
             f" pad={top}x{left}" if (top, left) != (0, 0) else ""
 
-    def _bounds(self, node) -> tuple[float | None, float | None]:
-        """A Clip's bounds: inputs since opset 11, attributes before."""
-        attrs = _attributes(node)
-        inputs = list(node.input) + ["", ""]
-        low, high = (self.values.get(inputs[1]), self.values.get(inputs[2])) if \
-            len(node.input) > 1 else (attrs.get("min"), attrs.get("max"))
-        return (None if low is None else float(low), None if high is None else float(high))
+    def _has(self, node, attrs: dict, wanted: dict[str, float]) -> bool:
+        """Whether an activation node has the attributes archc's activation needs (a Clip's
+        bounds are inputs since opset 11, attributes before)."""
+        given = dict(attrs)
+        if node.op_type == "Clip":
+            given.update({bound: self.values[name] for bound, name in
+                          zip(("min", "max"), node.input[1:]) if name in self.values})
+        return all(bound in given and abs(float(given[bound]) - value) < 1e-6
+                   for bound, value in wanted.items())
 
     def _axes(self, node, attrs: dict) -> list[int] | None:
         axes = attrs.get("axes")

@@ -193,7 +193,7 @@ def _module_text(m: nn.Module, node) -> str:
         return "bn" + _options(eps=(m.eps, 1e-5), momentum=(m.momentum, 0.1))
     if type(m) in ACTIVATION_MODULES:
         row = ACTIVATION_MODULES[type(m)]
-        return " ".join([row.name, *(f"{key}={getattr(m, attr):g}" for key, attr in row.keys)])
+        return " ".join([row.name, *(f"{key}={getattr(m, attr):g}" for key, attr, _ in row.keys)])
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         return _pool(m)
     if isinstance(m, nn.AdaptiveAvgPool2d):

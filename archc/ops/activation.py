@@ -34,22 +34,27 @@ class Activation:
     triton: bool  # Triton's epilogue applies it to a kernel's accumulator
     onednn: PostOp | None  # oneDNN's post-op, as mkldnn::_convolution_pointwise takes it
     #                        (torch/_inductor/mkldnn_ir.py's map); None: torch's own call
-    keys: tuple[tuple[str, str], ...] = ()  # its layer's keys, with torch's names for them
+    onnx: tuple[str, dict[str, float]] | None  # the ONNX op that is it, with the attributes
+    #                        it must have (`archc import`); None: ONNX writes it otherwise
+    keys: tuple[tuple[str, str, str], ...] = ()  # its layer's keys, with torch's and ONNX's
+    #                                               names for them
 
 
 TABLE = (
-    Activation("relu", "F.relu", "nn.ReLU", "ReLU", True, ("relu", (), "")),
-    Activation("relu6", "F.relu6", "nn.ReLU6", "ReLU6", True, ("hardtanh", (0.0, 6.0), "")),
+    Activation("relu", "F.relu", "nn.ReLU", "ReLU", True, ("relu", (), ""), ("Relu", {})),
+    Activation("relu6", "F.relu6", "nn.ReLU6", "ReLU6", True, ("hardtanh", (0.0, 6.0), ""),
+               ("Clip", {"min": 0.0, "max": 6.0})),
     Activation("leakyrelu", "F.leaky_relu", "nn.LeakyReLU", "leaky ReLU", False, None,
-               keys=(("slope", "negative_slope"),)),
-    Activation("sigmoid", "torch.sigmoid", "nn.Sigmoid", "sigmoid", True, ("sigmoid", (), "")),
-    Activation("tanh", "torch.tanh", "nn.Tanh", "tanh", True, ("tanh", (), "")),
+               ("LeakyRelu", {}), keys=(("slope", "negative_slope", "alpha"),)),
+    Activation("sigmoid", "torch.sigmoid", "nn.Sigmoid", "sigmoid", True, ("sigmoid", (), ""),
+               ("Sigmoid", {})),
+    Activation("tanh", "torch.tanh", "nn.Tanh", "tanh", True, ("tanh", (), ""), ("Tanh", {})),
     Activation("hardswish", "F.hardswish", "nn.Hardswish", "hard swish", True,
-               ("hardswish", (), "")),
+               ("hardswish", (), ""), ("HardSwish", {})),
     Activation("hardsigmoid", "F.hardsigmoid", "nn.Hardsigmoid", "hard sigmoid", True,
-               ("hardsigmoid", (), "")),
-    Activation("silu", "F.silu", "nn.SiLU", "SiLU", True, ("swish", (), "")),
-    Activation("gelu", "F.gelu", "nn.GELU", "GELU", True, ("gelu", (), "none")),
+               ("hardsigmoid", (), ""), ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})),
+    Activation("silu", "F.silu", "nn.SiLU", "SiLU", True, ("swish", (), ""), None),
+    Activation("gelu", "F.gelu", "nn.GELU", "GELU", True, ("gelu", (), "none"), ("Gelu", {})),
 )
 BY_NAME = {row.name: row for row in TABLE}
 ACTIVATION_LAYERS = tuple(BY_NAME)
@@ -71,7 +76,7 @@ def activate(act: str, value: str, slope: float = 0.01) -> str:
 
 
 def _statement(row: Activation) -> Statement:
-    keys = tuple(key for key, _ in row.keys)
+    keys = tuple(key for key, *_ in row.keys)
 
     def make(args, span) -> Act:
         return Act(row.name, real_arg(args, "slope", span) if "slope" in keys else 0.0)

@@ -1,0 +1,82 @@
+"""Blocks by structure alone: where the source names no modules (an ONNX file without torch's
+name scopes, the ONNX Model Zoo's), the net's statements cut into segments, and the segments
+that recur made uses of one block.
+
+Cutting, along the net's top-level statements (archc.importer.layout.structure):
+
+- a join (`sum`, `concat`, `mul`) ends a segment, with the chain of layers since the last cut
+  before it (SqueezeNet's squeeze conv before its expand concat) and the activations right
+  after it (ResNet's ReLU after its sum): one residual or inception unit;
+- a pool ends a segment too, with the chain before it (VGG's stages), or after it (NIN's
+  mlpconvs, each followed by another kind of pool): the caller tries both.
+
+Segments are compared as the Writer prints them with their numbers taken out, so units that
+differ only in widths share one block whose parameters are those widths (the Writer finds
+them, windows and strides included), and a segment that occurs once stays inline. The caller
+keeps the layout that prints the shortest file, none included (`--blocks auto`).
+"""
+
+from __future__ import annotations
+
+from archc.importer.layout import Stmt, Writer
+from archc.ops.activation import ACTIVATION_LAYERS
+
+POOLS = ("maxpool", "avgpool", "gap")
+NAMES = {"sum": "residual", "concat": "branches", "mul": "gated"}  # a unit's block, by its join
+
+
+def segmented(stmts: list[Stmt], pools_inside: bool = True) -> list[Stmt]:
+    """`stmts` (the net's, the input first) with each recurring segment one block use; a pool
+    ends the segment before it as its last statement or, `pools_inside=False`, on its own
+    (NIN's mlpconvs, followed by three kinds of pool)."""
+    segments = _cut(stmts[1:], pools_inside)
+    counts: dict[tuple[str, str], int] = {}
+    for segment in segments:
+        counts[_key(segment)] = counts.get(_key(segment), 0) + 1
+    out = [stmts[0]]
+    for segment in segments:
+        kind, _ = key = _key(segment)
+        if counts[key] > 1 and len(segment) > 1 or counts[key] > 1 and segment[0].branches:
+            out.append(Stmt(block=kind, body=segment))
+        else:
+            out += segment
+    return out
+
+
+def _cut(stmts: list[Stmt], pools_inside: bool) -> list[list[Stmt]]:
+    segments: list[list[Stmt]] = []
+    pending: list[Stmt] = []
+    for stmt in stmts:
+        word = _word(stmt)
+        if stmt.branches:  # a join ends a unit
+            segments.append(pending + [stmt])
+            pending = []
+        elif word in ACTIVATION_LAYERS and not pending and segments and \
+                segments[-1][-1].branches:  # the join's activation: its unit's
+            segments[-1].append(stmt)
+        elif word in POOLS:
+            segments += [pending + [stmt]] if pools_inside else [pending, [stmt]]
+            pending = []
+        else:
+            pending.append(stmt)
+    return [segment for segment in segments + [pending] if segment]
+
+
+def _key(segment: list[Stmt]) -> tuple[str, str]:
+    """The block a segment would be (named by its last join, else `stage` or `unit`) and
+    its text with the numbers taken out."""
+    joins = [s.layer.text for s in segment if s.branches]
+    kind = NAMES.get(joins[-1], "unit") if joins else \
+        "stage" if _word(segment[-1]) in POOLS else "unit"
+    text = "\n".join(Writer().body([_copy(s) for s in segment], ""))
+    return kind, Writer.NUMBER.sub("#", text)
+
+
+def _word(stmt: Stmt) -> str:
+    return stmt.layer.text.split()[0] if stmt.layer is not None else ""
+
+
+def _copy(stmt: Stmt) -> Stmt:
+    """A statement the Writer may merge (`xN`) without touching the original."""
+    return Stmt(stmt.layer, [[_copy(s) for s in b] for b in stmt.branches], stmt.block,
+                stmt.args, [_copy(s) for s in stmt.body], stmt.label)
