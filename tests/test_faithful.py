@@ -90,7 +90,8 @@ REPEATED = {"googlenet": ("inception3b",), "resnet": ("layer1.1", "layer2.0"),
 
 
 @pytest.mark.parametrize("backend", ["triton", "cpu"])
-@pytest.mark.parametrize("name", ["googlenet", "resnet", "efficientnet"])
+@pytest.mark.parametrize("name", ["googlenet", pytest.param("resnet", marks=pytest.mark.slow),
+                                  pytest.param("efficientnet", marks=pytest.mark.slow)])
 def test_a_hook_that_changes_one_layers_output_inside_a_fused_call_changes_the_nets(
         name, backend, monkeypatch):
     """One hooked layer at a time (a bn folded into a GEMM, a pool the GEMM reads through, a

@@ -205,7 +205,8 @@ def test_equals_hand_written_reference(source, reference, shape, rtol, monkeypat
 
 
 @pytest.mark.parametrize("name, block, layers", [
-    ("resnet18", BasicBlock, [2, 2, 2, 2]), ("resnet50", Bottleneck, [3, 4, 6, 3])])
+    ("resnet18", BasicBlock, [2, 2, 2, 2]),
+    pytest.param("resnet50", Bottleneck, [3, 4, 6, 3], marks=pytest.mark.slow)])
 def test_resnets_equal_hand_written_in_train_and_eval_mode(name, block, layers):
     """Same weights: the same training-mode output, gradients and running statistics (batch
     norm's buffers), then the same eval-mode output."""

@@ -155,6 +155,7 @@ def _ranks_errors(stderr: str) -> str:
     return stderr if len(stderr) < 5000 else f"{stderr[:3000]}\n...\n{stderr[-2000:]}"
 
 
+@pytest.mark.slow  # CI runs it (`make test-slow`); 10-15 s here
 def test_two_process_gloo_run_trains_and_writes_one_set_of_files(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -292,6 +293,7 @@ def test_a_batch_normalised_resnet_trains_and_evaluates_with_its_running_statist
     assert json.loads(out)["top1_error"] == pytest.approx(last["test_top1_error"])
 
 
+@pytest.mark.slow  # CI runs it (`make test-slow`); 10-15 s here
 def test_ddp_keeps_one_set_of_running_statistics(tmp_path):
     """DistributedDataParallel broadcasts rank 0's buffers at each step: the checkpoint's
     running statistics are those every rank evaluated with."""
