@@ -21,12 +21,15 @@ $(STAMP): pyproject.toml Makefile
 	    { apt-get install -y -q graphviz >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q graphviz >/dev/null 2>&1; }; }; } || \
 	    echo "note: Graphviz not installed; archc graph will write .dot files only"
-	# TeX Live's pdflatex and poppler's pdftoppm: the test that compiles `archc stats --format
-	# latex` and renders its page; best effort, as Graphviz (the test skips without them).
-	command -v pdflatex >/dev/null && command -v pdftoppm >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	# TeX Live's pdflatex (with TikZ: texlive-pictures) and poppler's pdftoppm: the tests that
+	# compile `archc stats --format latex` and `archc graph --style paper -o fig.tex` and render
+	# their pages; best effort, as Graphviz (the tests skip without them).
+	{ command -v pdflatex >/dev/null && command -v pdftoppm >/dev/null && \
+	    kpsewhich tikz.sty >/dev/null; } || { [ "$$(id -u)" = 0 ] && \
 	    command -v apt-get >/dev/null && apt-get install -y -q --no-install-recommends \
-	    texlive-latex-base texlive-latex-recommended poppler-utils >/dev/null 2>&1; } || \
-	    echo "note: pdflatex or pdftoppm not installed; the LaTeX table test will skip"
+	    texlive-latex-base texlive-latex-recommended texlive-pictures poppler-utils \
+	    >/dev/null 2>&1; } || \
+	    echo "note: pdflatex, TikZ or pdftoppm not installed; the LaTeX tests will skip"
 	touch $(STAMP)
 
 run: $(STAMP)

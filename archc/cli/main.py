@@ -103,8 +103,12 @@ def _add_graph_and_export(commands) -> None:
                     "Graphviz's `dot` program.")
     graph.add_argument("file", metavar="FILE", help="an .arch file")
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
-                       help="out.dot, out.svg, out.png or out.pdf")
+                       help="out.dot, out.svg, out.png or out.pdf (out.tex: --style paper)")
     graph.add_argument("--expand", action="store_true", help="draw every layer of every block")
+    graph.add_argument("--style", choices=("full", "paper"), default="full",
+                       help="paper: a figure for a paper, one box per statement with its "
+                            "output shape, stages framed, shortcuts drawn, black on white; "
+                            "out.tex writes it as TikZ")
     add_set(graph)
     graph.set_defaults(run=run_graph)
 
@@ -266,7 +270,11 @@ def run_graph(args) -> int:
     from archc.report.draw import write
 
     output = writable(args.output, args.file)
-    path = write(_checked(args.file, dict(args.set)), output, expand=args.expand)
+    if args.style == "paper" and args.expand:
+        raise UsageError("--expand draws every layer; --style paper one box per statement: "
+                         "choose one")
+    path = write(_checked(args.file, dict(args.set)), output, expand=args.expand,
+                 style=args.style)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -54,13 +54,22 @@ def draw(analysis: Analysis, expand: bool = False) -> graphviz.Digraph:
     return dot
 
 
-def write(analysis: Analysis, path: str | Path, expand: bool = False) -> Path:
+def write(analysis: Analysis, path: str | Path, expand: bool = False,
+          style: str = "full") -> Path:
+    """`style`: "full" (this module's drawing) or "paper" (archc.report.figure: one box per
+    statement, black on white; .tex writes it as TikZ)."""
+    from archc.report.figure import draw_figure, tikz
+
     path = Path(path)
     kind = path.suffix.lstrip(".").lower()
+    if kind == "tex" and style == "paper":
+        path.write_text(tikz(analysis))
+        return path
     if kind not in FORMATS:
+        also = " (and .tex with --style paper)" if style != "paper" else ", .tex"
         raise UsageError(f"cannot draw to '{path.name}': use one of "
-                         f"{', '.join('.' + f for f in FORMATS)}")
-    dot = draw(analysis, expand)
+                         f"{', '.join('.' + f for f in FORMATS)}{also}")
+    dot = draw_figure(analysis) if style == "paper" else draw(analysis, expand)
     if kind in ("dot", "gv"):
         path.write_text(dot.source)
         return path
