@@ -97,3 +97,21 @@ def test_paper_and_expand_are_refused_together(archc, tmp_path):
                            "--style", "paper", "--expand")
     assert status == 2 and "choose one" in err
     assert not (tmp_path / "f.svg").exists()
+
+
+@needs_dot
+def test_diff_draws_b_with_the_changed_and_added_statements_filled(archc, tmp_path):
+    """VGG-E against VGG-A: the five conv stages changed (two, two, four, four, four convs
+    where A has one, one, two, two, two), the pools and the classifier the same."""
+    from archc.report.figure import MARKS
+
+    status, _, err = archc("diff", "nets/vgg_a.arch", "nets/vgg_e.arch", "--graph",
+                           str(tmp_path / "d.svg"))
+    assert status == 1, err
+    svg = (tmp_path / "d.svg").read_text()
+    boxes = [line for line in structure(svg).splitlines() if line.startswith("box r")]
+    assert svg.count(f'fill="{MARKS["changed"]}"') == 5 and len(boxes) == 11
+    assert "vgg_e against vgg_a: 5 changed (orange), 0 added (green), 0 removed" in svg
+    status, _, _ = archc("diff", "nets/vgg_e.arch", "nets/vgg_e.arch", "--graph",
+                         str(tmp_path / "same.svg"))
+    assert status == 0 and MARKS["changed"] not in (tmp_path / "same.svg").read_text()

@@ -5,14 +5,16 @@
 
 Rows aligned by label, then by kind in order (archc.report.diff); per row the change of
 shape, params and MACs; the block definitions that differ; the totals. Exit 0 when the two are
-identical, 1 when they differ (as diff(1)), 2 on a usage error. Torch-free.
+identical, 1 when they differ (as diff(1)), 2 on a usage error. Torch-free. `--graph OUT.svg`
+draws B as a paper figure (archc.report.figure) with its changed and added statements filled.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 
-from archc.cli.args import add_set, override
+from archc.cli.args import add_set, override, require, writable
 
 
 def add_command(commands) -> None:
@@ -31,6 +33,9 @@ def add_command(commands) -> None:
                           metavar="NAME=VALUE",
                           help=f"override a net parameter of {side.upper()} only "
                                f"(after --set; e.g. alpha=1.3)")
+    diff.add_argument("--graph", metavar="OUT.svg",
+                      help="also draw B, one box per statement, the changed statements "
+                           "orange and the added green (.svg, .pdf, .png; Graphviz)")
     diff.set_defaults(run=run_diff)
 
 
@@ -38,11 +43,29 @@ def run_diff(args) -> int:
     from archc.pipeline import analyse
     from archc.report.diff import diff, render
 
+    if args.graph:
+        require("diff --graph", "graphviz")
+        writable(args.graph, args.a, args.b)
     a = analyse(args.a, {**dict(args.set), **dict(args.set_a)}).raise_errors()
     b = analyse(args.b, {**dict(args.set), **dict(args.set_b)}).raise_errors()
     result = diff(a, b)
+    if args.graph:
+        _draw(result, b, args.graph)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(render(result, args.all), end="")
     return 0 if result.identical else 1
+
+
+def _draw(result, b, path: str) -> None:
+    """B's paper-style figure with the statements the diff found changed or added filled."""
+    from archc.report.draw import write
+
+    marks = {r.b.name: r.kind for r in result.rows if r.kind in ("changed", "added")}
+    removed = sum(r.kind == "removed" for r in result.rows)
+    changed, added = (sum(v == kind for v in marks.values()) for kind in ("changed", "added"))
+    title = f"{result.b.net} against {result.a.net}: {changed} changed (orange), {added} " \
+        f"added (green), {removed} removed"
+    write(b, path, style="paper", marks=marks, title=title)
+    print(f"wrote {path}", file=sys.stderr)

@@ -55,9 +55,10 @@ def draw(analysis: Analysis, expand: bool = False) -> graphviz.Digraph:
 
 
 def write(analysis: Analysis, path: str | Path, expand: bool = False,
-          style: str = "full") -> Path:
+          style: str = "full", marks: dict[str, str] | None = None, title: str = "") -> Path:
     """`style`: "full" (this module's drawing) or "paper" (archc.report.figure: one box per
-    statement, black on white; .tex writes it as TikZ)."""
+    statement, black on white, `marks` filling the statements `archc diff` found changed or
+    added; .tex writes it as TikZ)."""
     from archc.report.figure import draw_figure, tikz
 
     path = Path(path)
@@ -69,7 +70,7 @@ def write(analysis: Analysis, path: str | Path, expand: bool = False,
         also = " (and .tex with --style paper)" if style != "paper" else ", .tex"
         raise UsageError(f"cannot draw to '{path.name}': use one of "
                          f"{', '.join('.' + f for f in FORMATS)}{also}")
-    dot = draw_figure(analysis) if style == "paper" else draw(analysis, expand)
+    dot = draw_figure(analysis, marks, title) if style == "paper" else draw(analysis, expand)
     if kind in ("dot", "gv"):
         path.write_text(dot.source)
         return path

@@ -61,28 +61,38 @@ def stages(items: list[Box], analysis: Analysis) -> list[tuple[str, list[Box]]]:
 # ---- Graphviz ---------------------------------------------------------------------------------
 
 
-def draw_figure(analysis: Analysis):
+# A statement's fill where `archc diff --graph` marks it (ColorBrewer, legible in grey).
+MARKS = {"changed": "#fdd49e", "added": "#c7e9c0"}
+
+
+def draw_figure(analysis: Analysis, marks: dict[str, str] | None = None, title: str = ""):
+    """The figure as Graphviz; `marks`: statement name -> "changed" or "added", filled so
+    (archc diff --graph), `title` above it."""
     import graphviz
 
     dot = graphviz.Digraph(analysis.graph.name, graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "9", "nodesep": "0.25",
-        "ranksep": "0.18", "margin": "0"}, node_attr={
+        "ranksep": "0.18", "margin": "0", "label": title, "labelloc": "t"}, node_attr={
         "shape": "box", "style": "rounded", "fontname": "Helvetica", "fontsize": "9",
         "width": "1.9", "height": "0.3", "margin": "0.05,0.03"},
         edge_attr={"arrowsize": "0.5", "fontname": "Helvetica", "fontsize": "7"})
     items = boxes(analysis)
+    fills = {f"r{row.index}": MARKS[marks[row.name]] for row in analysis.graph.rows
+             if row.name in (marks or {})}
     dot.node("input", f"input {analysis.shapes[analysis.graph.input]}", shape="plaintext")
     for size, run in stages(items, analysis):
         if size and len(run) > 1:
             with dot.subgraph(name=f"cluster_{run[0].key}") as frame:
                 frame.attr(label=size, labeljust="r", style="dotted", fontsize="8")
                 for box in run:
-                    _node(frame, box)
+                    _node(frame, box, fills.get(box.key))
         else:
             for box in run:
-                _node(dot, box)
+                _node(dot, box, fills.get(box.key))
     for box in (b for b in items if b.head is not None):
-        dot.node(box.key, _label(box), style="rounded,dashed")
+        fill = fills.get(box.key)
+        dot.node(box.key, _label(box), style="rounded,dashed" + (",filled" if fill else ""),
+                 **({"fillcolor": fill} if fill else {}))
     for box in items:
         for source in box.reads or ["input"]:
             dot.edge(_out(items, source), box.key, style="dashed" if box.head else "solid")
@@ -94,8 +104,9 @@ def draw_figure(analysis: Analysis):
     return dot
 
 
-def _node(dot, box: Box) -> None:
-    dot.node(box.key, _label(box))
+def _node(dot, box: Box, fill: str | None = None) -> None:
+    dot.node(box.key, _label(box), **({"style": "rounded,filled", "fillcolor": fill}
+                                      if fill else {}))
     if box.skip:
         dot.node(f"{box.key}_sum", "+", shape="circle", width="0.18", height="0.18",
                  fixedsize="true", fontsize="8")
@@ -203,9 +214,10 @@ def _title(analysis: Analysis, row) -> str:
         name = row.title if row.name.rstrip("0123456789") == row.title else \
             f"{row.title} ({row.name})"
         return name + times
-    if len(row.nodes) == 1:
-        return ops.describe(graph.node(row.nodes[0]).op).replace("/1 ", " ") + times
-    return row.name + times
+    if row.head is not None:  # a head: its name (aux1)
+        return row.name + times
+    first = ops.describe(graph.node(row.nodes[0]).op).replace("/1 ", " ")  # a layer's row
+    return (f"{row.name}: {first}" if row.labelled else first) + times
 
 
 def _skip(analysis: Analysis, nodes: list[int]) -> str | None:
