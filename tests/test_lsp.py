@@ -160,3 +160,110 @@ def test_definition_through_a_use_over_stdio():
         assert lenses[0].command.title.startswith("6,998,552 params")
 
     _session(body)
+
+
+def _names(path, text=None):
+    from archc.lsp.names import Names
+
+    text = text if text is not None else path.read_text()
+    return Names(Facts(analyse_partial(path, text), str(path)), text)
+
+
+def test_references_of_a_block_a_label_and_a_parameter():
+    names = _names(GOOGLENET)
+    kind, found = names.references(18, 10)  # `3b: inception(...)`
+    assert kind == "block" and len(found) == 9 and {o.word for o in found} == {"inception"}
+    kind, found = names.references(20, 4)  # `4a:` and `head aux1 from 4a`
+    assert kind == "label" and [(o.line, o.col) for o in found] == [(20, 4), (36, 19)]
+    kind, found = names.references(6, 16)  # the net's `classes`, declared and used
+    assert kind == "parameter" and [o.line for o in found] == [6, 30, 36, 37]
+    from archc.lsp.names import Names
+
+    lib = ROOT / "nets/lib/efficientnet.arch"  # as the net that uses it analyses it
+    names = Names(Facts(analyse_partial(ROOT / "nets/efficientnet_b0.arch"), str(lib)),
+                  lib.read_text())
+    kind, found = names.references(16, 20)  # mbconv_dw's k: (k)x(k) in its body
+    assert kind == "parameter" and [(o.line, o.col) for o in found] == [(16, 20), (17, 10),
+                                                                       (17, 14)]
+    assert _names(GOOGLENET).references(16, 2) == (None, [])  # a blank: nothing
+
+
+def test_signature_help_and_semantic_tokens():
+    from archc.lsp.names import TOKEN_TYPES
+
+    names = _names(GOOGLENET)
+    label, params, active = names.signature(17, 30)  # inside inception(64, 96, 128, |...
+    assert label == "inception(n1, n3r, n3, n5r, n5, proj)" and active == 3
+    label, params, active = names.signature(11, 20)  # `conv1: conv 7x7/2 64`
+    assert label.startswith("conv window channels") and params[:2] == ["window", "channels"]
+    lines = GOOGLENET.read_text().splitlines()
+    tokens = {(lines[line][col:col + length], TOKEN_TYPES[kind])
+              for line, col, length, kind in names.tokens()}
+    assert {("net", "keyword"), ("inception", "class"), ("classes", "parameter"),
+            ("4a", "property"), ("conv", "function"), ("relu", "enumMember"),
+            ("3x224x224", "number"), ('"lib/inception.arch"', "string")} <= tokens
+
+
+def test_rename_validates_the_new_name():
+    from archc.lsp.names import valid_name
+
+    assert valid_name("stem") is None
+    assert "not a name" in valid_name("3x")
+    assert "a word of the language" in valid_name("conv")
+
+
+def test_each_bad_line_is_its_own_syntax_error():
+    from archc.lang.parser import syntax_errors
+
+    text = (ROOT / "nets/vgg_a.arch").read_text().replace(
+        "conv 3x3 128;", "conv 3x3 128 ];").replace("conv 3x3 256 x2;", "conv 3x3 256 x2 @;")
+    found = [(e.span.line, e.span.col, e.message) for e in syntax_errors(text, "v.arch")]
+    assert found == [(10, 18, "unexpected character ']'"), (11, 21, "unexpected character '@'")]
+    assert syntax_errors((ROOT / "nets/vgg_a.arch").read_text(), "v.arch") == []
+
+
+def test_references_rename_and_tokens_over_stdio(tmp_path):
+    path = tmp_path / "n.arch"
+    text = ("block unit(c) { conv 3x3 c pad=1 relu }\n"
+            "net n(width = 8) {\n    input 3x8x8\n    stem: unit(width)\n"
+            "    unit(width * 2)\n    head side from stem weight 0.3 { gap; fc 2 }\n"
+            "    gap\n    fc 10\n}\n")
+    path.write_text(text)
+    uri = path.as_uri()
+
+    async def body(client, published, arrived):
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri, "arch", 1, text)))
+        await asyncio.wait_for(arrived.wait(), 30)
+        where = types.TextDocumentIdentifier(uri)
+        refs = await asyncio.wait_for(client.text_document_references_async(
+            types.ReferenceParams(context=types.ReferenceContext(include_declaration=True),
+                                  text_document=where, position=types.Position(4, 6))), 30)
+        assert [(r.range.start.line, r.range.start.character) for r in refs] == \
+            [(0, 6), (3, 10), (4, 4)]
+        edit = await asyncio.wait_for(client.text_document_rename_async(types.RenameParams(
+            text_document=where, position=types.Position(3, 5), new_name="trunk")), 30)
+        (change,) = edit.document_changes
+        assert [(e.range.start.line, e.new_text, e.annotation_id) for e in change.edits] == \
+            [(3, "trunk", "state_dict"), (5, "trunk", "state_dict")]
+        assert edit.change_annotations["state_dict"].needs_confirmation
+        edit = await asyncio.wait_for(client.text_document_rename_async(types.RenameParams(
+            text_document=where, position=types.Position(1, 7), new_name="w")), 30)
+        assert [(e.range.start.line, e.range.start.character) for e in
+                edit.document_changes[0].edits] == [(1, 6), (3, 15), (4, 9)]
+        help = await asyncio.wait_for(client.text_document_signature_help_async(
+            types.SignatureHelpParams(text_document=where, position=types.Position(4, 13))), 30)
+        assert help.signatures[0].label == "unit(c)" and help.active_parameter == 0
+        tokens = await asyncio.wait_for(client.text_document_semantic_tokens_full_async(
+            types.SemanticTokensParams(text_document=where)), 30)
+        assert list(tokens.data[:5]) == [0, 0, 5, 0, 0]  # `block`, a keyword, at 0:0
+        broken = text.replace("stem: unit(width)", "stem: unit(width) ]").replace(
+            "    gap\n", "    gap @\n")
+        arrived.clear()
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=uri),
+            [types.TextDocumentContentChangeWholeDocument(broken)]))
+        await asyncio.wait_for(arrived.wait(), 30)
+        assert [d.range.start.line for d in published[uri]] == [3, 6]  # both bad lines
+
+    _session(body)

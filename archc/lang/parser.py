@@ -156,6 +156,28 @@ def parse(text: str, path: str) -> ast.File:
     return _ToAst(source).transform(tree)
 
 
+def syntax_errors(text: str, path: str, limit: int = 10) -> list[ArchError]:
+    """Every syntax error of a file an editor shows, up to `limit`: after each, its line is
+    blanked (positions kept) and the file parsed again. A line with a brace ends the search:
+    without it the braces no longer pair, and what follows would be errors of archc's
+    making. Empty when the file parses."""
+    lines, errors = text.split("\n"), []
+    while len(errors) < limit:
+        try:
+            parse("\n".join(lines), path)
+            break
+        except ArchError as error:
+            if error.span is None or errors and (error.span.line, error.span.col) == \
+                    (errors[-1].span.line, errors[-1].span.col):
+                break
+            errors.append(error)
+            number = error.span.line - 1
+            if number >= len(lines) or "{" in lines[number] or "}" in lines[number]:
+                break
+            lines[number] = " " * len(lines[number])
+    return errors
+
+
 def _refuse_too_many_statements(text: str, source: Source) -> None:
     """More statements than a net may have layers, refused before Lark starts: parsing them
     would take minutes and gigabytes only to be refused by the build (each statement a net

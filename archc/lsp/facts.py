@@ -62,7 +62,10 @@ class Facts:
                        for n in graph.order()}
 
     def here(self, span: Span) -> bool:
-        return str(Path(span.source.path).resolve()) == self.path
+        return self.here_path(span.source.path)
+
+    def here_path(self, path: str) -> bool:
+        return str(Path(path).resolve()) == self.path
 
     # ---- hover -----------------------------------------------------------------------------
 

@@ -6,8 +6,12 @@ the file is analysed as far as it builds (archc.pipeline.analyse_partial) and it
 answers hovers (a statement's shape, params, MACs, receptive field and stride; a line of a
 block at every use), inlay hints (`-> 256x28x28 · 164K params · 128M MACs`, when the client's
 initializationOptions say `{"inlayHints": true}`), code lenses (the net's totals, each block's
-share), go to definition (a block, through `use`d files; a label; a parameter), document
-symbols, completion of ops, blocks and functions, and formatting (archc fmt).
+share), go to definition (a block, through `use`d files; a label; a parameter), find
+references and rename of blocks, labels and parameters (a label's rename says that it renames
+state_dict keys), signature help in block uses, function calls and op statements, semantic
+tokens (archc.lsp.names), document symbols, completion of ops, blocks and functions, and
+formatting (archc fmt). A file with several syntax errors shows each (archc.lang.parser.
+syntax_errors).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pygls.lsp.server import LanguageServer
 
 from archc.errors import ArchError, Diagnostic
 from archc.lsp.facts import Facts, Place
+from archc.lsp.names import TOKEN_TYPES
 
 DEBOUNCE_S = 0.15
 
@@ -57,7 +62,10 @@ def analyse(ls: ArchServer, uri: str) -> None:
     try:
         analysis = analyse_partial(path, document.source)
     except ArchError as error:
-        diagnostics = error.diagnostics()
+        from archc.lang.parser import syntax_errors
+
+        several = syntax_errors(document.source, path)  # each bad line, where it is syntax
+        diagnostics = [e.diagnostic() for e in several] if several else error.diagnostics()
     else:
         ls.facts[uri] = Facts(analysis, path)
         diagnostics = analysis.diagnostics
@@ -195,6 +203,103 @@ def completion(ls: ArchServer, params: types.CompletionParams) -> types.Completi
     items = [types.CompletionItem(label, kind=kinds[kind], detail=detail)
              for label, kind, detail in (facts.completions() if facts else [])]
     return types.CompletionList(is_incomplete=False, items=items)
+
+
+def _names(ls: ArchServer, uri: str):
+    from archc.lsp.names import Names
+
+    facts = ls.facts.get(uri)
+    return Names(facts, ls.workspace.get_text_document(uri).source) if facts else None
+
+
+@server.feature(types.TEXT_DOCUMENT_REFERENCES)
+def references(ls: ArchServer, params: types.ReferenceParams) -> list[types.Location]:
+    """Every place this file writes the block, label or parameter under the cursor (and a
+    block's definition in the file that defines it)."""
+    names = _names(ls, params.text_document.uri)
+    if names is None:
+        return []
+    kind, found = names.references(params.position.line, params.position.character)
+    locations = [types.Location(uri=params.text_document.uri, range=_span(o)) for o in found]
+    if kind == "block":
+        place = names.facts.definition(0, 0, found[0].word)
+        if place is not None and not names.facts.here_path(place.path):
+            locations.insert(0, types.Location(uri=uri_of(place.path), range=_range(place)))
+    return locations
+
+
+@server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
+def prepare_rename(ls: ArchServer, params: types.PrepareRenameParams):
+    names = _names(ls, params.text_document.uri)
+    kind, found = names.references(params.position.line, params.position.character) \
+        if names else (None, [])
+    here = [o for o in found if o.line == params.position.line and
+            o.col <= params.position.character <= o.end]
+    return _span(here[0]) if here else None
+
+
+@server.feature(types.TEXT_DOCUMENT_RENAME)
+def rename(ls: ArchServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+    """The block, label or parameter renamed everywhere this file writes it. A label names the
+    module that holds its layers: renaming it renames state_dict keys, and the edit says so
+    (a change annotation the editor asks to confirm)."""
+    from archc.lsp.names import valid_name
+
+    names = _names(ls, params.text_document.uri)
+    if names is None:
+        return None
+    why = valid_name(params.new_name)
+    if why is not None:
+        raise ValueError(why)  # pygls answers it as the request's error
+    kind, found = names.references(params.position.line, params.position.character)
+    if not found:
+        return None
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    note = "state_dict" if kind == "label" else None
+    edits = [types.AnnotatedTextEdit(range=_span(o), new_text=params.new_name,
+                                     annotation_id=note) if note else
+             types.TextEdit(range=_span(o), new_text=params.new_name) for o in found]
+    annotations = {"state_dict": types.ChangeAnnotation(
+        label=f"renames the module {found[0].word!r}: its state_dict keys change",
+        needs_confirmation=True,
+        description="checkpoints saved before load through `archc weights --archc OLD.pt`")} \
+        if note else None
+    return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(
+            uri=params.text_document.uri, version=document.version), edits=edits)],
+        change_annotations=annotations)
+
+
+@server.feature(types.TEXT_DOCUMENT_SIGNATURE_HELP,
+                types.SignatureHelpOptions(trigger_characters=["(", ","]))
+def signature_help(ls: ArchServer, params: types.SignatureHelpParams):
+    names = _names(ls, params.text_document.uri)
+    found = names.signature(params.position.line, params.position.character) if names else None
+    if found is None:
+        return None
+    label, parameters, active = found
+    return types.SignatureHelp(
+        signatures=[types.SignatureInformation(
+            label=label, parameters=[types.ParameterInformation(label=p) for p in parameters])],
+        active_signature=0, active_parameter=active if active >= 0 else None)
+
+
+SEMANTIC_LEGEND = types.SemanticTokensLegend(token_types=TOKEN_TYPES, token_modifiers=[])
+
+
+@server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, SEMANTIC_LEGEND)
+def semantic_tokens(ls: ArchServer, params: types.SemanticTokensParams) -> types.SemanticTokens:
+    names = _names(ls, params.text_document.uri)
+    data, last_line, last_col = [], 0, 0
+    for line, col, length, kind in (names.tokens() if names else []):
+        data += [line - last_line, col - last_col if line == last_line else col, length, kind, 0]
+        last_line, last_col = line, col
+    return types.SemanticTokens(data=data)
+
+
+def _span(o) -> types.Range:
+    return types.Range(start=types.Position(line=o.line, character=o.col),
+                       end=types.Position(line=o.line, character=o.end))
 
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
