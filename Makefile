@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml Makefile
 	    texlive-latex-base texlive-latex-recommended texlive-pictures poppler-utils \
 	    >/dev/null 2>&1; } || \
 	    echo "note: pdflatex, TikZ or pdftoppm not installed; the LaTeX tests will skip"
+	# Node's vscode-tmgrammar-test: the test of the VS Code extension's grammar; best effort
+	# (the test skips without it).
+	command -v npm >/dev/null && npm install --prefix build/node-tools --no-save --no-audit \
+	    --no-fund --silent vscode-tmgrammar-test@0.1.3 >/dev/null 2>&1 || \
+	    echo "note: vscode-tmgrammar-test not installed; the editor grammar test will skip"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -206,6 +206,7 @@ def test_every_family_of_the_zoo_fuses_into_a_graph_with_torchs_result(name):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
 
 
+@pytest.mark.slow  # CI runs it (`make test-slow`); 13 s here
 def test_a_net_keeps_graphs_for_a_few_shapes_only(graph_wins, builds):
     """Each graph holds a copy of the weights: a server batching requests into many sizes
     would otherwise keep one for each."""
