@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, nets
 from torchvision_oracle import torchvision
 
 import archc
 from archc import compile as compile_arch
 from archc.cli.fmt import canonical
 from archc.importer import imported, weights
+from archc.importer.trace import ImportFailure
 from archc.ops.activation import TABLE
 from archc.pipeline import analyse
 
@@ -22,10 +23,11 @@ SLOW = ["alexnet", "vgg16", "resnet50", "resnext50_32x4d", "squeezenet1_0", "mob
         "mnasnet0_5", "efficientnet_b0", "regnet_y_400mf", "googlenet", "inception_v3"]
 
 
-def _same_outputs(module, text: str, result, shape) -> None:
+def _same_outputs(module, text: str, result, shape, counted: bool = True) -> None:
     net = archc.compile(text).eval()
-    assert sum(p.numel() for p in net.parameters()) == \
-        sum(p.numel() for p in module.parameters())
+    if counted:  # every parameter of the module is the net's (no head an eval skips)
+        assert sum(p.numel() for p in net.parameters()) == \
+            sum(p.numel() for p in module.parameters())
     net.load_state_dict(weights(module, result))  # strict: every tensor paired
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -90,6 +92,14 @@ def test_a_layer_arch_cannot_say_is_named(archc, tmp_path):
     assert not (tmp_path / "x.arch").exists()
 
 
+def test_a_forward_that_branches_on_its_input_is_refused_clearly(archc, tmp_path):
+    status, _, err = archc("import", f"{MODELS}:branching", "--input", "3x8x8", "-o",
+                           str(tmp_path / "x.arch"))
+    assert status == 1 and "torch.fx cannot trace Branching" in err
+    assert "its forward branches on its input's values or sizes" in err
+    assert "Traceback" not in err and not (tmp_path / "x.arch").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["nothing"], "write package.module:callable"),
     ([f"{ROOT}/tests/data/import/absent.py:f"], "no such file"),
@@ -112,3 +122,49 @@ def test_every_activation_of_the_table_imports(row):
     result = imported(module, (3, 8, 8))
     assert f" {row.name}" in result.text
     _same_outputs(module, result.text, result, (3, 8, 8))
+
+
+ROUND_TRIP = {"googlenet", "mobilenet_v2", "nin_cifar10"}  # concats, ModuleDicts, mlpconvs
+
+
+@pytest.mark.parametrize("name", [n for n in nets() if n.removesuffix(".arch") in ROUND_TRIP] +
+                         [pytest.param(n, marks=pytest.mark.slow) for n in nets()
+                          if n.removesuffix(".arch") not in ROUND_TRIP])
+def test_a_shipped_net_compiled_then_imported_is_the_same_net(name):
+    """The round trip: archc's own module (its forward checks its input: a leaf for the
+    trace; ModuleDict members reached through) imported back: no diagnostics (its expects are
+    the module's shapes and counts), the main path's params and MACs, the module's outputs
+    with the module's weights. ConvNeXt (permute) and ShuffleNet-v2 (its split) are what the
+    importer cannot read back yet: xfail, with its message."""
+    from archc.pipeline import analyse
+
+    source = analyse(ROOT / "nets" / name)
+    shape = source.shapes[source.graph.input]
+    module = compile_arch(ROOT / "nets" / name).eval()
+    try:
+        result = imported(module, (shape.c, shape.h, shape.w))
+    except ImportFailure as failure:  # what the language's importer cannot read back yet
+        pytest.xfail(str(failure))
+    back = analyse("<import>.arch", text=result.text)
+    assert back.diagnostics == []
+    main = set(source.graph.main_nodes())
+    for key in ("params", "macs"):
+        assert sum(getattr(c, key) for c in back.costs.values()) == \
+            sum(getattr(c, key) for n, c in source.costs.items() if n in main)
+    _same_outputs(module.eval(), result.text, result, (shape.c, shape.h, shape.w),
+                  counted=False)
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_importing_an_imports_module_gives_the_same_text(name):
+    """A fixed point for these three. Not yet for every shipped net: where an import leaves a
+    branch unlabelled, the emitter names its member by what it does (`branch3x3`), and the
+    second import labels it so (35 of 64 nets differ that way)."""
+    from archc.pipeline import analyse
+
+    source = analyse(ROOT / "nets" / f"{name}.arch")
+    shape = source.shapes[source.graph.input]
+    first = imported(compile_arch(ROOT / "nets" / f"{name}.arch").eval(),
+                     (shape.c, shape.h, shape.w))
+    again = imported(compile_arch(first.text).eval(), (shape.c, shape.h, shape.w))
+    assert again.text == first.text

@@ -134,8 +134,9 @@ def _label(path: str) -> str | None:
 
 
 def _snake(name: str) -> str:
-    """BasicBlock as basic_block, _DenseLayer as dense_layer."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.lstrip("_")).lower() or "block"
+    """BasicBlock as basic_block, _DenseLayer as dense_layer, Unit2 as unit_2."""
+    name = re.sub(r"(?<=[a-z])(?=[0-9]+$)", "_", name.lstrip("_"))  # Unit2: unit_2, as written
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower() or "block"
 
 
 class Writer:
@@ -151,6 +152,8 @@ class Writer:
         self.blocks: list[str] = []
         self.names: dict[int, tuple[str, tuple]] = {}  # id(use) -> (block, arguments)
         self.expects = False  # the net's own statements claim their source's shapes
+        self.labels: set[str] = set()  # written in the definition being written: a label is
+        #                                 one statement's in it, so a later namesake goes bare
 
     def text(self, net: str, stmts: list[Stmt], totals: tuple[int, int] | None = None) -> str:
         """The file; with `totals` (the source's params and MACs), self-verifying: each of the
@@ -160,6 +163,7 @@ class Writer:
         for height in sorted({_height(u) for u in uses}):
             self._define([u for u in uses if _height(u) == height])
         self.expects = totals is not None
+        self.labels = set()
         body = self.body(stmts, "    ", top=True)
         if totals is not None:
             body += ["", f"    expect params={totals[0]} macs={totals[1]}"]
@@ -168,6 +172,7 @@ class Writer:
     def _define(self, uses: list[Stmt]) -> None:
         by_skeleton: dict[tuple[str, str], list[tuple[Stmt, list[int]]]] = {}
         for use in uses:
+            self.labels = set()
             text = "\n".join(self.body(use.body, "    "))
             numbers = [int(n) for n in self.NUMBER.findall(text)]
             by_skeleton.setdefault((use.block, self.NUMBER.sub("#", text)), []).append(
@@ -213,7 +218,10 @@ class Writer:
         return lines
 
     def stmt(self, stmt: Stmt, indent: str) -> list[str]:
-        label = f"{stmt.label}: " if stmt.label else ""
+        fresh = stmt.label and stmt.label not in self.labels
+        label = f"{stmt.label}: " if fresh else ""
+        if fresh:
+            self.labels.add(stmt.label)
         repeat = f" x{stmt.repeat}" if stmt.repeat > 1 else ""
         if stmt.block is not None:
             name, args = self.names[id(stmt)]

@@ -74,16 +74,20 @@ def trace(module: nn.Module, input_shape: tuple[int, int, int],
     what .arch cannot say and raise `Unsupported` with all of it at the end."""
     from torch.fx.passes.shape_prop import ShapeProp
 
-    traced = torch.fx.symbolic_trace(module)
+    traced = _traced(module)
     with torch.no_grad():
         ShapeProp(traced).propagate(torch.zeros(1, *input_shape))
     modules = dict(module.named_modules())
     layers: list[Layer] = []
+    made: dict[str, Layer] = {}
     unsupported: list[tuple[str, str]] = []
     for node in traced.graph.nodes:
-        stack = tuple((path.split("@")[0], kind) for path, (_, kind) in
-                      node.meta.get("nn_module_stack", {}).items())
+        stack = _completed(tuple((path.split("@")[0], kind) for path, (_, kind) in
+                                 node.meta.get("nn_module_stack", {}).items()), node, modules)
         inputs = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
+        if not stack and inputs and inputs[0] in made:  # F.relu(self.dw1.conv1(x)): in dw1
+            stack = tuple(entry for entry in made[inputs[0]].stack
+                          if entry[1] in (nn.ModuleDict, nn.ModuleList))
         try:
             layer = _layer(node, inputs, stack, modules, input_shape)
         except ImportFailure as failure:
@@ -95,12 +99,46 @@ def trace(module: nn.Module, input_shape: tuple[int, int, int],
             meta = node.meta.get("tensor_meta")
             layer.shape = tuple(meta.shape[1:]) if hasattr(meta, "shape") else None
             layers.append(layer)
+            made[layer.name] = layer
     if unsupported:
         raise Unsupported(unsupported)
     return _joined(layers)
 
 
+def _traced(module: nn.Module) -> torch.fx.GraphModule:
+    """torch.fx's trace of `module`, a function of its file that only checks the input
+    (archc's emitted `check_input`) called as a leaf. A forward that branches on its input's
+    values or sizes cannot be traced: an ImportFailure that says so."""
+    home = getattr(type(module).forward, "__globals__", {})  # the forward's own file
+    checks = tuple(f for name, f in home.items() if name.startswith("check_") and callable(f)
+                   and getattr(f, "__globals__", None) is home)
+    tracer = torch.fx.Tracer(autowrap_functions=checks)
+    try:
+        graph = tracer.trace(module)
+    except torch.fx.proxy.TraceError as error:
+        raise ImportFailure(f"torch.fx cannot trace {type(module).__name__}: {error} (its "
+                            "forward branches on its input's values or sizes; import a "
+                            "module whose forward does not, or its ONNX export)") from None
+    return torch.fx.GraphModule(tracer.root, graph)
+
+
+def _completed(stack: tuple, node, modules: dict) -> tuple:
+    """The stack with the containers a forward reaches through without calling them (archc's
+    `self.dw1.conv1(x)`, an nn.ModuleDict) put in, outermost first: they group too."""
+    leaf = node.target if node.op == "call_module" else stack[-1][0] if stack else ""
+    parts = leaf.split(".") if leaf else []
+    known = {path for path, _ in stack}
+    missing = [(".".join(parts[:i]), type(modules[".".join(parts[:i])]))
+               for i in range(1, len(parts) + 1) if ".".join(parts[:i]) not in known and
+               ".".join(parts[:i]) in modules]
+    return tuple(sorted((*stack, *missing), key=lambda entry: entry[0].count(".") +
+                        (1 if entry[0] else 0)))
+
+
 def _layer(node, inputs: list[str], stack, modules: dict, input_shape) -> Layer | None:
+    if node.op == "call_function" and not node.users and \
+            getattr(node.target, "__name__", "").startswith("check_"):
+        return None  # the input's check: its value is never read
     if node.op == "placeholder":
         c, h, w = input_shape
         return Layer(node.name, f"input {c}x{h}x{w}", False, [], ())
@@ -179,6 +217,9 @@ def _function(node, inputs: list[str], stack) -> Layer:
         return Layer(node.name, "flatten", False, inputs[:1], stack)
     if target is F.adaptive_avg_pool2d and node.args[1] in (1, (1, 1)):
         return Layer(node.name, "gap", False, inputs[:1], stack)
+    if target in (F.softmax, torch.softmax) and node.kwargs.get(
+            "dim", node.args[1] if len(node.args) > 1 else None) in (1, -1):
+        return Layer(node.name, "softmax", False, inputs[:1], stack)
     if target is F.dropout or target is torch.dropout:
         return Layer(node.name, "identity", False, inputs[:1], stack)
     where = stack[-1][0] if stack else "the net"
@@ -201,6 +242,12 @@ def _module_text(m: nn.Module, node) -> str:
         return "gap" if size == (1, 1) else f"adaptivepool {size[0]}x{size[1]}"
     if isinstance(m, nn.Linear):
         return f"fc {m.out_features}" + ("" if m.bias is not None else " bias=false")
+    if isinstance(m, nn.LocalResponseNorm):
+        return f"lrn {m.size}" + "".join(f" {key}={value:g}" for key, value, default in (
+            ("alpha", m.alpha, 1e-4), ("beta", m.beta, 0.75), ("k", m.k, 1.0))
+            if value != default)
+    if isinstance(m, nn.Softmax) and m.dim in (1, -1):
+        return "softmax"
     if isinstance(m, nn.Flatten):
         return "flatten"
     if isinstance(m, nn.Dropout):

@@ -59,3 +59,15 @@ def torchvision_model(name: str) -> nn.Module:
 
 def resnet18() -> nn.Module:
     return torchvision_model("resnet18")
+
+
+def branching() -> nn.Module:
+    class Branching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 1)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else x  # data-dependent: no static graph
+
+    return Branching()
