@@ -155,11 +155,12 @@ def test_a_shipped_net_compiled_then_imported_is_the_same_net(name):
                   counted=False)
 
 
-@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+@pytest.mark.parametrize("name", ["mobilenet_v2", "nin_cifar10", "resnet50"])
 def test_importing_an_imports_module_gives_the_same_text(name):
-    """A fixed point for these three. Not yet for every shipped net: where an import leaves a
-    branch unlabelled, the emitter names its member by what it does (`branch3x3`), and the
-    second import labels it so (35 of 64 nets differ that way)."""
+    """A fixed point for 41 of the 61 shipped nets the importer reads (these three by
+    default). Not yet for the others: a lone labelled layer in a concat's branch comes back
+    with the emitter's member name (SqueezeNet's expand1x1 as branch1x1), and a group that
+    ends in an activation comes back with the activation after it (GoogLeNet's branch_pool)."""
     from archc.pipeline import analyse
 
     source = analyse(ROOT / "nets" / f"{name}.arch")

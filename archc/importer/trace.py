@@ -85,9 +85,8 @@ def trace(module: nn.Module, input_shape: tuple[int, int, int],
         stack = _completed(tuple((path.split("@")[0], kind) for path, (_, kind) in
                                  node.meta.get("nn_module_stack", {}).items()), node, modules)
         inputs = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
-        if not stack and inputs and inputs[0] in made:  # F.relu(self.dw1.conv1(x)): in dw1
-            stack = tuple(entry for entry in made[inputs[0]].stack
-                          if entry[1] in (nn.ModuleDict, nn.ModuleList))
+        if node.op == "call_function" and inputs and inputs[0] in made:
+            stack = _within(stack, made[inputs[0]].stack)
         try:
             layer = _layer(node, inputs, stack, modules, input_shape)
         except ImportFailure as failure:
@@ -133,6 +132,20 @@ def _completed(stack: tuple, node, modules: dict) -> tuple:
                ".".join(parts[:i]) in modules]
     return tuple(sorted((*stack, *missing), key=lambda entry: entry[0].count(".") +
                         (1 if entry[0] else 0)))
+
+
+def _within(stack: tuple, source: tuple) -> tuple:
+    """F.relu(self.dw1.conv1(x)): the function sits in the containers its input's module was
+    reached through (nn.ModuleDict, nn.ModuleList: never called, so in no trace's stack), below
+    the modules it is called in itself."""
+    if source[:len(stack)] != stack:
+        return stack
+    deeper = []
+    for entry in source[len(stack):]:
+        if entry[1] not in (nn.ModuleDict, nn.ModuleList):
+            break
+        deeper.append(entry)
+    return stack + tuple(deeper)
 
 
 def _layer(node, inputs: list[str], stack, modules: dict, input_shape) -> Layer | None:
