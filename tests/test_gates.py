@@ -86,6 +86,9 @@ def test_a_gate_of_flat_values_multiplies_features():
     assert net(torch.randn(2, 4, 2, 2)).shape == (2, 3)
 
 
+# CI runs it; MobileNet-v3-small's triton module is compared whole by default
+# (test_every_net_on_triton); 9 s here
+@pytest.mark.slow
 def test_both_backends_agree_on_mobilenet_v3s_blocks(monkeypatch):
     """The lib's bottlenecks at a small size: expansion, depthwise, gate, projection, the
     shortcut; ReLU and hard swish (the nets themselves: tests/test_torchvision.py)."""

@@ -59,6 +59,8 @@ def test_a_gemm_ideal_is_its_flops_or_its_bytes(archc):
     assert sum(r["count"] for r in pooled) == 9  # one per inception module, fused in its GEMM
 
 
+# CI runs it (`make test-slow`); the eval launches are tested by default; 8 s here
+@pytest.mark.slow
 def test_training_launches_leave_the_bn_and_the_pool_unfused(archc):
     """In training mode the pool projection's pool runs before its GEMM (autograd needs the
     pooled tensor): no POOL launch, and more launches than at inference."""
