@@ -45,7 +45,7 @@ def boxes(analysis: Analysis) -> list[Box]:
     return out
 
 
-def stages(items: list[Box], analysis: Analysis) -> list[tuple[str, list[Box]]]:
+def stages(items: list[Box]) -> list[tuple[str, list[Box]]]:
     """The main path's boxes in runs of one output size: (`28x28`, boxes)."""
     runs: list[tuple[str, list[Box]]] = []
     for box in (b for b in items if b.head is None):
@@ -80,7 +80,7 @@ def draw_figure(analysis: Analysis, marks: dict[str, str] | None = None, title: 
     fills = {f"r{row.index}": MARKS[marks[row.name]] for row in analysis.graph.rows
              if row.name in (marks or {})}
     dot.node("input", f"input {analysis.shapes[analysis.graph.input]}", shape="plaintext")
-    for size, run in stages(items, analysis):
+    for size, run in stages(items):
         if size and len(run) > 1:
             with dot.subgraph(name=f"cluster_{run[0].key}") as frame:
                 frame.attr(label=size, labeljust="r", style="dotted", fontsize="8")
@@ -116,10 +116,11 @@ def _label(box: Box) -> str:
     return f"{box.title}\n{box.shape}"
 
 
-def _out(items: list[Box], key: str) -> str:
-    """The node a box's value leaves from: its `+` where a shortcut joins it."""
+def _out(items: list[Box], key: str, suffix: str = "_sum") -> str:
+    """The node a box's value leaves from: its `+` (the box's key and `suffix`) where a
+    shortcut joins it."""
     box = next((b for b in items if b.key == key), None)
-    return f"{key}_sum" if box is not None and box.skip else key
+    return f"{key}{suffix}" if box is not None and box.skip else key
 
 
 # ---- TikZ -------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def tikz(analysis: Analysis) -> str:
         side[box.head] = box.key
     for box in items:
         for source in box.reads or ["input"]:
-            start = _tex_out(items, source)
+            start = _out(items, source, "s")
             style = "->, dashed" if box.head else "->"
             lines.append(rf"\draw[{style}] ({start}) -- ({box.key});")
         if box.skip:
@@ -163,10 +164,10 @@ def tikz(analysis: Analysis) -> str:
             for source in box.reads or ["input"]:
                 label = "" if box.skip == "identity" else \
                     r" node[midway, right, font=\tiny] {projection}"
-                start = _tex_out(items, source)  # just below it, out to the right, down
+                start = _out(items, source, "s")  # just below it, out to the right, down
                 lines.append(rf"\draw[->, dashed] ([yshift=-0.6mm]{start}.south) -| "
                              rf"([xshift=2.5mm]{box.key}.east){label} |- ({box.key}s.east);")
-    for size, run in stages(items, analysis):
+    for size, run in stages(items):
         if size and len(run) > 1:
             members = "".join(f"({b.key})" + (f"({b.key}s)" if b.skip else "") for b in run)
             lines.append(rf"\node[draw, dotted, inner sep=1.5mm, fit={members}, "
@@ -176,11 +177,6 @@ def tikz(analysis: Analysis) -> str:
 
 def _tex_label(box: Box) -> str:
     return rf"{_tex(box.title)}\\ {_tex(box.shape)}"
-
-
-def _tex_out(items: list[Box], key: str) -> str:
-    box = next((b for b in items if b.key == key), None)
-    return f"{key}s" if box is not None and box.skip else key
 
 
 def _tex(text: str) -> str:
