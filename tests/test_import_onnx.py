@@ -114,8 +114,10 @@ def test_a_torch_export_imports_with_its_blocks_and_weights(archc, tmp_path):
                            "--weights", str(tmp_path / "tiny.pt"))
     assert status == 0, err
     text = (tmp_path / "tiny.arch").read_text()
-    assert "block unit(c) {" in text and "unit(16) x2" in text and "bn" not in \
-        text.replace("bn:", "")
+    assert "block unit(c) {" in text and "unit(16) x2" in text
+    assert text.startswith("# The exporter folded 4 batch norms into the convs before them")
+    graph = analyse("<import>.arch", text=text).graph
+    assert "BatchNorm" not in {type(graph.node(n).op).__name__ for n in graph.order()}
     net = compile_arch(text).eval()
     net.load_state_dict(torch.load(tmp_path / "tiny.pt"))
     x = torch.randn(2, 3, 32, 32)
@@ -242,7 +244,7 @@ def test_nins_mlpconvs_are_found_in_an_export_stripped_of_its_names(tmp_path):
     onnx.save(model, str(path))
     result = imported_onnx(path)
     assert _uses(result.text) == {"unit": 3}
-    assert "block unit(c1, c2, c3, c4) {\n    conv (c1)x(c1) 192 pad=c2 bias=false" in result.text
+    assert "block unit(k, p, c1, c2) {\n    conv (k)x(k) 192 pad=p bias=false" in result.text
     assert analyse("<import>.arch", text=result.text).diagnostics == []
     _same_as_onnxruntime(path, result, (3, 32, 32))
 

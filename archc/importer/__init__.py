@@ -72,11 +72,16 @@ def imported_onnx(path, input_shape: tuple[int, int, int] | None = None,
              for role, value in graph.tensors[layer.name].items()}
     params = sum(t.numel() for key, t in state.items()  # a bn's statistics: not parameters
                  if not key.endswith(("running_mean", "running_var")))
-    text = _text(graph.layers, net, blocks, Path(path).name, (params, graph.macs))
+    notes = [] if not graph.folded_norms else [  # said, as the weights are no longer a bn's
+        f"# The exporter folded {graph.folded_norms} batch norms into the convs before them: "
+        "those convs carry their", "# biases, and the counts are the folded net's (`archc "
+        "stats --fold-bn` of the source's).", ""]
+    text = _text(graph.layers, net, blocks, Path(path).name, (params, graph.macs), notes)
     return Imported(text, frozenset(), state)
 
 
-def _text(layers, net: str, blocks: str, source: str, totals: tuple[int, int]) -> str:
+def _text(layers, net: str, blocks: str, source: str, totals: tuple[int, int],
+          notes: list[str] = ()) -> str:
     """The file, self-verifying: `expect` lines with the source's shapes and counts. Blocks
     (`blocks`): "modules" from the module classes the source names, "structure" from
     recurring segments (archc.importer.segments), "none"; "auto" the first where the source
@@ -91,7 +96,8 @@ def _text(layers, net: str, blocks: str, source: str, totals: tuple[int, int]) -
             statements = group(statements)
         elif how == "structure":
             statements = segmented(statements, pools_inside)
-        return format_text(Writer().text(net, statements, totals), f"<import of {source}>")
+        text = "\n".join([*notes, Writer().text(net, statements, totals)])
+        return format_text(text, f"<import of {source}>")
 
     if blocks == "none":
         return written("none")

@@ -20,6 +20,13 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from archc.importer.trace import ImportFailure, Layer
+from archc.ops.activation import TABLE
+
+# a conv's stride written in a block's text while its instances are compared (so that one of
+# stride 1 and one of stride 2 are one block with a parameter), dropped where it stays 1
+UNIT_STRIDE = re.compile(r"(\bconv [^\s/]+)(?=\s)")
+WRITTEN_UNIT_STRIDE = re.compile(r"(\bconv [^\s/]+)/1(?=\s)")
+FUNCTIONAL = {row.name for row in TABLE} | {"flatten", "softmax"}
 
 
 @dataclass
@@ -98,7 +105,7 @@ def group(stmts: list[Stmt], depth: int = 0) -> list[Stmt]:
         path, kind = owner
         body = group(run, depth + 1)
         if kind.__module__.startswith("torch.nn"):  # Sequential, ModuleList: a group
-            out.append(Stmt(body=_repeats(body), label=_label(path)))
+            out += _dissolved(Stmt(body=_repeats(body), label=_label(path)))
         else:
             out.append(Stmt(block=kind.__name__, body=body, label=_label(path)))
         i = j
@@ -118,6 +125,25 @@ def _leaf(stmt: Stmt, owner) -> bool:
     """A layer that is the module itself (conv1), not a statement inside a module."""
     return stmt.layer is not None and not stmt.branches and \
         stmt.layer.stack and stmt.layer.stack[-1][0] == owner[0]
+
+
+def _dissolved(stmt: Stmt) -> list[Stmt]:
+    """A group of one layer with a module and activations around it is that layer, labelled
+    with the group's name, among them: the module archc emits for it (a member of one layer
+    is that layer's module, its activations functions)."""
+    members = [s for s in stmt.body if not s.branches and not s.body and s.block is None and
+               not _functional(s.layer)]
+    if len(members) != 1 or members[0].label or len(members) + sum(
+            not s.branches and not s.body and s.block is None and _functional(s.layer)
+            for s in stmt.body) != len(stmt.body) or members[0].repeat != 1:
+        return [stmt]
+    members[0].label = stmt.label
+    return stmt.body
+
+
+def _functional(layer: Layer) -> bool:
+    """A layer archc emits as a function, no module: an activation, flatten, softmax."""
+    return layer.text.split()[0] in FUNCTIONAL
 
 
 def _learns(layer: Layer) -> bool:
@@ -173,7 +199,7 @@ class Writer:
         by_skeleton: dict[tuple[str, str], list[tuple[Stmt, list[int]]]] = {}
         for use in uses:
             self.labels = set()
-            text = "\n".join(self.body(use.body, "    "))
+            text = UNIT_STRIDE.sub(r"\1/1", "\n".join(self.body(use.body, "    ")))
             numbers = [int(n) for n in self.NUMBER.findall(text)]
             by_skeleton.setdefault((use.block, self.NUMBER.sub("#", text)), []).append(
                 (use, numbers))
@@ -182,9 +208,10 @@ class Writer:
             columns = list(zip(*(numbers for _, numbers in instances)))
             varying = [k for k, column in enumerate(columns) if len(set(column)) > 1]
             distinct = list(dict.fromkeys(columns[k] for k in varying))
-            params = ["c"] if len(distinct) == 1 else [f"c{i + 1}" for i in range(len(distinct))]
+            params = _parameters(skeleton, [[k for k in varying if columns[k] == column]
+                                            for column in distinct])
             slot = {k: params[distinct.index(columns[k])] for k in varying}
-            body = _filled(skeleton, instances[0][1], slot)
+            body = WRITTEN_UNIT_STRIDE.sub(r"\1", _filled(skeleton, instances[0][1], slot))
             signature = f"({', '.join(params)})" if params else ""
             self.blocks += [f"block {name}{signature} {{", body, "}", ""]
             for use, numbers in instances:
@@ -242,6 +269,30 @@ class Writer:
                 lines += [f"{indent}    {{", *self.body(branch, indent + "        "),
                           f"{indent}    }}"]
         return lines + [f"{indent}}}{repeat}"]
+
+
+def _parameters(skeleton: str, positions: list[list[int]]) -> list[str]:
+    """A block's parameters' names, by what their numbers are in `skeleton` (the positions
+    of each): `s` a stride, `k` a window, `p` a padding, `c` a width or anything else;
+    numbered where a block has several of one kind."""
+    parts = skeleton.split("#")
+
+    def kind(k: int) -> str:
+        if parts[k].endswith("/"):
+            return "s"
+        if parts[k].endswith("x") or parts[k + 1].startswith(("x", "/")):
+            return "k"
+        return "p" if parts[k].endswith("pad=") else "c"
+
+    kinds = [{kind(k) for k in ks} for ks in positions]
+    kinds = [found.pop() if len(found) == 1 else "c" for found in kinds]
+    count = {k: kinds.count(k) for k in kinds}
+    seen: dict[str, int] = {}
+    names = []
+    for k in kinds:
+        seen[k] = seen.get(k, 0) + 1
+        names.append(k if count[k] == 1 else f"{k}{seen[k]}")
+    return names
 
 
 def _filled(skeleton: str, numbers: list[int], slot: dict[int, str]) -> str:

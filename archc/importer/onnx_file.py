@@ -15,7 +15,10 @@ from __future__ import annotations
 import ast as pyast
 from pathlib import Path
 
-from archc.importer.trace import ImportFailure, Layer, Unsupported
+from torch import nn
+
+from archc.importer.onnx_patterns import local_response_norms
+from archc.importer.trace import ImportFailure, Layer, Unsupported, _within
 from archc.ops.activation import TABLE
 from archc.ops.args import BUILTIN_DEFAULTS
 
@@ -23,6 +26,7 @@ from archc.ops.args import BUILTIN_DEFAULTS
 ACTIVATIONS = {row.onnx[0]: row for row in TABLE if row.onnx is not None}
 JOINS = {"Add": "sum", "Sum": "sum", "Mul": "mul", "Concat": "concat"}
 CONSTANTS = {"Constant", "ConstantOfShape"}
+REWRITES, FOLDED = "pkg.onnxscript.rewriter.rule_name", "FuseBatchNormIntoConv"  # the exporter's
 
 
 class OnnxGraph:
@@ -33,16 +37,19 @@ class OnnxGraph:
         """`report`: go on past what .arch cannot say and raise `Unsupported` with all of it."""
         model = _load(Path(path))
         self.graph = model.graph
-        self.values = _constants(model.graph)
-        self.shapes = _inferred_shapes(model)  # value -> its dims, where ONNX infers them
+        self.shapes, types = _inferred(model)  # value -> its dims, where ONNX infers them
+        self.values = _constants(model, self.shapes, types)
+        self.weights = {t.name for t in model.graph.initializer}  # the file's parameters
         self.tensors: dict[str, dict[str, object]] = {}  # layer name -> role -> array
         self.layers: list[Layer] = [self._input(input_shape)]
         self.alias: dict[str, str] = {}  # a value a skipped node passes on -> its source
         self.shuffles: dict[str, tuple[int, str]] = {}  # a channel shuffle's Reshape or
         #                 Transpose output -> (its groups, the tensor it shuffles)
+        self.norms, inside = local_response_norms(model.graph, self.values)
         unsupported = []
         for node in model.graph.node:
-            if node.op_type in CONSTANTS or node.output[0] in self.values:
+            if node.op_type in CONSTANTS or node.output[0] in self.values or \
+                    node.output[0] in inside:
                 continue
             try:
                 self._node(node)
@@ -60,6 +67,8 @@ class OnnxGraph:
             layer.shape = tuple(dims[1:]) if dims and all(dims[1:]) else None
         self.macs = sum(self._macs(node) for node in model.graph.node
                         if node.op_type in ("Conv", "Gemm"))
+        self.folded_norms = sum(FOLDED in _meta(node).get(REWRITES, "")
+                                for node in model.graph.node if node.op_type == "Conv")
 
     # ---- the graph's input -----------------------------------------------------------------
 
@@ -90,10 +99,21 @@ class OnnxGraph:
         op, attrs = node.op_type, _attributes(node)
         tensors = [self.alias.get(i, i) for i in node.input if i and i not in self.values]
         stack = _stack(node)
+        if op not in JOINS and tensors:  # F.relu(self.branch[0](x)): in the branch's list
+            source = next((layer for layer in reversed(self.layers)
+                           if layer.name == tensors[0]), None)
+            stack = _within(stack, source.stack, op in ACTIVATIONS) if source is not None \
+                else stack
         if op in ("Identity", "Dropout"):
             self.alias[node.output[0]] = tensors[0]
             return
         if self._shuffle(node, op, attrs, tensors, stack):
+            return
+        if node.output[0] in self.norms:
+            norm = self.norms[node.output[0]]
+            self.layers.append(Layer(node.output[0], f"lrn {norm.size}" + _options(
+                alpha=norm.alpha, beta=norm.beta, k=norm.k), False,
+                [self.alias.get(norm.source, norm.source)], stack))
             return
         if op in JOINS:
             if len(tensors) < 2:
@@ -162,7 +182,7 @@ class OnnxGraph:
                 attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             raise self._failure(node, "with dilation or auto_pad has no .arch form")
         roles = {"weight": weight}
-        if len(node.input) > 2 and node.input[2]:
+        if len(node.input) > 2 and node.input[2] and not self._filler(node.input[2]):
             roles["bias"] = self.values[node.input[2]]
         self.tensors[node.output[0]] = roles
         (kh, kw), stride = weight.shape[2:], self._stride(node, attrs)
@@ -207,6 +227,11 @@ class OnnxGraph:
                 bias.repeat(weight.shape[0])  # one bias for all, as ONNX broadcasts it
         self.tensors[node.output[0]] = roles
         return f"fc {weight.shape[0]}" + ("" if "bias" in roles else " bias=false")
+
+    def _filler(self, name: str) -> bool:
+        """A bias of zeros the exporter computed (torch's exporter writes a conv without a
+        bias with one, expanded from a zero): no parameter of the source's, no bias."""
+        return name not in self.weights and not self.values[name].any()
 
     def _macs(self, node) -> int:
         """A conv's or an fc's multiply-accumulates for one image, from the file's weights
@@ -300,41 +325,59 @@ def _ceil_size(n: int, k: int, stride: int, pad: int) -> int:
     return out - 1 if (out - 1) * stride >= n + pad else out
 
 
-def _inferred_shapes(model) -> dict[str, list[int]]:
+def _inferred(model) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Each value's dims and element type, where ONNX's shape inference gives them."""
     import onnx
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001  (a file ONNX cannot infer: the rules that need sizes refuse)
-        return {}
+        return {}, {}
     values = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
-    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+    return ({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values},
+            {v.name: v.type.tensor_type.elem_type for v in values})
 
 
-def _constants(graph) -> dict[str, object]:
-    """Initializers, Constant outputs and ConstantOfShape fills, by name, as numpy arrays."""
+def _constants(model, shapes: dict[str, list[int]], types: dict[str, int]) -> dict[str, object]:
+    """Every value that does not depend on the image, by name, as numpy arrays: initializers,
+    and the outputs of nodes whose inputs are such values (an exporter's shape arithmetic, a
+    weight stored in another shape, a fill), folded with onnx's reference evaluator at the
+    file's opset. A Shape of a tensor with a static size is that size, a CastLike to a
+    tensor's type is a cast: neither needs the tensor's contents."""
     import numpy
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
-    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        attrs = _attributes(node)
-        if node.op_type == "Constant" and "value" in attrs:
-            values[node.output[0]] = attrs["value"]
-        elif node.op_type == "Reshape" and all(i in values for i in node.input):
-            # a weight stored in another shape (Caffe2's fc weights): the shape it is used in
-            data, shape = values[node.input[0]], [int(d) for d in values[node.input[1]]]
-            shape = [data.shape[i] if d == 0 else d for i, d in enumerate(shape)]
-            values[node.output[0]] = data.reshape(shape)
-        elif node.op_type == "Unsqueeze" and all(i in values for i in node.input):
-            axes = attrs.get("axes") if len(node.input) == 1 else values[node.input[1]]
-            values[node.output[0]] = numpy.expand_dims(values[node.input[0]],
-                                                       tuple(int(a) for a in axes))
-        elif node.op_type == "ConstantOfShape" and node.input[0] in values:
-            fill = attrs.get("value", numpy.zeros(1, numpy.float32))
-            values[node.output[0]] = numpy.full([int(d) for d in values[node.input[0]]],
-                                                fill.reshape(-1)[0], fill.dtype)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        inputs = [i for i in node.input if i]
+        if node.op_type == "Shape":
+            dims = values[inputs[0]].shape if inputs[0] in values else shapes.get(inputs[0])
+            if dims and all(dims):
+                attrs = _attributes(node)
+                values[node.output[0]] = numpy.array(
+                    dims[attrs.get("start", 0):attrs.get("end", len(dims))], numpy.int64)
+        elif node.op_type == "CastLike" and inputs[0] in values and types.get(inputs[1]):
+            dtype = helper.tensor_dtype_to_np_dtype(types[inputs[1]])
+            values[node.output[0]] = values[inputs[0]].astype(dtype)
+        elif all(i in values for i in inputs) and node.domain in ("", "ai.onnx"):
+            values.update(zip(node.output, _evaluated(node, values, opset)))
     return values
+
+
+def _evaluated(node, values: dict, opset: int) -> list:
+    """One node's outputs from constant inputs (onnx.reference: the operator as the standard
+    defines it at `opset`)."""
+    import onnx
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    inputs = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(values[i].dtype),
+                                            values[i].shape) for i in node.input if i]
+    outputs = [helper.make_value_info(o, onnx.TypeProto()) for o in node.output]
+    model = helper.make_model(helper.make_graph([node], "constant", inputs, outputs),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    return ReferenceEvaluator(model).run(None, {i: values[i] for i in node.input if i})
 
 
 def _attributes(node) -> dict:
@@ -350,23 +393,55 @@ def _attributes(node) -> dict:
 def _stack(node) -> tuple[tuple[str, type], ...]:
     """The modules a node torch exported sits in, outermost first, as torch.fx gives them:
     (path, class), the class a stand-in named as the exporter wrote it."""
-    meta = {p.key: p.value for p in node.metadata_props}
+    meta = _meta(node)
     try:
         scopes = pyast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
         classes = pyast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
     except (ValueError, SyntaxError):
         return ()
-    return tuple((path, _class(name)) for path, name in zip(scopes[1:], classes[1:])
-                 if not name.startswith("aten."))
+    called = [(path, _class(name)) for path, name in zip(scopes[1:], classes[1:])
+              if not name.startswith("aten.")]
+    weight = node.input[1] if node.op_type == "Conv" else ""
+    if FOLDED in meta.get(REWRITES, "") and called and weight.endswith(".weight") and \
+            "BatchNorm" in called[-1][1].__name__:  # a conv the exporter folded a bn into: in
+        called[-1] = (weight.removesuffix(".weight"), nn.Conv2d)  # the bn's scope, named by
+    return _containers(called)                                    # its weight
+
+
+def _containers(stack: list) -> tuple:
+    """The stack with the containers a forward reaches through without calling them put in
+    (`self.branch3x3[0](x)`: 'inception3a.branch3x3.0' sits in 'inception3a.branch3x3', an
+    nn.ModuleList never called, so in no exporter's scopes), as archc.importer.trace does
+    for torch.fx: they group too."""
+    out: list = []
+    for path, kind in stack:
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if not out or prefix.startswith(out[-1][0] + "."):
+                out.append((prefix, nn.ModuleList if parts[i].isdigit() else nn.ModuleDict))
+        out.append((path, kind))
+    return tuple(out)
+
+
+def _meta(node) -> dict[str, str]:
+    return {p.key: p.value for p in node.metadata_props}
 
 
 _CLASSES: dict[str, type] = {}
 
 
 def _class(qualified: str) -> type:
-    """A stand-in class with the exported module class's name and module (the layout reads
-    `__name__` and `__module__`), one per name so instances compare alike."""
+    """The exported module's class: torch's own (nn.Sequential groups, and the layout tells
+    containers apart), a stand-in with the class's name and module for others (the layout
+    reads `__name__` and `__module__`), one per name so instances compare alike."""
     if qualified not in _CLASSES:
         module, _, name = qualified.rpartition(".")
-        _CLASSES[qualified] = type(name, (), {"__module__": module})
+        found = None
+        if module.startswith("torch.nn."):
+            import importlib
+
+            found = getattr(importlib.import_module(module), name, None)
+        _CLASSES[qualified] = found if isinstance(found, type) else \
+            type(name, (), {"__module__": module})
     return _CLASSES[qualified]

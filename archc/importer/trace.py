@@ -86,7 +86,7 @@ def trace(module: nn.Module, input_shape: tuple[int, int, int],
                                  node.meta.get("nn_module_stack", {}).items()), node, modules)
         inputs = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
         if node.op == "call_function" and inputs and inputs[0] in made:
-            stack = _within(stack, made[inputs[0]].stack)
+            stack = _within(stack, made[inputs[0]].stack, node.target in ACTIVATIONS)
         try:
             layer = _layer(node, inputs, stack, modules, input_shape)
         except ImportFailure as failure:
@@ -134,15 +134,17 @@ def _completed(stack: tuple, node, modules: dict) -> tuple:
                         (1 if entry[0] else 0)))
 
 
-def _within(stack: tuple, source: tuple) -> tuple:
+def _within(stack: tuple, source: tuple, activation: bool = False) -> tuple:
     """F.relu(self.dw1.conv1(x)): the function sits in the containers its input's module was
     reached through (nn.ModuleDict, nn.ModuleList: never called, so in no trace's stack), below
-    the modules it is called in itself."""
+    the modules it is called in itself. An activation on an nn.Sequential's output sits in
+    the Sequential too: archc writes a group that ends in one as the Sequential before it."""
     if source[:len(stack)] != stack:
         return stack
     deeper = []
     for entry in source[len(stack):]:
-        if entry[1] not in (nn.ModuleDict, nn.ModuleList):
+        if entry[1] not in (nn.ModuleDict, nn.ModuleList) + ((nn.Sequential,) if activation
+                                                             else ()):
             break
         deeper.append(entry)
     return stack + tuple(deeper)
