@@ -52,8 +52,10 @@ def test_torchvisions_classifiers_import_exactly(name):
 def test_resnet18_reads_as_torchvision_writes_it():
     text = archc.import_module(torchvision().models.resnet18(), (3, 224, 224), "resnet18")
     assert "block basic_block(c) {" in text and "block basic_block_2(c) {" in text
-    assert "    layer1: {\n        basic_block(64) x2\n    }" in text
-    assert "downsample: {" in text and "fc: fc 1000" in text
+    assert "\n    layer1: basic_block(64) x2 " in text
+    assert "\n    layer2: { basic_block_2(128); basic_block(128) } " in text
+    assert "downsample: { conv 1x1/2 c bias=false; bn }" in text and "fc: fc 1000" in text
+    assert "flatten" not in text  # fc flattens its input
     assert text.startswith("block basic_block(c)") and "net resnet18 {" in text
 
 

@@ -276,3 +276,16 @@ def test_every_activation_of_the_table_imports_from_its_onnx_op(row, tmp_path):
     result = imported_onnx(path)
     assert f"\n    {row.name}  " in result.text
     _same_as_onnxruntime(path, result, (3, 4, 4))
+
+
+def test_a_channel_shuffle_exported_as_three_nodes_reads_as_one_statement(tmp_path):
+    """ONNX has no shuffle: the exporter writes Reshape to 5-D, Transpose, Reshape back,
+    which the importer reads whole (archc.importer.onnx_patterns), names or none."""
+    source = "net shuffled {\n    input 3x8x8\n    conv 3x3 12 pad=1\n    shuffle 3\n" \
+             "    conv 1x1 6\n    gap\n    fc 2\n}\n"
+    net = compile_arch(source).eval()
+    path = tmp_path / "shuffled.onnx"
+    torch.onnx.export(net, (torch.randn(1, 3, 8, 8),), str(path), dynamo=True, verbose=False)
+    result = imported_onnx(path)
+    assert "    shuffle 3  " in result.text and "Transpose" not in result.text
+    _same_as_onnxruntime(path, result, (3, 8, 8))

@@ -229,6 +229,25 @@ def test_bn_params_and_buffers_and_a_conv_without_bias(tmp_path):
     assert analysis.graph.node(act).op == ops.Act("leakyrelu", 0.2)
 
 
+def test_an_fc_without_bias(tmp_path):
+    """`fc 5 bias=false`: nn.Linear(..., bias=False), the weights alone counted (an
+    imported nn.Linear without a bias, or an exporter that drops a zero one)."""
+    import torch
+
+    import archc
+
+    source = "input 3x8x8\ngap\nfc 5 bias=false relu\nfc 2"
+    analysis = analysed(source, tmp_path)
+    first, second = (r.output for r in analysis.graph.rows[1:])
+    assert (analysis.costs[first].weights, analysis.costs[first].biases) == (15, 0)
+    assert (analysis.costs[second].weights, analysis.costs[second].biases) == (10, 2)
+    net = archc.compile(f"net n {{\n{source}\n}}\n").eval()
+    assert [k for k in net.state_dict()] == ["fc1.weight", "fc2.weight", "fc2.bias"]
+    x = torch.randn(2, 3, 8, 8)
+    expected = torch.relu(x.mean((2, 3)) @ net.fc1.weight.T) @ net.fc2.weight.T + net.fc2.bias
+    torch.testing.assert_close(net(x), expected)
+
+
 def test_a_sum_with_an_identity_branch_adds_the_input(tmp_path):
     analysis = analysed("input 8x4x4\nsum {\n { conv 3x3 8 pad=1; bn }\n id\n}\nrelu", tmp_path)
     total = next(n for n in analysis.graph.order()

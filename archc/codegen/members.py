@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from archc import ops
 from archc.codegen.names import fresh, safe
 from archc.lang import ast
 
@@ -62,6 +63,9 @@ def member_names(body: tuple[ast.Stmt, ...], taken: set[str]) -> Members:
 
 
 # What an nn.ModuleDict answers itself, so no layer may be called by it.
+# The statements forward() writes as functions (activations, flatten, softmax): no member.
+FUNCTIONS = frozenset(name for spec in ops.REGISTRY.values() if spec.module is None
+                      for name in spec.statements)
 MODULE_DICT_METHODS = frozenset({"clear", "items", "keys", "pop", "update", "values"})
 
 
@@ -118,6 +122,9 @@ def _branch_name(branch: ast.Stmt, index: int, kind: str) -> str:
     if branch.label:
         return branch.label if branch.label.isidentifier() else f"branch{branch.label}"
     parts = list(syntax_in(branch))
+    named = _lone_label(branch, parts)
+    if named is not None:  # `{ a: conv 1x3 c; relu }`: its one module is `a`
+        return named if named.isidentifier() else f"branch{named}"
     first = parts[0] if parts else None
     if kind == "mul" and isinstance(first, ast.Op) and first.name == "gap":
         return "se"  # squeeze (the global pool) and excitation: the gate's branch
@@ -131,6 +138,16 @@ def _branch_name(branch: ast.Stmt, index: int, kind: str) -> str:
         height, width = max(windows, key=lambda dims: dims[0] * dims[1])
         return f"branch{height}x{width}"
     return f"branch{index}"
+
+
+def _lone_label(branch: ast.Stmt, parts: list[Syntax]) -> str | None:
+    """The label of a group's one statement with a module, where the others are functions
+    (activations, flatten, softmax): what the branch's member is."""
+    if not isinstance(branch.core, ast.Group):
+        return None
+    modules = [p for p in parts if not (isinstance(p, ast.Op) and p.name in FUNCTIONS)]
+    labelled = [s for s in branch.core.body if s.label and any(s.core is m for m in modules)]
+    return labelled[0].label if len(modules) == 1 and len(labelled) == 1 else None
 
 
 def _is_input(core: ast.Core) -> bool:

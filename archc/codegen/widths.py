@@ -136,24 +136,29 @@ class Widths:
     def _window(self, n: int) -> dict[str, str]:
         """A window a block parameter sizes (`conv (k)x(k) c pad=same`), as the class's
         Python: `window` (`k`), `pad` (`k // 2`, where the statement says pad=same) and a
-        window's stride (`3x3/(s)`). One class then serves every size it is used with."""
+        window's stride (`3x3/(s)`); a padding a parameter gives (`pad=p`: `padding=p`). One
+        class then serves every size it is used with."""
         node = self.a.graph.node(n)
-        window = dict(node.given).get("window")
-        if not self.symbolic or not isinstance(window, ast.Window):
+        if not self.symbolic:
             return {}
+        window, pad = dict(node.given).get("window"), dict(node.given).get("pad")
+        pad = pad.value if isinstance(pad, ast.KeyArg) else None
         texts = {}
-        sizes = [self.python(ast.Ref(d, window.span)) if isinstance(d, str) else str(d)
-                 for d in window.dims]
-        named = [isinstance(d, str) and not size.isdigit() for d, size in zip(window.dims, sizes)]
-        if any(named):
-            texts["window"] = _pair_text(sizes)
-            pad = dict(node.given).get("pad")
-            if isinstance(pad, ast.KeyArg) and isinstance(pad.value, ast.Ref) and \
-                    pad.value.name == "same":
-                texts["pad"] = _pair_text([f"{size} // 2" if name else str(int(size) // 2)
-                                           for size, name in zip(sizes, named)])
-        if isinstance(window.stride, str):
-            texts["stride"] = self.python(ast.Ref(window.stride, window.span))
+        if isinstance(window, ast.Window):
+            sizes = [self.python(ast.Ref(d, window.span)) if isinstance(d, str) else str(d)
+                     for d in window.dims]
+            named = [isinstance(d, str) and not size.isdigit()
+                     for d, size in zip(window.dims, sizes)]
+            if any(named):
+                texts["window"] = _pair_text(sizes)
+                if isinstance(pad, ast.Ref) and pad.name == "same":
+                    texts["pad"] = _pair_text([f"{size} // 2" if name else str(int(size) // 2)
+                                               for size, name in zip(sizes, named)])
+            if isinstance(window.stride, str):
+                texts["stride"] = self.python(ast.Ref(window.stride, window.span))
+        if isinstance(pad, (ast.Ref, ast.BinOp, ast.Neg, ast.Call)) and "pad" not in texts and \
+                not (isinstance(pad, ast.Ref) and pad.name == "same"):
+            texts["pad"] = self.python(pad)
         return texts
 
     # ---- helpers ---------------------------------------------------------------------------

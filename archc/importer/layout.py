@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -26,6 +26,8 @@ from archc.ops.activation import TABLE
 # stride 1 and one of stride 2 are one block with a parameter), dropped where it stays 1
 UNIT_STRIDE = re.compile(r"(\bconv [^\s/]+)(?=\s)")
 WRITTEN_UNIT_STRIDE = re.compile(r"(\bconv [^\s/]+)/1(?=\s)")
+ONE_LINE = 80  # the longest group or block written on one line (an `expect` may follow)
+REPEATED_USE = re.compile(r"[a-z_]\w*(\(.*\))? x\d+$")  # a block's uses in a row, unlabelled
 FUNCTIONAL = {row.name for row in TABLE} | {"flatten", "softmax"}
 
 
@@ -52,6 +54,7 @@ class Stmt:
 
 def structure(layers: list[Layer]) -> list[Stmt]:
     """The net's statements, joins with their branches, from the input to the output."""
+    layers = _unflattened(layers)
     by_name = {layer.name: layer for layer in layers}
     graph = nx.DiGraph()
     graph.add_nodes_from(by_name)
@@ -77,6 +80,21 @@ def structure(layers: list[Layer]) -> list[Stmt]:
         return out
 
     return [Stmt(layers[0])] + chain(start, end)
+
+
+def _unflattened(layers: list[Layer]) -> list[Layer]:
+    """The layers without a flatten only an fc reads: an fc flattens its input itself, as
+    archc's nets are written (`gap; fc classes`). New layers where an input changes: the
+    caller's stay as they are."""
+    readers: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for name in layer.inputs:
+            readers.setdefault(name, []).append(layer)
+    skipped = {layer.name: layer.inputs[0] for layer in layers[:-1] if layer.text == "flatten"
+               and [u.text.split()[0] for u in readers.get(layer.name, [])] == ["fc"]}
+    return [replace(layer, inputs=[skipped.get(i, i) for i in layer.inputs])
+            if set(layer.inputs) & set(skipped) else layer
+            for layer in layers if layer.name not in skipped]
 
 
 # ---- blocks ----------------------------------------------------------------------------------
@@ -128,14 +146,17 @@ def _leaf(stmt: Stmt, owner) -> bool:
 
 
 def _dissolved(stmt: Stmt) -> list[Stmt]:
-    """A group of one layer with a module and activations around it is that layer, labelled
-    with the group's name, among them: the module archc emits for it (a member of one layer
-    is that layer's module, its activations functions)."""
-    members = [s for s in stmt.body if not s.branches and not s.body and s.block is None and
+    """A group of one module (a layer's or a block use's) and activations around it is that
+    module, labelled with the group's name, among them: what archc emits for it (a member of
+    one layer or one block is that module, its activations functions)."""
+    def plain(s: Stmt) -> bool:
+        return s.layer is not None and not s.branches and not s.body and s.block is None
+
+    members = [s for s in stmt.body if s.block is not None or plain(s) and
                not _functional(s.layer)]
-    if len(members) != 1 or members[0].label or len(members) + sum(
-            not s.branches and not s.body and s.block is None and _functional(s.layer)
-            for s in stmt.body) != len(stmt.body) or members[0].repeat != 1:
+    rest = [s for s in stmt.body if plain(s) and _functional(s.layer)]
+    if len(members) != 1 or len(members) + len(rest) != len(stmt.body) or members[0].label \
+            or members[0].repeat != 1:
         return [stmt]
     members[0].label = stmt.label
     return stmt.body
@@ -172,6 +193,9 @@ class Writer:
     # a number of a statement (not an exponent), a window's size or its stride: `3x3/2`
     NUMBER = re.compile(r"(?<![\w.])(?<!e-)(?<!e\+)\d+(?![\w.])|(?<=\dx)\d+(?![\w.])"
                         r"|(?<=\d/)\d+(?![\w.])|(?<![\w.])\d+(?=x\d)")
+    # a number, or an activation word (a statement, a flag, a block's argument)
+    VALUE = re.compile(NUMBER.pattern + r"|(?<![\w.])(?:" + "|".join(
+        sorted((row.name for row in TABLE), key=len, reverse=True)) + r")(?![\w.=:])")
 
     def __init__(self):
         self.taken: set[str] = set()
@@ -200,20 +224,25 @@ class Writer:
         for use in uses:
             self.labels = set()
             text = UNIT_STRIDE.sub(r"\1/1", "\n".join(self.body(use.body, "    ")))
-            numbers = [int(n) for n in self.NUMBER.findall(text)]
-            by_skeleton.setdefault((use.block, self.NUMBER.sub("#", text)), []).append(
-                (use, numbers))
+            values = self.VALUE.findall(text)  # what may differ between instances
+            # classes named alike but for a number (archc's Expand, Expand1: one per
+            # activation) are one block where they differ only in values
+            kind = re.sub(r"(?<=[A-Za-z])_?\d+$", "", use.block)
+            by_skeleton.setdefault((kind, self.VALUE.sub("#", text)), []).append(
+                (use, values))
         for (kind, skeleton), instances in by_skeleton.items():
             name = _fresh(_snake(kind), self.taken)
             columns = list(zip(*(numbers for _, numbers in instances)))
             varying = [k for k, column in enumerate(columns) if len(set(column)) > 1]
             distinct = list(dict.fromkeys(columns[k] for k in varying))
             params = _parameters(skeleton, [[k for k in varying if columns[k] == column]
-                                            for column in distinct])
+                                            for column in distinct], instances[0][1])
             slot = {k: params[distinct.index(columns[k])] for k in varying}
             body = WRITTEN_UNIT_STRIDE.sub(r"\1", _filled(skeleton, instances[0][1], slot))
             signature = f"({', '.join(params)})" if params else ""
-            self.blocks += [f"block {name}{signature} {{", body, "}", ""]
+            line = _one_line(f"block {name}{signature} ", body.split("\n"), "")
+            self.blocks += [line, ""] if line else \
+                [f"block {name}{signature} {{", body, "}", ""]
             for use, numbers in instances:
                 values = tuple(numbers[next(k for k in varying if slot[k] == p)]
                                for p in params)
@@ -255,8 +284,11 @@ class Writer:
             call = f"{name}({', '.join(map(str, args))})" if args else name
             return [f"{indent}{label}{call}{repeat}"]
         if stmt.layer is None:  # a group
-            return [f"{indent}{label}{{", *self.body(stmt.body, indent + "    "),
-                    f"{indent}}}{repeat}"]
+            body = self.body(stmt.body, indent + "    ")
+            if label and not repeat and len(body) == 1 and REPEATED_USE.match(body[0].strip()):
+                return [f"{indent}{label}{body[0].strip()}"]  # `b5: bneck(120) x2`
+            line = _one_line(f"{indent}{label}", body, repeat)
+            return [line] if line else [f"{indent}{label}{{", *body, f"{indent}}}{repeat}"]
         if not stmt.branches:
             return [f"{indent}{label}{stmt.layer.text}{repeat}"]
         lines = [f"{indent}{label}{stmt.layer.text} {{"]
@@ -271,13 +303,24 @@ class Writer:
         return lines + [f"{indent}}}{repeat}"]
 
 
-def _parameters(skeleton: str, positions: list[list[int]]) -> list[str]:
-    """A block's parameters' names, by what their numbers are in `skeleton` (the positions
-    of each): `s` a stride, `k` a window, `p` a padding, `c` a width or anything else;
-    numbered where a block has several of one kind."""
+def _one_line(start: str, body: list[str], end: str) -> str | None:
+    """`start{ a; b; c }end` where the body is a few simple statements (no braces) and the
+    line stays short, as archc's nets write a conv, its bn and its activation; else None."""
+    if len(body) > 4 or any("{" in line or "}" in line for line in body):
+        return None
+    line = f"{start}{{ {'; '.join(s.strip() for s in body)} }}{end}"
+    return line if len(line) <= ONE_LINE else None
+
+
+def _parameters(skeleton: str, positions: list[list[int]], values: list[str]) -> list[str]:
+    """A block's parameters' names, by what their values are in `skeleton` (the positions
+    of each): `act` an activation, `s` a stride, `k` a window, `p` a padding, `c` a width or
+    anything else; numbered where a block has several of one kind."""
     parts = skeleton.split("#")
 
     def kind(k: int) -> str:
+        if not values[k].isdigit():
+            return "act"
         if parts[k].endswith("/"):
             return "s"
         if parts[k].endswith("x") or parts[k + 1].startswith(("x", "/")):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from torch import nn
 
-from archc.importer.onnx_patterns import local_response_norms
+from archc.importer.onnx_patterns import options, patterns
+from archc.importer.onnx_values import attributes, constants, inferred, load
 from archc.importer.trace import ImportFailure, Layer, Unsupported, _within
 from archc.ops.activation import TABLE
 from archc.ops.args import BUILTIN_DEFAULTS
@@ -26,6 +27,7 @@ from archc.ops.args import BUILTIN_DEFAULTS
 ACTIVATIONS = {row.onnx[0]: row for row in TABLE if row.onnx is not None}
 JOINS = {"Add": "sum", "Sum": "sum", "Mul": "mul", "Concat": "concat"}
 CONSTANTS = {"Constant", "ConstantOfShape"}
+SCOPES = "pkg.torch.onnx.name_scopes"  # a node's modules, as torch's exporter writes them
 REWRITES, FOLDED = "pkg.onnxscript.rewriter.rule_name", "FuseBatchNormIntoConv"  # the exporter's
 
 
@@ -35,17 +37,16 @@ class OnnxGraph:
     def __init__(self, path: str | Path, input_shape: tuple[int, int, int] | None = None,
                  report: bool = False):
         """`report`: go on past what .arch cannot say and raise `Unsupported` with all of it."""
-        model = _load(Path(path))
+        model = load(Path(path))
         self.graph = model.graph
-        self.shapes, types = _inferred(model)  # value -> its dims, where ONNX infers them
-        self.values = _constants(model, self.shapes, types)
+        self.shapes, types = inferred(model)  # value -> its dims, where ONNX infers them
+        self.values = constants(model, self.shapes, types)
         self.weights = {t.name for t in model.graph.initializer}  # the file's parameters
         self.tensors: dict[str, dict[str, object]] = {}  # layer name -> role -> array
         self.layers: list[Layer] = [self._input(input_shape)]
         self.alias: dict[str, str] = {}  # a value a skipped node passes on -> its source
-        self.shuffles: dict[str, tuple[int, str]] = {}  # a channel shuffle's Reshape or
-        #                 Transpose output -> (its groups, the tensor it shuffles)
-        self.norms, inside = local_response_norms(model.graph, self.values)
+        self.sequences: dict[str, tuple[int, str]] = {}  # SplitToSequence -> (parts, source)
+        self.patterns, inside = patterns(model.graph, self.values)
         unsupported = []
         for node in model.graph.node:
             if node.op_type in CONSTANTS or node.output[0] in self.values or \
@@ -62,6 +63,8 @@ class OnnxGraph:
                     self.alias[output] = self.alias.get(inputs[0], inputs[0])
         if unsupported:
             raise Unsupported(unsupported)
+        _placed(self.layers, {output for node in model.graph.node if SCOPES not in _meta(node)
+                              for output in node.output})
         for layer in self.layers:  # as ONNX's shape inference gives them, one image
             dims = self.shapes.get(layer.name)
             layer.shape = tuple(dims[1:]) if dims and all(dims[1:]) else None
@@ -96,7 +99,7 @@ class OnnxGraph:
     # ---- one node ----------------------------------------------------------------------------
 
     def _node(self, node) -> None:
-        op, attrs = node.op_type, _attributes(node)
+        op, attrs = node.op_type, attributes(node)
         tensors = [self.alias.get(i, i) for i in node.input if i and i not in self.values]
         stack = _stack(node)
         if op not in JOINS and tensors:  # F.relu(self.branch[0](x)): in the branch's list
@@ -107,13 +110,13 @@ class OnnxGraph:
         if op in ("Identity", "Dropout"):
             self.alias[node.output[0]] = tensors[0]
             return
-        if self._shuffle(node, op, attrs, tensors, stack):
+        if node.output[0] in self.patterns:  # several nodes, one statement
+            text, source = self.patterns[node.output[0]]
+            self.layers.append(Layer(node.output[0], text, False,
+                                     [self.alias.get(source, source)], stack))
             return
-        if node.output[0] in self.norms:
-            norm = self.norms[node.output[0]]
-            self.layers.append(Layer(node.output[0], f"lrn {norm.size}" + _options(
-                alpha=norm.alpha, beta=norm.beta, k=norm.k), False,
-                [self.alias.get(norm.source, norm.source)], stack))
+        if op in ("Split", "SplitToSequence", "SequenceAt"):
+            self._chunks(node, op, attrs, tensors, stack)
             return
         if op in JOINS:
             if len(tensors) < 2:
@@ -127,28 +130,34 @@ class OnnxGraph:
         text = self._statement(node, op, attrs)
         self.layers.append(Layer(node.output[0], text, False, tensors[:1], stack))
 
-    def _shuffle(self, node, op: str, attrs: dict, tensors: list[str], stack) -> bool:
-        """ShuffleNet's channel shuffle as ONNX writes it: Reshape N x C x H x W to
-        N x g x C/g x H x W, Transpose (0, 2, 1, 3, 4), Reshape back: `shuffle g`."""
-        target = self.values.get(node.input[1]) if op == "Reshape" else None
-        if target is not None and len(target) == 5 and tensors[0] not in self.shuffles:
-            self.shuffles[node.output[0]] = (int(target[1]), tensors[0])
-            return True
-        if op == "Transpose" and tensors[0] in self.shuffles and \
-                list(attrs.get("perm", [])) == [0, 2, 1, 3, 4]:
-            self.shuffles[node.output[0]] = self.shuffles[tensors[0]]
-            return True
-        if target is not None and len(target) == 4 and tensors[0] in self.shuffles:
-            groups, source = self.shuffles[tensors[0]]
-            self.layers.append(Layer(node.output[0], f"shuffle {groups}", False, [source],
+    def _chunks(self, node, op: str, attrs: dict, tensors: list[str], stack) -> None:
+        """Equal parts of the channels, each read on its own: `chunk n i` per part (torch's
+        `x.chunk(n, dim=1)`: Split, or SplitToSequence and a SequenceAt per part)."""
+        if op == "SequenceAt":
+            n, source = self.sequences[tensors[0]]
+            index = int(self.values[node.input[1]])
+            self.layers.append(Layer(node.output[0], f"chunk {n} {index % n}", False, [source],
                                      stack))
-            return True
-        return False
+            return
+        channels = (self.shapes.get(tensors[0]) or [0, 0])[1]
+        sizes = self.values.get(node.input[1]) if len(node.input) > 1 and node.input[1] else \
+            attrs.get("split")
+        n = len(node.output) if op == "Split" else \
+            channels // int(sizes.reshape(-1)[0]) if sizes is not None and channels else 0
+        equal = sizes is None or len(set(int(v) for v in sizes.reshape(-1))) == 1 and \
+            (op == "Split" or sizes.size == 1 or sizes.size == n)
+        if attrs.get("axis", 0) != 1 or not n or not equal or not attrs.get("keepdims", 1):
+            raise self._failure(node, "into other than equal parts of the channels")
+        if op == "SplitToSequence":
+            self.sequences[node.output[0]] = (n, tensors[0])
+            return
+        for i, output in enumerate(node.output):
+            self.layers.append(Layer(output, f"chunk {n} {i}", False, tensors[:1], stack))
 
     def _statement(self, node, op: str, attrs: dict) -> str:
         row = ACTIVATIONS.get(op)
         if row is not None and self._has(node, attrs, row.onnx[1]):
-            return row.name + _options(**{key: attrs.get(name, BUILTIN_DEFAULTS[key])
+            return row.name + options(**{key: attrs.get(name, BUILTIN_DEFAULTS[key])
                                           for key, _, name in row.keys})
         if op == "Conv":
             return self._conv(node, attrs)
@@ -156,7 +165,7 @@ class OnnxGraph:
             names = ("weight", "bias", "running_mean", "running_var")
             self.tensors[node.output[0]] = {r: self.values[i] for r, i in zip(names,
                                                                                node.input[1:])}
-            return "bn" + _options(eps=attrs.get("epsilon", 1e-5))
+            return "bn" + options(eps=attrs.get("epsilon", 1e-5))
         if op in ("MaxPool", "AveragePool"):
             return self._pool(node, op, attrs)
         if op == "GlobalAveragePool" or op == "ReduceMean" and self._axes(node, attrs) == [2, 3]:
@@ -167,7 +176,7 @@ class OnnxGraph:
         if op == "Gemm":
             return self._fc(node, attrs)
         if op == "LRN":
-            return f"lrn {attrs['size']}" + _options(alpha=attrs.get("alpha", 1e-4),
+            return f"lrn {attrs['size']}" + options(alpha=attrs.get("alpha", 1e-4),
                                                      beta=attrs.get("beta", 0.75),
                                                      k=attrs.get("bias", 1.0))
         if op == "Softmax" and attrs.get("axis", 1) in (1, -1):
@@ -285,39 +294,6 @@ class OnnxGraph:
                              f"{what}")
 
 
-def _load(path: Path):
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    if not path.is_file():
-        raise ImportFailure(f"{path}: no such file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError) as error:
-        raise ImportFailure(f"{path}: not a readable ONNX file (truncated or another "
-                            f"format?): {error}") from None
-    if not model.graph.node:
-        raise ImportFailure(f"{path}: not a readable ONNX file (no graph)")
-    external = [t.name for t in model.graph.initializer
-                if t.data_location == onnx.TensorProto.EXTERNAL]
-    if external:
-        try:
-            onnx.load_external_data_for_model(model, str(path.parent))
-        except (OSError, ValueError) as error:
-            raise ImportFailure(f"{path}: its weights live in another file that cannot be "
-                                f"read ({error})") from None
-    return model
-
-
-def _options(**values: float) -> str:
-    """` key=value` for each that is not archc's default (archc.ops.args.BUILTIN_DEFAULTS),
-    compared as float32, the precision ONNX stores them in."""
-    import numpy
-
-    return "".join(f" {key}={str(numpy.float32(value))}" for key, value in values.items()
-                   if numpy.float32(value) != numpy.float32(BUILTIN_DEFAULTS[key]))
-
-
 def _ceil_size(n: int, k: int, stride: int, pad: int) -> int:
     """A pool's output size with ceil rounding, as PyTorch and Caffe compute it: the last
     window must start inside the input or its left padding."""
@@ -325,77 +301,12 @@ def _ceil_size(n: int, k: int, stride: int, pad: int) -> int:
     return out - 1 if (out - 1) * stride >= n + pad else out
 
 
-def _inferred(model) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """Each value's dims and element type, where ONNX's shape inference gives them."""
-    import onnx
-
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001  (a file ONNX cannot infer: the rules that need sizes refuse)
-        return {}, {}
-    values = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
-    return ({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values},
-            {v.name: v.type.tensor_type.elem_type for v in values})
-
-
-def _constants(model, shapes: dict[str, list[int]], types: dict[str, int]) -> dict[str, object]:
-    """Every value that does not depend on the image, by name, as numpy arrays: initializers,
-    and the outputs of nodes whose inputs are such values (an exporter's shape arithmetic, a
-    weight stored in another shape, a fill), folded with onnx's reference evaluator at the
-    file's opset. A Shape of a tensor with a static size is that size, a CastLike to a
-    tensor's type is a cast: neither needs the tensor's contents."""
-    import numpy
-    from onnx import helper, numpy_helper
-
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    for node in model.graph.node:
-        inputs = [i for i in node.input if i]
-        if node.op_type == "Shape":
-            dims = values[inputs[0]].shape if inputs[0] in values else shapes.get(inputs[0])
-            if dims and all(dims):
-                attrs = _attributes(node)
-                values[node.output[0]] = numpy.array(
-                    dims[attrs.get("start", 0):attrs.get("end", len(dims))], numpy.int64)
-        elif node.op_type == "CastLike" and inputs[0] in values and types.get(inputs[1]):
-            dtype = helper.tensor_dtype_to_np_dtype(types[inputs[1]])
-            values[node.output[0]] = values[inputs[0]].astype(dtype)
-        elif all(i in values for i in inputs) and node.domain in ("", "ai.onnx"):
-            values.update(zip(node.output, _evaluated(node, values, opset)))
-    return values
-
-
-def _evaluated(node, values: dict, opset: int) -> list:
-    """One node's outputs from constant inputs (onnx.reference: the operator as the standard
-    defines it at `opset`)."""
-    import onnx
-    from onnx import helper
-    from onnx.reference import ReferenceEvaluator
-
-    inputs = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(values[i].dtype),
-                                            values[i].shape) for i in node.input if i]
-    outputs = [helper.make_value_info(o, onnx.TypeProto()) for o in node.output]
-    model = helper.make_model(helper.make_graph([node], "constant", inputs, outputs),
-                              opset_imports=[helper.make_opsetid("", opset)])
-    return ReferenceEvaluator(model).run(None, {i: values[i] for i in node.input if i})
-
-
-def _attributes(node) -> dict:
-    from onnx import helper, numpy_helper
-
-    found = {}
-    for attribute in node.attribute:
-        value = helper.get_attribute_value(attribute)
-        found[attribute.name] = numpy_helper.to_array(value) if hasattr(value, "dims") else value
-    return found
-
-
 def _stack(node) -> tuple[tuple[str, type], ...]:
     """The modules a node torch exported sits in, outermost first, as torch.fx gives them:
     (path, class), the class a stand-in named as the exporter wrote it."""
     meta = _meta(node)
     try:
-        scopes = pyast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
+        scopes = pyast.literal_eval(meta.get(SCOPES, "[]"))
         classes = pyast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
     except (ValueError, SyntaxError):
         return ()
@@ -422,6 +333,31 @@ def _containers(stack: list) -> tuple:
                 out.append((prefix, nn.ModuleList if parts[i].isdigit() else nn.ModuleDict))
         out.append((path, kind))
     return tuple(out)
+
+
+def _placed(layers: list[Layer], unnamed: set[str]) -> None:
+    """A layer from a node the exporter's optimiser made anew (its Split for torch's chunk)
+    carries no modules: where the file names them elsewhere, it sits in the modules that
+    all of its readers sit in."""
+    if not any(layer.stack for layer in layers):
+        return
+    readers: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for name in layer.inputs:
+            readers.setdefault(name, []).append(layer)
+    def around(stack: tuple) -> tuple:  # a reader's modules but the layer it is itself
+        leaf = stack and stack[-1][1].__module__.startswith("torch.nn.modules") and \
+            stack[-1][1] not in (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+        return stack[:-1] if leaf else stack
+
+    for layer in layers:
+        stacks = [around(r.stack) for r in readers.get(layer.name, [])]
+        if layer.name in unnamed and not layer.stack and stacks:
+            common = stacks[0]
+            for stack in stacks[1:]:
+                common = common[:next((i for i, (a, b) in enumerate(zip(common, stack))
+                                       if a != b), min(len(common), len(stack)))]
+            layer.stack = common
 
 
 def _meta(node) -> dict[str, str]:

@@ -38,6 +38,7 @@ class Activation:
     #                        it must have (`archc import`); None: ONNX writes it otherwise
     keys: tuple[tuple[str, str, str], ...] = ()  # its layer's keys, with torch's and ONNX's
     #                                               names for them
+    onnx_gate: str | None = None  # where ONNX has no op for it: x * GATE(x), GATE's op
 
 
 TABLE = (
@@ -53,7 +54,8 @@ TABLE = (
                ("hardswish", (), ""), ("HardSwish", {})),
     Activation("hardsigmoid", "F.hardsigmoid", "nn.Hardsigmoid", "hard sigmoid", True,
                ("hardsigmoid", (), ""), ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})),
-    Activation("silu", "F.silu", "nn.SiLU", "SiLU", True, ("swish", (), ""), None),
+    Activation("silu", "F.silu", "nn.SiLU", "SiLU", True, ("swish", (), ""), None,
+               onnx_gate="Sigmoid"),
     Activation("gelu", "F.gelu", "nn.GELU", "GELU", True, ("gelu", (), "none"), ("Gelu", {})),
 )
 BY_NAME = {row.name: row for row in TABLE}

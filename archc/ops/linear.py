@@ -1,8 +1,8 @@
 """Fully connected layers and flattening: `fc 1000 relu`, `flatten`.
 
 fc flattens its input, as Caffe's InnerProduct does: weights = input elements x features,
-a bias per feature, MACs = weights (one image); its field is the whole input. flatten makes
-the value flat (N x C); the emitter writes flat values as 2-D tensors.
+a bias per feature unless `bias=false`, MACs = weights (one image); its field is the whole
+input. flatten makes the value flat (N x C); the emitter writes flat values as 2-D tensors.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from archc.ops.common import free, module_call, whole
 class FC:
     features: int
     act: str
+    bias: bool = True  # `bias=false`, as nn.Linear(..., bias=False)
 
 
 @dataclass(frozen=True)
@@ -28,18 +29,21 @@ class Flatten:
 
 def fc_cost(op: FC, inputs: list[Shape], out: Shape) -> Cost:
     weights = inputs[0].numel() * op.features  # fc flattens its input, as Caffe's does
-    return Cost(weights, op.features, weights)
+    return Cost(weights, op.features if op.bias else 0, weights)
 
 
 FC_SPEC = OpSpec(
     type=FC,
-    statements={"fc": Statement(Signature(("features",), (), ACTIVATIONS),
+    statements={"fc": Statement(Signature(("features",), ("bias",), ACTIVATIONS),
                                 lambda args, span: FC(int_arg(args, "features", span),
-                                                      word_arg(args, "act", ACTIVATIONS, span)))},
+                                                      word_arg(args, "act", ACTIVATIONS, span),
+                                                      word_arg(args, "bias", ("true", "false"),
+                                                               span) == "true"))},
     group=None,
     name=lambda op: "fc",
     describe=lambda op: f"fc {op.features}",
-    options=lambda op: f" {op.act}" if op.act != "linear" else "",
+    options=lambda op: ("" if op.bias else " bias=false") +
+    (f" {op.act}" if op.act != "linear" else ""),
     titles={"fc": "linear"},
     title_detail=lambda op: "",
     arity="one",
@@ -51,7 +55,8 @@ FC_SPEC = OpSpec(
     draw="fc",
     width="features",
     given=(),
-    module=lambda op, texts: f"nn.Linear({texts['features_in']}, {texts['out']})",
+    module=lambda op, texts: f"nn.Linear({texts['features_in']}, {texts['out']}"
+    f"{'' if op.bias else ', bias=False'})",
     helper="",
     reads="flattened",
     call=module_call,
