@@ -90,7 +90,8 @@ def analyse_partial(path: str | Path, text: str | None = None) -> Analysis:
     costs = count_costs(graph, shapes)
     checks = compare_claims(graph, shapes, costs)
     diagnostics = [d for e in errors for d in [e.diagnostic()]] + diagnose(checks) + \
-        unused_blocks(graph, program.local)
+        (unused_blocks(graph, program.local) if not errors else [])  # as `check`: a use
+    #                                                   that failed leaves its block unused
     return Analysis(str(path), graph, shapes, fields, costs, checks, diagnostics, program)
 
 

@@ -16,7 +16,6 @@ from archc.pipeline import analyse_partial
 
 pytest.importorskip("pygls")
 from lsprotocol import types  # noqa: E402
-from pygls.lsp.client import LanguageClient  # noqa: E402
 
 GOOGLENET = ROOT / "nets/googlenet.arch"
 BROKEN = """net n {
@@ -69,33 +68,52 @@ def test_definitions_symbols_and_lenses():
     assert lib.lenses()[0] == (4, f"used 9 times · {share:.1%} of MACs · {params:,} params")
 
 
-def _session(body):
+CLIENTS = ["visual-studio-code", "neovim"]  # pytest-lsp's recorded client capabilities
+
+
+class _Arrivals:
+    """The next diagnostics the server publishes: `wait()` for them, `clear()` to wait for
+    the ones after."""
+
+    def __init__(self, client):
+        self.client = client
+        self.clear()
+
+    def clear(self) -> None:
+        self.future = asyncio.wrap_future(self.client.protocol.wait_for_notification(
+            types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS))
+
+    async def wait(self) -> None:
+        await self.future
+
+
+def _session(body, client_spec: str = "visual-studio-code"):
+    """Run `body(client, published, arrived)` against `archc lsp` over stdio, the client
+    pytest-lsp's, initialised with the capabilities an editor sends (its recording of VS
+    Code's or Neovim's); a reply that breaks the protocol for that client fails the test."""
+    import warnings
+
+    from pytest_lsp import LspSpecificationWarning, client_capabilities, make_test_lsp_client
+
     async def run():
-        client = LanguageClient("archc-test", "1")
-        published: dict[str, list] = {}
-        arrived = asyncio.Event()
-
-        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        def diagnostics(params):
-            published[params.uri] = params.diagnostics
-            arrived.set()
-
+        client = make_test_lsp_client()
         await client.start_io(sys.executable, "-m", "archc", "lsp")
-        await client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=ROOT.as_uri(),
+        await client.initialize_session(types.InitializeParams(
+            capabilities=client_capabilities(client_spec), root_uri=ROOT.as_uri(),
             initialization_options={"inlayHints": True}))
-        client.initialized(types.InitializedParams())
         try:
-            return await body(client, published, arrived)
+            return await body(client, client.diagnostics, _Arrivals(client))
         finally:
-            await client.shutdown_async(None)
-            client.exit(None)
+            await client.shutdown_session()
             await client.stop()
 
-    return asyncio.run(run())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LspSpecificationWarning)
+        return asyncio.run(run())
 
 
-def test_the_server_speaks_lsp_over_stdio(tmp_path):
+@pytest.mark.parametrize("client_spec", CLIENTS)
+def test_the_server_speaks_lsp_over_stdio(tmp_path, client_spec):
     path = tmp_path / "n.arch"
     path.write_text(BROKEN)
     uri = path.as_uri()
@@ -136,7 +154,7 @@ def test_the_server_speaks_lsp_over_stdio(tmp_path):
         labels = {item.label for item in completion.items}
         assert {"conv", "maxpool", "divisible", "concat"} & labels >= {"conv", "divisible"}
 
-    _session(body)
+    _session(body, client_spec)
 
 
 def test_definition_through_a_use_over_stdio():
@@ -160,6 +178,75 @@ def test_definition_through_a_use_over_stdio():
         assert lenses[0].command.title.startswith("6,998,552 params")
 
     _session(body)
+
+
+def _checked(paths: list) -> dict[str, list[tuple]]:
+    """`archc check --json FILE`'s diagnostics for each file, as the server shows them in
+    that file: (line, column, severity, message, notes), 0-based as LSP counts; one in a file
+    it uses at the top of this one, its place in the message."""
+    import contextlib
+    import io
+
+    from archc.cli.main import main
+
+    found: dict[str, list[tuple]] = {}
+    for path in (str(ROOT / p) for p in paths):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main(["check", "--json", path])
+        found[path] = []
+        for d in json.loads(out.getvalue()):
+            notes = tuple((n["line"] - 1, n["column"] - 1, n["message"]) for n in d["notes"])
+            if d["file"] == path:
+                found[path].append((d["line"] - 1, d["column"] - 1, d["severity"],
+                                    d["message"], notes))
+            else:
+                found[path].append((0, 0, d["severity"], f"{d['file']}:{d['line']}:"
+                                    f"{d['column']}: {d['message']}",
+                                    ((d["line"] - 1, d["column"] - 1, "here"),)))
+    return found
+
+
+def _text(path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@pytest.mark.parametrize("client_spec", CLIENTS)
+def test_the_servers_diagnostics_are_archc_checks(client_spec):
+    """Every file of tests/errors and a net of each family, opened in the editor: what the
+    server publishes is what `archc check --json` says (one source of truth): place,
+    severity, message and notes (each a related location)."""
+    paths = sorted(p.relative_to(ROOT) for p in (ROOT / "tests/errors").glob("*.arch")
+                   if _text(p) is not None)  # an editor sends text: not the bytes that are none
+    paths += [p.relative_to(ROOT) for p in (ROOT / "nets").glob("*.arch")
+              if p.stem in ("googlenet", "resnet50", "mobilenet_v3_large", "vgg_a")]
+    expected = _checked(paths)
+    severities = {types.DiagnosticSeverity.Error: "error",
+                  types.DiagnosticSeverity.Warning: "warning"}
+
+    async def body(client, published, arrived):
+        for path in paths:
+            client.text_document_did_open(types.DidOpenTextDocumentParams(
+                types.TextDocumentItem((ROOT / path).as_uri(), "arch", 1,
+                                       (ROOT / path).read_text())))
+        uris = {(ROOT / p).as_uri(): str(ROOT / p) for p in paths}
+        for _ in range(600):
+            if set(uris) <= set(published):
+                break
+            await asyncio.sleep(0.05)
+        return {uris[uri]: [(d.range.start.line, d.range.start.character, severities[d.severity],
+                             d.message, tuple((r.location.range.start.line,
+                                               r.location.range.start.character, r.message)
+                                              for r in d.related_information or ()))
+                            for d in diagnostics]
+                for uri, diagnostics in published.items() if uri in uris}
+
+    shown = _session(body, client_spec)
+    assert shown == expected
+    assert sum(map(len, shown.values())) > len(paths)  # every error file has its error
 
 
 def _names(path, text=None):

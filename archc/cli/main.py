@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         status = args.run(args)
-        sys.stdout.flush()
+        if not sys.stdout.closed:  # `archc lsp`'s stdio closes with the editor's session
+            sys.stdout.flush()
         return status
     except ArchError as error:
         print(error, file=sys.stderr)

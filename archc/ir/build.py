@@ -113,6 +113,7 @@ class _Builder:
         if not self.keep_going:
             self.errors.raise_any()  # before judging the rows, which failed statements left out
         if not self.graph.rows:
+            self.errors.raise_any()  # every statement failed: their errors, not this one's
             raise ArchError("the net has no layers after its input", self.net.span)
         self.graph.output = x
         for stmt, before in heads:
