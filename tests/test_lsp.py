@@ -87,7 +87,7 @@ class _Arrivals:
         await self.future
 
 
-def _session(body, client_spec: str = "visual-studio-code"):
+def _session(body, client_spec: str = "visual-studio-code", root=ROOT):
     """Run `body(client, published, arrived)` against `archc lsp` over stdio, the client
     pytest-lsp's, initialised with the capabilities an editor sends (its recording of VS
     Code's or Neovim's); a reply that breaks the protocol for that client fails the test."""
@@ -99,7 +99,7 @@ def _session(body, client_spec: str = "visual-studio-code"):
         client = make_test_lsp_client()
         await client.start_io(sys.executable, "-m", "archc", "lsp")
         await client.initialize_session(types.InitializeParams(
-            capabilities=client_capabilities(client_spec), root_uri=ROOT.as_uri(),
+            capabilities=client_capabilities(client_spec), root_uri=root.as_uri(),
             initialization_options={"inlayHints": True}))
         try:
             return await body(client, client.diagnostics, _Arrivals(client))
@@ -354,3 +354,53 @@ def test_references_rename_and_tokens_over_stdio(tmp_path):
         assert [d.range.start.line for d in published[uri]] == [3, 6]  # both bad lines
 
     _session(body)
+
+
+def test_a_library_its_nets_and_a_blocks_references_across_files(tmp_path):
+    """A workspace of a library and two nets that use it, only the library open at first:
+    the library shows its own errors, not 'no net'; its block's references and rename reach
+    both nets (the one not open edited on disk, no version); an unsaved edit of the library
+    is what the open net is checked against."""
+    (tmp_path / "lib.arch").write_text("block unit(c) { conv 3x3 c pad=1 relu }\n")
+    for name, width in (("a", 8), ("b", 16)):
+        (tmp_path / f"{name}.arch").write_text(
+            f'use "lib.arch"\nnet {name} {{\n    input 3x8x8\n    unit({width})\n'
+            f"    unit({width}) x2\n    gap\n    fc 2\n}}\n")
+    lib, a = (tmp_path / "lib.arch").as_uri(), (tmp_path / "a.arch").as_uri()
+
+    async def body(client, published, arrived):
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(lib, "arch", 1, (tmp_path / "lib.arch").read_text())))
+        await asyncio.wait_for(arrived.wait(), 30)
+        assert list(published[lib]) == []  # a library a net uses: no 'no net' error
+        hover = await client.text_document_hover_async(types.HoverParams(
+            types.TextDocumentIdentifier(lib), types.Position(0, 18)))
+        assert "used 2x: unit1 8x8x8" in hover.contents.value  # as net a (on disk) uses it
+        refs = await client.text_document_references_async(types.ReferenceParams(
+            context=types.ReferenceContext(include_declaration=True),
+            text_document=types.TextDocumentIdentifier(lib), position=types.Position(0, 7)))
+        assert sorted((r.uri.rsplit("/", 1)[1], r.range.start.line) for r in refs) == [
+            ("a.arch", 3), ("a.arch", 4), ("b.arch", 3), ("b.arch", 4), ("lib.arch", 0)]
+        edit = await client.text_document_rename_async(types.RenameParams(
+            text_document=types.TextDocumentIdentifier(lib), position=types.Position(0, 7),
+            new_name="cell"))
+        assert {(c.text_document.uri.rsplit("/", 1)[1], c.text_document.version, len(c.edits))
+                for c in edit.document_changes} == {("lib.arch", 1, 1), ("a.arch", None, 2),
+                                                    ("b.arch", None, 2)}
+        arrived.clear()
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(a, "arch", 1, (tmp_path / "a.arch").read_text())))
+        await asyncio.wait_for(arrived.wait(), 30)
+        assert list(published[a]) == []
+        arrived.clear()
+        client.text_document_did_change(types.DidChangeTextDocumentParams(  # not saved
+            types.VersionedTextDocumentIdentifier(version=2, uri=lib),
+            [types.TextDocumentContentChangeWholeDocument(
+                "block unit(c, d) { conv 3x3 c pad=1 relu; conv 1x1 d }\n")]))
+        for _ in range(200):  # the library's and the net's diagnostics, in either order
+            if published[a]:
+                break
+            await asyncio.sleep(0.05)
+        assert [d.message for d in published[a]] == ["block 'unit' takes 2 arguments, got 1"] * 2
+
+    _session(body, root=tmp_path)

@@ -15,6 +15,8 @@ an error at its line and column, and a UTF-16 file is told so.
 from __future__ import annotations
 
 import stat
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
@@ -169,6 +171,21 @@ def _bad_byte(path: Path, data: bytes, at: int, what: str) -> ArchError:
                      Span.point(Source(str(path), text), line, column))
 
 
+# The texts an editor holds, by resolved path (archc lsp): `use` reads a file from here
+# before the disk, so a library being edited is seen as the editor has it.
+EDITING: ContextVar[dict[Path, str] | None] = ContextVar("editing", default=None)
+
+
+@contextmanager
+def editing(texts: dict[Path, str]):
+    """Within it, `use` reads the files of `texts` (path -> text) as given."""
+    token = EDITING.set({Path(path).resolve(): text for path, text in texts.items()})
+    try:
+        yield
+    finally:
+        EDITING.reset(token)
+
+
 def _import(use: ast.Use, path: Path, loading: _Loading, stack: tuple[Path, ...],
             top: ast.Use) -> None:
     """Load the file `use` names (from the file at `path`), and the files it uses, once."""
@@ -182,10 +199,11 @@ def _import(use: ast.Use, path: Path, loading: _Loading, stack: tuple[Path, ...]
     if target in loading.loaded:
         return
     loading.loaded.add(target)
-    if not target.exists():
+    text = (EDITING.get() or {}).get(target)
+    if text is None and not target.exists():
         raise ArchError(f"cannot find '{use.path}' (looked in {path.parent})", use.span)
     try:
-        text = read_source(target, shown)
+        text = read_source(target, shown) if text is None else text
     except UsageError as error:
         reason = str(error).split(": ", 1)[-1]
         raise ArchError(f"cannot use '{use.path}': {reason}", use.span) from None

@@ -99,6 +99,10 @@ class Names:
             same = [o for o in same if place.line <= o.line <= place.end_line]
         return kind, same
 
+    def occurrences(self, word: str, kind: str) -> list[Occurrence]:
+        """Every place this file writes `word` as a `kind` ("block", "label", "parameter")."""
+        return [o for o in words(self.text) if o.word == word and self.kind(o) == kind]
+
     def tokens(self) -> list[tuple[int, int, int, int]]:
         """(line, col, length, type index) of every classified word, number, comment and
         string, in order: LSP's semantic tokens before their relative encoding."""

@@ -7,11 +7,13 @@ answers hovers (a statement's shape, params, MACs, receptive field and stride; a
 block at every use), inlay hints (`-> 256x28x28 · 164K params · 128M MACs`, when the client's
 initializationOptions say `{"inlayHints": true}`), code lenses (the net's totals, each block's
 share), go to definition (a block, through `use`d files; a label; a parameter), find
-references and rename of blocks, labels and parameters (a label's rename says that it renames
+references and rename of blocks, labels and parameters (a block's in every file of the
+workspace that uses it, archc.lsp.workspace; a label's rename says that it renames
 state_dict keys), signature help in block uses, function calls and op statements, semantic
 tokens (archc.lsp.names), document symbols, completion of ops, blocks and functions, and
 formatting (archc fmt). A file with several syntax errors shows each (archc.lang.parser.
-syntax_errors).
+syntax_errors). `use` reads open files as the editor holds them, and an edit of a library
+re-analyses the open nets that use it; a library is analysed through a net that uses it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pygls.lsp.server import LanguageServer
 from archc.errors import ArchError, Diagnostic
 from archc.lsp.facts import Facts, Place
 from archc.lsp.names import TOKEN_TYPES
+from archc.lsp.workspace import Workspace
 
 DEBOUNCE_S = 0.15
 
@@ -36,6 +39,12 @@ class ArchServer(LanguageServer):
         self.facts: dict[str, Facts] = {}  # uri -> the last analysis that built
         self.pending: dict[str, asyncio.Task] = {}
         self.inlay_hints = False
+        self.files = Workspace(None, self.open_texts)  # rooted at initialize
+
+    def open_texts(self) -> dict[Path, str]:
+        """The editor's text of each open file, by resolved path."""
+        return {Path(path_of(uri)).resolve(): document.source
+                for uri, document in self.workspace.text_documents.items()}
 
 
 server = ArchServer()
@@ -55,25 +64,43 @@ def _range(place: Place) -> types.Range:
 
 
 def analyse(ls: ArchServer, uri: str) -> None:
+    """Publish `uri`'s diagnostics and keep its facts. A library (blocks, no net) is analysed
+    through a net that uses it: its blocks' errors are shown, never 'no net in this file'."""
+    from archc.lang.loader import editing
+    from archc.lang.parser import parse
     from archc.pipeline import analyse_partial
 
     document = ls.workspace.get_text_document(uri)
-    path = path_of(uri)
+    path, host = path_of(uri), None
     try:
-        analysis = analyse_partial(path, document.source)
+        host = None if parse(document.source, path).nets else ls.files.host(Path(path))
+        if host is not None:  # a library that a net uses: analysed through the net
+            ls.facts[uri] = Facts(host, path)
+            diagnostics = host.diagnostics
+        else:  # a net, or a file no net uses (`archc check` says it has no net)
+            with editing(ls.open_texts()):
+                analysis = analyse_partial(path, document.source)
+            ls.facts[uri] = Facts(analysis, path)
+            diagnostics = analysis.diagnostics
     except ArchError as error:
         from archc.lang.parser import syntax_errors
 
         several = syntax_errors(document.source, path)  # each bad line, where it is syntax
         diagnostics = [e.diagnostic() for e in several] if several else error.diagnostics()
-    else:
-        ls.facts[uri] = Facts(analysis, path)
-        diagnostics = analysis.diagnostics
+    here = [d for d in diagnostics if d.span is None or _same(d.span.source.path, path)]
+    elsewhere = [d for d in diagnostics if d.span and not _same(d.span.source.path, path)]
+    if host is not None:
+        elsewhere = []  # the host's other files' errors are theirs to show
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-        uri=uri, diagnostics=[_diagnostic(d, path) for d in diagnostics
-                              if d.span is None or _same(d.span.source.path, path)] +
-        [_elsewhere(d) for d in diagnostics if d.span and not _same(d.span.source.path, path)],
-        version=document.version))
+        uri=uri, diagnostics=[_diagnostic(d, path) for d in here] +
+        [_elsewhere(d) for d in elsewhere], version=document.version))
+
+
+def _dependents(ls: ArchServer, uri: str) -> list[str]:
+    """The other open files whose last analysis read `uri` (a library they use)."""
+    path = Path(path_of(uri)).resolve()
+    return [other for other, facts in ls.facts.items() if other != uri and any(
+        Path(b.span.source.path).resolve() == path for b in facts.a.program.blocks.values())]
 
 
 def _same(a: str, b: str) -> bool:
@@ -118,6 +145,9 @@ def _later(ls: ArchServer, uri: str) -> None:
 def initialize(ls: ArchServer, params: types.InitializeParams) -> None:
     options = params.initialization_options or {}
     ls.inlay_hints = bool(options.get("inlayHints", False))
+    folders = params.workspace_folders or []
+    root = folders[0].uri if folders else params.root_uri
+    ls.files = Workspace(Path(path_of(root)) if root else None, ls.open_texts)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -127,7 +157,8 @@ def did_open(ls: ArchServer, params: types.DidOpenTextDocumentParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: ArchServer, params: types.DidChangeTextDocumentParams) -> None:
-    _later(ls, params.text_document.uri)
+    for uri in [params.text_document.uri, *_dependents(ls, params.text_document.uri)]:
+        _later(ls, uri)  # a library's edit changes the nets that use it
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -214,18 +245,24 @@ def _names(ls: ArchServer, uri: str):
 
 @server.feature(types.TEXT_DOCUMENT_REFERENCES)
 def references(ls: ArchServer, params: types.ReferenceParams) -> list[types.Location]:
-    """Every place this file writes the block, label or parameter under the cursor (and a
-    block's definition in the file that defines it)."""
-    names = _names(ls, params.text_document.uri)
+    """Every place the block, label or parameter under the cursor is written: a label's and
+    a parameter's in this file, a block's in every file of the workspace that uses it."""
+    return [types.Location(uri=uri, range=_span(o))
+            for uri, o in _written(ls, params.text_document.uri, params.position)[1]]
+
+
+def _written(ls: ArchServer, uri: str, at: types.Position) -> tuple[str | None, list]:
+    """What the word at `at` names and [(uri, Occurrence)] of each place it is written."""
+    names = _names(ls, uri)
     if names is None:
-        return []
-    kind, found = names.references(params.position.line, params.position.character)
-    locations = [types.Location(uri=params.text_document.uri, range=_span(o)) for o in found]
-    if kind == "block":
-        place = names.facts.definition(0, 0, found[0].word)
-        if place is not None and not names.facts.here_path(place.path):
-            locations.insert(0, types.Location(uri=uri_of(place.path), range=_range(place)))
-    return locations
+        return None, []
+    kind, found = names.references(at.line, at.character)
+    if kind != "block":
+        return kind, [(uri, o) for o in found]
+    home = names.facts.a.program.blocks[found[0].word].span.source.path
+    everywhere = ls.files.block_references(found[0].word, Path(home))
+    return kind, [(uri_of(str(path)), o) for path, o in everywhere] or \
+        [(uri, o) for o in found]
 
 
 @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
@@ -240,34 +277,39 @@ def prepare_rename(ls: ArchServer, params: types.PrepareRenameParams):
 
 @server.feature(types.TEXT_DOCUMENT_RENAME)
 def rename(ls: ArchServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
-    """The block, label or parameter renamed everywhere this file writes it. A label names the
-    module that holds its layers: renaming it renames state_dict keys, and the edit says so
-    (a change annotation the editor asks to confirm)."""
+    """The block, label or parameter renamed everywhere it is written (a block in every file
+    that uses it). A label names the module that holds its layers: renaming it renames
+    state_dict keys, and the edit says so (a change annotation the editor asks to confirm)."""
     from archc.lsp.names import valid_name
 
-    names = _names(ls, params.text_document.uri)
-    if names is None:
-        return None
     why = valid_name(params.new_name)
     if why is not None:
         raise ValueError(why)  # pygls answers it as the request's error
-    kind, found = names.references(params.position.line, params.position.character)
+    kind, found = _written(ls, params.text_document.uri, params.position)
     if not found:
         return None
-    document = ls.workspace.get_text_document(params.text_document.uri)
     note = "state_dict" if kind == "label" else None
-    edits = [types.AnnotatedTextEdit(range=_span(o), new_text=params.new_name,
-                                     annotation_id=note) if note else
-             types.TextEdit(range=_span(o), new_text=params.new_name) for o in found]
+    by_file: dict[str, list] = {}
+    for uri, o in found:
+        by_file.setdefault(uri, []).append(
+            types.AnnotatedTextEdit(range=_span(o), new_text=params.new_name,
+                                    annotation_id=note) if note else
+            types.TextEdit(range=_span(o), new_text=params.new_name))
     annotations = {"state_dict": types.ChangeAnnotation(
-        label=f"renames the module {found[0].word!r}: its state_dict keys change",
+        label=f"renames the module {found[0][1].word!r}: its state_dict keys change",
         needs_confirmation=True,
         description="checkpoints saved before load through `archc weights --archc OLD.pt`")} \
         if note else None
     return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
         text_document=types.OptionalVersionedTextDocumentIdentifier(
-            uri=params.text_document.uri, version=document.version), edits=edits)],
-        change_annotations=annotations)
+            uri=uri, version=_version(ls, uri)), edits=edits)
+        for uri, edits in by_file.items()], change_annotations=annotations)
+
+
+def _version(ls: ArchServer, uri: str) -> int | None:
+    """An open document's version (the edit applies to that text), None for a file on disk."""
+    document = ls.workspace.text_documents.get(uri)
+    return document.version if document is not None else None
 
 
 @server.feature(types.TEXT_DOCUMENT_SIGNATURE_HELP,
