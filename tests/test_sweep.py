@@ -87,3 +87,24 @@ def test_the_plot(archc, tmp_path):
                            "--plot", str(tmp_path / "front.png"))
     assert status == 0, err
     assert (tmp_path / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.aot
+def test_latency_is_archc_kernels_model_at_each_point(archc):
+    """`--latency sm_90`: each point's modelled time of its Triton kernels, the total
+    `archc kernels` reports for the net at that point (the same launches, the same model)."""
+    status, out, err = archc("sweep", "nets/nin_cifar10.arch", "--set", "classes=10:20:10",
+                             "--latency", "sm_90", "--batch", "64", "--json")
+    assert status == 0, err
+    points = json.loads(out)
+    for point in points:
+        status, report, err = archc("kernels", "nets/nin_cifar10.arch", "--batch", "64",
+                                    "--dtype", "fp16", "--set",
+                                    f"classes={point['set']['classes']}", "--json")
+        assert status == 0, err
+        assert point["latency_ms"] == pytest.approx(json.loads(report)["model_us"] / 1e3,
+                                                    abs=1e-4)
+    assert points[1]["latency_ms"] > points[0]["latency_ms"]  # 20 classes: a wider last mlp
+    status, out, err = archc("sweep", "nets/nin_cifar10.arch", "--set", "classes=10",
+                             "--latency", "sm_90", "--batch", "64")
+    assert "triton ms" in out.splitlines()[0] and "not a measurement" in out

@@ -125,6 +125,24 @@ def run_kernels(args) -> int:
     return 1 if failing else 0
 
 
+def modelled_seconds(file: str, target, dtype: str, batch: int,
+                     overrides: dict | None = None) -> float | None:
+    """The roofline time of one forward's Triton launches (each at its best config), or None
+    where the backend launches none; what `archc sweep --latency` lists. A launch with no
+    config that can run on the target is a UsageError naming its kernel."""
+    from archc.cli.kernels_table import totals
+
+    launches = capture_launches(file, target, dtype, batch, overrides=overrides)
+    if not launches:
+        return None
+    results = compile_and_model(launches, target, quiet=True)
+    failing = next((r for r in results if r.best(target) is None), None)
+    if failing is not None:
+        raise UsageError(f"{failing.kernel} ({failing.shape}) has no config that runs on "
+                         f"{target.name}: `archc kernels` says why")
+    return totals(results, target)[0]
+
+
 def capture_launches(file: str, target, dtype: str = "fp32", batch: int = 256,
                      train: bool = False, heads: bool = True,
                      overrides: dict | None = None) -> list:

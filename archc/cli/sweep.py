@@ -35,6 +35,13 @@ def add_command(commands) -> None:
     output.add_argument("--json", action="store_true", help="print the points as JSON")
     output.add_argument("--csv", action="store_true", help="print the points as CSV")
     sweep.add_argument("--plot", metavar="OUT.png", help="draw MACs against params (matplotlib)")
+    sweep.add_argument("--latency", choices=("sm_90", "sm_80"), metavar="TARGET",
+                       help="add each point's modelled time of its Triton kernels on TARGET "
+                            "(sm_90 or sm_80; `archc kernels`' roofline, compiled offline; "
+                            "needs torch and triton)")
+    sweep.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp16",
+                       help="the kernels' dtype for --latency (fp16)")
+    sweep.add_argument("--batch", type=int, default=256, help="images for --latency (256)")
     sweep.set_defaults(run=run_sweep)
 
 
@@ -46,6 +53,8 @@ def run_sweep(args) -> int:
         require("sweep --plot", "matplotlib")
         writable(args.plot, args.file)
     points = sweeping.sweep(args.file, sweeping.grid(ranges))
+    if args.latency:
+        _latencies(points, args)
     if args.where:
         sweeping.where(args.where, points)
     sweeping.front(points)
@@ -63,6 +72,22 @@ def run_sweep(args) -> int:
     return 1 if any(p.error for p in points) else 0
 
 
+def _latencies(points, args) -> None:
+    """Each point's modelled Triton time (ms), with a progress bar: a point lowers the net,
+    captures its launches and compiles each new config (cached across points and runs)."""
+    require("sweep --latency", "torch", "triton", "tqdm")
+    from tqdm import tqdm
+
+    from archc.backends.triton.aot import TARGETS
+    from archc.cli.kernels import modelled_seconds
+
+    target = TARGETS[args.latency]
+    for point in tqdm([p for p in points if not p.error], desc=f"modelling on {target.name}",
+                      unit="point", leave=False, file=sys.stderr, disable=None):
+        seconds = modelled_seconds(args.file, target, args.dtype, args.batch, point.values)
+        point.latency_ms = None if seconds is None else round(seconds * 1e3, 4)
+
+
 def _range(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier() or not value:
@@ -73,7 +98,9 @@ def _range(text: str) -> tuple[str, str]:
 def _rows(points, names: list[str]) -> list[list]:
     from archc.report.sweep import COUNTS
 
+    timed = any(p.latency_ms is not None for p in points)
     return [[*(p.values[n] for n in names), *(p.counts.get(c, "") for c in COUNTS),
+             *([p.latency_ms if p.latency_ms is not None else ""] if timed else []),
              "yes" if p.admitted and not p.error else "no", "yes" if p.front else "",
              (p.error or "").splitlines()[0] if p.error else ""] for p in points]
 
@@ -82,7 +109,8 @@ def _csv(points, names: list[str]) -> None:
     from archc.report.sweep import COUNTS
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow([*names, *COUNTS, "admitted", "front", "error"])
+    timed = ["latency_ms"] if any(p.latency_ms is not None for p in points) else []
+    writer.writerow([*names, *COUNTS, *timed, "admitted", "front", "error"])
     writer.writerows(_rows(points, names))
 
 
@@ -91,19 +119,24 @@ def _table(points, names: list[str]) -> str:
 
     from archc.report.sweep import COUNTS
 
+    timed = any(p.latency_ms is not None for p in points)
     lines = [[*(p.values[n] for n in names),
               *(f"{p.counts[c]:,}" if c in p.counts else "" for c in COUNTS),
+              *([f"{p.latency_ms:.3f}" if p.latency_ms is not None else ""] if timed else []),
               "error" if p.error else "" if p.admitted else "over budget",
               "*" if p.front else ""] for p in points]
-    table = tabulate(lines, [*names, *COUNTS, "", "front"], tablefmt="simple",
-                     disable_numparse=True,
-                     colalign=["right"] * (len(names) + len(COUNTS)) + ["left", "left"])
+    latency = ["triton ms"] if timed else []
+    table = tabulate(lines, [*names, *COUNTS, *latency, "", "front"], tablefmt="simple",
+                     disable_numparse=True, colalign=["right"] * (
+                         len(names) + len(COUNTS) + len(latency)) + ["left", "left"])
     admitted = sum(p.admitted and not p.error for p in points)
     failed = sum(bool(p.error) for p in points)
     return (f"{table}\n\n{len(points)} points: {admitted} admitted, "
             f"{sum(p.front for p in points)} on the front (*: no admitted point has both fewer "
             f"params and fewer MACs), {failed} failed. params and MACs count inference, as "
-            "archc stats.")
+            "archc stats." + ("\ntriton ms: the roofline time of the net's Triton kernels "
+                              "(archc kernels' model, not a measurement; layers torch runs "
+                              "are not counted)." if timed else ""))
 
 
 def _plot(points, path: str, title: str) -> None:

@@ -33,9 +33,12 @@ class Point:
     error: str | None = None  # the point's located error, as archc check prints it
     admitted: bool = True  # within --where
     front: bool = False  # on the Pareto front of params and MACs
+    latency_ms: float | None = None  # `--latency`: the modelled time of its Triton kernels
 
     def to_json(self) -> dict:
         data = {"set": self.values, **self.counts}
+        if self.latency_ms is not None:
+            data["latency_ms"] = self.latency_ms
         if self.error:
             data["error"] = self.error
         return {**data, "admitted": self.admitted and not self.error, "front": self.front}
