@@ -54,9 +54,9 @@ def test_resnet18_reads_as_torchvision_writes_it():
     assert "block basic_block(c) {" in text and "block basic_block_2(c) {" in text
     assert "\n    layer1: basic_block(64) x2 " in text
     assert "\n    layer2: { basic_block_2(128); basic_block(128) } " in text
-    assert "downsample: { conv 1x1/2 c bias=false; bn }" in text and "fc: fc 1000" in text
+    assert "downsample: { conv 1x1/2 c bias=false; bn }" in text and "fc: fc classes" in text
     assert "flatten" not in text  # fc flattens its input
-    assert text.startswith("block basic_block(c)") and "net resnet18 {" in text
+    assert text.startswith("block basic_block(c)") and "net resnet18(classes = 1000) {" in text
 
 
 def test_a_users_file_imports_from_the_command_line(archc, golden, tmp_path):

@@ -202,6 +202,7 @@ class Writer:
         self.blocks: list[str] = []
         self.names: dict[int, tuple[str, tuple]] = {}  # id(use) -> (block, arguments)
         self.expects = False  # the net's own statements claim their source's shapes
+        self.classes: int | None = None  # id() of the classifier's statement: `fc classes`
         self.labels: set[str] = set()  # written in the definition being written: a label is
         #                                 one statement's in it, so a later namesake goes bare
 
@@ -214,10 +215,13 @@ class Writer:
             self._define([u for u in uses if _height(u) == height])
         self.expects = totals is not None
         self.labels = set()
+        classifier = _classifier(stmts)
+        self.classes = id(classifier) if classifier is not None else None
         body = self.body(stmts, "    ", top=True)
         if totals is not None:
             body += ["", f"    expect params={totals[0]} macs={totals[1]}"]
-        return "\n".join([*self.blocks, f"net {net} {{", *body, "}"]) + "\n"
+        signature = f"(classes = {classifier.layer.text.split()[1]})" if classifier else ""
+        return "\n".join([*self.blocks, f"net {net}{signature} {{", *body, "}"]) + "\n"
 
     def _define(self, uses: list[Stmt]) -> None:
         by_skeleton: dict[tuple[str, str], list[tuple[Stmt, list[int]]]] = {}
@@ -290,7 +294,10 @@ class Writer:
             line = _one_line(f"{indent}{label}", body, repeat)
             return [line] if line else [f"{indent}{label}{{", *body, f"{indent}}}{repeat}"]
         if not stmt.branches:
-            return [f"{indent}{label}{stmt.layer.text}{repeat}"]
+            text = stmt.layer.text
+            if id(stmt) == self.classes:  # the classifier's width: the net's parameter
+                text = " ".join(["fc", "classes", *text.split()[2:]])
+            return [f"{indent}{label}{text}{repeat}"]
         lines = [f"{indent}{label}{stmt.layer.text} {{"]
         for branch in stmt.branches:
             if not branch:
@@ -301,6 +308,19 @@ class Writer:
                 lines += [f"{indent}    {{", *self.body(branch, indent + "        "),
                           f"{indent}    }}"]
         return lines + [f"{indent}}}{repeat}"]
+
+
+def _classifier(stmts: list[Stmt]) -> Stmt | None:
+    """The net's last fc, after which only functions (softmax, an activation) come: the
+    classifier, whose width the file makes the net's parameter `classes`."""
+    for stmt in reversed(stmts):
+        if stmt.layer is None or stmt.branches or stmt.repeat != 1:
+            return None
+        if stmt.layer.text.startswith("fc "):
+            return stmt
+        if not _functional(stmt.layer) and not stmt.layer.text.startswith("dropout"):
+            return None
+    return None
 
 
 def _one_line(start: str, body: list[str], end: str) -> str | None:
