@@ -229,6 +229,23 @@ def test_bn_params_and_buffers_and_a_conv_without_bias(tmp_path):
     assert analysis.graph.node(act).op == ops.Act("leakyrelu", 0.2)
 
 
+def test_a_statement_repeated_x0_is_absent(tmp_path):
+    """`x(ceil(depth) - 1)` at depth 1: the statement makes nothing and passes its input on
+    (EfficientNet's depth multiplier); at the net's top level it leaves no row."""
+    header = "block unit(c, n) { conv 3x3 c pad=1 relu; conv 1x1 c x(n) }"
+    body = ("input 3x16x16\nconv 3x3 8 pad=1 x(d)\ns1: { unit(8, d); unit(16, 1) x(d) }\n"
+            "unit(16, d) x(d + 1)\ngap\nfc 10")
+    absent = analysed(body.replace("x(d)", "x0").replace("(d + 1)", "1").replace(
+        "unit(8, d)", "unit(8, 0)").replace("unit(16, d)", "unit(16, 0)"), tmp_path, header)
+    without = analysed("input 3x16x16\ns1: { unit(8, 0) }\nunit(16, 0)\ngap\nfc 10", tmp_path,
+                       header)
+    assert [r.name for r in absent.graph.rows] == [r.name for r in without.graph.rows] == [
+        "s1", "unit1", "gap1", "fc1"]
+    for key in ("params", "macs"):
+        assert sum(getattr(c, key) for c in absent.costs.values()) == \
+            sum(getattr(c, key) for c in without.costs.values())
+
+
 def test_an_fc_without_bias(tmp_path):
     """`fc 5 bias=false`: nn.Linear(..., bias=False), the weights alone counted (an
     imported nn.Linear without a bias, or an exporter that drops a zero one)."""

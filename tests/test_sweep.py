@@ -108,3 +108,39 @@ def test_latency_is_archc_kernels_model_at_each_point(archc):
     status, out, err = archc("sweep", "nets/nin_cifar10.arch", "--set", "classes=10",
                              "--latency", "sm_90", "--batch", "64")
     assert "triton ms" in out.splitlines()[0] and "not a measurement" in out
+
+
+PUBLISHED = {"b0": (1.0, 1.0, 224), "b1": (1.0, 1.1, 240), "b2": (1.1, 1.2, 288),
+             "b3": (1.2, 1.4, 300), "b4": (1.4, 1.8, 380), "b5": (1.6, 2.2, 456),
+             "b6": (1.8, 2.6, 528), "b7": (2.0, 3.1, 600)}  # (width, depth, size)
+
+
+def _totals(archc, *args) -> tuple[int, int]:
+    status, out, err = archc("stats", *args, "--json")
+    assert status == 0, err
+    total = json.loads(out)["total"]
+    return total["params"], total["macs"]
+
+
+def test_efficientnets_compound_scaling_gives_b0_to_b7(archc):
+    """nets/efficientnet.arch at each published (width, depth, size) counts as the shipped
+    B-file written out by hand (torchvision's stages, widths and depths)."""
+    for name, (width, depth, size) in PUBLISHED.items():
+        assert _totals(archc, "nets/efficientnet.arch", "--set", f"width={width}", "--set",
+                       f"depth={depth}", "--set", f"size={size}") == \
+            _totals(archc, f"nets/efficientnet_{name}.arch"), name
+
+
+def test_efficientnets_depth_and_width(archc, golden):
+    status, out, err = archc("sweep", "nets/efficientnet.arch", "--set", "width=1.0:2.0:0.5",
+                             "--set", "depth=1.0:3.0:1.0", "--json")
+    assert status == 0, err
+    golden(ROOT / "tests/golden/sweep/efficientnet_width_depth.json", out)
+    points = json.loads(out)
+    assert [(p["set"]["width"], p["set"]["depth"]) for p in points] == [
+        (w, d) for w in (1.0, 1.5, 2.0) for d in (1, 2, 3)]
+    for point in points:  # each point is archc stats at that point
+        assert (point["params"], point["macs"]) == _totals(
+            archc, "nets/efficientnet.arch", "--set", f"width={point['set']['width']}",
+            "--set", f"depth={point['set']['depth']}")
+    assert [p["front"] for p in points].count(True) == 1  # B0's shape: fewest of both

@@ -126,8 +126,12 @@ class _Builder:
 
     def _top(self, stmt: ast.Stmt, x: int, scope: Scope) -> int:
         row = self._new_row(stmt, scope)
+        first = len(self.graph)
         x = self._stmt(stmt, x, replace(scope, row=row), top=True)
         self.graph.rows[row].output = x
+        if len(self.graph) == first:  # x0 (or a group of x0s): no row, its claims unjudged
+            self.graph.rows.pop()
+            self.graph.claims = [c for c in self.graph.claims if c.row != row]
         return x
 
     def _collecting(self, step, fallback, stmt, *args):
@@ -446,7 +450,8 @@ class _Builder:
 
 def repeat_count(stmt: ast.Stmt, scope: Scope) -> int:
     """How many times a statement repeats: `x4`, or `x(blocks)`, `x(ceil(3 * depth))` with
-    their names bound here."""
+    their names bound here. `x0` is allowed: the statement makes nothing and passes its input
+    on (a depth multiplier's stage of one block: `x(ceil(depth) - 1)`)."""
     count, span = stmt.repeat, stmt.span
     if not isinstance(count, int):
         span = count.span
@@ -454,8 +459,8 @@ def repeat_count(stmt: ast.Stmt, scope: Scope) -> int:
         if not isinstance(count, int):
             raise ArchError(f"a repetition is a whole number of times; '{ast.text(span)}' is "
                             f"{count}", span, scope.notes)
-    if count < 1 or count > MAX_LAYERS:
-        raise ArchError(f"repetition must be between x1 and x{MAX_LAYERS}, got x{count}", span,
+    if count < 0 or count > MAX_LAYERS:
+        raise ArchError(f"repetition must be between x0 and x{MAX_LAYERS}, got x{count}", span,
                         scope.notes)
     return count
 
