@@ -125,3 +125,27 @@ def test_a_shipped_net_exported_to_onnx_imports_back(name, route, tmp_path):
     folded = result.text.startswith("# The exporter folded")
     note = result.text.split("\n\n", 1)[0] + "\n\n" if folded else ""
     assert note + text == result.text
+
+
+# Without names: the zoo's block instances recovered exactly by structure (tests/recovery.py),
+# as bench/import_recovery.py counted them on 2026-12-07 (BENCHMARKS.md): the floor.
+RECOVERED_FLOOR = 975  # of 2,006
+
+
+def test_without_names_resnet18s_blocks_come_back_whole(tmp_path):
+    from recovery import recovered
+
+    assert recovered("resnet18", tmp_path) == (8, 8)  # its eight basic blocks, no names
+
+
+@pytest.mark.slow
+def test_without_names_the_zoo_recovers_no_fewer_blocks_than_recorded(tmp_path):
+    from recovery import recovered
+
+    found = 0
+    for name in (n.removesuffix(".arch") for n in nets()):
+        try:
+            found += recovered(name, tmp_path)[0]
+        except ImportFailure:
+            assert name in REFUSED
+    assert found >= RECOVERED_FLOOR
