@@ -43,6 +43,7 @@ def _activations() -> tuple[dict, dict, dict]:
 
 ACTIVATION_MODULES, ACTIVATIONS, ACTIVATION_METHODS = _activations()
 FLATTENS = {torch.flatten, "flatten", "view", "reshape"}
+SHUFFLE = "channel_shuffle"  # the function archc's and torchvision's ShuffleNets call
 
 
 class ImportFailure(Exception):
@@ -105,13 +106,16 @@ def trace(module: nn.Module, input_shape: tuple[int, int, int],
 
 
 def _traced(module: nn.Module) -> torch.fx.GraphModule:
-    """torch.fx's trace of `module`, a function of its file that only checks the input
-    (archc's emitted `check_input`) called as a leaf. A forward that branches on its input's
-    values or sizes cannot be traced: an ImportFailure that says so."""
+    """torch.fx's trace of `module`, called as leaves: a function of its file that only
+    checks the input (archc's emitted `check_input`), and one that shuffles channels
+    (`channel_shuffle(x, groups)`, archc's and torchvision's: `shuffle g`, where its body's
+    view of x.shape would not trace). A forward that branches on its input's values or sizes
+    cannot be traced: an ImportFailure that says so."""
     home = getattr(type(module).forward, "__globals__", {})  # the forward's own file
-    checks = tuple(f for name, f in home.items() if name.startswith("check_") and callable(f)
+    leaves = tuple(f for name, f in home.items() if (name.startswith("check_") or
+                                                     name == SHUFFLE) and callable(f)
                    and getattr(f, "__globals__", None) is home)
-    tracer = torch.fx.Tracer(autowrap_functions=checks)
+    tracer = torch.fx.Tracer(autowrap_functions=leaves)
     try:
         graph = tracer.trace(module)
     except torch.fx.proxy.TraceError as error:
@@ -162,6 +166,8 @@ def _layer(node, inputs: list[str], stack, modules: dict, input_shape) -> Layer 
     if node.op == "call_module":
         return Layer(node.name, _module_text(modules[node.target], node), False, inputs[:1],
                      stack)
+    if _is_chunk(node):
+        return None  # its parts are read by index: each a `chunk n i` (below)
     if node.op in ("call_function", "call_method"):
         return _function(node, inputs, stack)
     raise ImportFailure(f"{node.name} ({node.op} {node.target}): archc has no "  # get_attr
@@ -201,8 +207,29 @@ def _nested(inputs: list[str], concats: list[tuple[str, list[str]]]) -> list[str
     return inputs
 
 
+def _is_chunk(node) -> bool:
+    """`x.chunk(n, dim=1)` or `torch.chunk(x, n, 1)`: equal parts of the channels."""
+    return (node.op == "call_method" and node.target == "chunk") or \
+        (node.op == "call_function" and node.target is torch.chunk)
+
+
+def _part(node, stack) -> Layer:
+    """`x.chunk(n, dim=1)[i]`: the statement `chunk n i`, reading x."""
+    whole, index = node.args
+    parts = whole.kwargs.get("chunks", whole.args[1] if len(whole.args) > 1 else None)
+    dim = whole.kwargs.get("dim", whole.args[2] if len(whole.args) > 2 else 0)
+    if dim != 1 or not isinstance(parts, int) or not isinstance(index, int):
+        raise ImportFailure(f"{node.name}: a chunk along dim {dim}; archc splits channels (dim 1)")
+    return Layer(node.name, f"chunk {parts} {index % parts}", False, [whole.args[0].name], stack)
+
+
 def _function(node, inputs: list[str], stack) -> Layer:
     target = node.target
+    if getattr(target, "__name__", "") == SHUFFLE and isinstance(node.args[1], int):
+        return Layer(node.name, f"shuffle {node.args[1]}", False, inputs[:1], stack)
+    if target is operator.getitem and isinstance(node.args[0], torch.fx.Node) and \
+            _is_chunk(node.args[0]):
+        return _part(node, stack)
     if target in JOINS:
         if target is torch.cat:
             dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
