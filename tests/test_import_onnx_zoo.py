@@ -91,6 +91,9 @@ def _lines(path: Path) -> int:
 def test_a_shipped_net_exported_to_onnx_imports_back(name, route, tmp_path):
     path = ROOT / "nets" / f"{name}.arch"
     source = analyse(path)
+    if route == "folded" and not any(type(source.graph.node(n).op).__name__ == "BatchNorm"
+                                     for n in source.graph.order()):
+        pytest.skip("no batch norm to fold: the same file as the route that keeps them")
     shape = tuple(source.shapes[source.graph.input])
     module = _randomised(compile_arch(path).eval())
     exported = _exported(module, shape, tmp_path / f"{name}.onnx", route)
