@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml Makefile
 	    texlive-latex-base texlive-latex-recommended texlive-pictures poppler-utils \
 	    >/dev/null 2>&1; } || \
 	    echo "note: pdflatex, TikZ or pdftoppm not installed; the LaTeX tests will skip"
+	# Debian's Neovim: a real editor driving `archc lsp` in tests/test_editors.py; best effort
+	# (the test skips without it).
+	command -v nvim >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get install -y -q --no-install-recommends neovim >/dev/null 2>&1; } || \
+	    echo "note: Neovim not installed; the real-editor test will skip"
 	# Node's vscode-tmgrammar-test: the test of the VS Code extension's grammar; best effort
 	# (the test skips without it).
 	command -v npm >/dev/null && npm install --prefix build/node-tools --no-save --no-audit \

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
@@ -49,3 +50,26 @@ def test_the_grammar_scopes_each_word_as_the_assertions_say():
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "words.arch" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("nvim") is None, reason="Neovim is not installed")
+def test_neovim_shows_the_servers_diagnostics_hover_and_definition(tmp_path):
+    """A real editor: Debian's Neovim, headless, with editors/neovim/archc.lua, opens
+    nets/googlenet.arch; what it holds is the server's: the paper's differing values as
+    warnings, a statement's hover, a block's definition in the library."""
+    out = tmp_path / "session.json"
+    settings = json.dumps([str(out), str(ROOT / "nets/googlenet.arch"), sys.executable,
+                           str(ROOT)])
+    subprocess.run(["nvim", "--headless", "-n", "-u", "NONE", "--cmd",
+                    f"let g:archc_test = {settings}", "-c",
+                    f"luafile {ROOT / 'tests/data/neovim_session.lua'}"],
+                   cwd=ROOT, timeout=120, check=True, capture_output=True)
+    found = json.loads(out.read_text())
+    assert found["arrived"] is True
+    assert len(found["diagnostics"]) == 9  # Table 1's printed values that differ
+    assert {d["severity"] for d in found["diagnostics"]} == {2}  # warnings
+    assert "output 256x28x28" in found["hover"]["contents"]["value"]
+    definition = found["definition"]
+    definition = definition[0] if isinstance(definition, list) else definition
+    assert definition["uri"].endswith("nets/lib/inception.arch")
+    assert definition["range"]["start"]["line"] == 4
