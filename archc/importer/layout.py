@@ -203,6 +203,7 @@ class Writer:
         self.names: dict[int, tuple[str, tuple]] = {}  # id(use) -> (block, arguments)
         self.expects = False  # the net's own statements claim their source's shapes
         self.classes: int | None = None  # id() of the classifier's statement: `fc classes`
+        self.shapes: dict[str, tuple | None] = {}  # layer name -> its output's shape
         self.labels: set[str] = set()  # written in the definition being written: a label is
         #                                 one statement's in it, so a later namesake goes bare
 
@@ -210,6 +211,7 @@ class Writer:
         """The file; with `totals` (the source's params and MACs), self-verifying: each of the
         net's statements expects the shape its source computes, the net its counts, so that
         `archc check` proves the text equals the source."""
+        self.shapes = {layer.name: layer.shape for stmt in stmts for layer in stmt.layers()}
         uses = list(_uses(stmts))
         for height in sorted({_height(u) for u in uses}):
             self._define([u for u in uses if _height(u) == height])
@@ -238,10 +240,13 @@ class Writer:
             name = _fresh(_snake(kind), self.taken)
             columns = list(zip(*(numbers for _, numbers in instances)))
             varying = [k for k, column in enumerate(columns) if len(set(column)) > 1]
+            derived = _derived(skeleton, columns, varying,
+                               [self.channels_in(use) for use, _ in instances])
+            varying = [k for k in varying if k not in derived]
             distinct = list(dict.fromkeys(columns[k] for k in varying))
             params = _parameters(skeleton, [[k for k in varying if columns[k] == column]
                                             for column in distinct], instances[0][1])
-            slot = {k: params[distinct.index(columns[k])] for k in varying}
+            slot = {k: params[distinct.index(columns[k])] for k in varying} | derived
             body = WRITTEN_UNIT_STRIDE.sub(r"\1", _filled(skeleton, instances[0][1], slot))
             signature = f"({', '.join(params)})" if params else ""
             line = _one_line(f"block {name}{signature} ", body.split("\n"), "")
@@ -251,6 +256,14 @@ class Writer:
                 values = tuple(numbers[next(k for k in varying if slot[k] == p)]
                                for p in params)
                 self.names[id(use)] = (name, values)
+
+    def channels_in(self, use: Stmt) -> int | None:
+        """The channels a block use reads: those of the value that enters it."""
+        inside = {layer.name for layer in use.layers()}
+        entering = next((i for layer in use.layers() for i in layer.inputs
+                         if i not in inside), None)
+        shape = self.shapes.get(entering)
+        return shape[0] if shape else None
 
     def body(self, stmts: list[Stmt], indent: str, top: bool = False) -> list[str]:
         merged: list[Stmt] = []
@@ -330,6 +343,40 @@ def _one_line(start: str, body: list[str], end: str) -> str | None:
         return None
     line = f"{start}{{ {'; '.join(s.strip() for s in body)} }}{end}"
     return line if len(line) <= ONE_LINE else None
+
+
+def _derived(skeleton: str, columns: list[tuple], varying: list[int],
+             entering: list[int | None]) -> dict[int, str]:
+    """The widths that differ between a block's instances as their input channels do, each
+    as `in_channels` times or over one number (MobileNet's `in_channels * 6`, a gate's
+    `in_channels / 4`): {position: the expression}. Not a parameter then; but a block keeps
+    its last width a parameter (`basic_block(64)`, not a bare `basic_block` whose width only
+    its input tells)."""
+    from fractions import Fraction
+
+    parts = skeleton.split("#")
+    if not all(entering):
+        return {}
+    found = {}
+    for k in varying:
+        if parts[k].endswith(("x", "/")) or parts[k + 1].startswith(("x", "/")) or \
+                not all(v.isdigit() for v in columns[k]) or parts[k].endswith("pad="):
+            continue  # a window, a stride, a padding or an activation: not a width
+        ratios = {Fraction(int(v), c) for v, c in zip(columns[k], entering)}
+        if len(ratios) != 1:
+            continue
+        (ratio,) = ratios
+        if ratio == 1:
+            found[k] = "in_channels"
+        elif ratio.denominator == 1:
+            found[k] = f"(in_channels * {ratio.numerator})"
+        elif ratio.numerator == 1:
+            found[k] = f"(in_channels / {ratio.denominator})"
+    widths = [k for k in varying if columns[k][0].isdigit() and not parts[k].endswith(
+        ("x", "/", "pad=")) and not parts[k + 1].startswith(("x", "/"))]
+    if widths and set(widths) <= set(found):  # the block keeps its last width a parameter
+        found = {k: text for k, text in found.items() if columns[k] != columns[widths[-1]]}
+    return found
 
 
 def _parameters(skeleton: str, positions: list[list[int]], values: list[str]) -> list[str]:
