@@ -56,7 +56,8 @@ def test_the_grammar_scopes_each_word_as_the_assertions_say():
 def test_neovim_shows_the_servers_diagnostics_hover_and_definition(tmp_path):
     """A real editor: Debian's Neovim, headless, with editors/neovim/archc.lua, opens
     nets/googlenet.arch; what it holds is the server's: the paper's differing values as
-    warnings, a statement's hover, a block's definition in the library."""
+    warnings, the inlay hints (virtual text before Neovim 0.10), a statement's hover, a
+    block's definition in the library."""
     out = tmp_path / "session.json"
     settings = json.dumps([str(out), str(ROOT / "nets/googlenet.arch"), sys.executable,
                            str(ROOT)])
@@ -69,6 +70,8 @@ def test_neovim_shows_the_servers_diagnostics_hover_and_definition(tmp_path):
     assert len(found["diagnostics"]) == 9  # Table 1's printed values that differ
     assert {d["severity"] for d in found["diagnostics"]} == {2}  # warnings
     assert "output 256x28x28" in found["hover"]["contents"]["value"]
+    hints = {h["line"]: h["text"].strip() for h in found["hints"]}
+    assert hints[17].startswith("-> 256x28x28 · 164K params · 128M MACs")  # 3a's line
     definition = found["definition"]
     definition = definition[0] if isinstance(definition, list) else definition
     assert definition["uri"].endswith("nets/lib/inception.arch")

@@ -14,8 +14,16 @@ local function ask(method, line, col)
   end
   return vim.NIL
 end
+local namespace = vim.api.nvim_create_namespace("archc_inlay_hints")
+local function shown_hints()
+  return vim.api.nvim_buf_get_extmarks(0, namespace, 0, -1, { details = true })
+end
+vim.wait(20000, function() return #shown_hints() > 0 end, 100)
 local found = {
   arrived = arrived,
+  hints = vim.tbl_map(function(mark) return { line = mark[2],
+                                              text = mark[4].virt_text[1][1] } end,
+                      shown_hints()),
   diagnostics = vim.tbl_map(function(d)
     return { line = d.lnum, col = d.col, severity = d.severity, message = d.message }
   end, vim.diagnostic.get(0)),
