@@ -8,7 +8,10 @@ Cutting, along the net's top-level statements (archc.importer.layout.structure):
   before it (SqueezeNet's squeeze conv before its expand concat) and the activations right
   after it (ResNet's ReLU after its sum): one residual or inception unit;
 - a pool ends a segment too, with the chain before it (VGG's stages), or after it (NIN's
-  mlpconvs, each followed by another kind of pool): the caller tries both.
+  mlpconvs, each followed by another kind of pool): the caller tries both;
+- a chain before a residual `sum` that is the sum's branch again but for its numbers (a
+  stride, a width) is a segment of its own: the stage's first block, which changes the size
+  and so has no shortcut (MobileNet's, MnasNet's).
 
 Segments are compared as the Writer prints them with their numbers taken out, so units that
 differ only in widths share one block whose parameters are those widths (the Writer finds
@@ -18,7 +21,7 @@ keeps the layout that prints the shortest file, none included (`--blocks auto`).
 
 from __future__ import annotations
 
-from archc.importer.layout import Stmt, Writer
+from archc.importer.layout import UNIT_STRIDE, Stmt, Writer
 from archc.ops.activation import ACTIVATION_LAYERS
 
 POOLS = ("maxpool", "avgpool", "gap")
@@ -36,7 +39,8 @@ def segmented(stmts: list[Stmt], pools_inside: bool = True) -> list[Stmt]:
     out = [stmts[0]]
     for segment in segments:
         kind, _ = key = _key(segment)
-        if counts[key] > 1 and len(segment) > 1 or counts[key] > 1 and segment[0].branches:
+        # a block of a layer and its activation would say less than the two lines it saves
+        if counts[key] > 1 and (len(segment) > 2 or any(s.branches for s in segment)):
             out.append(Stmt(block=kind, body=segment))
         else:
             out += segment
@@ -48,7 +52,11 @@ def _cut(stmts: list[Stmt], pools_inside: bool) -> list[list[Stmt]]:
     pending: list[Stmt] = []
     for stmt in stmts:
         word = _word(stmt)
-        if stmt.branches:  # a join ends a unit
+        twin = _unjoined_twin(pending, stmt)
+        if twin:  # MobileNet's stride-2 block before a residual one: a unit of its own
+            segments += [part for part in (pending[:-twin], pending[-twin:], [stmt]) if part]
+            pending = []
+        elif stmt.branches:  # a join ends a unit
             segments.append(pending + [stmt])
             pending = []
         elif word in ACTIVATION_LAYERS and not pending and segments and \
@@ -62,14 +70,33 @@ def _cut(stmts: list[Stmt], pools_inside: bool) -> list[list[Stmt]]:
     return [segment for segment in segments + [pending] if segment]
 
 
+def _unjoined_twin(pending: list[Stmt], stmt: Stmt) -> int:
+    """How many of the statements before a residual `sum` are its branch again but for the
+    numbers (strides and widths): a block that changes the size, so has no shortcut
+    (MobileNet's, MnasNet's first block of a stage). 0 where they are not."""
+    branches = [b for b in stmt.branches if b]
+    if _word(stmt) != "sum" or len(branches) != 1 or len(stmt.branches) != 2:
+        return 0
+    n = len(branches[0])
+    if n < 2 or len(pending) < n or any(s.branches for s in pending[-n:]):
+        return 0
+    return n if _skeleton(pending[-n:]) == _skeleton(branches[0]) else 0
+
+
+def _skeleton(stmts: list[Stmt]) -> str:
+    """The statements as the Writer prints them, their numbers taken out and a conv's unit
+    stride written, so that a stride-1 and a stride-2 twin compare alike."""
+    text = "\n".join(Writer().body([_copy(s) for s in stmts], ""))
+    return Writer.NUMBER.sub("#", UNIT_STRIDE.sub(r"\1/1", text))
+
+
 def _key(segment: list[Stmt]) -> tuple[str, str]:
     """The block a segment would be (named by its last join, else `stage` or `unit`) and
     its text with the numbers taken out."""
     joins = [s.layer.text for s in segment if s.branches]
     kind = NAMES.get(joins[-1], "unit") if joins else \
         "stage" if _word(segment[-1]) in POOLS else "unit"
-    text = "\n".join(Writer().body([_copy(s) for s in segment], ""))
-    return kind, Writer.NUMBER.sub("#", text)
+    return kind, _skeleton(segment)
 
 
 def _word(stmt: Stmt) -> str:
