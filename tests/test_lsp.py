@@ -51,6 +51,37 @@ def test_a_broken_statement_leaves_the_others_their_shapes():
         "-> 8x8x8 · 224 params · 13.8K MACs", "-> 8x4x4", "-> 10x1x1 · 1.29K params · 1.28K MACs"]
 
 
+def test_inlay_hints_are_the_stats_rows():
+    """Each hint after a statement of the net is `archc stats --json`'s row for it: its
+    output shape and its params and MACs (shortened), in order, the heads' after."""
+    from archc.lsp.facts import short
+
+    facts = Facts(analyse_partial(GOOGLENET), str(GOOGLENET))
+    stats = json.loads(subprocess.run([sys.executable, "-m", "archc", "stats", str(GOOGLENET),
+                                       "--json"], capture_output=True, text=True).stdout)
+    expected = []
+    for row in stats["rows"] + stats["heads"]:
+        c, h, w = row["shape"]
+        text = f"-> {c}x{h}x{w}"
+        if row["params"] or row["macs"]:
+            text += f" · {short(row['params'])} params · {short(row['macs'])} MACs"
+        expected.append(text)
+    assert [text for _, _, text in facts.inlay_hints()] == expected
+
+
+def test_completion_offers_the_registrys_ops_the_blocks_in_scope_and_the_functions():
+    from archc import ops
+    from archc.lang.functions import FUNCTIONS
+
+    facts = Facts(analyse_partial(GOOGLENET), str(GOOGLENET))
+    offered: dict[str, set] = {}
+    for label, kind, _ in facts.completions():
+        offered.setdefault(kind, set()).add(label)
+    assert offered == {"op": set(ops.SIGNATURES), "function": set(FUNCTIONS),
+                       "block": set(facts.a.program.blocks)}
+    assert "inception" in offered["block"]
+
+
 def test_definitions_symbols_and_lenses():
     facts = Facts(analyse_partial(GOOGLENET), str(GOOGLENET))
     place = facts.definition(17, 8, "inception")
@@ -214,15 +245,17 @@ def _text(path) -> str | None:
         return None
 
 
-@pytest.mark.parametrize("client_spec", CLIENTS)
-def test_the_servers_diagnostics_are_archc_checks(client_spec):
-    """Every file of tests/errors and a net of each family, opened in the editor: what the
-    server publishes is what `archc check --json` says (one source of truth): place,
-    severity, message and notes (each a related location)."""
+@pytest.mark.parametrize("client_spec, nets", [
+    *((spec, ("googlenet", "resnet50", "mobilenet_v3_large", "vgg_a")) for spec in CLIENTS),
+    pytest.param("visual-studio-code", None, marks=pytest.mark.slow)])  # None: every net
+def test_the_servers_diagnostics_are_archc_checks(client_spec, nets):
+    """Every file of tests/errors and shipped nets (four by default, all under -m slow),
+    opened in the editor: what the server publishes is what `archc check --json` says (one
+    source of truth): place, severity, message and notes (each a related location)."""
     paths = sorted(p.relative_to(ROOT) for p in (ROOT / "tests/errors").glob("*.arch")
                    if _text(p) is not None)  # an editor sends text: not the bytes that are none
     paths += [p.relative_to(ROOT) for p in (ROOT / "nets").glob("*.arch")
-              if p.stem in ("googlenet", "resnet50", "mobilenet_v3_large", "vgg_a")]
+              if nets is None or p.stem in nets]
     expected = _checked(paths)
     severities = {types.DiagnosticSeverity.Error: "error",
                   types.DiagnosticSeverity.Warning: "warning"}
