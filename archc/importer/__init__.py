@@ -86,8 +86,9 @@ def _text(layers, net: str, blocks: str, source: str, totals: tuple[int, int],
     (`blocks`): "modules" from the module classes the source names, "structure" from
     recurring segments (archc.importer.segments), "none"; "auto" the first where the source
     names modules, else the shorter file of the other two."""
-    from archc.importer.layout import Writer, group, structure
+    from archc.importer.layout import group, structure
     from archc.importer.segments import segmented
+    from archc.importer.writer import Writer
     from archc.lang.printer import format_text
 
     def written(how: str, pools_inside: bool = True) -> str:

@@ -21,7 +21,8 @@ keeps the layout that prints the shortest file, none included (`--blocks auto`).
 
 from __future__ import annotations
 
-from archc.importer.layout import UNIT_STRIDE, Stmt, Writer
+from archc.importer.layout import Stmt
+from archc.importer.writer import UNIT_STRIDE, Writer
 from archc.ops.activation import ACTIVATION_LAYERS
 
 POOLS = ("maxpool", "avgpool", "gap")
