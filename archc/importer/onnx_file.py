@@ -2,22 +2,21 @@
 
 The file is parsed (the `onnx` package's protobuf reader), never run: sizes come from the
 nodes' attributes and the weights' shapes, the input's from the graph (or `--input` where
-they are dynamic). A node of a file torch exported carries its module path and class
-(`pkg.torch.onnx.name_scopes`, `pkg.torch.onnx.class_hierarchy`), which archc.importer.layout
-makes blocks of, as it does torch.fx's; a file without them (the ONNX Model Zoo's) reads as
-one flat net. Constants (initializers, `Constant`, `ConstantOfShape` fills) are values,
-not layers. What .arch cannot say (an asymmetric pad, a Transpose, a Mul by a constant) is an
-ImportFailure naming the node and its op.
+they are dynamic). The helpers, one stage each: archc.importer.onnx_values (the file read,
+its shapes inferred, the values that do not depend on the image folded), onnx_patterns
+(what an exporter writes as several nodes: LRN, SiLU, the shuffle), onnx_scopes (the modules
+a node torch exported sits in, which archc.importer.layout makes blocks of, as it does
+torch.fx's; a file without them, the ONNX Model Zoo's, reads as one flat net). What .arch
+cannot say (an asymmetric pad, a Transpose, a Mul by a constant) is an ImportFailure naming
+the node and its op.
 """
 
 from __future__ import annotations
 
-import ast as pyast
 from pathlib import Path
 
-from torch import nn
-
 from archc.importer.onnx_patterns import options, patterns
+from archc.importer.onnx_scopes import folded, placed, scoped, stack_of
 from archc.importer.onnx_values import attributes, constants, inferred, load
 from archc.importer.trace import ImportFailure, Layer, Unsupported, _within
 from archc.ops.activation import TABLE
@@ -27,8 +26,6 @@ from archc.ops.args import BUILTIN_DEFAULTS
 ACTIVATIONS = {row.onnx[0]: row for row in TABLE if row.onnx is not None}
 JOINS = {"Add": "sum", "Sum": "sum", "Mul": "mul", "Concat": "concat"}
 CONSTANTS = {"Constant", "ConstantOfShape"}
-SCOPES = "pkg.torch.onnx.name_scopes"  # a node's modules, as torch's exporter writes them
-REWRITES, FOLDED = "pkg.onnxscript.rewriter.rule_name", "FuseBatchNormIntoConv"  # the exporter's
 
 
 class OnnxGraph:
@@ -63,15 +60,15 @@ class OnnxGraph:
                     self.alias[output] = self.alias.get(inputs[0], inputs[0])
         if unsupported:
             raise Unsupported(unsupported)
-        _placed(self.layers, {output for node in model.graph.node if SCOPES not in _meta(node)
-                              for output in node.output})
+        placed(self.layers, {output for node in model.graph.node if not scoped(node)
+                             for output in node.output})
         for layer in self.layers:  # as ONNX's shape inference gives them, one image
             dims = self.shapes.get(layer.name)
             layer.shape = tuple(dims[1:]) if dims and all(dims[1:]) else None
         self.macs = sum(self._macs(node) for node in model.graph.node
                         if node.op_type in ("Conv", "Gemm"))
-        self.folded_norms = sum(FOLDED in _meta(node).get(REWRITES, "")
-                                for node in model.graph.node if node.op_type == "Conv")
+        self.folded_norms = sum(folded(node) for node in model.graph.node
+                                if node.op_type == "Conv")
 
     # ---- the graph's input -----------------------------------------------------------------
 
@@ -101,7 +98,7 @@ class OnnxGraph:
     def _node(self, node) -> None:
         op, attrs = node.op_type, attributes(node)
         tensors = [self.alias.get(i, i) for i in node.input if i and i not in self.values]
-        stack = _stack(node)
+        stack = stack_of(node)
         if op not in JOINS and tensors:  # F.relu(self.branch[0](x)): in the branch's list
             source = next((layer for layer in reversed(self.layers)
                            if layer.name == tensors[0]), None)
@@ -288,7 +285,7 @@ class OnnxGraph:
         return sorted(int(a) % 4 for a in axes) if axes is not None else None
 
     def _failure(self, node, what: str) -> ImportFailure:
-        where = _stack(node)
+        where = stack_of(node)
         module = f" in {where[-1][0]}" if where else ""
         return ImportFailure(f"node '{node.name or node.output[0]}' ({node.op_type}){module} "
                              f"{what}")
@@ -299,85 +296,3 @@ def _ceil_size(n: int, k: int, stride: int, pad: int) -> int:
     window must start inside the input or its left padding."""
     out = -(-(n + 2 * pad - k) // stride) + 1
     return out - 1 if (out - 1) * stride >= n + pad else out
-
-
-def _stack(node) -> tuple[tuple[str, type], ...]:
-    """The modules a node torch exported sits in, outermost first, as torch.fx gives them:
-    (path, class), the class a stand-in named as the exporter wrote it."""
-    meta = _meta(node)
-    try:
-        scopes = pyast.literal_eval(meta.get(SCOPES, "[]"))
-        classes = pyast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
-    except (ValueError, SyntaxError):
-        return ()
-    called = [(path, _class(name)) for path, name in zip(scopes[1:], classes[1:])
-              if not name.startswith("aten.")]
-    weight = node.input[1] if node.op_type == "Conv" else ""
-    if FOLDED in meta.get(REWRITES, "") and called and weight.endswith(".weight") and \
-            "BatchNorm" in called[-1][1].__name__:  # a conv the exporter folded a bn into: in
-        called[-1] = (weight.removesuffix(".weight"), nn.Conv2d)  # the bn's scope, named by
-    return _containers(called)                                    # its weight
-
-
-def _containers(stack: list) -> tuple:
-    """The stack with the containers a forward reaches through without calling them put in
-    (`self.branch3x3[0](x)`: 'inception3a.branch3x3.0' sits in 'inception3a.branch3x3', an
-    nn.ModuleList never called, so in no exporter's scopes), as archc.importer.trace does
-    for torch.fx: they group too."""
-    out: list = []
-    for path, kind in stack:
-        parts = path.split(".")
-        for i in range(1, len(parts)):
-            prefix = ".".join(parts[:i])
-            if not out or prefix.startswith(out[-1][0] + "."):
-                out.append((prefix, nn.ModuleList if parts[i].isdigit() else nn.ModuleDict))
-        out.append((path, kind))
-    return tuple(out)
-
-
-def _placed(layers: list[Layer], unnamed: set[str]) -> None:
-    """A layer from a node the exporter's optimiser made anew (its Split for torch's chunk)
-    carries no modules: where the file names them elsewhere, it sits in the modules that
-    all of its readers sit in."""
-    if not any(layer.stack for layer in layers):
-        return
-    readers: dict[str, list[Layer]] = {}
-    for layer in layers:
-        for name in layer.inputs:
-            readers.setdefault(name, []).append(layer)
-    def around(stack: tuple) -> tuple:  # a reader's modules but the layer it is itself
-        leaf = stack and stack[-1][1].__module__.startswith("torch.nn.modules") and \
-            stack[-1][1] not in (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-        return stack[:-1] if leaf else stack
-
-    for layer in layers:
-        stacks = [around(r.stack) for r in readers.get(layer.name, [])]
-        if layer.name in unnamed and not layer.stack and stacks:
-            common = stacks[0]
-            for stack in stacks[1:]:
-                common = common[:next((i for i, (a, b) in enumerate(zip(common, stack))
-                                       if a != b), min(len(common), len(stack)))]
-            layer.stack = common
-
-
-def _meta(node) -> dict[str, str]:
-    return {p.key: p.value for p in node.metadata_props}
-
-
-_CLASSES: dict[str, type] = {}
-
-
-def _class(qualified: str) -> type:
-    """The exported module's class: torch's own (nn.Sequential groups, and the layout tells
-    containers apart), a stand-in with the class's name and module for others (the layout
-    reads `__name__` and `__module__`), one per name so instances compare alike."""
-    if qualified not in _CLASSES:
-        module, _, name = qualified.rpartition(".")
-        found = None
-        if module.startswith("torch.nn."):
-            import importlib
-
-            found = getattr(importlib.import_module(module), name, None)
-        _CLASSES[qualified] = found if isinstance(found, type) else \
-            type(name, (), {"__module__": module})
-    return _CLASSES[qualified]
