@@ -51,13 +51,15 @@ def segmented(stmts: list[Stmt], pools_inside: bool = True) -> list[Stmt]:
 def _cut(stmts: list[Stmt], pools_inside: bool) -> list[list[Stmt]]:
     segments: list[list[Stmt]] = []
     pending: list[Stmt] = []
-    for stmt in stmts:
-        word = _word(stmt)
-        twin = _unjoined_twin(pending, stmt)
-        if twin:  # MobileNet's stride-2 block before a residual one: a unit of its own
-            segments += [part for part in (pending[:-twin], pending[-twin:], [stmt]) if part]
-            pending = []
-        elif stmt.branches:  # a join ends a unit
+    twins = _unjoined_twins(stmts)
+    i = 0
+    while i < len(stmts):
+        stmt, word = stmts[i], _word(stmts[i])
+        if i in twins:  # a stage's first block before its residual ones: a unit of its own
+            segments += [part for part in (pending, stmts[i:twins[i]]) if part]
+            pending, i = [], twins[i]
+            continue
+        if stmt.branches:  # a join ends a unit
             segments.append(pending + [stmt])
             pending = []
         elif word in ACTIVATION_LAYERS and not pending and segments and \
@@ -68,20 +70,26 @@ def _cut(stmts: list[Stmt], pools_inside: bool) -> list[list[Stmt]]:
             pending = []
         else:
             pending.append(stmt)
+        i += 1
     return [segment for segment in segments + [pending] if segment]
 
 
-def _unjoined_twin(pending: list[Stmt], stmt: Stmt) -> int:
-    """How many of the statements before a residual `sum` are its branch again but for the
-    numbers (strides and widths): a block that changes the size, so has no shortcut
-    (MobileNet's, MnasNet's first block of a stage). 0 where they are not."""
-    branches = [b for b in stmt.branches if b]
-    if _word(stmt) != "sum" or len(branches) != 1 or len(stmt.branches) != 2:
-        return 0
-    n = len(branches[0])
-    if n < 2 or len(pending) < n or any(s.branches for s in pending[-n:]):
-        return 0
-    return n if _skeleton(pending[-n:]) == _skeleton(branches[0]) else 0
+def _unjoined_twins(stmts: list[Stmt]) -> dict[int, int]:
+    """{start: end} of each run of statements right before a residual `sum` that is the
+    sum's branch again but for its numbers (strides, widths): a block that changes the size,
+    so has no shortcut (MobileNet's, MnasNet's, EfficientNet's first block of a stage, its
+    gate's `mul` inside it)."""
+    twins: dict[int, int] = {}
+    last = 0  # runs do not overlap
+    for j, stmt in enumerate(stmts):
+        branches = [b for b in stmt.branches if b]
+        if _word(stmt) != "sum" or len(branches) != 1 or len(stmt.branches) != 2:
+            continue
+        n = len(branches[0])
+        if n >= 2 and j - n >= last and not any(_word(s) == "sum" for s in stmts[j - n:j]) \
+                and _skeleton(stmts[j - n:j]) == _skeleton(branches[0]):
+            twins[j - n] = last = j
+    return twins
 
 
 def _skeleton(stmts: list[Stmt]) -> str:
