@@ -225,8 +225,9 @@ def test_without_names_recurring_units_become_blocks():
 def test_resnet50s_bottlenecks_are_found_without_names_and_keep_the_logits():
     path = LIGHT / "light_resnet50.onnx"
     result = imported_onnx(path, blocks="structure")
-    assert _uses(result.text) == {"residual": 12, "residual_2": 3}  # + one inline: used once
-    assert "residual(256, 1024) x5" in result.text
+    # each stage's first block (a projection shortcut, a stride) and the rest
+    assert _uses(result.text) == {"residual": 4, "residual_2": 12}
+    assert "residual(256, 2, 1024)" in result.text and "residual_2(1024) x5" in result.text
     _same_as_onnxruntime(path, result, (3, 224, 224))
 
 
