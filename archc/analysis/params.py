@@ -54,12 +54,25 @@ PROBES = {int: lambda v: (2 * v, v + 1, 3 * v + 1), float: lambda v: (v * 1.5, v
 def _same_class(program: Program, graph: Graph, built: tuple, name: str, other) -> bool | None:
     """Whether the net built with `name` = `other` is written by the same class; None where
     it builds no net."""
+    derived = _derived_from(program, name)  # their defaults follow the probe's value
+    fixed = {k: v for k, v in graph.params.items() if k not in derived}
     try:
-        probe = build_graph(program, {**graph.params, name: other})
+        probe = build_graph(program, {**fixed, name: other})
         layout = _layout(probe, infer_shapes(probe))
     except ArchError:
         return None
     return layout == built and _input(probe) == _input(graph)
+
+
+def _derived_from(program: Program, name: str) -> set[str]:
+    """The net parameters whose defaults read `name`, directly or through another
+    (EfficientNet's `n1 = ceil(depth)`)."""
+    found: set[str] = set()
+    for param in program.net.params:  # declaration order: a default reads earlier ones
+        if param.default is not None and any(ast.reads(param.default, source)
+                                             for source in (name, *found)):
+            found.add(param.name)
+    return found
 
 
 def _layout(graph: Graph, shapes: dict) -> tuple:
