@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import ROOT, nets
+from test_import_onnx_zoo import _block_uses, _lines
 from torchvision_oracle import torchvision
 
 import archc
@@ -136,8 +137,9 @@ ROUND_TRIP = {"googlenet", "mobilenet_v2", "nin_cifar10"}  # concats, ModuleDict
 def test_a_shipped_net_compiled_then_imported_is_the_same_net(name):
     """The round trip: archc's own module (its forward checks its input: a leaf for the
     trace; ModuleDict members reached through) imported back: no diagnostics (its expects are
-    the module's shapes and counts), the main path's params and MACs, the module's outputs
-    with the module's weights. ConvNeXt (its permutes around the layer norm) is what the
+    the module's shapes and counts), at least the hand-written net's block uses in at most
+    1.5x its lines (with its libraries), the main path's params and MACs, the module's
+    outputs with the module's weights. ConvNeXt (its permutes around the layer norm) is what the
     importer cannot read back yet: xfail, with its message."""
     from archc.pipeline import analyse
 
@@ -150,6 +152,8 @@ def test_a_shipped_net_compiled_then_imported_is_the_same_net(name):
         pytest.xfail(str(failure))
     back = analyse("<import>.arch", text=result.text)
     assert back.diagnostics == []
+    assert _block_uses(back) >= _block_uses(source)  # blocks recovered, not flattened
+    assert len(result.text.splitlines()) <= 1.5 * _lines(ROOT / "nets" / name)
     main = set(source.graph.main_nodes())
     for key in ("params", "macs"):
         assert sum(getattr(c, key) for c in back.costs.values()) == \

@@ -20,7 +20,8 @@ from archc.ops.activation import TABLE
 # stride 1 and one of stride 2 are one block with a parameter), dropped where it stays 1
 UNIT_STRIDE = re.compile(r"(\bconv [^\s/]+)(?=\s)")
 WRITTEN_UNIT_STRIDE = re.compile(r"(\bconv [^\s/]+)/1(?=\s)")
-ONE_LINE = 80  # the longest group or block written on one line (an `expect` may follow)
+ONE_LINE = 80  # the longest group written on one line (an `expect` may follow it)
+ONE_LINE_BLOCK = 96  # the longest block definition on one line (nothing follows it)
 REPEATED_USE = re.compile(r"[a-z_]\w*(\(.*\))? x\d+$")  # a block's uses in a row, unlabelled
 
 
@@ -87,7 +88,8 @@ class Writer:
             slot = {k: params[distinct.index(columns[k])] for k in varying} | derived
             body = WRITTEN_UNIT_STRIDE.sub(r"\1", _filled(skeleton, instances[0][1], slot))
             signature = f"({', '.join(params)})" if params else ""
-            line = _one_line(f"block {name}{signature} ", body.split("\n"), "")
+            line = _one_line(f"block {name}{signature} ", body.split("\n"), "",
+                             ONE_LINE_BLOCK)
             self.blocks += [line, ""] if line else \
                 [f"block {name}{signature} {{", body, "}", ""]
             for use, numbers in instances:
@@ -174,13 +176,13 @@ def _classifier(stmts: list[Stmt]) -> Stmt | None:
     return None
 
 
-def _one_line(start: str, body: list[str], end: str) -> str | None:
+def _one_line(start: str, body: list[str], end: str, longest: int = ONE_LINE) -> str | None:
     """`start{ a; b; c }end` where the body is a few simple statements (no braces) and the
     line stays short, as archc's nets write a conv, its bn and its activation; else None."""
     if len(body) > 4 or any("{" in line or "}" in line for line in body):
         return None
     line = f"{start}{{ {'; '.join(s.strip() for s in body)} }}{end}"
-    return line if len(line) <= ONE_LINE else None
+    return line if len(line) <= longest else None
 
 
 def _derived(skeleton: str, columns: list[tuple], varying: list[int],
